@@ -1,0 +1,679 @@
+//! A real ZooKeeper ensemble of `QuorumPeerMain` JVMs on 127.0.0.1.
+//!
+//! Each node has its own data directory, config and log file under the ensemble's run
+//! directory. Every JVM is killed when the [`Ensemble`] is dropped (also while a test panics)
+//! and, through a parent-death signal, when the test process ends without dropping it.
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::four_letter::{self, Mode};
+use crate::install::Install;
+use crate::spawn;
+
+/// How an ensemble is configured.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ZooKeeper `tickTime` in milliseconds (default 100: fast elections and expiry).
+    pub tick_ms: u32,
+    /// ZooKeeper `forceSync` (default false: no fsync per write, for speed).
+    pub force_sync: bool,
+    /// `minSessionTimeout` in ms (default: 2 x tick).
+    pub min_session_timeout_ms: Option<u32>,
+    /// `maxSessionTimeout` in ms (default 60 000, so tests can ask for long sessions).
+    pub max_session_timeout_ms: Option<u32>,
+    /// Client ports to use, one per node; default: free ports chosen at start.
+    pub client_ports: Option<Vec<u16>>,
+    /// Maximum JVM heap per node in MiB (default 256).
+    pub heap_mb: u32,
+    /// How long [`Ensemble::start`] waits for a quorum (default 60 s).
+    pub start_timeout: Duration,
+    /// Parent directory for the run directory (default `$ZKHA_TESTKIT_DIR` or the temp dir).
+    pub base_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tick_ms: 100,
+            force_sync: false,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: Some(60_000),
+            client_ports: None,
+            heap_mb: 256,
+            start_timeout: Duration::from_secs(60),
+            base_dir: None,
+        }
+    }
+}
+
+impl Options {
+    /// Sets `tickTime` in ms.
+    pub fn tick_ms(mut self, tick_ms: u32) -> Self {
+        self.tick_ms = tick_ms;
+        self
+    }
+
+    /// Sets `forceSync`.
+    pub fn force_sync(mut self, on: bool) -> Self {
+        self.force_sync = on;
+        self
+    }
+
+    /// Sets `minSessionTimeout` and `maxSessionTimeout` in ms.
+    pub fn session_timeout_bounds(mut self, min_ms: u32, max_ms: u32) -> Self {
+        self.min_session_timeout_ms = Some(min_ms);
+        self.max_session_timeout_ms = Some(max_ms);
+        self
+    }
+
+    /// Uses these client ports instead of free ones.
+    pub fn client_ports(mut self, ports: Vec<u16>) -> Self {
+        self.client_ports = Some(ports);
+        self
+    }
+
+    /// A one-line description for benchmark and log output.
+    pub fn describe(&self, nodes: usize) -> String {
+        format!(
+            "nodes={nodes} tickTime={}ms forceSync={}",
+            self.tick_ms,
+            if self.force_sync { "yes" } else { "no" }
+        )
+    }
+}
+
+/// One ZooKeeper server of an ensemble.
+#[derive(Debug)]
+struct Node {
+    id: usize,
+    client_port: u16,
+    quorum_port: u16,
+    election_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Node {
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("zookeeper.log")
+    }
+
+    fn client_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    fn running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+/// The state of one node, as reported by [`Ensemble::status`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeStatus {
+    /// Server id (1-based, `myid`).
+    pub id: usize,
+    /// Client port on 127.0.0.1.
+    pub client_port: u16,
+    /// Process id of the JVM while it runs.
+    pub pid: Option<u32>,
+    /// Whether the JVM is stopped with SIGSTOP.
+    pub paused: bool,
+    /// The role `srvr` reports, if the node serves.
+    pub mode: Option<Mode>,
+    /// The node's log file.
+    pub log: PathBuf,
+}
+
+/// A running ZooKeeper ensemble.
+#[derive(Debug)]
+pub struct Ensemble {
+    install: Install,
+    options: Options,
+    dir: PathBuf,
+    nodes: Mutex<Vec<Node>>,
+    keep_dir: bool,
+}
+
+/// A handle to one node of an [`Ensemble`] (1-based id).
+pub struct NodeRef<'a> {
+    ensemble: &'a Ensemble,
+    id: usize,
+}
+
+impl NodeRef<'_> {
+    /// SIGKILL the node's JVM.
+    pub fn kill(&self) -> Result<()> {
+        self.ensemble.kill(self.id)
+    }
+    /// Stop the node gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub fn stop(&self) -> Result<()> {
+        self.ensemble.stop(self.id)
+    }
+    /// Start the node again with the same ports and data.
+    pub fn restart(&self) -> Result<()> {
+        self.ensemble.restart(self.id)
+    }
+    /// SIGSTOP the node's JVM.
+    pub fn pause(&self) -> Result<()> {
+        self.ensemble.pause(self.id)
+    }
+    /// SIGCONT the node's JVM.
+    pub fn resume(&self) -> Result<()> {
+        self.ensemble.resume(self.id)
+    }
+    /// The node's client address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ensemble.client_ports()[self.id - 1]))
+    }
+}
+
+impl Ensemble {
+    /// Starts `nodes` servers and waits for a quorum.
+    pub fn start(nodes: usize, options: Options) -> Result<Ensemble> {
+        Self::start_with(Install::locate()?, nodes, options)
+    }
+
+    /// Like [`Ensemble::start`] with a given installation.
+    pub fn start_with(install: Install, nodes: usize, options: Options) -> Result<Ensemble> {
+        if nodes == 0 {
+            return Err(Error::Usage("an ensemble needs at least one node".into()));
+        }
+        if let Some(ports) = &options.client_ports {
+            if ports.len() != nodes {
+                return Err(Error::Usage(format!(
+                    "{} client ports given for {nodes} nodes",
+                    ports.len()
+                )));
+            }
+            for &port in ports {
+                if TcpListener::bind(("127.0.0.1", port)).is_err() {
+                    return Err(Error::Port(format!(
+                        "client port {port} on 127.0.0.1 is already in use: stop whatever \
+                         listens there (`ss -ltnp 'sport = :{port}'`) or let the test kit \
+                         choose free ports"
+                    )));
+                }
+            }
+        }
+        let base = options
+            .base_dir
+            .clone()
+            .or_else(|| std::env::var_os("ZKHA_TESTKIT_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| std::env::temp_dir().join("zkha-testkit"));
+        fs::create_dir_all(&base)?;
+        remove_stale_runs(&base);
+        let dir = base.join(format!("ensemble-{}-{}", std::process::id(), unique()));
+
+        // Free ports can be taken by someone else between choosing and binding: retry.
+        let mut last_err = None;
+        for _attempt in 0..3 {
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
+            let ports = choose_ports(nodes, options.client_ports.as_deref())?;
+            let ensemble = Ensemble {
+                install: install.clone(),
+                options: options.clone(),
+                dir: dir.clone(),
+                nodes: Mutex::new(
+                    ports
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (client_port, quorum_port, election_port))| Node {
+                            id: i + 1,
+                            client_port,
+                            quorum_port,
+                            election_port,
+                            dir: dir.join(format!("node{}", i + 1)),
+                            child: None,
+                            paused: false,
+                        })
+                        .collect(),
+                ),
+                keep_dir: false,
+            };
+            ensemble.write_configs()?;
+            for id in 1..=nodes {
+                ensemble.launch(id)?;
+            }
+            match ensemble.wait_quorum(options.start_timeout) {
+                Ok(()) => return Ok(ensemble),
+                Err(Error::Port(msg)) if options.client_ports.is_none() => {
+                    last_err = Some(Error::Port(msg));
+                    drop(ensemble);
+                }
+                Err(e) => {
+                    // Keep the logs the error message points at.
+                    let mut ensemble = ensemble;
+                    ensemble.keep_dir = true;
+                    return Err(e);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Error::Port("no free ports".into())))
+    }
+
+    /// `127.0.0.1:p1,127.0.0.1:p2,...` for clients.
+    pub fn connect_string(&self) -> String {
+        self.client_ports()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Client ports in node order.
+    pub fn client_ports(&self) -> Vec<u16> {
+        self.lock().iter().map(|n| n.client_port).collect()
+    }
+
+    /// Client address of every node in node order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.lock().iter().map(Node::client_addr).collect()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Always false: an ensemble has at least one node.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The node with id `id` (1-based).
+    pub fn node(&self, id: usize) -> NodeRef<'_> {
+        assert!(
+            id >= 1 && id <= self.len(),
+            "node ids are 1..={}",
+            self.len()
+        );
+        NodeRef { ensemble: self, id }
+    }
+
+    /// The run directory (configs, data, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the ensemble runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The ZooKeeper version running.
+    pub fn zk_version(&self) -> &str {
+        &self.install.version
+    }
+
+    /// The log file of node `id`.
+    pub fn log_path(&self, id: usize) -> PathBuf {
+        self.dir.join(format!("node{id}")).join("zookeeper.log")
+    }
+
+    /// A line naming every node's log file, for failure messages.
+    pub fn log_hint(&self) -> String {
+        let mut s = String::from("ZooKeeper logs:");
+        for id in 1..=self.len() {
+            let _ = write!(s, " {}", self.log_path(id).display());
+        }
+        s
+    }
+
+    /// The id of the node that currently leads (leader or standalone), if any.
+    pub fn leader(&self) -> Option<usize> {
+        self.status()
+            .into_iter()
+            .find(|n| n.mode.is_some_and(Mode::is_leader))
+            .map(|n| n.id)
+    }
+
+    /// Every node's state, asking each running node `srvr`.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        let mut nodes = self.lock();
+        let snapshot: Vec<(usize, u16, Option<u32>, bool, PathBuf, bool)> = nodes
+            .iter_mut()
+            .map(|n| {
+                let running = n.running();
+                let pid = if running {
+                    n.child.as_ref().map(Child::id)
+                } else {
+                    None
+                };
+                (n.id, n.client_port, pid, n.paused, n.log_path(), running)
+            })
+            .collect();
+        drop(nodes);
+        snapshot
+            .into_iter()
+            .map(|(id, client_port, pid, paused, log, running)| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], client_port));
+                let mode = if running && !paused {
+                    four_letter::mode(addr, Duration::from_millis(500))
+                } else {
+                    None
+                };
+                NodeStatus {
+                    id,
+                    client_port,
+                    pid,
+                    paused,
+                    mode,
+                    log,
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until every running, unpaused node serves and (for more than one node) exactly
+    /// one of them leads.
+    pub fn wait_quorum(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_exits()?;
+            let status = self.status();
+            let live: Vec<&NodeStatus> = status
+                .iter()
+                .filter(|n| n.pid.is_some() && !n.paused)
+                .collect();
+            let serving = live.iter().filter(|n| n.mode.is_some()).count();
+            let leaders = live
+                .iter()
+                .filter(|n| n.mode.is_some_and(Mode::is_leader))
+                .count();
+            if !live.is_empty() && serving == live.len() && leaders == 1 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let states: Vec<String> = status
+                    .iter()
+                    .map(|n| format!("node{}={}", n.id, describe_node(n)))
+                    .collect();
+                return Err(Error::Timeout(format!(
+                    "ZooKeeper ensemble did not reach a quorum within {:?} ({}). {}",
+                    timeout,
+                    states.join(", "),
+                    self.log_hint()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL node `id`.
+    pub fn kill(&self, id: usize) -> Result<()> {
+        let mut nodes = self.lock();
+        let node = node_mut(&mut nodes, id)?;
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Stops node `id` with SIGTERM (SIGKILL after 10 s).
+    pub fn stop(&self, id: usize) -> Result<()> {
+        let mut nodes = self.lock();
+        let node = node_mut(&mut nodes, id)?;
+        if let Some(mut child) = node.child.take() {
+            if node.paused {
+                let _ = spawn::signal(child.id(), libc::SIGCONT);
+            }
+            let _ = spawn::signal(child.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Starts node `id` again (after kill or stop) with its ports and data.
+    pub fn restart(&self, id: usize) -> Result<()> {
+        {
+            let mut nodes = self.lock();
+            let node = node_mut(&mut nodes, id)?;
+            if node.running() {
+                return Err(Error::Usage(format!(
+                    "node {id} is running; stop or kill it first"
+                )));
+            }
+        }
+        self.launch(id)
+    }
+
+    /// Freezes node `id` with SIGSTOP: its sockets stay open, it answers nothing.
+    pub fn pause(&self, id: usize) -> Result<()> {
+        self.signal_node(id, libc::SIGSTOP, true)
+    }
+
+    /// Resumes a paused node with SIGCONT.
+    pub fn resume(&self, id: usize) -> Result<()> {
+        self.signal_node(id, libc::SIGCONT, false)
+    }
+
+    fn signal_node(&self, id: usize, signal: libc::c_int, paused: bool) -> Result<()> {
+        let mut nodes = self.lock();
+        let node = node_mut(&mut nodes, id)?;
+        if !node.running() {
+            return Err(Error::Usage(format!("node {id} is not running")));
+        }
+        let pid = node.child.as_ref().map(Child::id).unwrap_or_default();
+        spawn::signal(pid, signal)?;
+        node.paused = paused;
+        Ok(())
+    }
+
+    /// Kills every node now (also done on drop).
+    pub fn shutdown(&self) {
+        let mut nodes = self.lock();
+        for node in nodes.iter_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Node>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_configs(&self) -> Result<()> {
+        let nodes = self.lock();
+        let o = &self.options;
+        let mut servers = String::new();
+        for n in nodes.iter() {
+            let _ = writeln!(
+                servers,
+                "server.{}=127.0.0.1:{}:{}",
+                n.id, n.quorum_port, n.election_port
+            );
+        }
+        for n in nodes.iter() {
+            let data = n.dir.join("data");
+            fs::create_dir_all(&data)?;
+            fs::write(data.join("myid"), format!("{}\n", n.id))?;
+            let min = o.min_session_timeout_ms.unwrap_or(2 * o.tick_ms);
+            let max = o.max_session_timeout_ms.unwrap_or(20 * o.tick_ms);
+            let cfg = format!(
+                "tickTime={tick}\ninitLimit={init}\nsyncLimit={sync}\ndataDir={data}\n\
+                 clientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout={min}\n\
+                 maxSessionTimeout={max}\nforceSync={force}\nadmin.enableServer=false\n\
+                 4lw.commands.whitelist=*\nstandaloneEnabled=true\nreconfigEnabled=false\n\
+                 maxClientCnxns=0\n{servers}",
+                tick = o.tick_ms,
+                init = (10_000 / o.tick_ms).max(10),
+                sync = (5_000 / o.tick_ms).max(5),
+                data = data.display(),
+                port = n.client_port,
+                force = if o.force_sync { "yes" } else { "no" },
+            );
+            fs::write(n.dir.join("zoo.cfg"), cfg)?;
+        }
+        Ok(())
+    }
+
+    fn launch(&self, id: usize) -> Result<()> {
+        let mut nodes = self.lock();
+        let node = node_mut(&mut nodes, id)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.log_path())?;
+        let mut cmd = Command::new(&self.install.java);
+        cmd.arg(format!("-Xmx{}m", self.options.heap_mb))
+            .arg("-Xms32m")
+            .arg("-XX:+UseSerialGC")
+            .arg("-Dzookeeper.admin.enableServer=false")
+            .arg("-Dzookeeper.4lw.commands.whitelist=*")
+            .arg("-Dzookeeper.cnxTimeout=1000")
+            .arg("-Dorg.slf4j.simpleLogger.showDateTime=true")
+            .arg("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS")
+            .arg("-cp")
+            .arg(self.install.classpath())
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(node.dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = spawn::spawn_tied(cmd).map_err(|e| {
+            Error::Start(format!(
+                "cannot start ZooKeeper node {id} with `{}`: {e}",
+                self.install.java.display()
+            ))
+        })?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Fails if a node that should run has exited, naming the cause from its log.
+    fn check_exits(&self) -> Result<()> {
+        let mut nodes = self.lock();
+        for node in nodes.iter_mut() {
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
+                let log = fs::read_to_string(node.log_path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                let msg = format!(
+                    "ZooKeeper node {} exited ({status}) during start; log {}:\n{}",
+                    node.id,
+                    node.log_path().display(),
+                    tail.join("\n")
+                );
+                return Err(if log.contains("Address already in use") {
+                    Error::Port(msg)
+                } else {
+                    Error::Start(msg)
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        self.shutdown();
+        if self.keep_dir || std::thread::panicking() || std::env::var_os("ZKHA_KEEP_LOGS").is_some()
+        {
+            eprintln!(
+                "zkha-testkit: kept {}; {}",
+                self.dir.display(),
+                self.log_hint()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn describe_node(n: &NodeStatus) -> String {
+    match (n.pid, n.paused, n.mode) {
+        (None, _, _) => "down".into(),
+        (Some(_), true, _) => "paused".into(),
+        (Some(_), false, Some(m)) => format!("{m:?}").to_lowercase(),
+        (Some(_), false, None) => "not serving".into(),
+    }
+}
+
+fn node_mut(nodes: &mut [Node], id: usize) -> Result<&mut Node> {
+    let len = nodes.len();
+    nodes
+        .get_mut(id.wrapping_sub(1))
+        .ok_or_else(|| Error::Usage(format!("no node {id}: node ids are 1..={len}")))
+}
+
+/// Chooses (client, quorum, election) ports per node, holding every socket until all are
+/// chosen so no port is picked twice.
+fn choose_ports(nodes: usize, client: Option<&[u16]>) -> Result<Vec<(u16, u16, u16)>> {
+    let mut held = Vec::new();
+    let take = |held: &mut Vec<TcpListener>| -> Result<u16> {
+        let l = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::Port(format!("cannot bind a free port on 127.0.0.1: {e}")))?;
+        let port = l.local_addr()?.port();
+        held.push(l);
+        Ok(port)
+    };
+    let mut out = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let c = match client {
+            Some(ports) => ports[i],
+            None => take(&mut held)?,
+        };
+        out.push((c, take(&mut held)?, take(&mut held)?));
+    }
+    Ok(out)
+}
+
+/// Removes run directories left by test processes that no longer exist.
+fn remove_stale_runs(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(pid) = fs::read_to_string(path.join("owner.pid")) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    (nanos << 8) | SEQ.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,57 @@
+//! ZooKeeper's four-letter-word admin commands (`srvr`, `ruok`, `mntr`) over plain TCP.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A server's role as reported by `srvr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The quorum leader.
+    Leader,
+    /// A follower of the quorum leader.
+    Follower,
+    /// An observer.
+    Observer,
+    /// A single server running alone.
+    Standalone,
+}
+
+impl Mode {
+    /// Parses the `Mode:` value of `srvr`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim() {
+            "leader" => Some(Mode::Leader),
+            "follower" => Some(Mode::Follower),
+            "observer" => Some(Mode::Observer),
+            "standalone" => Some(Mode::Standalone),
+            _ => None,
+        }
+    }
+
+    /// True for the server that orders writes (leader, or a standalone server).
+    pub fn is_leader(self) -> bool {
+        matches!(self, Mode::Leader | Mode::Standalone)
+    }
+}
+
+/// Sends a four-letter word to `addr` and returns the whole answer.
+pub fn send(addr: SocketAddr, word: &str, timeout: Duration) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(word.as_bytes())?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The `Mode:` a server reports in `srvr`, or `None` while it is not serving.
+pub fn mode(addr: SocketAddr, timeout: Duration) -> Option<Mode> {
+    let answer = send(addr, "srvr", timeout).ok()?;
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("Mode:"))
+        .and_then(Mode::parse)
+}

@@ -1,0 +1,303 @@
+//! A TCP proxy that injects real network faults between one client and ZooKeeper (or any
+//! TCP service, such as a liveness endpoint).
+//!
+//! One local port per upstream address; give the client [`FaultProxy::connect_string`].
+//! Faults apply to live and new connections alike:
+//! - [`FaultProxy::cut`] closes every live connection (the client sees a disconnect and can
+//!   reconnect at once).
+//! - [`FaultProxy::blackhole`] keeps every socket open but forwards nothing either way, like a
+//!   network partition: the server hears nothing and expires the session for real after its
+//!   timeout; the client hears nothing. Bytes sent meanwhile are held, as TCP would retransmit
+//!   them, and delivered in order after [`FaultProxy::heal`], so a stream is never corrupted.
+//! - [`FaultProxy::delay`] delays every byte by a fixed time in both directions.
+//! - [`FaultProxy::refuse`] closes new connections at once (a listener that is gone).
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// What the proxy currently does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "ms")]
+pub enum Fault {
+    /// Forward everything.
+    None,
+    /// Hold everything, forward nothing (a partition).
+    Blackhole,
+    /// Forward everything after this many milliseconds.
+    Delay(u64),
+    /// Close new connections at once; live ones pass.
+    Refuse,
+}
+
+struct Shared {
+    fault: Mutex<Fault>,
+    changed: Condvar,
+    conns: Mutex<Vec<(u64, TcpStream, TcpStream)>>,
+    next_conn: AtomicU64,
+    accepted: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn fault(&self) -> Fault {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A fault-injecting TCP proxy in front of one or more upstream servers.
+pub struct FaultProxy {
+    shared: Arc<Shared>,
+    listeners: Vec<(SocketAddr, SocketAddr)>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy with one local port (on 127.0.0.1) per upstream address.
+    pub fn start(upstreams: &[SocketAddr]) -> Result<FaultProxy> {
+        if upstreams.is_empty() {
+            return Err(Error::Usage(
+                "a proxy needs at least one upstream address".into(),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            fault: Mutex::new(Fault::None),
+            changed: Condvar::new(),
+            conns: Mutex::new(Vec::new()),
+            next_conn: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let mut listeners = Vec::new();
+        for &upstream in upstreams {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .map_err(|e| Error::Port(format!("proxy cannot bind 127.0.0.1:0: {e}")))?;
+            let local = listener.local_addr()?;
+            listeners.push((local, upstream));
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name(format!("zkha-proxy-{}", local.port()))
+                .spawn(move || accept_loop(listener, upstream, shared))?;
+        }
+        Ok(FaultProxy { shared, listeners })
+    }
+
+    /// `127.0.0.1:p1,...`: the proxy's ports, in upstream order.
+    pub fn connect_string(&self) -> String {
+        self.listeners
+            .iter()
+            .map(|(l, _)| l.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The local addresses, in upstream order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(l, _)| *l).collect()
+    }
+
+    /// The upstream addresses.
+    pub fn upstreams(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(_, u)| *u).collect()
+    }
+
+    /// Closes every live connection (both sides). New connections are accepted as before.
+    pub fn cut(&self) {
+        let conns =
+            std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, a, b) in conns {
+            let _ = a.shutdown(Shutdown::Both);
+            let _ = b.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Forwards nothing either way until [`FaultProxy::heal`]; sockets stay open.
+    pub fn blackhole(&self) {
+        self.set(Fault::Blackhole);
+    }
+
+    /// Delays all traffic by `ms` milliseconds in each direction.
+    pub fn delay(&self, ms: u64) {
+        self.set(Fault::Delay(ms));
+    }
+
+    /// Closes new connections at once; live connections pass.
+    pub fn refuse(&self) {
+        self.set(Fault::Refuse);
+    }
+
+    /// Back to forwarding everything; held bytes are delivered.
+    pub fn heal(&self) {
+        self.set(Fault::None);
+    }
+
+    /// The fault in force.
+    pub fn fault(&self) -> Fault {
+        self.shared.fault()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections currently open.
+    pub fn live_connections(&self) -> usize {
+        self.shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    fn set(&self, fault: Fault) {
+        *self.shared.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+        self.shared.changed.notify_all();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.heal();
+        self.cut();
+        for (local, _) in &self.listeners {
+            // Wake the blocking accept so its thread sees `closed`.
+            let _ = TcpStream::connect_timeout(local, Duration::from_millis(200));
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+    for client in listener.incoming() {
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = client else { continue };
+        if shared.fault() == Fault::Refuse {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
+        let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(2)) else {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        shared.accepted.fetch_add(1, Ordering::Relaxed);
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+            continue;
+        };
+        shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, c2, s2));
+        pipe(id, &client, &server, &shared);
+        pipe(id, &server, &client, &shared);
+    }
+}
+
+/// What a pump hands from its reader to its writer.
+enum Chunk {
+    Data(Instant, Vec<u8>),
+    Eof(Instant),
+}
+
+/// Forwards `from` -> `to` with two threads: a reader that timestamps chunks and a writer that
+/// delivers them when the fault in force allows.
+fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    let queue = Arc::new((Mutex::new(VecDeque::<Chunk>::new()), Condvar::new()));
+    let reader_queue = queue.clone();
+    let reader_shared = shared.clone();
+    let _ = thread::Builder::new()
+        .name(format!("zkha-proxy-r{id}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let chunk = match from.read(&mut buf) {
+                    Ok(0) | Err(_) => Chunk::Eof(Instant::now()),
+                    Ok(n) => Chunk::Data(Instant::now(), buf[..n].to_vec()),
+                };
+                let eof = matches!(chunk, Chunk::Eof(_));
+                let (lock, cv) = &*reader_queue;
+                lock.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back(chunk);
+                cv.notify_all();
+                // Wake a writer that waits for the fault to change.
+                reader_shared.changed.notify_all();
+                if eof {
+                    return;
+                }
+            }
+        });
+    let shared = shared.clone();
+    let _ = thread::Builder::new()
+        .name(format!("zkha-proxy-w{id}"))
+        .spawn(move || {
+            let (lock, cv) = &*queue;
+            loop {
+                let chunk = {
+                    let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    while q.is_empty() {
+                        q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                    }
+                    q.pop_front().expect("non-empty")
+                };
+                let read_at = match &chunk {
+                    Chunk::Data(at, _) | Chunk::Eof(at) => *at,
+                };
+                // Wait while blackholed; honour the delay.
+                loop {
+                    let fault = shared.fault();
+                    match fault {
+                        Fault::Blackhole => {
+                            let guard = shared.fault.lock().unwrap_or_else(|p| p.into_inner());
+                            let _ = shared
+                                .changed
+                                .wait_timeout(guard, Duration::from_millis(50))
+                                .unwrap_or_else(|p| p.into_inner());
+                        }
+                        Fault::Delay(ms) => {
+                            let due = read_at + Duration::from_millis(ms);
+                            let now = Instant::now();
+                            if now >= due {
+                                break;
+                            }
+                            thread::sleep((due - now).min(Duration::from_millis(50)));
+                        }
+                        Fault::None | Fault::Refuse => break,
+                    }
+                }
+                let ok = match chunk {
+                    Chunk::Data(_, bytes) => to.write_all(&bytes).is_ok(),
+                    Chunk::Eof(_) => false,
+                };
+                if !ok {
+                    let _ = to.shutdown(Shutdown::Both);
+                    close_conn(&shared, id);
+                    return;
+                }
+            }
+        });
+}
+
+/// Closes both sockets of connection `id` and forgets it.
+fn close_conn(shared: &Shared, id: u64) {
+    let mut conns = shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(pos) = conns.iter().position(|(cid, _, _)| *cid == id) {
+        let (_, a, b) = conns.remove(pos);
+        let _ = a.shutdown(Shutdown::Both);
+        let _ = b.shutdown(Shutdown::Both);
+    }
+}

@@ -1,0 +1,137 @@
+//! The `zkha-testkit` CLI that pytest, JUnit and CTest use: start, steer, stop, owner death.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_zkha-testkit");
+
+fn cli(args: &[&str]) -> Value {
+    let out = Command::new(BIN).args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "zkha-testkit {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or(Value::Null)
+}
+
+fn pid_alive(pid: u64) -> bool {
+    // A zombie still answers kill(0); read the state instead.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
+        Err(_) => false,
+    }
+}
+
+fn wait_dead(pids: &[u64], within: Duration) {
+    let deadline = Instant::now() + within;
+    while pids.iter().any(|&p| pid_alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {pids:?} still alive after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn node_pids(status: &Value) -> Vec<u64> {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["pid"].as_u64())
+        .collect()
+}
+
+#[test]
+fn start_steer_and_stop_through_the_cli() {
+    let me = std::process::id().to_string();
+    let started = cli(&["ensemble", "start", "--nodes", "3", "--owner-pid", &me]);
+    let handle = started["handle"].as_str().unwrap().to_string();
+    let pids = node_pids(&started);
+    assert_eq!(pids.len(), 3);
+    assert_eq!(
+        started["connect_string"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .count(),
+        3
+    );
+
+    let leader = cli(&["leader", &handle]).as_u64().unwrap();
+    cli(&["node", &handle, "kill", &leader.to_string()]);
+    cli(&["wait-quorum", &handle, "--timeout-ms", "30000"]);
+    let new_leader = cli(&["leader", &handle]).as_u64().unwrap();
+    assert_ne!(leader, new_leader);
+    cli(&["node", &handle, "restart", &leader.to_string()]);
+    cli(&["wait-quorum", &handle]);
+
+    let proxy = cli(&["proxy", &handle, "start", "--node", "1"]);
+    assert_eq!(
+        proxy["connect_string"].as_str().unwrap().split(',').count(),
+        1
+    );
+    let id = proxy["proxy"].as_u64().unwrap().to_string();
+    cli(&["proxy", &handle, "blackhole", &id]);
+    let status = cli(&["ensemble", "status", &handle]);
+    assert_eq!(status["proxies"][0]["fault"]["mode"], "blackhole");
+    cli(&["proxy", &handle, "delay", &id, "20"]);
+    cli(&["proxy", &handle, "heal", &id]);
+
+    // A bad request is refused with a message, and the supervisor keeps serving.
+    let out = Command::new(BIN)
+        .args(["node", &handle, "kill", "9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node 9"));
+
+    let status = cli(&["ensemble", "status", &handle]);
+    let all = node_pids(&status);
+    let supervisor = started["supervisor_pid"].as_u64().unwrap();
+    cli(&["ensemble", "stop", &handle]);
+    wait_dead(&all, Duration::from_secs(20));
+    wait_dead(&[supervisor], Duration::from_secs(20));
+}
+
+#[test]
+fn ensemble_dies_with_its_owner() {
+    let mut owner = Command::new("sleep")
+        .arg("600")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = cli(&[
+        "ensemble",
+        "start",
+        "--nodes",
+        "1",
+        "--owner-pid",
+        &owner.id().to_string(),
+    ]);
+    let pids = node_pids(&started);
+    let supervisor = started["supervisor_pid"].as_u64().unwrap();
+    assert!(pids.iter().all(|&p| pid_alive(p)));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    wait_dead(&pids, Duration::from_secs(20));
+    wait_dead(&[supervisor], Duration::from_secs(20));
+}
+
+#[test]
+fn unknown_handle_says_what_is_wrong() {
+    let out = Command::new(BIN)
+        .args(["ensemble", "status", "/nonexistent/handle"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/handle") && err.contains("still running"),
+        "{err}"
+    );
+}

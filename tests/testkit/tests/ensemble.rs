@@ -1,0 +1,222 @@
+//! The test kit against real ZooKeeper: quorum, leader kill, pause, and the fault proxy.
+
+use std::time::{Duration, Instant};
+
+use zkha_testkit::{Ensemble, FaultProxy, Options};
+use zookeeper_client::{Acls, Client, CreateMode, SessionState};
+
+fn ensemble(nodes: usize) -> Ensemble {
+    Ensemble::start(nodes, Options::default()).expect("start ensemble")
+}
+
+async fn connect(servers: &str, session_timeout: Duration) -> Client {
+    Client::connector()
+        .with_session_timeout(session_timeout)
+        .connect(servers)
+        .await
+        .expect("connect")
+}
+
+async fn wait_state(client: &Client, want: SessionState, within: Duration) -> Duration {
+    let start = Instant::now();
+    let mut watcher = client.state_watcher();
+    loop {
+        if watcher.state() == want {
+            return start.elapsed();
+        }
+        tokio::time::timeout(within.saturating_sub(start.elapsed()), watcher.changed())
+            .await
+            .unwrap_or_else(|_| panic!("client did not reach {want:?} within {within:?}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_reach_quorum_and_survive_leader_kill() {
+    let zk = ensemble(3);
+    let status = zk.status();
+    assert_eq!(status.len(), 3);
+    assert!(
+        status.iter().all(|n| n.mode.is_some()),
+        "every node serves: {status:?}"
+    );
+    let leader = zk.leader().expect("a leader");
+
+    // A client connected to the leader keeps working after the leader is killed.
+    let leader_addr = zk.node(leader).addr();
+    let others: Vec<String> = zk
+        .addrs()
+        .into_iter()
+        .filter(|a| *a != leader_addr)
+        .map(|a| a.to_string())
+        .collect();
+    let servers = format!("{leader_addr},{}", others.join(","));
+    let client = connect(&servers, Duration::from_secs(6)).await;
+    client
+        .create(
+            "/kill-leader",
+            b"before",
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    let session = client.session_id();
+
+    zk.node(leader).kill().unwrap();
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+    let new_leader = zk.leader().expect("a new leader");
+    assert_ne!(
+        new_leader, leader,
+        "another node leads after the leader was killed"
+    );
+
+    // Retry through the reconnect: the client moves to a live server with its session.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.set_data("/kill-leader", b"after", None).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying after {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("client did not recover: {e}; {}", zk.log_hint()),
+        }
+    }
+    assert_eq!(client.session_id(), session, "same session after failover");
+    let (data, _) = client.get_data("/kill-leader").await.unwrap();
+    assert_eq!(data, b"after");
+
+    // The killed node comes back and rejoins as a follower.
+    zk.node(leader).restart().unwrap();
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+    assert_eq!(zk.status().iter().filter(|n| n.mode.is_some()).count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackholed_client_loses_its_session_on_the_server() {
+    let zk = ensemble(1);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let victim = connect(&proxy.connect_string(), Duration::from_secs(2)).await;
+    let observer = connect(&zk.connect_string(), Duration::from_secs(10)).await;
+    victim
+        .create(
+            "/victim",
+            b"",
+            &CreateMode::Ephemeral.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    assert!(observer.check_stat("/victim").await.unwrap().is_some());
+
+    proxy.blackhole();
+    let start = Instant::now();
+    // The server expires the session after its timeout: the ephemeral node vanishes.
+    loop {
+        if observer.check_stat("/victim").await.unwrap().is_none() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "ephemeral node still there after 15 s of blackhole; {}",
+            zk.log_hint()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gone_after = start.elapsed();
+    assert!(
+        gone_after >= Duration::from_millis(1500),
+        "node vanished after {gone_after:?}, before the 2 s session timeout could pass"
+    );
+    // Once healed, the client learns that its session is gone.
+    proxy.heal();
+    wait_state(&victim, SessionState::Expired, Duration::from_secs(15)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_gives_a_disconnect_and_the_same_session_reconnects() {
+    let zk = ensemble(1);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let client = connect(&proxy.connect_string(), Duration::from_secs(6)).await;
+    let session = client.session_id();
+    let mut states = client.state_watcher();
+    assert_eq!(proxy.live_connections(), 1);
+
+    proxy.cut();
+    let first = tokio::time::timeout(Duration::from_secs(5), states.changed())
+        .await
+        .unwrap();
+    assert_eq!(first, SessionState::Disconnected);
+    wait_state(
+        &client,
+        SessionState::SyncConnected,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(client.session_id(), session);
+    assert!(
+        proxy.accepted() >= 2,
+        "the client reconnected through the proxy"
+    );
+    client
+        .create(
+            "/after-cut",
+            b"",
+            &CreateMode::Ephemeral.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_slows_requests_and_heal_restores_them() {
+    let zk = ensemble(1);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let client = connect(&proxy.connect_string(), Duration::from_secs(6)).await;
+    client.check_stat("/").await.unwrap();
+    proxy.delay(150);
+    let t = Instant::now();
+    client.check_stat("/").await.unwrap();
+    let delayed = t.elapsed();
+    assert!(
+        delayed >= Duration::from_millis(300),
+        "round trip {delayed:?} with 150 ms each way"
+    );
+    proxy.heal();
+    let t = Instant::now();
+    client.check_stat("/").await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(250),
+        "healed round trip {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_node_stops_serving_and_resumes() {
+    let zk = ensemble(3);
+    let follower = zk
+        .status()
+        .into_iter()
+        .find(|n| n.mode == Some(zkha_testkit::Mode::Follower))
+        .expect("a follower")
+        .id;
+    let addr = zk.node(follower).addr();
+    let client = connect(&addr.to_string(), Duration::from_secs(4)).await;
+    client.check_stat("/").await.unwrap();
+
+    zk.node(follower).pause().unwrap();
+    assert!(zk.status()[follower - 1].paused);
+    // A paused server answers nothing: the only server this client knows goes silent.
+    let r = tokio::time::timeout(Duration::from_secs(8), client.check_stat("/")).await;
+    assert!(!matches!(r, Ok(Ok(_))), "a paused server must not answer");
+    wait_state(&client, SessionState::Disconnected, Duration::from_secs(8)).await;
+
+    zk.node(follower).resume().unwrap();
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+    wait_state(
+        &client,
+        SessionState::SyncConnected,
+        Duration::from_secs(10),
+    )
+    .await;
+    client.check_stat("/").await.unwrap();
+}
