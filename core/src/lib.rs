@@ -1,3 +1,27 @@
 //! zkha: ZooKeeper coordination done right — leader election with a leadership lease, fenced
 //! writes, locks, checkpoint pointers and Flink's HA layout — for Rust, Java (Flink), Python
 //! and C.
+//!
+//! Start with [`Client::connect`], then join an [`Election`]. Every write a leader makes can be
+//! fenced on its latch node ([`Fence`]), so a stale leader's write fails atomically.
+
+pub mod election;
+mod error;
+mod events;
+pub mod fence;
+pub mod flink;
+pub mod leader_info;
+mod metrics;
+pub mod options;
+pub mod path;
+pub mod runtime;
+mod session;
+
+pub use election::{Election, ElectionEvent, ElectionOptions, Leadership, RevokeReason};
+pub use error::{Error, ErrorKind, Result};
+pub use events::EventStream;
+pub use fence::{Fence, NodeMode, Op, OpResult};
+pub use leader_info::{LeaderInfo, LeaderInfoWatch};
+pub use metrics::{Histogram, MetricsSnapshot};
+pub use options::{AclMode, ClientOptions, RetryPolicy};
+pub use session::{Client, ConnectionState, NodeStat, StateEvents};

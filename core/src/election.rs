@@ -1,0 +1,697 @@
+//! Leader election on Curator's LeaderLatch protocol, so zkha contenders and Curator/Flink
+//! JobManagers can share one latch.
+//!
+//! Each contender creates an `EPHEMERAL_SEQUENTIAL` node `_c_<uuid>-latch-<seq>` under the
+//! latch path. The lowest sequence leads; every other contender watches only its immediate
+//! predecessor. Before a grant the contender reads its own node and requires that its
+//! `ephemeralOwner` is its own session (CURATOR-696). The fencing token of a grant is the
+//! czxid of the winning node: zxids only grow, so tokens are monotonic on a path even when a
+//! deleted parent makes sequence numbers restart.
+//!
+//! Leadership and the lease: a leader keeps leadership through a disconnect until the
+//! session's `safe_until`, and revokes then ([`RevokeReason::LeaseExpired`]) unless it
+//! reconnected; strict mode revokes on any disconnect. After a revocation the contender
+//! deletes its node and joins again with a new one, so a later grant always has a larger
+//! token. After a session expiry it rejoins under the new session by itself.
+//!
+//! Cancellation: dropping the last [`Election`] handle (or [`Election::close`]) revokes and
+//! deletes the contender's node in the background; `close` waits for it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use uuid::Uuid;
+use zookeeper_client as zk;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{EventStream, Subscribers};
+use crate::fence::{Fence, Op, OpResult};
+use crate::metrics::Metrics;
+use crate::session::{Client, ConnectionState, Inner, Session};
+use crate::{path, runtime};
+
+/// Why leadership ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The contender was closed.
+    Closed,
+    /// Disconnected longer than the lease (the session may survive).
+    LeaseExpired,
+    /// Disconnected, and strict mode revokes on any disconnect.
+    Suspended,
+    /// The session expired.
+    SessionExpired,
+    /// The contender's latch node was deleted by someone else (or its parent was).
+    NodeDeleted,
+}
+
+/// A grant of leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// Monotonic across grants on this latch path (czxid of the winning node).
+    pub fencing_token: i64,
+    /// A fresh UUID per grant (Flink's leader session id).
+    pub leader_session_id: Uuid,
+    /// Full path of the winning latch node.
+    pub latch_node: String,
+    /// The ZooKeeper session holding the grant.
+    pub session_id: i64,
+}
+
+/// An election event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElectionEvent {
+    /// This contender leads.
+    Granted(Leadership),
+    /// This contender no longer leads.
+    Revoked {
+        /// Why.
+        reason: RevokeReason,
+    },
+}
+
+/// How to join an election.
+#[derive(Debug, Clone)]
+pub struct ElectionOptions {
+    /// Identifies this participant (stored as the latch node's data unless `node_data` is set).
+    pub participant_id: String,
+    /// Data for the latch node (Curator and Flink ignore it).
+    pub node_data: Option<Vec<u8>>,
+}
+
+impl ElectionOptions {
+    /// Options for a participant id.
+    pub fn new(participant_id: impl Into<String>) -> ElectionOptions {
+        ElectionOptions {
+            participant_id: participant_id.into(),
+            node_data: None,
+        }
+    }
+}
+
+/// Current grant, with what a fence needs.
+#[derive(Clone)]
+struct Held {
+    leadership: Leadership,
+    session: Arc<Session>,
+    version: i32,
+}
+
+struct Shared {
+    inner: Arc<Inner>,
+    latch: String,
+    options: ElectionOptions,
+    held: Mutex<Option<Held>>,
+    own_node: Mutex<Option<String>>,
+    events: Subscribers<ElectionEvent>,
+    close: watch::Sender<bool>,
+    finished: watch::Sender<bool>,
+}
+
+/// A contender in a leader election. Cheap to clone.
+#[derive(Clone)]
+pub struct Election {
+    handle: Arc<ElectionHandle>,
+}
+
+struct ElectionHandle {
+    shared: Arc<Shared>,
+    _client: Client,
+}
+
+impl Drop for ElectionHandle {
+    fn drop(&mut self) {
+        self.shared.close.send_replace(true);
+    }
+}
+
+impl Client {
+    /// Joins the election on `latch_path` (namespace-relative) as `participant_id`.
+    pub fn election(&self, latch_path: &str, options: ElectionOptions) -> Result<Election> {
+        let latch = self.inner().resolve(latch_path, "latch path")?;
+        if options.participant_id.is_empty() {
+            return Err(Error::invalid("participant id must not be empty"));
+        }
+        let shared = Arc::new(Shared {
+            inner: self.inner().clone(),
+            latch,
+            options,
+            held: Mutex::new(None),
+            own_node: Mutex::new(None),
+            events: Subscribers::default(),
+            close: watch::channel(false).0,
+            finished: watch::channel(false).0,
+        });
+        runtime::spawn(contend(shared.clone()));
+        Ok(Election {
+            handle: Arc::new(ElectionHandle {
+                shared,
+                _client: self.clone(),
+            }),
+        })
+    }
+}
+
+impl Election {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Events from now on; if this contender leads, the stream starts with its `Granted`.
+    pub fn events(&self) -> EventStream<ElectionEvent> {
+        let sh = self.shared();
+        sh.events.subscribe(|| {
+            let held = sh.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.as_ref()
+                .map(|h| ElectionEvent::Granted(h.leadership.clone()))
+        })
+    }
+
+    /// True while this contender leads and its lease holds.
+    pub fn has_leadership(&self) -> bool {
+        self.leadership().is_some()
+    }
+
+    /// The current grant, if this contender leads and its lease holds.
+    pub fn leadership(&self) -> Option<Leadership> {
+        let held = self
+            .shared()
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let ok = self
+            .shared()
+            .inner
+            .lease
+            .safe_until(held.session.generation)
+            .is_some_and(|t| t > Instant::now());
+        ok.then_some(held.leadership)
+    }
+
+    /// Waits until this contender leads, up to `timeout`.
+    pub async fn wait_for_leadership(&self, timeout: Duration) -> Result<Leadership> {
+        let mut events = self.events();
+        let wait = async {
+            loop {
+                if let Some(l) = self.leadership() {
+                    return Ok(l);
+                }
+                match events.next().await {
+                    Some(ElectionEvent::Granted(l)) => return Ok(l),
+                    Some(_) => {}
+                    None => return Err(Error::closed("election")),
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("not granted leadership within {timeout:?}"),
+                ))
+            })
+    }
+
+    /// The full path of this contender's latch node, once created.
+    pub fn node(&self) -> Option<String> {
+        self.shared()
+            .own_node
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The participant id.
+    pub fn participant_id(&self) -> &str {
+        &self.shared().options.participant_id
+    }
+
+    /// The full latch path.
+    pub fn latch_path(&self) -> &str {
+        &self.shared().latch
+    }
+
+    /// A fence for writes guarded by the current grant; `NotLeader` if not leading.
+    pub fn fence(&self) -> Result<Fence> {
+        let sh = self.shared();
+        let held = sh.held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match (held, self.has_leadership()) {
+            (Some(h), true) => Ok(Fence {
+                inner: sh.inner.clone(),
+                session: h.session.clone(),
+                node: h.leadership.latch_node.clone(),
+                version: h.version,
+                token: h.leadership.fencing_token,
+            }),
+            _ => {
+                Metrics::inc(&sh.inner.metrics.fenced_rejections);
+                Err(Error::new(
+                    ErrorKind::NotLeader,
+                    format!(
+                        "{} does not lead the election on {}",
+                        sh.options.participant_id, sh.latch
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Runs `ops` atomically, guarded by the current grant (see [`Fence::multi`]).
+    pub async fn fenced_multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        self.fence()?.multi(ops).await
+    }
+
+    /// Leaves the election: revokes if leading and deletes the latch node at once, so the next
+    /// contender leads within about one round trip. Waits until done.
+    pub async fn close(&self) {
+        let sh = self.shared().clone();
+        sh.close.send_replace(true);
+        let mut finished = sh.finished.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(10), finished.wait_for(|f| *f)).await;
+    }
+}
+
+/// How one pass in a session ended.
+enum Pass {
+    /// Close requested (or the client closed).
+    Close,
+    /// The session is gone; wait for the next.
+    SessionGone,
+    /// Delete our node (if any) and join again in the same session.
+    Rejoin,
+}
+
+/// The contender's life: join, wait, lead, rejoin, across sessions, until closed.
+async fn contend(sh: Arc<Shared>) {
+    let inner = sh.inner.clone();
+    let mut close = sh.close.subscribe();
+    let mut client_closing = inner.closing_watch();
+    let mut sessions = inner.session_watch();
+    let mut states = inner.subscribe();
+    'sessions: loop {
+        // Wait for a session (or close).
+        let session = loop {
+            if *close.borrow() || *client_closing.borrow() {
+                break 'sessions;
+            }
+            if let Some(s) = sessions.borrow_and_update().clone() {
+                break s;
+            }
+            tokio::select! {
+                r = sessions.changed() => if r.is_err() { break 'sessions },
+                _ = close.changed() => {},
+                _ = client_closing.changed() => {},
+            }
+        };
+        loop {
+            let pass = run_pass(&sh, &session, &mut states, &mut close, &mut client_closing).await;
+            match pass {
+                Pass::Close => {
+                    revoke(&sh, RevokeReason::Closed);
+                    delete_own_node(&sh, &session).await;
+                    break 'sessions;
+                }
+                Pass::SessionGone => {
+                    revoke(&sh, RevokeReason::SessionExpired);
+                    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    // Wait for a different session.
+                    loop {
+                        if *close.borrow() || *client_closing.borrow() {
+                            break 'sessions;
+                        }
+                        let current = sessions.borrow_and_update().clone();
+                        if current.is_some_and(|s| s.generation != session.generation) {
+                            continue 'sessions;
+                        }
+                        tokio::select! {
+                            r = sessions.changed() => if r.is_err() { break 'sessions },
+                            _ = close.changed() => {},
+                            _ = client_closing.changed() => {},
+                        }
+                    }
+                }
+                Pass::Rejoin => {
+                    delete_own_node(&sh, &session).await;
+                    if sessions.borrow().as_ref().map(|s| s.generation) != Some(session.generation)
+                    {
+                        continue 'sessions;
+                    }
+                }
+            }
+        }
+    }
+    revoke(&sh, RevokeReason::Closed);
+    sh.events.close();
+    sh.finished.send_replace(true);
+}
+
+/// Sets the grant and tells subscribers.
+fn grant(sh: &Shared, held: Held) {
+    Metrics::inc(&sh.inner.metrics.grants);
+    tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
+        token = held.leadership.fencing_token, "leadership granted");
+    sh.events.publish_with(|| {
+        let event = ElectionEvent::Granted(held.leadership.clone());
+        *sh.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
+        Some(event)
+    });
+}
+
+/// Clears the grant (if any) and tells subscribers.
+fn revoke(sh: &Shared, reason: RevokeReason) {
+    let mut was_held = false;
+    sh.events.publish_with(|| {
+        was_held = sh
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some();
+        was_held.then_some(ElectionEvent::Revoked { reason })
+    });
+    if was_held {
+        Metrics::inc(&sh.inner.metrics.revokes);
+        tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id, ?reason, "leadership revoked");
+    }
+}
+
+/// Deletes our latch node if it exists (best effort; the session's end removes it anyway).
+async fn delete_own_node(sh: &Shared, s: &Session) {
+    let node = sh.own_node.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(node) = node {
+        for _ in 0..3 {
+            match sh.inner.run(s, &node, s.zk.delete(&node, None)).await {
+                Ok(()) => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NoNode | ErrorKind::SessionExpired | ErrorKind::Closed
+                    ) =>
+                {
+                    return
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+/// The sequence number of a latch child (`..latch-0000000042`), if it is one.
+fn sequence(name: &str) -> Option<i64> {
+    let i = name.rfind("latch-")?;
+    name[i + 6..].parse().ok()
+}
+
+/// Maps an operation error to how the pass ends; `None` if worth retrying.
+fn pass_on_error(e: &Error) -> Option<Pass> {
+    match e.kind() {
+        ErrorKind::SessionExpired => Some(Pass::SessionGone),
+        ErrorKind::Closed => Some(Pass::Close),
+        _ => None,
+    }
+}
+
+/// One pass of joining and contending within one session.
+async fn run_pass(
+    sh: &Arc<Shared>,
+    s: &Arc<Session>,
+    states: &mut EventStream<ConnectionState>,
+    close: &mut watch::Receiver<bool>,
+    client_closing: &mut watch::Receiver<bool>,
+) -> Pass {
+    let inner = &sh.inner;
+    let strict = inner.options.strict;
+    macro_rules! try_op {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => {
+                    if let Some(p) = pass_on_error(&e) {
+                        return p;
+                    }
+                    tracing::debug!(target: "zkha::election", error = %e, "retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Pass::Rejoin;
+                }
+            }
+        };
+    }
+    if *close.borrow() || *client_closing.borrow() {
+        return Pass::Close;
+    }
+    // Join: create our node (protected against connection loss during create).
+    let node = try_op!(create_own_node(sh, s).await);
+    let own_name = path::name(&node).to_string();
+
+    loop {
+        if *close.borrow() || *client_closing.borrow() {
+            return Pass::Close;
+        }
+        let children = match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
+            Ok((c, _)) => c,
+            // Parent deleted (CURATOR-724): our node went with it; join again.
+            Err(e) if e.kind() == ErrorKind::NoNode => return Pass::Rejoin,
+            Err(e) => {
+                try_op!(Err::<(), _>(e));
+                unreachable!()
+            }
+        };
+        let mut contenders: Vec<(i64, &String)> = children
+            .iter()
+            .filter_map(|c| sequence(c).map(|n| (n, c)))
+            .collect();
+        contenders.sort();
+        let Some(idx) = contenders.iter().position(|(_, c)| **c == own_name) else {
+            // Our node is gone (deleted by someone else): join again.
+            revoke(sh, RevokeReason::NodeDeleted);
+            return Pass::Rejoin;
+        };
+        if idx == 0 {
+            // Ownership check before the grant (CURATOR-696), and the fencing token.
+            let stat = match try_op!(inner.run(s, &node, s.zk.check_stat(&node)).await) {
+                Some(st) if st.ephemeral_owner == s.id => st,
+                _ => return Pass::Rejoin,
+            };
+            let leadership = Leadership {
+                fencing_token: stat.czxid,
+                leader_session_id: Uuid::new_v4(),
+                latch_node: node.clone(),
+                session_id: s.id,
+            };
+            grant(
+                sh,
+                Held {
+                    leadership,
+                    session: s.clone(),
+                    version: stat.version,
+                },
+            );
+            return lead(sh, s, &node, states, close, client_closing, strict).await;
+        }
+        // Watch only the predecessor. If it vanished between listing and watching, the watch
+        // call says so and we list again at once (no livelock, CURATOR-645).
+        let pred = path::join(&sh.latch, contenders[idx - 1].1);
+        let (stat, watcher) = try_op!(inner.run(s, &pred, s.zk.check_and_watch_stat(&pred)).await);
+        if stat.is_none() {
+            continue;
+        }
+        let fired = watcher.changed();
+        tokio::pin!(fired);
+        loop {
+            tokio::select! {
+                ev = &mut fired => {
+                    if ev.event_type == zk::EventType::Session && ev.session_state.is_terminated() {
+                        return Pass::SessionGone;
+                    }
+                    break;
+                }
+                st = states.next() => match st {
+                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) | None => return Pass::SessionGone,
+                    _ => {}
+                },
+                _ = close.changed() => return Pass::Close,
+                _ = client_closing.changed() => return Pass::Close,
+            }
+        }
+    }
+}
+
+/// Leading: watch our own node and the connection; revoke on deletion, lease end, expiry,
+/// (strict) suspension, or close.
+async fn lead(
+    sh: &Arc<Shared>,
+    s: &Arc<Session>,
+    node: &str,
+    states: &mut EventStream<ConnectionState>,
+    close: &mut watch::Receiver<bool>,
+    client_closing: &mut watch::Receiver<bool>,
+    strict: bool,
+) -> Pass {
+    let inner = &sh.inner;
+    // Revoked but the session lives on: wait to reconnect (then rejoin) or for expiry.
+    let mut revoked = false;
+    loop {
+        let (stat, watcher) = match inner.run(s, node, s.zk.check_and_watch_stat(node)).await {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(p) = pass_on_error(&e) {
+                    return p;
+                }
+                // Could not set the watch (disconnected): rely on connection states.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if revoked
+                    || !inner
+                        .current()
+                        .is_some_and(|c| c.generation == s.generation)
+                {
+                    return Pass::Rejoin;
+                }
+                // Still within the lease: try again, but keep handling states.
+                match states.try_next() {
+                    Some(ConnectionState::Lost) => {
+                        revoke(sh, RevokeReason::LeaseExpired);
+                        revoked = true;
+                    }
+                    Some(ConnectionState::Suspended { .. }) if strict => {
+                        revoke(sh, RevokeReason::Suspended);
+                        revoked = true;
+                    }
+                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) => {
+                        return Pass::SessionGone
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+        };
+        if stat.is_none() {
+            revoke(sh, RevokeReason::NodeDeleted);
+            return Pass::Rejoin;
+        }
+        let fired = watcher.changed();
+        tokio::pin!(fired);
+        loop {
+            tokio::select! {
+                ev = &mut fired => {
+                    match ev.event_type {
+                        zk::EventType::NodeDeleted => {
+                            revoke(sh, RevokeReason::NodeDeleted);
+                            return Pass::Rejoin;
+                        }
+                        zk::EventType::Session if ev.session_state.is_terminated() => return Pass::SessionGone,
+                        _ => break, // data changed: watch again
+                    }
+                }
+                st = states.next() => match st {
+                    Some(ConnectionState::Lost) => {
+                        revoke(sh, RevokeReason::LeaseExpired);
+                        revoked = true;
+                    }
+                    Some(ConnectionState::Suspended { .. }) if strict => {
+                        revoke(sh, RevokeReason::Suspended);
+                        revoked = true;
+                    }
+                    Some(ConnectionState::Reconnected { .. }) if revoked => return Pass::Rejoin,
+                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) | None => return Pass::SessionGone,
+                    _ => {}
+                },
+                _ = close.changed() => return Pass::Close,
+                _ = client_closing.changed() => return Pass::Close,
+            }
+        }
+    }
+}
+
+/// Creates our `_c_<uuid>-latch-` node. After a connection loss during the create, finds the
+/// node by its uuid among the children and adopts it only if our session owns it
+/// (CURATOR-498).
+async fn create_own_node(sh: &Shared, s: &Session) -> Result<String> {
+    let inner = &sh.inner;
+    inner.ensure_path(s, &sh.latch).await?;
+    let uuid = Uuid::new_v4();
+    let prefix = format!("_c_{uuid}-latch-");
+    let full_prefix = path::join(&sh.latch, &prefix);
+    let data = sh
+        .options
+        .node_data
+        .clone()
+        .unwrap_or_else(|| sh.options.participant_id.as_bytes().to_vec());
+    let opts = zk::CreateMode::EphemeralSequential.with_acls(inner.acls());
+    for attempt in 0..=inner.options.retry.max_retries {
+        let created = inner
+            .run(s, &full_prefix, s.zk.create(&full_prefix, &data, &opts))
+            .await;
+        match created {
+            Ok((_, seq)) => {
+                let node = format!("{full_prefix}{seq}");
+                *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
+                return Ok(node);
+            }
+            Err(e) if e.kind() == ErrorKind::NoNode => {
+                // The latch parent vanished meanwhile (CURATOR-724): recreate it.
+                inner.ensure_path(s, &sh.latch).await?;
+            }
+            Err(e) if e.is_retryable() => {
+                // Did the create happen? Look for our uuid, owned by our session.
+                if let Some(node) = find_own(sh, s, &uuid.to_string()).await? {
+                    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
+                    return Ok(node);
+                }
+                tokio::time::sleep(inner.options.retry.wait(attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::ConnectionLoss,
+        format!("could not join the election on {}", sh.latch),
+    ))
+}
+
+/// Finds a latch child carrying `uuid` whose owner is session `s`.
+async fn find_own(sh: &Shared, s: &Session, uuid: &str) -> Result<Option<String>> {
+    let inner = &sh.inner;
+    let children = match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
+        Ok((c, _)) => c,
+        Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for c in children.iter().filter(|c| c.contains(uuid)) {
+        let p = path::join(&sh.latch, c);
+        if let Some(st) = inner.run(s, &p, s.zk.check_stat(&p)).await? {
+            if st.ephemeral_owner == s.id {
+                return Ok(Some(p));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Convenience for fenced ops on a namespace-relative path.
+impl Election {
+    /// Creates or replaces `path` with `data` as an ephemeral node of this leader, fenced.
+    pub(crate) async fn publish_ephemeral(&self, rel: &str, data: &[u8]) -> Result<()> {
+        let fence = self.fence()?;
+        let sh = self.shared().clone();
+        let rel = rel.to_string();
+        let data = data.to_vec();
+        runtime::spawn(
+            async move { crate::leader_info::publish(&sh.inner, &fence, &rel, &data).await },
+        )
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+
+    /// Deletes `path` if this leader owns it, fenced.
+    pub(crate) async fn delete_own_ephemeral(&self, rel: &str) -> Result<()> {
+        let fence = self.fence()?;
+        let sh = self.shared().clone();
+        let rel = rel.to_string();
+        runtime::spawn(async move { crate::leader_info::unpublish(&sh.inner, &fence, &rel).await })
+            .await
+            .map_err(|_| Error::closed("client"))?
+    }
+}

@@ -1,0 +1,152 @@
+//! One error type for all of zkha, with a [`ErrorKind`] each binding maps to its own
+//! exceptions or codes. Messages name the input that was wrong (path, key, size).
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] is. Bindings map these one to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument is malformed: a path, an id, a connect string, an option value.
+    InvalidArgument,
+    /// A configuration key (Flink config file) is missing or has a bad value.
+    Config,
+    /// The connection to ZooKeeper was lost; the outcome of the operation is unknown.
+    ConnectionLoss,
+    /// The ZooKeeper session expired (a new one is being opened).
+    SessionExpired,
+    /// The client or recipe was closed.
+    Closed,
+    /// The operation did not finish in time.
+    Timeout,
+    /// A znode does not exist.
+    NoNode,
+    /// A znode already exists.
+    NodeExists,
+    /// A version check failed (someone else changed the znode).
+    BadVersion,
+    /// A znode still has children.
+    NotEmpty,
+    /// A fenced write was refused: the writer no longer holds leadership (or the lock).
+    NotLeader,
+    /// A payload exceeds the size ZooKeeper accepts.
+    TooLarge,
+    /// Stored bytes could not be decoded.
+    Corrupt,
+    /// Not permitted by the znode's ACL, or authentication failed.
+    NoAuth,
+    /// An operation was interrupted (cancelled by the caller).
+    Interrupted,
+    /// An I/O error outside ZooKeeper (reading a config file).
+    Io,
+    /// Any other error reported by ZooKeeper or the client library.
+    ZooKeeper,
+}
+
+/// zkha's error: a kind and a message that names the offending input.
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// Result alias used throughout zkha.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message (also the `Display` form).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prefixes the message with context, keeping the kind.
+    pub fn context(mut self, what: impl fmt::Display) -> Error {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn closed(what: &str) -> Error {
+        Error::new(ErrorKind::Closed, format!("{what} is closed"))
+    }
+
+    /// Maps a ZooKeeper client error for an operation on `path`.
+    pub(crate) fn zk(e: zookeeper_client::Error, path: &str) -> Error {
+        use zookeeper_client::Error as Z;
+        let (kind, text) = match &e {
+            Z::NoNode => (ErrorKind::NoNode, "no such znode".to_string()),
+            Z::NodeExists => (ErrorKind::NodeExists, "znode already exists".to_string()),
+            Z::BadVersion => (ErrorKind::BadVersion, "znode version changed".to_string()),
+            Z::NotEmpty => (ErrorKind::NotEmpty, "znode has children".to_string()),
+            Z::SessionExpired | Z::SessionMoved => (ErrorKind::SessionExpired, e.to_string()),
+            Z::ClientClosed => (ErrorKind::Closed, "ZooKeeper client closed".to_string()),
+            Z::ConnectionLoss | Z::Custom(_) | Z::UnexpectedError(_) => {
+                (ErrorKind::ConnectionLoss, format!("connection lost ({e})"))
+            }
+            Z::Timeout => (ErrorKind::Timeout, e.to_string()),
+            Z::NoAuth | Z::AuthFailed | Z::InvalidAcl => (ErrorKind::NoAuth, e.to_string()),
+            Z::BadArguments(_) => (ErrorKind::InvalidArgument, e.to_string()),
+            Z::RuntimeInconsistent => (ErrorKind::NotLeader, "fence check failed".to_string()),
+            Z::MarshallingError => (
+                ErrorKind::TooLarge,
+                "the server could not read the request (payload above jute.maxbuffer?)".to_string(),
+            ),
+            _ => (ErrorKind::ZooKeeper, e.to_string()),
+        };
+        Error::new(kind, format!("{text} (path {path})"))
+    }
+
+    /// True if the server certainly received and answered the request (so its send time
+    /// proves the session alive).
+    pub(crate) fn server_answered(e: &zookeeper_client::Error) -> bool {
+        use zookeeper_client::Error as Z;
+        matches!(
+            e,
+            Z::NoNode
+                | Z::NodeExists
+                | Z::BadVersion
+                | Z::NotEmpty
+                | Z::NoChildrenForEphemerals
+                | Z::NoAuth
+        )
+    }
+
+    /// True if retrying the same idempotent request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::ConnectionLoss | ErrorKind::Timeout)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io, e.to_string())
+    }
+}

@@ -1,0 +1,271 @@
+//! Fenced writes: a ZooKeeper multi whose first operation checks the writer's own latch (or
+//! lock) node. If the writer lost its grant — its node was deleted, or its session expired —
+//! the whole multi fails atomically and nothing is written.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use zookeeper_client as zk;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
+use crate::session::{Inner, NodeStat, Session};
+
+/// How a znode created by an [`Op::Create`] lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeMode {
+    /// Persistent.
+    Persistent,
+    /// Persistent with a sequence suffix.
+    PersistentSequential,
+    /// Deleted when the creating session ends.
+    Ephemeral,
+    /// Ephemeral with a sequence suffix.
+    EphemeralSequential,
+    /// Deleted by the server once its last child is gone.
+    Container,
+}
+
+impl NodeMode {
+    pub(crate) fn to_zk(self) -> zk::CreateMode {
+        match self {
+            NodeMode::Persistent => zk::CreateMode::Persistent,
+            NodeMode::PersistentSequential => zk::CreateMode::PersistentSequential,
+            NodeMode::Ephemeral => zk::CreateMode::Ephemeral,
+            NodeMode::EphemeralSequential => zk::CreateMode::EphemeralSequential,
+            NodeMode::Container => zk::CreateMode::Container,
+        }
+    }
+}
+
+/// One operation of a (fenced) multi. Paths are relative to the client's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create `path` with `data`.
+    Create {
+        /// Path.
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+        /// Lifetime.
+        mode: NodeMode,
+    },
+    /// Set `path`'s data, if its version is `version` (any version if `None`).
+    SetData {
+        /// Path.
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+        /// Expected version.
+        version: Option<i32>,
+    },
+    /// Delete `path`, if its version is `version` (any version if `None`).
+    Delete {
+        /// Path.
+        path: String,
+        /// Expected version.
+        version: Option<i32>,
+    },
+    /// Require `path` to exist at `version` (any version if `None`).
+    Check {
+        /// Path.
+        path: String,
+        /// Expected version.
+        version: Option<i32>,
+    },
+}
+
+impl Op {
+    /// The operation's path.
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. }
+            | Op::SetData { path, .. }
+            | Op::Delete { path, .. }
+            | Op::Check { path, .. } => path,
+        }
+    }
+}
+
+/// The result of one [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    /// Created, with the actual path (namespace-relative; sequential nodes get their suffix).
+    Created {
+        /// The created path.
+        path: String,
+        /// Its stat.
+        stat: NodeStat,
+    },
+    /// Data set; the node's new stat.
+    SetData {
+        /// The new stat.
+        stat: NodeStat,
+    },
+    /// Deleted.
+    Deleted,
+    /// Check passed.
+    Checked,
+}
+
+/// Proof of a grant: the holder's own node at a version, on one session. Fenced writes made
+/// through it succeed only while that node still exists unchanged.
+#[derive(Clone)]
+pub struct Fence {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) session: Arc<Session>,
+    /// Full path of the holder's node.
+    pub(crate) node: String,
+    pub(crate) version: i32,
+    pub(crate) token: i64,
+}
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fence")
+            .field("node", &self.node)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Fence {
+    /// The fencing token of the grant (the czxid of the holder's node).
+    pub fn token(&self) -> i64 {
+        self.token
+    }
+
+    /// The full path of the node the fence checks.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The session id the grant belongs to.
+    pub fn session_id(&self) -> i64 {
+        self.session.id
+    }
+
+    /// Runs `ops` atomically after checking the fence node. Fails with
+    /// [`ErrorKind::NotLeader`] if the fence no longer holds (nothing is written).
+    pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let fence = self.clone();
+        crate::runtime::spawn(async move { fence.multi_here(ops).await })
+            .await
+            .map_err(|_| Error::closed("client"))?
+    }
+
+    pub(crate) async fn multi_here(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let inner = &self.inner;
+        if inner
+            .lease
+            .safe_until(self.session.generation)
+            .is_none_or(|t| t <= Instant::now())
+        {
+            Metrics::inc(&inner.metrics.fenced_rejections);
+            return Err(Error::new(
+                ErrorKind::NotLeader,
+                format!(
+                    "fenced write refused: the lease of the grant on {} has ended",
+                    self.node
+                ),
+            ));
+        }
+        let mut full_paths = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let full = inner.resolve(op.path(), "path")?;
+            if let Op::Create { data, .. } | Op::SetData { data, .. } = op {
+                inner.check_payload(&full, data.len())?;
+            }
+            full_paths.push(full);
+        }
+        let acls = inner.acls();
+        let mut w = self.session.zk.new_multi_writer();
+        let map_bad = |e: zk::Error| Error::invalid(format!("bad operation: {e}"));
+        w.add_check_version(&self.node, self.version)
+            .map_err(map_bad)?;
+        for (op, full) in ops.iter().zip(&full_paths) {
+            match op {
+                Op::Create { data, mode, .. } => {
+                    let opts = mode.to_zk().with_acls(acls.clone());
+                    w.add_create(full, data, &opts)
+                }
+                Op::SetData { data, version, .. } => w.add_set_data(full, data, *version),
+                Op::Delete { version, .. } => w.add_delete(full, *version),
+                Op::Check { version, .. } => w.add_check_version(full, version.unwrap_or(-1)),
+            }
+            .map_err(map_bad)?;
+        }
+        let sent = Instant::now();
+        let limit = inner.options.operation_timeout_for(self.session.timeout);
+        let r = tokio::time::timeout(limit, w.commit()).await;
+        inner
+            .metrics
+            .record_op(sent.elapsed(), matches!(r, Ok(Ok(_))));
+        let results = match r {
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "fenced write on {} got no answer within {limit:?}; the outcome is unknown",
+                        self.node
+                    ),
+                ))
+            }
+            Ok(Ok(results)) => {
+                inner.lease.note(self.session.generation, sent);
+                results
+            }
+            Ok(Err(zk::MultiWriteError::OperationFailed { index: 0, source })) => {
+                inner.lease.note(self.session.generation, sent);
+                Metrics::inc(&inner.metrics.fenced_rejections);
+                tracing::warn!(target: "zkha::fence", node = %self.node, error = %source, "fenced write rejected: the grant is gone");
+                return Err(Error::new(
+                    ErrorKind::NotLeader,
+                    format!(
+                        "fenced write rejected by ZooKeeper: the grant's node {} is gone or changed ({source})",
+                        self.node
+                    ),
+                ));
+            }
+            Ok(Err(zk::MultiWriteError::OperationFailed { index, source })) => {
+                inner.lease.note(self.session.generation, sent);
+                let path = full_paths.get(index - 1).map(String::as_str).unwrap_or("?");
+                return Err(Error::zk(source, path));
+            }
+            Ok(Err(zk::MultiWriteError::RequestFailed { source })) => {
+                if matches!(source, zk::Error::SessionExpired | zk::Error::SessionMoved) {
+                    Metrics::inc(&inner.metrics.fenced_rejections);
+                    return Err(Error::new(
+                        ErrorKind::NotLeader,
+                        format!(
+                            "fenced write refused: the session of the grant on {} has expired",
+                            self.node
+                        ),
+                    ));
+                }
+                return Err(Error::zk(source, &self.node));
+            }
+        };
+        // Drop the check's result; map the rest.
+        let ns_len = inner.namespace.len();
+        Ok(results
+            .into_iter()
+            .skip(1)
+            .map(|r| match r {
+                zk::MultiWriteResult::Create { path, stat } => OpResult::Created {
+                    path: if ns_len > 0 && path.len() >= ns_len {
+                        path[ns_len..].to_string()
+                    } else {
+                        path
+                    },
+                    stat: NodeStat::from(&stat),
+                },
+                zk::MultiWriteResult::SetData { stat } => OpResult::SetData {
+                    stat: NodeStat::from(&stat),
+                },
+                zk::MultiWriteResult::Delete => OpResult::Deleted,
+                _ => OpResult::Checked,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,514 @@
+//! Reading a Flink configuration (`config.yaml`, or the legacy `flink-conf.yaml`) into zkha
+//! client options, honouring Flink's `high-availability.*` keys and defaults.
+//!
+//! | key | default |
+//! |---|---|
+//! | `high-availability.zookeeper.quorum` | required |
+//! | `high-availability.zookeeper.path.root` | `/flink` |
+//! | `high-availability.cluster-id` | `/default` |
+//! | `high-availability.storageDir` | required by the HA services, not by the client |
+//! | `high-availability.zookeeper.client.session-timeout` | 60 s |
+//! | `high-availability.zookeeper.client.connection-timeout` | 15 s |
+//! | `high-availability.zookeeper.client.retry-wait` | 5 s |
+//! | `high-availability.zookeeper.client.max-retry-attempts` | 3 |
+//! | `high-availability.zookeeper.client.acl` | `open` (or `creator`) |
+//! | `high-availability.zookeeper.client.tolerate-suspended-connections` | false |
+//!
+//! zkha's own keys live under `high-availability.zkha.*`: `lease-margin` (duration),
+//! `strict` (bool: revoke on any disconnect), `heartbeat-interval` (duration),
+//! `max-payload` (bytes). An unknown `high-availability.zkha.*` key is an error, so typos do
+//! not pass silently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::flink::layout::FlinkLayout;
+use crate::options::{AclMode, ClientOptions, RetryPolicy};
+use crate::path;
+
+/// zkha's own configuration keys.
+pub const ZKHA_KEYS: &[&str] = &[
+    "high-availability.zkha.lease-margin",
+    "high-availability.zkha.strict",
+    "high-availability.zkha.heartbeat-interval",
+    "high-availability.zkha.max-payload",
+    "high-availability.zkha.liveness.enabled",
+    "high-availability.zkha.liveness.host",
+    "high-availability.zkha.liveness.port",
+    "high-availability.zkha.watchdog.timeout",
+];
+
+/// A Flink configuration as flat `key -> value` strings.
+#[derive(Debug, Clone, Default)]
+pub struct FlinkConfig {
+    values: BTreeMap<String, String>,
+    source: String,
+}
+
+impl FlinkConfig {
+    /// Reads a configuration file, or a conf directory (its `config.yaml`, else
+    /// `flink-conf.yaml`).
+    pub fn load(path: impl AsRef<Path>) -> Result<FlinkConfig> {
+        let path = path.as_ref();
+        let file: PathBuf = if path.is_dir() {
+            let new = path.join("config.yaml");
+            if new.exists() {
+                new
+            } else {
+                path.join("flink-conf.yaml")
+            }
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Io,
+                format!("cannot read Flink configuration {}: {e}", file.display()),
+            )
+        })?;
+        let source = file.display().to_string();
+        if file.file_name().is_some_and(|n| n == "flink-conf.yaml") {
+            Ok(FlinkConfig::parse_legacy(&text, &source))
+        } else {
+            FlinkConfig::parse_yaml(&text, &source)
+        }
+    }
+
+    /// Parses Flink 2.x `config.yaml` (standard YAML; nested maps become dotted keys).
+    pub fn parse_yaml(text: &str, source: &str) -> Result<FlinkConfig> {
+        let docs = yaml_rust2::YamlLoader::load_from_str(text)
+            .map_err(|e| Error::config(format!("{source} is not valid YAML: {e}")))?;
+        let mut values = BTreeMap::new();
+        if let Some(doc) = docs.first() {
+            match doc {
+                yaml_rust2::Yaml::Hash(_) => flatten("", doc, &mut values),
+                yaml_rust2::Yaml::Null | yaml_rust2::Yaml::BadValue => {}
+                _ => {
+                    return Err(Error::config(format!(
+                        "{source}: the top level must be a map of keys"
+                    )))
+                }
+            }
+        }
+        Ok(FlinkConfig {
+            values,
+            source: source.to_string(),
+        })
+    }
+
+    /// Parses the legacy `flink-conf.yaml` format (`key: value` per line, `#` comments).
+    pub fn parse_legacy(text: &str, source: &str) -> FlinkConfig {
+        let mut values = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if let Some((k, v)) = line
+                .split_once(": ")
+                .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
+            {
+                let k = k.trim();
+                if !k.is_empty() {
+                    values.insert(k.to_string(), v.trim().to_string());
+                }
+            }
+        }
+        FlinkConfig {
+            values,
+            source: source.to_string(),
+        }
+    }
+
+    /// A configuration from key/value pairs (for bindings that already hold Flink's map).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> FlinkConfig {
+        FlinkConfig {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            source: "the Flink configuration".into(),
+        }
+    }
+
+    /// The raw value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// Where this configuration came from (for messages).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// All keys with their values.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn first<'a>(&'a self, keys: &[&'a str]) -> Option<(&'a str, &'a str)> {
+        keys.iter().find_map(|k| self.get(k).map(|v| (*k, v)))
+    }
+
+    /// `high-availability.type` (or the legacy `high-availability`).
+    pub fn ha_type(&self) -> Option<&str> {
+        self.first(&["high-availability.type", "high-availability"])
+            .map(|(_, v)| v)
+    }
+
+    /// The ZooKeeper quorum (required).
+    pub fn quorum(&self) -> Result<String> {
+        let (key, v) = self
+            .first(&["high-availability.zookeeper.quorum", "recovery.zookeeper.quorum"])
+            .ok_or_else(|| {
+                Error::config(format!("{}: high-availability.zookeeper.quorum is not set (it names the ZooKeeper servers, e.g. zk1:2181,zk2:2181)", self.source))
+            })?;
+        crate::options::parse_connect_string(v)
+            .map_err(|e| Error::config(format!("{}: {key}: {e}", self.source)))?;
+        Ok(v.trim().to_string())
+    }
+
+    /// `<path.root>/<cluster-id>`, normalised (e.g. `/flink/default`).
+    pub fn cluster_root(&self) -> Result<String> {
+        let (root_key, root) = self
+            .first(&[
+                "high-availability.zookeeper.path.root",
+                "recovery.zookeeper.path.root",
+            ])
+            .unwrap_or(("high-availability.zookeeper.path.root", "/flink"));
+        let (id_key, id) = self
+            .first(&[
+                "high-availability.cluster-id",
+                "high-availability.zookeeper.path.namespace",
+                "recovery.zookeeper.path.namespace",
+            ])
+            .unwrap_or(("high-availability.cluster-id", "/default"));
+        let root = path::normalize_root(root, root_key)
+            .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
+        let id = path::normalize_root(id, id_key)
+            .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
+        Ok(format!("{root}{id}"))
+    }
+
+    /// The Flink layout of this cluster (paths include the cluster root).
+    pub fn layout(&self) -> Result<FlinkLayout> {
+        Ok(FlinkLayout::new(self.cluster_root()?))
+    }
+
+    /// `high-availability.storageDir` (required by the HA services).
+    pub fn storage_dir(&self) -> Result<String> {
+        self.first(&[
+            "high-availability.storageDir",
+            "high-availability.zookeeper.storageDir",
+            "recovery.zookeeper.storageDir",
+        ])
+        .map(|(_, v)| v.to_string())
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{}: high-availability.storageDir is not set",
+                self.source
+            ))
+        })
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Result<Duration> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_duration(v).map_err(|why| {
+                Error::config(format!("{}: {key}: {v:?} is not a duration ({why}; e.g. \"60 s\", \"500 ms\", \"60000\")", self.source))
+            }),
+        }
+    }
+
+    fn boolean(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(v) => Err(Error::config(format!(
+                "{}: {key}: {v:?} is not a boolean (true or false)",
+                self.source
+            ))),
+        }
+    }
+
+    fn integer(&self, key: &str, default: u64) -> Result<u64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::config(format!(
+                    "{}: {key}: {v:?} is not a non-negative whole number",
+                    self.source
+                ))
+            }),
+        }
+    }
+
+    /// Checks keys zkha owns: unknown `high-availability.zkha.*` keys are errors.
+    pub fn check_keys(&self) -> Result<()> {
+        for key in self.values.keys() {
+            if key.starts_with("high-availability.zkha.") && !ZKHA_KEYS.contains(&key.as_str()) {
+                return Err(Error::config(format!(
+                    "{}: unknown key {key} (zkha knows: {})",
+                    self.source,
+                    ZKHA_KEYS.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Client options from the `high-availability.*` keys; the namespace is empty (recipes
+    /// use [`FlinkConfig::layout`] paths, which include the cluster root).
+    pub fn client_options(&self) -> Result<ClientOptions> {
+        self.check_keys()?;
+        let mut o = ClientOptions::new(self.quorum()?);
+        o.session_timeout = self.duration(
+            "high-availability.zookeeper.client.session-timeout",
+            Duration::from_secs(60),
+        )?;
+        o.connection_timeout = self.duration(
+            "high-availability.zookeeper.client.connection-timeout",
+            Duration::from_secs(15),
+        )?;
+        let retry_wait = self.duration(
+            "high-availability.zookeeper.client.retry-wait",
+            Duration::from_secs(5),
+        )?;
+        let retries = self.integer("high-availability.zookeeper.client.max-retry-attempts", 3)?;
+        o.retry = RetryPolicy {
+            max_retries: retries.min(u32::MAX as u64) as u32,
+            base_wait: retry_wait,
+            max_wait: retry_wait.saturating_mul(8),
+        };
+        o.acl = match self
+            .get("high-availability.zookeeper.client.acl")
+            .map(str::trim)
+        {
+            None | Some("open") => AclMode::Open,
+            Some("creator") => AclMode::Creator,
+            Some(v) => {
+                return Err(Error::config(format!(
+                    "{}: high-availability.zookeeper.client.acl: {v:?} is not open or creator",
+                    self.source
+                )))
+            }
+        };
+        // Flink's default (false) revokes on SUSPENDED; zkha's lease is at least as safe, so
+        // only `high-availability.zkha.strict: true` asks for revocation on any disconnect.
+        self.boolean(
+            "high-availability.zookeeper.client.tolerate-suspended-connections",
+            false,
+        )?;
+        o.strict = self.boolean("high-availability.zkha.strict", false)?;
+        if self.get("high-availability.zkha.lease-margin").is_some() {
+            o.lease_margin =
+                Some(self.duration("high-availability.zkha.lease-margin", Duration::ZERO)?);
+        }
+        if self
+            .get("high-availability.zkha.heartbeat-interval")
+            .is_some()
+        {
+            o.heartbeat_interval =
+                Some(self.duration("high-availability.zkha.heartbeat-interval", Duration::ZERO)?);
+        }
+        if self.get("high-availability.zkha.max-payload").is_some() {
+            o.max_payload = self.integer("high-availability.zkha.max-payload", 0)? as usize;
+        }
+        o.validate()
+            .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
+        Ok(o)
+    }
+}
+
+/// Flattens nested YAML maps into dotted keys.
+fn flatten(prefix: &str, y: &yaml_rust2::Yaml, out: &mut BTreeMap<String, String>) {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Hash(map) => {
+            for (k, v) in map {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Real(r) => r.clone(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                let full = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&full, v, out);
+            }
+        }
+        Yaml::String(s) | Yaml::Real(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        Yaml::Integer(i) => {
+            out.insert(prefix.to_string(), i.to_string());
+        }
+        Yaml::Boolean(b) => {
+            out.insert(prefix.to_string(), b.to_string());
+        }
+        Yaml::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+                    Yaml::Integer(n) => Some(n.to_string()),
+                    Yaml::Boolean(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect();
+            out.insert(prefix.to_string(), parts.join(";"));
+        }
+        _ => {}
+    }
+}
+
+/// Parses a duration the way Flink's `TimeUtils.parseDuration` does: a number and an optional
+/// unit (`ms` if none): d, h, min/m, s, ms, us/µs, ns and their long forms.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return Err("it is empty".into());
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() {
+        return Err("it does not start with a number".into());
+    }
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "the number is too large".to_string())?;
+    let unit = unit.trim();
+    let nanos_per: u64 = match unit {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1_000_000,
+        "d" | "day" | "days" => 86_400_000_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000_000,
+        "min" | "m" | "minute" | "minutes" => 60_000_000_000,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
+        "us" | "µs" | "micro" | "micros" | "microsecond" | "microseconds" => 1_000,
+        "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => 1,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    n.checked_mul(nanos_per)
+        .map(Duration::from_nanos)
+        .ok_or_else(|| "it is too large".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn durations_like_flink() {
+        assert_eq!(parse_duration("60000").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("60 s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("2min").unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("500 ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(parse_duration("1 h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn nested_and_flat_yaml_with_defaults() {
+        let c = FlinkConfig::parse_yaml(
+            "high-availability:\n  type: zookeeper\n  zookeeper:\n    quorum: a:1,b:2\n    client:\n      session-timeout: 4 s\nhigh-availability.cluster-id: /e2e\n",
+            "config.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.ha_type(), Some("zookeeper"));
+        let o = c.client_options().unwrap();
+        assert_eq!(o.connect_string, "a:1,b:2");
+        assert_eq!(o.session_timeout, Duration::from_secs(4));
+        assert_eq!(o.connection_timeout, Duration::from_secs(15));
+        assert_eq!(o.retry.max_retries, 3);
+        assert_eq!(o.retry.base_wait, Duration::from_secs(5));
+        assert_eq!(c.cluster_root().unwrap(), "/flink/e2e");
+        assert_eq!(c.layout().unwrap().latch(), "/flink/e2e/leader/latch");
+    }
+
+    #[test]
+    fn legacy_format() {
+        let c = FlinkConfig::parse_legacy(
+            "# comment\nhigh-availability: zookeeper\nhigh-availability.zookeeper.quorum: zk:2181\nhigh-availability.zookeeper.path.root: /f\n",
+            "flink-conf.yaml",
+        );
+        assert_eq!(c.ha_type(), Some("zookeeper"));
+        assert_eq!(c.cluster_root().unwrap(), "/f/default");
+        assert_eq!(
+            c.client_options().unwrap().session_timeout,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_value() {
+        let cases = [
+            (
+                "high-availability.zookeeper.client.session-timeout: soon",
+                "session-timeout",
+                "soon",
+            ),
+            (
+                "high-availability.zookeeper.client.max-retry-attempts: -1",
+                "max-retry-attempts",
+                "-1",
+            ),
+            (
+                "high-availability.zookeeper.client.acl: secret",
+                "client.acl",
+                "secret",
+            ),
+            (
+                "high-availability.zkha.strict: maybe",
+                "zkha.strict",
+                "maybe",
+            ),
+            (
+                "high-availability.zkha.lease-margn: 1 s",
+                "lease-margn",
+                "unknown key",
+            ),
+            (
+                "high-availability.zookeeper.path.root: /a//b",
+                "path.root",
+                "/a//b",
+            ),
+        ];
+        for (line, key, value) in cases {
+            let c = FlinkConfig::parse_legacy(
+                &format!("high-availability.zookeeper.quorum: zk:2181\n{line}\n"),
+                "conf",
+            );
+            let e = c
+                .client_options()
+                .and_then(|_| c.cluster_root().map(|_| ()))
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{line}");
+            assert!(
+                e.to_string().contains(key) && e.to_string().contains(value),
+                "{line}: {e}"
+            );
+        }
+        let e = FlinkConfig::parse_legacy("a: b\n", "conf")
+            .client_options()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("high-availability.zookeeper.quorum"),
+            "{e}"
+        );
+        let e = FlinkConfig::parse_legacy("high-availability.zookeeper.quorum: a:1:2\n", "conf")
+            .client_options()
+            .unwrap_err();
+        assert!(e.to_string().contains("a:1:2"), "{e}");
+    }
+}

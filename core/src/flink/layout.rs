@@ -1,0 +1,63 @@
+//! Flink's znode layout under `<path.root>/<cluster-id>` (built-in ZooKeeper HA).
+
+use crate::path;
+
+/// The leader components Flink elects and publishes.
+pub const COMPONENTS: [&str; 3] = ["dispatcher", "resource_manager", "rest_server"];
+
+/// Paths of one Flink cluster, relative to the ZooKeeper root (include the namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlinkLayout {
+    /// `<path.root>/<cluster-id>`, e.g. `/flink/default`.
+    pub root: String,
+}
+
+impl FlinkLayout {
+    /// The layout rooted at `root` (already normalised, e.g. `/flink/default`).
+    pub fn new(root: impl Into<String>) -> FlinkLayout {
+        FlinkLayout { root: root.into() }
+    }
+
+    fn at(&self, rel: &str) -> String {
+        if self.root.is_empty() {
+            format!("/{rel}")
+        } else {
+            path::join(&self.root, rel)
+        }
+    }
+
+    /// `leader/latch`: the one latch all JobManagers contend on.
+    pub fn latch(&self) -> String {
+        self.at("leader/latch")
+    }
+
+    /// `leader/<component>/connection_info`.
+    pub fn connection_info(&self, component: &str) -> String {
+        self.at(&format!("leader/{component}/connection_info"))
+    }
+
+    /// `leader/job-<jobid>/connection_info` (the JobMaster of one job).
+    pub fn job_connection_info(&self, job_id: &str) -> String {
+        self.connection_info(&format!("job-{job_id}"))
+    }
+
+    /// `execution-plans` (Flink 2.x; `jobgraphs` in 1.20).
+    pub fn execution_plans(&self) -> String {
+        self.at("execution-plans")
+    }
+
+    /// `jobs/<jobid>/checkpoints`.
+    pub fn checkpoints(&self, job_id: &str) -> String {
+        self.at(&format!("jobs/{job_id}/checkpoints"))
+    }
+
+    /// `jobs/<jobid>/checkpoint_id_counter`.
+    pub fn checkpoint_id_counter(&self, job_id: &str) -> String {
+        self.at(&format!("jobs/{job_id}/checkpoint_id_counter"))
+    }
+
+    /// The znode name of checkpoint `id` (`%019d`).
+    pub fn checkpoint_name(id: i64) -> String {
+        format!("{id:019}")
+    }
+}

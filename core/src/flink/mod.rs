@@ -1,0 +1,9 @@
+//! Flink's side of things: its configuration keys, its znode layout, and the byte formats its
+//! built-in ZooKeeper HA writes, so zkha and Flink's own JobManagers can share a cluster.
+
+pub mod config;
+pub mod connection_info;
+pub mod layout;
+
+pub use config::FlinkConfig;
+pub use layout::FlinkLayout;

@@ -1,0 +1,156 @@
+//! Counters and an operation-latency histogram, readable as a plain struct.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Number of latency buckets: bucket `i` holds latencies below `2^i` microseconds.
+const BUCKETS: usize = 32;
+
+/// Live metrics of one client (shared by its recipes).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) state_transitions: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) suspensions: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
+    pub(crate) expiries: AtomicU64,
+    pub(crate) grants: AtomicU64,
+    pub(crate) revokes: AtomicU64,
+    pub(crate) fenced_rejections: AtomicU64,
+    pub(crate) forced_takeovers: AtomicU64,
+    pub(crate) ops: AtomicU64,
+    pub(crate) op_errors: AtomicU64,
+    latency_sum_us: AtomicU64,
+    latency: [AtomicU64; BUCKETS],
+}
+
+/// A point-in-time copy of a client's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MetricsSnapshot {
+    /// Connection-state changes reported.
+    pub state_transitions: u64,
+    /// Sessions opened (the first one and every one after an expiry).
+    pub connects: u64,
+    /// Disconnects (`Suspended`).
+    pub suspensions: u64,
+    /// Reconnects with the same session.
+    pub reconnects: u64,
+    /// Leases that ran out while disconnected (`Lost`).
+    pub leases_lost: u64,
+    /// Sessions expired.
+    pub expiries: u64,
+    /// Leadership grants (elections and locks).
+    pub grants: u64,
+    /// Leadership revocations.
+    pub revokes: u64,
+    /// Fenced writes refused because the fence no longer held.
+    pub fenced_rejections: u64,
+    /// Predecessor latch nodes deleted on evidence of death (liveness link).
+    pub forced_takeovers: u64,
+    /// ZooKeeper operations sent.
+    pub ops: u64,
+    /// Operations that failed.
+    pub op_errors: u64,
+    /// Operation latencies.
+    pub op_latency: Histogram,
+}
+
+/// Latency histogram with power-of-two microsecond buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Histogram {
+    /// Samples recorded.
+    pub count: u64,
+    /// Sum of all samples in microseconds.
+    pub sum_us: u64,
+    /// `buckets[i]`: samples below `2^i` µs (and at least `2^(i-1)`).
+    pub buckets: Vec<u64>,
+}
+
+impl Histogram {
+    /// Upper bound (µs) of the bucket holding quantile `q` (0..=1), or 0 if empty.
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let rank = ((self.count as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return 1u64 << i;
+            }
+        }
+        1u64 << (BUCKETS - 1)
+    }
+
+    /// Mean latency.
+    pub fn mean(&self) -> Duration {
+        if self.count == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(self.sum_us / self.count)
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_op(&self, took: Duration, ok: bool) {
+        self.ops.fetch_add(1, Relaxed);
+        if !ok {
+            self.op_errors.fetch_add(1, Relaxed);
+        }
+        let us = took.as_micros().min(u64::MAX as u128) as u64;
+        self.latency_sum_us.fetch_add(us, Relaxed);
+        let bucket = (64 - us.leading_zeros() as usize).min(BUCKETS - 1);
+        self.latency[bucket].fetch_add(1, Relaxed);
+    }
+
+    /// Copies the current values.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let buckets: Vec<u64> = self.latency.iter().map(|b| b.load(Relaxed)).collect();
+        MetricsSnapshot {
+            state_transitions: self.state_transitions.load(Relaxed),
+            connects: self.connects.load(Relaxed),
+            suspensions: self.suspensions.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            leases_lost: self.leases_lost.load(Relaxed),
+            expiries: self.expiries.load(Relaxed),
+            grants: self.grants.load(Relaxed),
+            revokes: self.revokes.load(Relaxed),
+            fenced_rejections: self.fenced_rejections.load(Relaxed),
+            forced_takeovers: self.forced_takeovers.load(Relaxed),
+            ops: self.ops.load(Relaxed),
+            op_errors: self.op_errors.load(Relaxed),
+            op_latency: Histogram {
+                count: buckets.iter().sum(),
+                sum_us: self.latency_sum_us.load(Relaxed),
+                buckets,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles() {
+        let m = Metrics::default();
+        for _ in 0..99 {
+            m.record_op(Duration::from_micros(300), true);
+        }
+        m.record_op(Duration::from_millis(20), false);
+        let s = m.snapshot();
+        assert_eq!(s.ops, 100);
+        assert_eq!(s.op_errors, 1);
+        assert_eq!(s.op_latency.count, 100);
+        assert_eq!(s.op_latency.quantile_us(0.5), 512);
+        assert_eq!(s.op_latency.quantile_us(1.0), 32768);
+    }
+}

@@ -1,0 +1,816 @@
+//! The client: one ZooKeeper session at a time, its connection states, and the leadership
+//! lease.
+//!
+//! # The lease
+//! The server expires a session no sooner than T (the negotiated timeout) after it last
+//! received something from the client, and a request it answered was received no earlier
+//! than the moment the client sent it. So the session is provably alive until
+//! `safe_until = send time of the newest answered request + T - margin`, on this process's
+//! monotonic clock. A heartbeat (`exists` on the root) every T/5 keeps that fresh; every
+//! other answered request counts too. Holders (elections, locks) keep their grant through a
+//! disconnect until `safe_until` and give it up then ([`ConnectionState::Lost`]) unless the
+//! client reconnected first.
+//!
+//! # States
+//! `Connected` → (`Suspended` → `Reconnected` | `Lost` → `Reconnected`)* → `Expired` →
+//! `Connected` (a new session, opened automatically) … → `Closed`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use zookeeper_client as zk;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{EventStream, Subscribers};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::options::{AclMode, ClientOptions};
+use crate::{path, runtime};
+
+/// A connection state change, as seen by users of a [`Client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected yet (only the initial value of [`Client::state`]).
+    Connecting,
+    /// A session is open (the first one, or a new one after `Expired`).
+    Connected {
+        /// The session id.
+        session_id: i64,
+        /// The negotiated session timeout.
+        session_timeout: Duration,
+    },
+    /// Disconnected; the session may still be alive. Grants are kept until `safe_until`
+    /// (unless strict mode is on).
+    Suspended {
+        /// The instant the lease ends if the client does not reconnect before.
+        safe_until: Instant,
+    },
+    /// Reconnected with the same session.
+    Reconnected {
+        /// The session id.
+        session_id: i64,
+    },
+    /// The lease ran out while disconnected: every grant has been revoked. The session may
+    /// still be alive; `Reconnected` or `Expired` follows.
+    Lost,
+    /// The server expired the session; a new session is being opened.
+    Expired {
+        /// The id of the session that expired.
+        session_id: i64,
+    },
+    /// The client was closed.
+    Closed,
+}
+
+impl ConnectionState {
+    /// True while requests can reach the server.
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            ConnectionState::Connected { .. } | ConnectionState::Reconnected { .. }
+        )
+    }
+}
+
+/// One ZooKeeper session (replaced after expiry).
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub zk: zk::Client,
+    pub id: i64,
+    pub timeout: Duration,
+    pub generation: u64,
+}
+
+/// Monotonic nanoseconds since a process-wide base instant.
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn to_ns(t: Instant) -> u64 {
+    t.saturating_duration_since(base()).as_nanos() as u64
+}
+
+fn from_ns(ns: u64) -> Instant {
+    base() + Duration::from_nanos(ns)
+}
+
+/// The leadership lease of the current session.
+#[derive(Debug, Default)]
+pub(crate) struct Lease {
+    generation: AtomicU64,
+    heard_ns: AtomicU64,
+    window_ns: AtomicU64,
+}
+
+impl Lease {
+    fn reset(&self, generation: u64, heard: Instant, window: Duration) {
+        self.generation.store(0, Ordering::SeqCst);
+        self.heard_ns.store(to_ns(heard), Ordering::SeqCst);
+        self.window_ns
+            .store(window.as_nanos() as u64, Ordering::SeqCst);
+        self.generation.store(generation, Ordering::SeqCst);
+    }
+
+    /// Records that a request of session `generation` sent at `sent` was answered.
+    pub(crate) fn note(&self, generation: u64, sent: Instant) {
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.heard_ns.fetch_max(to_ns(sent), Ordering::SeqCst);
+        }
+    }
+
+    /// End of the lease of session `generation` (`None` if that session is gone).
+    pub(crate) fn safe_until(&self, generation: u64) -> Option<Instant> {
+        if generation == 0 || self.generation.load(Ordering::SeqCst) != generation {
+            return None;
+        }
+        let heard = self.heard_ns.load(Ordering::SeqCst);
+        Some(from_ns(heard + self.window_ns.load(Ordering::SeqCst)))
+    }
+
+    fn invalidate(&self) {
+        self.generation.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Shared state of a client, held by its background tasks and recipes.
+pub(crate) struct Inner {
+    pub options: ClientOptions,
+    pub namespace: String,
+    session: watch::Sender<Option<Arc<Session>>>,
+    state: watch::Sender<ConnectionState>,
+    subscribers: Subscribers<ConnectionState>,
+    pub lease: Lease,
+    pub metrics: Metrics,
+    closing: watch::Sender<bool>,
+}
+
+/// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
+/// and a leadership lease. Cheap to clone; the session closes when the last clone and every
+/// recipe made from it are dropped, or on [`Client::close`].
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// Closes the client when the last user-facing clone goes away.
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inner.begin_close();
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("connect_string", &self.inner().options.connect_string)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects and waits for the first session (retrying per the retry policy).
+    pub async fn connect(options: ClientOptions) -> Result<Client> {
+        options.validate()?;
+        let namespace = path::normalize_root(&options.namespace, "namespace")?;
+        let inner = Arc::new(Inner {
+            options,
+            namespace,
+            session: watch::channel(None).0,
+            state: watch::channel(ConnectionState::Connecting).0,
+            subscribers: Subscribers::default(),
+            lease: Lease::default(),
+            metrics: Metrics::default(),
+            closing: watch::channel(false).0,
+        });
+        let first = runtime::spawn(open_session(inner.clone()));
+        let (zk, started) = match first.await {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::closed("the zkha runtime")),
+        };
+        runtime::spawn(supervise(inner.clone(), zk, started));
+        // Wait until the supervisor has published the session.
+        let mut rx = inner.session.subscribe();
+        while rx.borrow_and_update().is_none() {
+            if rx.changed().await.is_err() {
+                return Err(Error::closed("client"));
+            }
+        }
+        Ok(Client {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    /// Blocking [`Client::connect`] for callers outside async code.
+    pub fn connect_blocking(options: ClientOptions) -> Result<Client> {
+        runtime::block_on(Client::connect(options))
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner().options
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ConnectionState {
+        *self.inner().state.borrow()
+    }
+
+    /// A stream of connection-state changes, starting with the current state.
+    pub fn state_events(&self) -> StateEvents {
+        self.inner().subscribe()
+    }
+
+    /// The current session id (0 while no session is open).
+    pub fn session_id(&self) -> i64 {
+        self.inner().current().map(|s| s.id).unwrap_or(0)
+    }
+
+    /// The negotiated session timeout of the current session.
+    pub fn session_timeout(&self) -> Option<Duration> {
+        self.inner().current().map(|s| s.timeout)
+    }
+
+    /// End of the current lease (`None` while no session is open).
+    pub fn safe_until(&self) -> Option<Instant> {
+        let s = self.inner().current()?;
+        self.inner().lease.safe_until(s.generation)
+    }
+
+    /// A copy of the metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner().metrics.snapshot()
+    }
+
+    /// Resolves a recipe path against the namespace, validating it.
+    pub fn resolve(&self, path: &str) -> Result<String> {
+        self.inner().resolve(path, "path")
+    }
+
+    /// Closes the session now (ephemeral nodes vanish at once) and waits until it is closed.
+    pub async fn close(&self) {
+        let inner = self.inner().clone();
+        inner.begin_close();
+        let mut rx = inner.state.subscribe();
+        let wait = async {
+            while *rx.borrow_and_update() != ConnectionState::Closed {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    }
+
+    /// Reads a znode's data (namespace-relative path). `None` if it does not exist.
+    pub async fn get_data(&self, path: &str) -> Result<Option<(Vec<u8>, NodeStat)>> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::spawn(async move {
+            let s = inner.session().await?;
+            match inner.run(&s, &full, s.zk.get_data(&full)).await {
+                Ok((data, stat)) => Ok(Some((data, NodeStat::from(&stat)))),
+                Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+
+    /// Lists a znode's children (namespace-relative path), sorted. `None` if it does not exist.
+    pub async fn get_children(&self, path: &str) -> Result<Option<Vec<String>>> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::spawn(async move {
+            let s = inner.session().await?;
+            match inner.run(&s, &full, s.zk.get_children(&full)).await {
+                Ok((mut children, _)) => {
+                    children.sort();
+                    Ok(Some(children))
+                }
+                Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+
+    /// Creates or overwrites a persistent znode (and its parents) with `data`; unfenced.
+    pub async fn put(&self, path: &str, data: &[u8]) -> Result<()> {
+        let full = self.resolve(path)?;
+        self.inner().check_payload(&full, data.len())?;
+        let inner = self.inner().clone();
+        let data = data.to_vec();
+        runtime::spawn(async move {
+            let s = inner.session().await?;
+            inner.ensure_parents(&s, &full).await?;
+            let opts = zk::CreateMode::Persistent.with_acls(inner.acls());
+            match inner.run(&s, &full, s.zk.create(&full, &data, &opts)).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NodeExists => inner
+                    .run(&s, &full, s.zk.set_data(&full, &data, None))
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+
+    /// Deletes a znode and everything below it (namespace-relative path); unfenced.
+    pub async fn delete_recursive(&self, path: &str) -> Result<()> {
+        let full = self.resolve(path)?;
+        if full == "/" {
+            return Err(Error::invalid("refusing to delete the root znode '/'"));
+        }
+        let inner = self.inner().clone();
+        runtime::spawn(async move {
+            let s = inner.session().await?;
+            inner.delete_tree(&s, &full).await
+        })
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+}
+
+/// What zkha tells about a znode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStat {
+    /// zxid of the creating transaction.
+    pub czxid: i64,
+    /// zxid of the last data change.
+    pub mzxid: i64,
+    /// Data version.
+    pub version: i32,
+    /// Children version.
+    pub cversion: i32,
+    /// Owning session of an ephemeral node (0 for persistent ones).
+    pub ephemeral_owner: i64,
+    /// Number of children.
+    pub num_children: i32,
+    /// Data length.
+    pub data_length: i32,
+}
+
+impl From<&zk::Stat> for NodeStat {
+    fn from(s: &zk::Stat) -> NodeStat {
+        NodeStat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            version: s.version,
+            cversion: s.cversion,
+            ephemeral_owner: s.ephemeral_owner,
+            num_children: s.num_children,
+            data_length: s.data_length,
+        }
+    }
+}
+
+/// A stream of [`ConnectionState`] changes (ends after `Closed`).
+pub type StateEvents = EventStream<ConnectionState>;
+
+impl Inner {
+    pub(crate) fn subscribe(&self) -> StateEvents {
+        self.subscribers.subscribe(|| [*self.state.borrow()])
+    }
+
+    fn emit(&self, state: ConnectionState) {
+        Metrics::inc(&self.metrics.state_transitions);
+        let counter = match state {
+            ConnectionState::Connected { .. } => Some(&self.metrics.connects),
+            ConnectionState::Suspended { .. } => Some(&self.metrics.suspensions),
+            ConnectionState::Reconnected { .. } => Some(&self.metrics.reconnects),
+            ConnectionState::Lost => Some(&self.metrics.leases_lost),
+            ConnectionState::Expired { .. } => Some(&self.metrics.expiries),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            Metrics::inc(c);
+        }
+        tracing::info!(target: "zkha::session", ?state, "connection state");
+        self.subscribers.publish_with(|| {
+            self.state.send_replace(state);
+            Some(state)
+        });
+    }
+
+    pub(crate) fn current(&self) -> Option<Arc<Session>> {
+        self.session.borrow().clone()
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    pub(crate) fn closing_watch(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    pub(crate) fn session_watch(&self) -> watch::Receiver<Option<Arc<Session>>> {
+        self.session.subscribe()
+    }
+
+    fn begin_close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// The current session, waiting up to the operation timeout for one to open.
+    pub(crate) async fn session(&self) -> Result<Arc<Session>> {
+        let mut rx = self.session.subscribe();
+        let wait = self
+            .options
+            .operation_timeout
+            .unwrap_or(self.options.session_timeout);
+        let found = tokio::time::timeout(wait, async {
+            loop {
+                if self.is_closing() {
+                    return Err(Error::closed("client"));
+                }
+                if let Some(s) = rx.borrow_and_update().clone() {
+                    return Ok(s);
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::closed("client"));
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::ConnectionLoss,
+                format!("no ZooKeeper session could be opened within {wait:?}"),
+            )),
+        }
+    }
+
+    pub(crate) fn resolve(&self, p: &str, what: &str) -> Result<String> {
+        path::validate(p, what)?;
+        let full = if self.namespace.is_empty() {
+            p.to_string()
+        } else {
+            path::join(&self.namespace, p)
+        };
+        Ok(full)
+    }
+
+    pub(crate) fn acls(&self) -> zk::Acls<'static> {
+        match self.options.acl {
+            AclMode::Open => zk::Acls::anyone_all(),
+            AclMode::Creator => zk::Acls::creator_all(),
+        }
+    }
+
+    /// Refuses a payload above the server's limit before sending it.
+    pub(crate) fn check_payload(&self, path: &str, len: usize) -> Result<()> {
+        if len > self.options.max_payload {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "payload of {len} bytes for {path} exceeds the limit of {} bytes \
+                     (ZooKeeper's jute.maxbuffer; raise it on the servers and in the client options \
+                     together)",
+                    self.options.max_payload
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Awaits a request future created at `sent`, recording latency and renewing the lease
+    /// if the server answered. The future must have been created just before this call
+    /// (zookeeper-client sends at creation).
+    pub(crate) async fn run_at<T, F>(
+        &self,
+        s: &Session,
+        path: &str,
+        sent: Instant,
+        fut: F,
+    ) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, zk::Error>>,
+    {
+        let limit = self.options.operation_timeout_for(s.timeout);
+        let r = tokio::time::timeout(limit, fut).await;
+        let took = sent.elapsed();
+        match r {
+            Ok(Ok(v)) => {
+                self.lease.note(s.generation, sent);
+                self.metrics.record_op(took, true);
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                if Error::server_answered(&e) {
+                    self.lease.note(s.generation, sent);
+                }
+                self.metrics.record_op(took, false);
+                Err(Error::zk(e, path))
+            }
+            Err(_) => {
+                self.metrics.record_op(took, false);
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {limit:?} (path {path}); the outcome is unknown"),
+                ))
+            }
+        }
+    }
+
+    /// [`Inner::run_at`] for a future created right now.
+    pub(crate) async fn run<T, F>(&self, s: &Session, path: &str, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, zk::Error>>,
+    {
+        let sent = Instant::now();
+        self.run_at(s, path, sent, fut).await
+    }
+
+    /// Creates the persistent parents of `path` that are missing.
+    pub(crate) async fn ensure_parents(&self, s: &Session, full: &str) -> Result<()> {
+        self.ensure_path(s, path::parent(full)).await
+    }
+
+    /// Creates `dir` and its ancestors as persistent znodes where missing.
+    pub(crate) async fn ensure_path(&self, s: &Session, dir: &str) -> Result<()> {
+        if dir == "/" {
+            return Ok(());
+        }
+        // Fast path: it exists.
+        if self.run(s, dir, s.zk.check_stat(dir)).await?.is_some() {
+            return Ok(());
+        }
+        let opts = zk::CreateMode::Persistent.with_acls(self.acls());
+        let mut at = String::new();
+        for seg in dir[1..].split('/') {
+            at.push('/');
+            at.push_str(seg);
+            match self.run(s, &at, s.zk.create(&at, &[], &opts)).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NodeExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `full` and its subtree (children first); missing nodes are fine.
+    pub(crate) async fn delete_tree(&self, s: &Session, full: &str) -> Result<()> {
+        let mut stack = vec![(full.to_string(), false)];
+        while let Some((p, expanded)) = stack.pop() {
+            if !expanded {
+                match self.run(s, &p, s.zk.get_children(&p)).await {
+                    Ok((children, _)) => {
+                        stack.push((p.clone(), true));
+                        for c in children {
+                            stack.push((path::join(&p, &c), false));
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::NoNode => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                match self.run(s, &p, s.zk.delete(&p, None)).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NoNode => {}
+                    Err(e) if e.kind() == ErrorKind::NotEmpty => stack.push((p, false)),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a new session, retrying per the retry policy (forever after the first session,
+/// until the client closes).
+async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Instant)> {
+    let o = &inner.options;
+    let mut retry = 0u32;
+    loop {
+        let started = Instant::now();
+        let attempt = zk::Client::connector()
+            .with_session_timeout(o.session_timeout)
+            .with_connection_timeout(o.connection_timeout)
+            .connect(&o.connect_string);
+        let limit = o.session_timeout.max(o.connection_timeout) + Duration::from_secs(1);
+        let err = match tokio::time::timeout(limit, attempt).await {
+            Ok(Ok(zk)) => return Ok((zk, started)),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no session within {limit:?}"),
+        };
+        let first =
+            inner.current().is_none() && *inner.state.borrow() == ConnectionState::Connecting;
+        if inner.is_closing() {
+            return Err(Error::closed("client"));
+        }
+        if first && retry >= o.retry.max_retries {
+            return Err(Error::new(
+                ErrorKind::ConnectionLoss,
+                format!(
+                    "cannot open a ZooKeeper session with {:?} after {} attempts: {err}",
+                    o.connect_string,
+                    retry + 1
+                ),
+            ));
+        }
+        tracing::warn!(target: "zkha::session", connect_string = %o.connect_string, error = %err, "connecting failed; retrying");
+        let wait = o.retry.wait(retry);
+        retry = retry.saturating_add(1);
+        let mut closing = inner.closing_watch();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = until_true(&mut closing) => return Err(Error::closed("client")),
+        }
+    }
+}
+
+/// Why a session's monitor ended.
+enum End {
+    Expired,
+    Closed,
+}
+
+/// Owns the sessions of a client: publishes each, monitors it, re-opens after expiry.
+async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant) {
+    let mut next = Some((first, first_started));
+    let mut generation = 0u64;
+    loop {
+        let (zk, started) = match next.take() {
+            Some(s) => s,
+            None => match open_session(inner.clone()).await {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
+        generation += 1;
+        let timeout = zk.session_timeout();
+        let margin = inner.options.lease_margin_for(timeout);
+        let session = Arc::new(Session {
+            id: zk.session_id().0,
+            timeout,
+            generation,
+            zk,
+        });
+        inner
+            .lease
+            .reset(generation, started, timeout.saturating_sub(margin));
+        inner.session.send_replace(Some(session.clone()));
+        inner.emit(ConnectionState::Connected {
+            session_id: session.id,
+            session_timeout: timeout,
+        });
+        let end = monitor(&inner, session).await;
+        inner.lease.invalidate();
+        inner.session.send_replace(None);
+        match end {
+            End::Expired => continue,
+            End::Closed => break,
+        }
+    }
+    inner.lease.invalidate();
+    inner.session.send_replace(None);
+    inner.emit(ConnectionState::Closed);
+    inner.subscribers.close();
+}
+
+/// Watches one session until it expires or the client closes.
+async fn monitor(inner: &Arc<Inner>, session: Arc<Session>) -> End {
+    let mut states = session.zk.state_watcher();
+    let mut closing = inner.closing_watch();
+    let heartbeat_every = inner.options.heartbeat_for(session.timeout);
+    let mut ticker = tokio::time::interval(heartbeat_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (hb_tx, mut hb_rx) = mpsc::unbounded_channel::<bool>();
+    let hb_outstanding = Arc::new(AtomicBool::new(false));
+    let mut hb_sent_at = Instant::now();
+    // A heartbeat unanswered this long suspends even before the client library notices.
+    let silence_limit = session.timeout / 3;
+    let mut suspended = false;
+    let mut lost = false;
+
+    loop {
+        let lease_end = inner.lease.safe_until(session.generation);
+        let lease_timer = async {
+            match (suspended && !lost, lease_end) {
+                (true, Some(t)) => tokio::time::sleep_until(t.into()).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = until_true(&mut closing) => {
+                drop(session);
+                // The session closes once every clone of the client is dropped.
+                let wait = async {
+                    loop {
+                        if states.peek_state() == zk::SessionState::Closed { break; }
+                        let s = states.changed().await;
+                        if s.is_terminated() { break; }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+                return End::Closed;
+            }
+            state = states.changed() => match state {
+                zk::SessionState::Disconnected => {
+                    if !suspended {
+                        suspended = true;
+                        suspend(inner, &session);
+                    }
+                }
+                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+                    // Prove the session alive at once, renewing the lease.
+                    send_heartbeat(inner, &session, &hb_tx, &hb_outstanding, &mut hb_sent_at, true);
+                }
+                zk::SessionState::Expired | zk::SessionState::AuthFailed => {
+                    if suspended && !lost {
+                        inner.emit(ConnectionState::Lost);
+                    }
+                    inner.emit(ConnectionState::Expired { session_id: session.id });
+                    return End::Expired;
+                }
+                zk::SessionState::Closed => return End::Closed,
+            },
+            Some(ok) = hb_rx.recv() => {
+                if ok && suspended {
+                    suspended = false;
+                    lost = false;
+                    inner.emit(ConnectionState::Reconnected { session_id: session.id });
+                }
+            }
+            _ = ticker.tick() => {
+                if hb_outstanding.load(Ordering::SeqCst) {
+                    if !suspended && hb_sent_at.elapsed() >= silence_limit {
+                        suspended = true;
+                        suspend(inner, &session);
+                    }
+                } else {
+                    send_heartbeat(inner, &session, &hb_tx, &hb_outstanding, &mut hb_sent_at, false);
+                }
+            }
+            _ = lease_timer => {
+                // Re-check: an answer may have renewed the lease meanwhile.
+                if inner.lease.safe_until(session.generation).is_some_and(|t| t <= Instant::now()) {
+                    lost = true;
+                    inner.emit(ConnectionState::Lost);
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the watched flag is true (or its sender is gone).
+pub(crate) async fn until_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await.map(|_| ());
+}
+
+fn suspend(inner: &Inner, session: &Session) {
+    let safe_until = inner
+        .lease
+        .safe_until(session.generation)
+        .unwrap_or_else(Instant::now);
+    inner.emit(ConnectionState::Suspended { safe_until });
+}
+
+/// Sends one heartbeat (`exists /`) unless one is outstanding; `force` sends anyway.
+fn send_heartbeat(
+    inner: &Arc<Inner>,
+    session: &Arc<Session>,
+    done: &mpsc::UnboundedSender<bool>,
+    outstanding: &Arc<AtomicBool>,
+    sent_at: &mut Instant,
+    force: bool,
+) {
+    if outstanding.swap(true, Ordering::SeqCst) && !force {
+        return;
+    }
+    let sent = Instant::now();
+    *sent_at = sent;
+    let fut = session.zk.check_stat("/");
+    let inner = inner.clone();
+    let generation = session.generation;
+    let done = done.clone();
+    let outstanding = outstanding.clone();
+    tokio::spawn(async move {
+        let ok = fut.await.is_ok();
+        if ok {
+            inner.lease.note(generation, sent);
+        }
+        outstanding.store(false, Ordering::SeqCst);
+        let _ = done.send(ok);
+    });
+}
