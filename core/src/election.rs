@@ -399,6 +399,21 @@ async fn delete_own_node(sh: &Shared, s: &Session) {
     }
 }
 
+/// True while `s` is the client's current session.
+fn is_current(inner: &Inner, s: &Session) -> bool {
+    inner
+        .current()
+        .is_some_and(|c| c.generation == s.generation)
+}
+
+/// True while the lease of session `s` holds.
+fn lease_holds(inner: &Inner, s: &Session) -> bool {
+    inner
+        .lease
+        .safe_until(s.generation)
+        .is_some_and(|t| t > Instant::now())
+}
+
 /// The sequence number of a latch child (`..latch-0000000042`), if it is one.
 fn sequence(name: &str) -> Option<i64> {
     let i = name.rfind("latch-")?;
@@ -509,7 +524,8 @@ async fn run_pass(
                     break;
                 }
                 st = states.next() => match st {
-                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) | None => return Pass::SessionGone,
+                    None | Some(ConnectionState::Closed) => return Pass::SessionGone,
+                    _ if !is_current(inner, s) => return Pass::SessionGone,
                     _ => {}
                 },
                 _ = close.changed() => return Pass::Close,
@@ -520,7 +536,8 @@ async fn run_pass(
 }
 
 /// Leading: watch our own node and the connection; revoke on deletion, lease end, expiry,
-/// (strict) suspension, or close.
+/// (strict) suspension, or close. Connection states are handled while any request of ours is
+/// in flight too, so a revocation is never delayed by a request stuck in a disconnect.
 async fn lead(
     sh: &Arc<Shared>,
     s: &Arc<Session>,
@@ -531,44 +548,61 @@ async fn lead(
     strict: bool,
 ) -> Pass {
     let inner = &sh.inner;
-    // Revoked but the session lives on: wait to reconnect (then rejoin) or for expiry.
+    // Revoked while the session lives on: wait to reconnect (then rejoin) or for expiry.
     let mut revoked = false;
+    // Events are only hints: each is checked against the state of *this* session, so a
+    // stale event queued during an earlier session never acts on this one.
+    let on_state = |st: Option<ConnectionState>, revoked: &mut bool| -> Option<Pass> {
+        let current = is_current(inner, s);
+        match st {
+            None | Some(ConnectionState::Closed) => Some(Pass::SessionGone),
+            _ if !current => Some(Pass::SessionGone),
+            Some(ConnectionState::Lost) if !*revoked && !lease_holds(inner, s) => {
+                revoke(sh, RevokeReason::LeaseExpired);
+                *revoked = true;
+                None
+            }
+            Some(ConnectionState::Suspended { .. }) if strict && !*revoked => {
+                revoke(sh, RevokeReason::Suspended);
+                *revoked = true;
+                None
+            }
+            Some(ConnectionState::Reconnected { .. }) if *revoked => Some(Pass::Rejoin),
+            _ => None,
+        }
+    };
     loop {
-        let (stat, watcher) = match inner.run(s, node, s.zk.check_and_watch_stat(node)).await {
+        // Watch our own node; keep handling states while the request is in flight.
+        let watch_req = inner.run(s, node, s.zk.check_and_watch_stat(node));
+        tokio::pin!(watch_req);
+        let watched = loop {
+            tokio::select! {
+                r = &mut watch_req => break r,
+                st = states.next() => if let Some(p) = on_state(st, &mut revoked) { return p },
+                _ = close.changed() => return Pass::Close,
+                _ = client_closing.changed() => return Pass::Close,
+            }
+        };
+        let (stat, watcher) = match watched {
             Ok(v) => v,
             Err(e) => {
                 if let Some(p) = pass_on_error(&e) {
                     return p;
                 }
-                // Could not set the watch (disconnected): rely on connection states.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if revoked
-                    || !inner
-                        .current()
-                        .is_some_and(|c| c.generation == s.generation)
-                {
+                if revoked {
                     return Pass::Rejoin;
                 }
-                // Still within the lease: try again, but keep handling states.
-                match states.try_next() {
-                    Some(ConnectionState::Lost) => {
-                        revoke(sh, RevokeReason::LeaseExpired);
-                        revoked = true;
-                    }
-                    Some(ConnectionState::Suspended { .. }) if strict => {
-                        revoke(sh, RevokeReason::Suspended);
-                        revoked = true;
-                    }
-                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) => {
-                        return Pass::SessionGone
-                    }
-                    _ => {}
-                }
+                // Disconnected: the lease decides; try again shortly.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         if stat.is_none() {
             revoke(sh, RevokeReason::NodeDeleted);
+            return Pass::Rejoin;
+        }
+        if revoked {
+            // Reconnected after the lease ran out: give up the node, join again.
             return Pass::Rejoin;
         }
         let fired = watcher.changed();
@@ -585,19 +619,7 @@ async fn lead(
                         _ => break, // data changed: watch again
                     }
                 }
-                st = states.next() => match st {
-                    Some(ConnectionState::Lost) => {
-                        revoke(sh, RevokeReason::LeaseExpired);
-                        revoked = true;
-                    }
-                    Some(ConnectionState::Suspended { .. }) if strict => {
-                        revoke(sh, RevokeReason::Suspended);
-                        revoked = true;
-                    }
-                    Some(ConnectionState::Reconnected { .. }) if revoked => return Pass::Rejoin,
-                    Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) | None => return Pass::SessionGone,
-                    _ => {}
-                },
+                st = states.next() => if let Some(p) = on_state(st, &mut revoked) { return p },
                 _ = close.changed() => return Pass::Close,
                 _ = client_closing.changed() => return Pass::Close,
             }

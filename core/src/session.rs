@@ -640,7 +640,11 @@ async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Instant)> {
 
 /// Why a session's monitor ended.
 enum End {
-    Expired,
+    /// The session expired; `lease_was_running` if it was suspended with its lease not yet
+    /// reported lost.
+    Expired {
+        lease_was_running: bool,
+    },
     Closed,
 }
 
@@ -673,11 +677,19 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
             session_id: session.id,
             session_timeout: timeout,
         });
+        let session_id = session.id;
         let end = monitor(&inner, session).await;
+        // Unpublish first, so whoever reacts to the events below sees no session.
         inner.lease.invalidate();
         inner.session.send_replace(None);
         match end {
-            End::Expired => continue,
+            End::Expired { lease_was_running } => {
+                if lease_was_running {
+                    inner.emit(ConnectionState::Lost);
+                }
+                inner.emit(ConnectionState::Expired { session_id });
+                continue;
+            }
             End::Closed => break,
         }
     }
@@ -737,11 +749,7 @@ async fn monitor(inner: &Arc<Inner>, session: Arc<Session>) -> End {
                     send_heartbeat(inner, &session, &hb_tx, &hb_outstanding, &mut hb_sent_at, true);
                 }
                 zk::SessionState::Expired | zk::SessionState::AuthFailed => {
-                    if suspended && !lost {
-                        inner.emit(ConnectionState::Lost);
-                    }
-                    inner.emit(ConnectionState::Expired { session_id: session.id });
-                    return End::Expired;
+                    return End::Expired { lease_was_running: suspended && !lost };
                 }
                 zk::SessionState::Closed => return End::Closed,
             },

@@ -339,6 +339,16 @@ impl Ensemble {
             .map(|n| n.id)
     }
 
+    /// The node the client with `session_id` is connected to (from `cons`), if any.
+    pub fn node_of_session(&self, session_id: i64) -> Option<usize> {
+        self.addrs()
+            .into_iter()
+            .position(|a| {
+                four_letter::sessions(a, Duration::from_millis(500)).contains(&session_id)
+            })
+            .map(|i| i + 1)
+    }
+
     /// Every node's state, asking each running node `srvr`.
     pub fn status(&self) -> Vec<NodeStatus> {
         let mut nodes = self.lock();

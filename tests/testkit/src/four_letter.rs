@@ -55,3 +55,18 @@ pub fn mode(addr: SocketAddr, timeout: Duration) -> Option<Mode> {
         .find_map(|line| line.strip_prefix("Mode:"))
         .and_then(Mode::parse)
 }
+
+/// Session ids of the clients connected to the server at `addr` (from `cons`).
+pub fn sessions(addr: SocketAddr, timeout: Duration) -> Vec<i64> {
+    let Ok(answer) = send(addr, "cons", timeout) else {
+        return Vec::new();
+    };
+    answer
+        .split("sid=0x")
+        .skip(1)
+        .filter_map(|rest| {
+            let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+            u64::from_str_radix(&hex, 16).ok().map(|v| v as i64)
+        })
+        .collect()
+}

@@ -13,6 +13,7 @@ mod ensemble;
 mod error;
 pub mod four_letter;
 pub mod install;
+pub mod peers;
 mod proxy;
 mod spawn;
 

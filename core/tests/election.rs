@@ -1,0 +1,451 @@
+//! Leader election against real ZooKeeper ensembles under real faults.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkha::{ConnectionState, ElectionEvent, ErrorKind, NodeMode, Op, RevokeReason};
+use zkha_testkit::peers::CuratorPeer;
+use zkha_testkit::FaultProxy;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_contenders_one_leader_and_close_hands_over() {
+    let zk = shared();
+    let latch = unique("three");
+    let t = Duration::from_secs(4);
+    let clients = [
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    ];
+    let es: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| elect(c, &latch, &format!("c{i}")))
+        .collect();
+    eventually(Duration::from_secs(5), "one leader", || leaders(&es) == 1).await;
+    // Stays exactly one for a while.
+    for _ in 0..30 {
+        assert_eq!(leaders(&es), 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first = es.iter().position(|e| e.has_leadership()).unwrap();
+    let first_token = es[first].leadership().unwrap().fencing_token;
+    let first_node = es[first].node().unwrap();
+
+    let t0 = Instant::now();
+    es[first].close().await;
+    let handover = eventually(Duration::from_secs(2), "next leader", || {
+        leaders(&es) == 1 && !es[first].has_leadership()
+    })
+    .await;
+    let next = es.iter().position(|e| e.has_leadership()).unwrap();
+    assert_ne!(next, first);
+    let next_token = es[next].leadership().unwrap().fencing_token;
+    assert!(
+        next_token > first_token,
+        "tokens grow: {first_token} then {next_token}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "graceful hand-over took {:?} ({handover:?} after close)",
+        t0.elapsed()
+    );
+    assert!(
+        clients[0].get_data(&first_node).await.unwrap().is_none(),
+        "closed contender's node is gone"
+    );
+    assert_eq!(leaders(&es), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_keeps_leadership_when_its_server_is_killed() {
+    let zk = fresh(3);
+    let t = Duration::from_secs(4);
+    let c = client(&zk.connect_string(), t).await;
+    let other = client(&zk.connect_string(), t).await;
+    let latch = unique("server-kill");
+    let a = elect(&c, &latch, "a");
+    let b = elect(&other, &latch, "b");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let session = c.session_id();
+    let mut events = a.events();
+    assert!(matches!(
+        events.next().await,
+        Some(ElectionEvent::Granted(_))
+    ));
+    let mut states = c.state_events();
+    let node = zk.node_of_session(session).expect("the leader's server");
+
+    zk.node(node).kill().unwrap();
+    // Within the lease the client moves to another server: no revocation, same session.
+    let mut saw = Vec::new();
+    let deadline = Instant::now() + t * 2;
+    while Instant::now() < deadline {
+        if let Some(s) = states.next_timeout(Duration::from_millis(100)).await {
+            saw.push(s);
+        }
+        assert!(
+            a.has_leadership(),
+            "revoked after a server kill; states {saw:?}; {}",
+            zk.log_hint()
+        );
+        assert!(!b.has_leadership());
+    }
+    assert!(events.try_next().is_none(), "no election event expected");
+    assert_eq!(c.session_id(), session);
+    assert!(
+        saw.iter()
+            .any(|s| matches!(s, ConnectionState::Suspended { .. })),
+        "{saw:?}"
+    );
+    assert!(
+        saw.iter()
+            .any(|s| matches!(s, ConnectionState::Reconnected { .. })),
+        "{saw:?}"
+    );
+    // Fenced writes still work.
+    a.fenced_multi(vec![Op::Create {
+        path: format!("{latch}-data"),
+        data: b"x".to_vec(),
+        mode: NodeMode::Persistent,
+    }])
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackholed_leader_is_revoked_by_safe_until_before_the_new_grant() {
+    let zk = shared();
+    let t = Duration::from_secs(2);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&proxy.connect_string(), t).await;
+    let cb = client(&zk.connect_string(), t).await;
+    let latch = unique("blackhole");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let b = elect(&cb, &latch, "b");
+    let mut a_states = ca.state_events();
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    assert!(matches!(
+        a_events.next().await,
+        Some(ElectionEvent::Granted(_))
+    ));
+
+    proxy.blackhole();
+    let blackholed_at = Instant::now();
+    let safe_until = loop {
+        match a_states.next_timeout(t * 2).await {
+            Some(ConnectionState::Suspended { safe_until }) => break safe_until,
+            Some(_) => continue,
+            None => panic!("no Suspended within 2T"),
+        }
+    };
+    assert!(
+        safe_until > blackholed_at,
+        "lease ends after the partition began"
+    );
+    let revoked = a_events.next_timeout(t * 2).await;
+    let revoked_at = Instant::now();
+    assert_eq!(
+        revoked,
+        Some(ElectionEvent::Revoked {
+            reason: RevokeReason::LeaseExpired
+        })
+    );
+    assert!(!a.has_leadership());
+    // The grant is void from safe_until on (has_leadership reads the lease); the event is a
+    // timer at that instant, so allow for scheduling on a busy 2-core machine.
+    assert!(
+        revoked_at <= safe_until + Duration::from_millis(100),
+        "revoked {:?} after safe_until",
+        revoked_at - safe_until
+    );
+    let granted = b_events.next_timeout(t * 4).await;
+    let granted_at = Instant::now();
+    assert!(
+        matches!(granted, Some(ElectionEvent::Granted(_))),
+        "{granted:?}"
+    );
+    assert!(
+        granted_at > revoked_at,
+        "new grant came {:?} before the revocation",
+        revoked_at - granted_at
+    );
+    println!(
+        "blackhole: safe_until {:?} after partition, revoke at +{:?}, new grant {:?} after revoke",
+        safe_until - blackholed_at,
+        revoked_at - blackholed_at,
+        granted_at - revoked_at
+    );
+    let m = ca.metrics();
+    assert!(
+        m.suspensions >= 1 && m.leases_lost >= 1 && m.revokes >= 1 && m.grants >= 1,
+        "{m:?}"
+    );
+    assert!(m.op_latency.count > 0);
+    proxy.heal();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_leader_after_expiry_writes_nothing_and_rejoins() {
+    let zk = shared();
+    let t = Duration::from_secs(2);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&proxy.connect_string(), t).await;
+    let cb = client(&zk.connect_string(), t).await;
+    let latch = unique("stale");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let b = elect(&cb, &latch, "b");
+    let fence = a.fence().unwrap();
+    let old_session = ca.session_id();
+    let mut a_states = ca.state_events();
+    assert!(matches!(
+        a_states.next().await,
+        Some(ConnectionState::Connected { .. })
+    ));
+
+    proxy.blackhole();
+    b.wait_for_leadership(t * 4)
+        .await
+        .expect("b leads once a's session expired");
+    proxy.heal();
+
+    let target = format!("{latch}-stale-write");
+    let err = fence
+        .multi(vec![Op::Create {
+            path: target.clone(),
+            data: b"stale".to_vec(),
+            mode: NodeMode::Persistent,
+        }])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotLeader, "{err}");
+    let err = a
+        .publish_leader_info(&format!("{latch}-info"), b"stale")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotLeader, "{err}");
+    assert!(
+        cb.get_data(&target).await.unwrap().is_none(),
+        "nothing written"
+    );
+    assert!(
+        cb.get_data(&format!("{latch}-info"))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing published"
+    );
+
+    // The client reports the expiry, opens a new session and a rejoins as a contender.
+    let mut saw = Vec::new();
+    let deadline = Instant::now() + t * 5;
+    while !saw
+        .iter()
+        .any(|s| matches!(s, ConnectionState::Connected { .. }))
+    {
+        assert!(Instant::now() < deadline, "no new session: {saw:?}");
+        if let Some(s) = a_states.next_timeout(Duration::from_millis(200)).await {
+            saw.push(s);
+        }
+    }
+    assert!(
+        saw.iter().any(
+            |s| matches!(s, ConnectionState::Expired { session_id } if *session_id == old_session)
+        ),
+        "{saw:?}"
+    );
+    assert_ne!(ca.session_id(), old_session);
+    eventually(Duration::from_secs(5), "a rejoined", || {
+        a.node().is_some_and(|n| n.contains("latch-"))
+    })
+    .await;
+    assert!(b.has_leadership() && !a.has_leadership());
+    // A later grant to a carries a larger token.
+    let b_token = b.leadership().unwrap().fencing_token;
+    b.close().await;
+    let l = a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    assert!(l.fencing_token > b_token);
+    assert!(ca.metrics().expiries >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_latch_node_fences_writes_and_revokes() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let ca = client(&zk.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let latch = unique("deleted");
+    let a = elect(&ca, &latch, "a");
+    let first = a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let fence = a.fence().unwrap();
+    let mut events = a.events();
+    assert!(matches!(
+        events.next().await,
+        Some(ElectionEvent::Granted(_))
+    ));
+
+    admin.delete_recursive(&first.latch_node).await.unwrap();
+    // The fence is checked by ZooKeeper itself: rejected even before `a` notices.
+    let target = format!("{latch}-after-delete");
+    let err = fence
+        .multi(vec![Op::Create {
+            path: target.clone(),
+            data: vec![],
+            mode: NodeMode::Persistent,
+        }])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotLeader, "{err}");
+    assert!(admin.get_data(&target).await.unwrap().is_none());
+    let revoked = events.next_timeout(Duration::from_secs(2)).await;
+    assert_eq!(
+        revoked,
+        Some(ElectionEvent::Revoked {
+            reason: RevokeReason::NodeDeleted
+        })
+    );
+    // Sole contender: it rejoins and leads again with a larger token.
+    let again = a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    assert!(again.fencing_token > first.fencing_token);
+    assert_ne!(again.leader_session_id, first.leader_session_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_latch_parent_is_recreated() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let ca = client(&zk.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let latch = unique("parent");
+    let a = elect(&ca, &latch, "a");
+    let first = a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    admin.delete_recursive(&latch).await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "re-granted after parent deletion",
+        || {
+            a.leadership()
+                .is_some_and(|l| l.fencing_token > first.fencing_token)
+        },
+    )
+    .await;
+    assert!(admin
+        .get_children(&latch)
+        .await
+        .unwrap()
+        .is_some_and(|c| c.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_ensemble_restart_leaves_exactly_one_leader() {
+    let zk = fresh(3);
+    let t = Duration::from_secs(2);
+    let latch = unique("restart");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(client(&zk.connect_string(), t).await);
+    }
+    let es: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| elect(c, &latch, &format!("c{i}")))
+        .collect();
+    eventually(Duration::from_secs(5), "one leader", || leaders(&es) == 1).await;
+    for id in 1..=3 {
+        zk.node(id).stop().unwrap();
+    }
+    let stopped = Instant::now();
+    while stopped.elapsed() < Duration::from_secs(3) {
+        assert!(leaders(&es) <= 1, "two leaders while the ensemble is down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        leaders(&es),
+        0,
+        "the lease ran out while ZooKeeper was down"
+    );
+    for id in 1..=3 {
+        zk.node(id).restart().unwrap();
+    }
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+    eventually(Duration::from_secs(15), "one leader after restart", || {
+        leaders(&es) == 1
+    })
+    .await;
+    let stable = Instant::now();
+    while stable.elapsed() < Duration::from_secs(2) {
+        assert_eq!(leaders(&es), 1, "exactly one leader after the restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_revokes_on_disconnect() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = zkha::Client::connect(options(&proxy.connect_string(), t).strict(true))
+        .await
+        .unwrap();
+    let latch = unique("strict");
+    let a = elect(&c, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let mut events = a.events();
+    events.next().await;
+    proxy.cut();
+    let ev = events.next_timeout(Duration::from_secs(3)).await;
+    assert_eq!(
+        ev,
+        Some(ElectionEvent::Revoked {
+            reason: RevokeReason::Suspended
+        })
+    );
+    // Same session comes back and it leads again (sole contender).
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_leader_latch_and_zkha_share_a_latch() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let latch = unique("curator");
+    let c = client(&zk.connect_string(), t).await;
+
+    // zkha first, Curator second: zkha leads, hands over to Curator on close.
+    let a = elect(&c, &latch, "zkha-a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let mut peer = CuratorPeer::latch(&zk.connect_string(), t, &latch, "curator").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        peer.ask("status", "LEADER", Duration::from_secs(5))
+            .unwrap(),
+        "LEADER false"
+    );
+    assert!(a.has_leadership());
+    assert_eq!(
+        peer.ask("leader", "LEADER_ID", Duration::from_secs(5))
+            .unwrap(),
+        "LEADER_ID zkha-a",
+        "Curator sees zkha's participant id"
+    );
+    a.close().await;
+    peer.expect("GRANTED", Duration::from_secs(5)).unwrap();
+
+    // Curator leads; a new zkha contender waits behind it, then takes over on Curator's close.
+    let b = elect(&c, &latch, "zkha-b");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!b.has_leadership(), "never both leaders");
+    assert_eq!(
+        peer.ask("status", "LEADER", Duration::from_secs(5))
+            .unwrap(),
+        "LEADER true"
+    );
+    peer.ask("close", "CLOSED", Duration::from_secs(5)).unwrap();
+    b.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    assert!(peer.drain().iter().all(|l| l != "GRANTED"));
+}
