@@ -186,7 +186,7 @@ impl Fence {
         for (op, full) in ops.iter().zip(&full_paths) {
             match op {
                 Op::Create { data, mode, .. } => {
-                    let opts = mode.to_zk().with_acls(acls.clone());
+                    let opts = mode.to_zk().with_acls(acls);
                     w.add_create(full, data, &opts)
                 }
                 Op::SetData { data, version, .. } => w.add_set_data(full, data, *version),

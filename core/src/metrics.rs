@@ -86,11 +86,7 @@ impl Histogram {
 
     /// Mean latency.
     pub fn mean(&self) -> Duration {
-        if self.count == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_micros(self.sum_us / self.count)
-        }
+        Duration::from_micros(self.sum_us.checked_div(self.count).unwrap_or(0))
     }
 }
 

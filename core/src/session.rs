@@ -725,6 +725,9 @@ async fn monitor(inner: &Arc<Inner>, session: Arc<Session>) -> End {
         tokio::select! {
             biased;
             _ = until_true(&mut closing) => {
+                // Drop our references; the session closes once every clone is gone.
+                inner.lease.invalidate();
+                inner.session.send_replace(None);
                 drop(session);
                 // The session closes once every clone of the client is dropped.
                 let wait = async {

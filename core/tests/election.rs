@@ -67,8 +67,8 @@ async fn leader_keeps_leadership_when_its_server_is_killed() {
     let other = client(&zk.connect_string(), t).await;
     let latch = unique("server-kill");
     let a = elect(&c, &latch, "a");
-    let b = elect(&other, &latch, "b");
     a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let b = elect(&other, &latch, "b");
     let session = c.session_id();
     let mut events = a.events();
     assert!(matches!(

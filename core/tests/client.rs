@@ -1,0 +1,175 @@
+//! The client: connection states, the lease, bad input, metrics, Flink configuration files.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkha::flink::FlinkConfig;
+use zkha::{Client, ClientOptions, ConnectionState, ElectionOptions, ErrorKind};
+use zkha_testkit::FaultProxy;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_connected_suspended_reconnected_with_the_lease() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    assert_eq!(
+        c.session_timeout(),
+        Some(t),
+        "negotiated timeout is visible"
+    );
+    let mut states = c.state_events();
+    assert!(
+        matches!(states.next().await, Some(ConnectionState::Connected { session_timeout, .. }) if session_timeout == t)
+    );
+    let session = c.session_id();
+    let safe = c.safe_until().unwrap();
+    assert!(
+        safe > Instant::now() && safe <= Instant::now() + t,
+        "lease within T"
+    );
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let s = states.next_timeout(Duration::from_secs(3)).await.unwrap();
+    let ConnectionState::Suspended { safe_until } = s else {
+        panic!("expected Suspended, got {s:?}")
+    };
+    assert!(
+        safe_until > cut_at && safe_until < cut_at + t,
+        "safe_until within T of the cut"
+    );
+    assert_eq!(
+        states.next_timeout(Duration::from_secs(3)).await,
+        Some(ConnectionState::Reconnected {
+            session_id: session
+        })
+    );
+    assert!(
+        c.safe_until().unwrap() > safe_until,
+        "the lease was renewed"
+    );
+    c.close().await;
+    assert_eq!(
+        states.next_timeout(Duration::from_secs(3)).await,
+        Some(ConnectionState::Closed)
+    );
+    assert_eq!(states.next().await, None, "the stream ends after Closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_client_removes_its_ephemeral_nodes_at_once() {
+    let zk = shared();
+    let t = Duration::from_secs(10);
+    let c = client(&zk.connect_string(), t).await;
+    let other = client(&zk.connect_string(), t).await;
+    let latch = unique("close-client");
+    let e = elect(&c, &latch, "a");
+    let l = e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let start = Instant::now();
+    drop(e);
+    c.close().await;
+    assert!(other.get_data(&l.latch_node).await.unwrap().is_none());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "not waiting for the session timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_typed_errors_naming_the_input() {
+    for bad in ["", "host:99999", "a:1,,b:2", "h:1/chroot/"] {
+        let e = Client::connect(ClientOptions::new(bad)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad:?}: {e}");
+        assert!(e.to_string().contains(&format!("{bad:?}")), "{bad:?}: {e}");
+    }
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(4)).await;
+    for (path, frag) in [
+        ("relative/latch", "absolute"),
+        ("/a//b", "empty segment"),
+        ("/a/", "end with"),
+        ("", "empty"),
+    ] {
+        let e = c
+            .election(path, ElectionOptions::new("x"))
+            .err()
+            .expect("an error");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(
+            e.to_string().contains("latch path") && e.to_string().contains(frag),
+            "{path:?}: {e}"
+        );
+    }
+    let e = c
+        .election("/ok", ElectionOptions::new(""))
+        .err()
+        .expect("an error");
+    assert!(e.to_string().contains("participant id"), "{e}");
+    let e = c.watch_leader_info("nope").err().expect("an error");
+    assert!(e.to_string().contains("\"nope\""), "{e}");
+    // Unreachable servers: a clear error after the retries, not a hang.
+    let start = Instant::now();
+    let opts = ClientOptions::new("127.0.0.1:1")
+        .session_timeout(Duration::from_millis(500))
+        .connection_timeout(Duration::from_millis(200))
+        .retry(zkha::RetryPolicy {
+            max_retries: 1,
+            base_wait: Duration::from_millis(50),
+            max_wait: Duration::from_millis(50),
+        });
+    let e = Client::connect(opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionLoss);
+    assert!(
+        e.to_string().contains("127.0.0.1:1") && e.to_string().contains("2 attempts"),
+        "{e}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flink_config_file_drives_the_client() {
+    let zk = shared();
+    let dir = std::env::temp_dir().join(format!("zkha-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "high-availability:\n  type: zookeeper\n  storageDir: file:///tmp/ha\n  cluster-id: /conf-test\n  zookeeper:\n    quorum: {}\n    client:\n      session-timeout: 3 s\n",
+            zk.connect_string()
+        ),
+    )
+    .unwrap();
+    let conf = FlinkConfig::load(&dir).unwrap();
+    let opts = conf.client_options().unwrap();
+    assert_eq!(opts.session_timeout, Duration::from_secs(3));
+    let c = Client::connect(opts).await.unwrap();
+    assert_eq!(c.session_timeout(), Some(Duration::from_secs(3)));
+    let layout = conf.layout().unwrap();
+    assert_eq!(layout.latch(), "/flink/conf-test/leader/latch");
+    assert_eq!(conf.storage_dir().unwrap(), "file:///tmp/ha");
+    let e = c
+        .election(&layout.latch(), ElectionOptions::new("jm"))
+        .unwrap();
+    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+
+    std::fs::write(
+        dir.join("config.yaml"),
+        "high-availability.zkha.strickt: true\nhigh-availability.zookeeper.quorum: a:1\n",
+    )
+    .unwrap();
+    let e = FlinkConfig::load(&dir)
+        .unwrap()
+        .client_options()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.to_string().contains("high-availability.zkha.strickt"),
+        "{e}"
+    );
+    let e = FlinkConfig::load(dir.join("missing.yaml")).unwrap_err();
+    assert!(e.to_string().contains("missing.yaml"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

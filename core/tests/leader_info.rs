@@ -1,0 +1,181 @@
+//! Leader information: publish, watch, hand-over, Flink's connection_info bytes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use zkha::flink::connection_info;
+use zkha::{ErrorKind, LeaderInfo};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/tests/fixtures/flink-2.3.0/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+#[test]
+fn connection_info_matches_flink_byte_for_byte() {
+    let cases = [
+        (
+            "flink_e2e_leader_dispatcher_connection_info.bin",
+            "pekko.tcp://flink@127.0.0.1:26121/user/rpc/dispatcher_1",
+        ),
+        (
+            "flink_e2e_leader_resource_manager_connection_info.bin",
+            "pekko.tcp://flink@127.0.0.1:26121/user/rpc/resourcemanager_0",
+        ),
+        (
+            "flink_e2e_leader_rest_server_connection_info.bin",
+            "http://127.0.0.1:28081",
+        ),
+        (
+            "flink_e2e_leader_job-689f4a2104595f78f8552e76fa3f059d_connection_info.bin",
+            "pekko.tcp://flink@127.0.0.1:26121/user/rpc/jobmanager_2",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (file, address) in cases {
+        let bytes = fixture(file);
+        let (decoded, id) = connection_info::decode(&bytes).unwrap();
+        assert_eq!(decoded, address, "{file}");
+        assert_eq!(
+            connection_info::encode(&decoded, id).unwrap(),
+            bytes,
+            "{file}: re-encoded bytes differ"
+        );
+        ids.push(id);
+    }
+    // One leader session id for every component of that JobManager.
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    // mostSigBits 6e0214e856c64048, leastSigBits 8c619e8443dc13ea, read off the fixture bytes.
+    assert_eq!(ids[0].to_string(), "6e0214e8-56c6-4048-8c61-9e8443dc13ea");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_sees_publish_change_and_delete_without_duplicates() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let leader_client = client(&zk.connect_string(), t).await;
+    let watcher_client = client(&zk.connect_string(), t).await;
+    let base = unique("info");
+    let info_path = format!("{base}/leader/dispatcher/connection_info");
+    let watch = watcher_client.watch_leader_info(&info_path).unwrap();
+    watch
+        .wait_for(Duration::from_secs(5), |i| *i == LeaderInfo::Empty)
+        .await
+        .unwrap();
+    let mut events = watch.events();
+    assert_eq!(events.next().await, Some(LeaderInfo::Empty));
+
+    let e = elect(&leader_client, &format!("{base}/leader/latch"), "jm-1");
+    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let id = e.leadership().unwrap().leader_session_id;
+    let a =
+        connection_info::encode("pekko.tcp://flink@127.0.0.1:1/user/rpc/dispatcher_1", id).unwrap();
+    e.publish_leader_info(&info_path, &a).await.unwrap();
+    assert_eq!(
+        events.next_timeout(Duration::from_secs(5)).await,
+        Some(LeaderInfo::Present(a.clone()))
+    );
+    let b =
+        connection_info::encode("pekko.tcp://flink@127.0.0.1:2/user/rpc/dispatcher_1", id).unwrap();
+    e.publish_leader_info(&info_path, &b).await.unwrap();
+    assert_eq!(
+        events.next_timeout(Duration::from_secs(5)).await,
+        Some(LeaderInfo::Present(b.clone()))
+    );
+    // Same bytes again: the znode changes version, the information does not: no event.
+    e.publish_leader_info(&info_path, &b).await.unwrap();
+    e.delete_leader_info(&info_path).await.unwrap();
+    assert_eq!(
+        events.next_timeout(Duration::from_secs(5)).await,
+        Some(LeaderInfo::Empty)
+    );
+    assert_eq!(
+        events.next_timeout(Duration::from_millis(300)).await,
+        None,
+        "no duplicate events"
+    );
+    let (address, decoded_id) = connection_info::decode(&b).unwrap();
+    assert_eq!(
+        (address.as_str(), decoded_id),
+        ("pekko.tcp://flink@127.0.0.1:2/user/rpc/dispatcher_1", id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_leader_replaces_the_old_leaders_node() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let c1 = client(&zk.connect_string(), t).await;
+    let c2 = client(&zk.connect_string(), t).await;
+    let base = unique("replace");
+    let latch = format!("{base}/leader/latch");
+    let info = format!("{base}/leader/rest_server/connection_info");
+    let e1 = elect(&c1, &latch, "jm-1");
+    e1.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e2 = elect(&c2, &latch, "jm-2");
+    e1.publish_leader_info(&info, b"http://one").await.unwrap();
+    // jm-1 steps down but its session (and ephemeral node) lives on.
+    e1.close().await;
+    e2.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let err = e1
+        .publish_leader_info(&info, b"http://stale")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotLeader);
+    e2.publish_leader_info(&info, b"http://two").await.unwrap();
+    let (data, stat) = c1.get_data(&info).await.unwrap().unwrap();
+    assert_eq!(data, b"http://two");
+    assert_eq!(
+        stat.ephemeral_owner,
+        c2.session_id(),
+        "the new leader owns the node"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_follows_across_its_own_session_expiry() {
+    let zk = shared();
+    let t = Duration::from_secs(2);
+    let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
+    let watcher_client = client(&proxy.connect_string(), t).await;
+    let writer = client(&zk.connect_string(), t).await;
+    let path = unique("expiry-info");
+    let watch = watcher_client.watch_leader_info(&path).unwrap();
+    watch
+        .wait_for(Duration::from_secs(5), |i| *i == LeaderInfo::Empty)
+        .await
+        .unwrap();
+    let old = watcher_client.session_id();
+    proxy.blackhole();
+    // Written while the watcher's session is dying: it must still be reported.
+    writer
+        .put(&path, b"written during the outage")
+        .await
+        .unwrap();
+    tokio::time::sleep(t * 2).await;
+    proxy.heal();
+    let got = watch
+        .wait_for(Duration::from_secs(10), |i| {
+            *i == LeaderInfo::Present(b"written during the outage".to_vec())
+        })
+        .await;
+    assert!(
+        got.is_ok(),
+        "change made during the outage not seen: {:?}",
+        watch.current()
+    );
+    assert_ne!(
+        watcher_client.session_id(),
+        old,
+        "the watcher's session expired and was replaced"
+    );
+}
