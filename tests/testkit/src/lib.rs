@@ -15,7 +15,7 @@ pub mod four_letter;
 pub mod install;
 pub mod peers;
 mod proxy;
-mod spawn;
+pub mod spawn;
 
 pub use ensemble::{Ensemble, NodeRef, NodeStatus, Options};
 pub use error::{Error, Result};
