@@ -153,7 +153,8 @@ async fn run(zk: &Ensemble, config: &str) {
     for i in 0..crash_rounds {
         let latch = format!("/bench-crash-{i}");
         let mut cmd = Command::new(&exe);
-        cmd.args(["__contender", &connect, &latch, &session_ms.to_string()]).stdout(Stdio::piped());
+        cmd.args(["__contender", &connect, &latch, &session_ms.to_string()])
+            .stdout(Stdio::piped());
         let mut child = zkha_testkit::spawn::spawn_tied(cmd).unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())

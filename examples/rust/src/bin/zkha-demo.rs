@@ -127,7 +127,8 @@ async fn story(zk: Arc<Ensemble>, session: Duration) -> zkha::Result<()> {
     }
     let exe = std::env::current_exe().map_err(zkha::Error::from)?;
     let mut cmd = Command::new(exe);
-    cmd.args(["__contender", &connect, &session.as_millis().to_string()]).stdout(Stdio::piped());
+    cmd.args(["__contender", &connect, &session.as_millis().to_string()])
+        .stdout(Stdio::piped());
     // Tied to this process: Ctrl-C of the demo takes the contender with it.
     let mut child = zkha_testkit::spawn::spawn_tied(cmd).map_err(zkha::Error::from)?;
     let mut line = String::new();
