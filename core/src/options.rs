@@ -257,8 +257,13 @@ pub fn parse_connect_string(s: &str) -> Result<ConnectString> {
                 None => (entry, None),
             }
         };
-        if host.is_empty() || host.contains(char::is_whitespace) {
-            return bad(format!("bad host in {entry:?}"));
+        if host.is_empty()
+            || host.contains(char::is_whitespace)
+            || (host.contains(':') && !entry.starts_with('['))
+        {
+            return bad(format!(
+                "bad host in {entry:?} (write IPv6 addresses as [addr]:port)"
+            ));
         }
         let port = match port {
             None => 2181,

@@ -672,11 +672,12 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
         inner
             .lease
             .reset(generation, started, timeout.saturating_sub(margin));
-        inner.session.send_replace(Some(session.clone()));
+        // State first: once `connect` returns (it waits for the session), the state says so.
         inner.emit(ConnectionState::Connected {
             session_id: session.id,
             session_timeout: timeout,
         });
+        inner.session.send_replace(Some(session.clone()));
         let session_id = session.id;
         let end = monitor(&inner, session).await;
         // Unpublish first, so whoever reacts to the events below sees no session.
