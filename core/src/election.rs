@@ -29,7 +29,7 @@ use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, Op, OpResult};
 use crate::metrics::Metrics;
 use crate::session::{Client, ConnectionState, Inner, Session};
-use crate::{path, runtime};
+use crate::{path, queue, runtime};
 
 /// Why leadership ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,23 +378,12 @@ fn revoke(sh: &Shared, reason: RevokeReason) {
     }
 }
 
-/// Deletes our latch node if it exists (best effort; the session's end removes it anyway).
+/// Deletes our latch node if it exists (the session's end removes it anyway).
 async fn delete_own_node(sh: &Shared, s: &Session) {
     let node = sh.own_node.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(node) = node {
-        for _ in 0..3 {
-            match sh.inner.run(s, &node, s.zk.delete(&node, None)).await {
-                Ok(()) => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::NoNode | ErrorKind::SessionExpired | ErrorKind::Closed
-                    ) =>
-                {
-                    return
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
+        if let Err(e) = queue::leave(&sh.inner, s, &node).await {
+            tracing::warn!(target: "zkha::election", node = %node, error = %e, "could not delete the latch node");
         }
     }
 }
@@ -412,12 +401,6 @@ fn lease_holds(inner: &Inner, s: &Session) -> bool {
         .lease
         .safe_until(s.generation)
         .is_some_and(|t| t > Instant::now())
-}
-
-/// The sequence number of a latch child (`..latch-0000000042`), if it is one.
-fn sequence(name: &str) -> Option<i64> {
-    let i = name.rfind("latch-")?;
-    name[i + 6..].parse().ok()
 }
 
 /// Maps an operation error to how the pass ends; `None` if worth retrying.
@@ -458,28 +441,28 @@ async fn run_pass(
         return Pass::Close;
     }
     // Join: create our node (protected against connection loss during create).
-    let node = try_op!(create_own_node(sh, s).await);
+    let (node, first_listing) = try_op!(create_own_node(sh, s).await);
     let own_name = path::name(&node).to_string();
+    let mut listing = Some(first_listing);
 
     loop {
         if *close.borrow() || *client_closing.borrow() {
             return Pass::Close;
         }
-        let children = match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
-            Ok((c, _)) => c,
-            // Parent deleted (CURATOR-724): our node went with it; join again.
-            Err(e) if e.kind() == ErrorKind::NoNode => return Pass::Rejoin,
-            Err(e) => {
-                try_op!(Err::<(), _>(e));
-                unreachable!()
-            }
+        let children = match listing.take() {
+            Some(c) => c,
+            None => match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
+                Ok((c, _)) => c,
+                // Parent deleted (CURATOR-724): our node went with it; join again.
+                Err(e) if e.kind() == ErrorKind::NoNode => return Pass::Rejoin,
+                Err(e) => {
+                    try_op!(Err::<(), _>(e));
+                    unreachable!()
+                }
+            },
         };
-        let mut contenders: Vec<(i64, &String)> = children
-            .iter()
-            .filter_map(|c| sequence(c).map(|n| (n, c)))
-            .collect();
-        contenders.sort();
-        let Some(idx) = contenders.iter().position(|(_, c)| **c == own_name) else {
+        let contenders = queue::sorted(&children, &["latch-"]);
+        let Some(idx) = contenders.iter().position(|(_, c)| *c == own_name) else {
             // Our node is gone (deleted by someone else): join again.
             revoke(sh, RevokeReason::NodeDeleted);
             return Pass::Rejoin;
@@ -508,7 +491,7 @@ async fn run_pass(
         }
         // Watch only the predecessor. If it vanished between listing and watching, the watch
         // call says so and we list again at once (no livelock, CURATOR-645).
-        let pred = path::join(&sh.latch, contenders[idx - 1].1);
+        let pred = path::join(&sh.latch, &contenders[idx - 1].1);
         let (stat, watcher) = try_op!(inner.run(s, &pred, s.zk.check_and_watch_stat(&pred)).await);
         if stat.is_none() {
             continue;
@@ -627,69 +610,16 @@ async fn lead(
     }
 }
 
-/// Creates our `_c_<uuid>-latch-` node. After a connection loss during the create, finds the
-/// node by its uuid among the children and adopts it only if our session owns it
-/// (CURATOR-498).
-async fn create_own_node(sh: &Shared, s: &Session) -> Result<String> {
-    let inner = &sh.inner;
-    inner.ensure_path(s, &sh.latch).await?;
-    let uuid = Uuid::new_v4();
-    let prefix = format!("_c_{uuid}-latch-");
-    let full_prefix = path::join(&sh.latch, &prefix);
+/// Joins the latch queue (pipelined create + list, protected against connection loss).
+async fn create_own_node(sh: &Shared, s: &Session) -> Result<(String, Vec<String>)> {
     let data = sh
         .options
         .node_data
         .clone()
         .unwrap_or_else(|| sh.options.participant_id.as_bytes().to_vec());
-    let opts = zk::CreateMode::EphemeralSequential.with_acls(inner.acls());
-    for attempt in 0..=inner.options.retry.max_retries {
-        let created = inner
-            .run(s, &full_prefix, s.zk.create(&full_prefix, &data, &opts))
-            .await;
-        match created {
-            Ok((_, seq)) => {
-                let node = format!("{full_prefix}{seq}");
-                *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
-                return Ok(node);
-            }
-            Err(e) if e.kind() == ErrorKind::NoNode => {
-                // The latch parent vanished meanwhile (CURATOR-724): recreate it.
-                inner.ensure_path(s, &sh.latch).await?;
-            }
-            Err(e) if e.is_retryable() => {
-                // Did the create happen? Look for our uuid, owned by our session.
-                if let Some(node) = find_own(sh, s, &uuid.to_string()).await? {
-                    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
-                    return Ok(node);
-                }
-                tokio::time::sleep(inner.options.retry.wait(attempt)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::new(
-        ErrorKind::ConnectionLoss,
-        format!("could not join the election on {}", sh.latch),
-    ))
-}
-
-/// Finds a latch child carrying `uuid` whose owner is session `s`.
-async fn find_own(sh: &Shared, s: &Session, uuid: &str) -> Result<Option<String>> {
-    let inner = &sh.inner;
-    let children = match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
-        Ok((c, _)) => c,
-        Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    for c in children.iter().filter(|c| c.contains(uuid)) {
-        let p = path::join(&sh.latch, c);
-        if let Some(st) = inner.run(s, &p, s.zk.check_stat(&p)).await? {
-            if st.ephemeral_owner == s.id {
-                return Ok(Some(p));
-            }
-        }
-    }
-    Ok(None)
+    let (node, children) = queue::join(&sh.inner, s, &sh.latch, "latch-", &data).await?;
+    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.path.clone());
+    Ok((node.path, children))
 }
 
 /// Convenience for fenced ops on a namespace-relative path.

@@ -269,3 +269,22 @@ impl Fence {
             .collect())
     }
 }
+
+/// Something that can hand out the fence of a current grant: an [`crate::Election`] (the fence
+/// of its current leadership, or `NotLeader`) or a fixed [`Fence`].
+pub trait FenceSource: Send + Sync {
+    /// The fence to guard the next write with.
+    fn current_fence(&self) -> Result<Fence>;
+}
+
+impl FenceSource for Fence {
+    fn current_fence(&self) -> Result<Fence> {
+        Ok(self.clone())
+    }
+}
+
+impl FenceSource for crate::Election {
+    fn current_fence(&self) -> Result<Fence> {
+        self.fence()
+    }
+}

@@ -5,23 +5,32 @@
 //! Start with [`Client::connect`], then join an [`Election`]. Every write a leader makes can be
 //! fenced on its latch node ([`Fence`]), so a stale leader's write fails atomically.
 
+pub mod config_watch;
+pub mod counter;
 pub mod election;
 mod error;
 mod events;
 pub mod fence;
 pub mod flink;
 pub mod leader_info;
+pub mod lock;
 mod metrics;
 pub mod options;
 pub mod path;
+pub mod pointer_store;
+mod queue;
 pub mod runtime;
 mod session;
 
+pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
+pub use counter::{Counter, CounterFormat};
 pub use election::{Election, ElectionEvent, ElectionOptions, Leadership, RevokeReason};
 pub use error::{Error, ErrorKind, Result};
 pub use events::EventStream;
-pub use fence::{Fence, NodeMode, Op, OpResult};
+pub use fence::{Fence, FenceSource, NodeMode, Op, OpResult};
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
+pub use lock::{LockGuard, LostReason, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
 pub use options::{AclMode, ClientOptions, RetryPolicy};
+pub use pointer_store::{Entry, PointerStore};
 pub use session::{Client, ConnectionState, NodeStat, StateEvents};

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub(crate) revokes: AtomicU64,
     pub(crate) fenced_rejections: AtomicU64,
     pub(crate) forced_takeovers: AtomicU64,
+    pub(crate) lock_waits: AtomicU64,
+    pub(crate) lock_wakeups: AtomicU64,
     pub(crate) ops: AtomicU64,
     pub(crate) op_errors: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -48,6 +50,10 @@ pub struct MetricsSnapshot {
     pub fenced_rejections: u64,
     /// Predecessor latch nodes deleted on evidence of death (liveness link).
     pub forced_takeovers: u64,
+    /// Times a lock waiter started waiting on the node ahead of it.
+    pub lock_waits: u64,
+    /// Times a lock waiter was woken by a watch (one per release it waited on).
+    pub lock_wakeups: u64,
     /// ZooKeeper operations sent.
     pub ops: u64,
     /// Operations that failed.
@@ -120,6 +126,8 @@ impl Metrics {
             revokes: self.revokes.load(Relaxed),
             fenced_rejections: self.fenced_rejections.load(Relaxed),
             forced_takeovers: self.forced_takeovers.load(Relaxed),
+            lock_waits: self.lock_waits.load(Relaxed),
+            lock_wakeups: self.lock_wakeups.load(Relaxed),
             ops: self.ops.load(Relaxed),
             op_errors: self.op_errors.load(Relaxed),
             op_latency: Histogram {

@@ -1,0 +1,482 @@
+//! A store of small pointers (bytes naming a file elsewhere: a checkpoint, an execution plan)
+//! with Flink's `ZooKeeperStateHandleStore` semantics and layout, so Flink's own HA and zkha
+//! can read each other's entries:
+//!
+//! ```text
+//! <root>/<name>                   the pointer bytes (persistent)
+//! <root>/<name>/locks             persistent; its absence marks the entry for deletion
+//! <root>/<name>/locks/<owner-id>  ephemeral, one per store instance holding the entry
+//! ```
+//!
+//! - `add_and_lock` is one multi: create the entry, its `locks` node, and our lock.
+//! - `release_and_try_remove` deletes our lock, then `locks` (if another owner still holds a
+//!   lock: `NotEmpty`, the entry stays, `false`), then the entry (`true`).
+//! - An entry without `locks` is marked for deletion and invisible to readers.
+//! - `add_and_lock` first removes an entry that is marked for deletion.
+//! - `clear_entries` deletes the whole store root (Flink does the same on a terminal job).
+//! - `get_all_and_lock` re-reads until the root's children version is stable, so it returns a
+//!   consistent set even while entries are added concurrently.
+//! - Payloads above the server limit are refused before sending, naming size and limit.
+//! - Writes can be fenced by a leadership: a stale leader's `add_and_lock` or `replace` fails
+//!   atomically.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fence::{FenceSource, NodeMode, Op};
+use crate::session::{Client, Inner, Session};
+use crate::{path, runtime};
+
+/// A pointer store rooted at one path. Cheap to clone; clones share the owner id.
+#[derive(Clone)]
+pub struct PointerStore {
+    client: Client,
+    rel_root: String,
+    root: String,
+    owner: String,
+    fence: Option<Arc<dyn FenceSource>>,
+}
+
+/// One entry read with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's name (child of the root).
+    pub name: String,
+    /// The pointer bytes.
+    pub data: Vec<u8>,
+    /// The entry's data version (for `replace`).
+    pub version: i32,
+}
+
+impl Client {
+    /// A pointer store at `root` (namespace-relative) with a fresh owner id.
+    pub fn pointer_store(&self, root: &str) -> Result<PointerStore> {
+        self.pointer_store_with_owner(root, &Uuid::new_v4().to_string())
+    }
+
+    /// A pointer store at `root` whose locks are named `owner`.
+    pub fn pointer_store_with_owner(&self, root: &str, owner: &str) -> Result<PointerStore> {
+        let full = self.inner().resolve(root, "pointer store root")?;
+        path::validate_name(owner, "pointer store owner id")?;
+        Ok(PointerStore {
+            client: self.clone(),
+            rel_root: root.to_string(),
+            root: full,
+            owner: owner.to_string(),
+            fence: None,
+        })
+    }
+}
+
+macro_rules! on_runtime {
+    ($self:ident, |$me:ident| $body:expr) => {{
+        let $me = $self.clone();
+        runtime::spawn(async move { $body })
+            .await
+            .map_err(|_| Error::closed("client"))?
+    }};
+}
+
+impl PointerStore {
+    /// The same store with its writes fenced by `source` (an election or a fence).
+    pub fn fenced_by(mut self, source: Arc<dyn FenceSource>) -> PointerStore {
+        self.fence = Some(source);
+        self
+    }
+
+    /// This instance's lock name.
+    pub fn owner_id(&self) -> &str {
+        &self.owner
+    }
+
+    /// The full root path.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        self.client.inner()
+    }
+
+    fn rel(&self, name: &str, tail: &str) -> String {
+        let base = path::join(&self.rel_root, name);
+        if tail.is_empty() {
+            base
+        } else {
+            path::join(&base, tail)
+        }
+    }
+
+    fn full(&self, name: &str) -> String {
+        path::join(&self.root, name)
+    }
+
+    fn check_name(name: &str) -> Result<()> {
+        path::validate_name(name, "entry name")
+    }
+
+    /// Adds `name` with `data` and locks it for this owner, atomically. An entry marked for
+    /// deletion is removed first; an existing live entry is a `NodeExists` error.
+    pub async fn add_and_lock(&self, name: &str, data: &[u8]) -> Result<i32> {
+        Self::check_name(name)?;
+        self.inner().check_payload(&self.full(name), data.len())?;
+        let data = data.to_vec();
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            inner.ensure_path(&s, &me.root).await?;
+            let full = me.full(&name);
+            let own_lock = path::join(&full, &format!("locks/{}", me.owner));
+            match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
+                Some(st) if st.num_children == 0 => {
+                    me.delete(&s, &me.rel(&name, ""), &full).await?
+                }
+                Some(_) => {
+                    return Err(Error::new(
+                        ErrorKind::NodeExists,
+                        format!("pointer store entry {full} already exists"),
+                    ));
+                }
+                None => {}
+            }
+            let ops = vec![
+                Op::Create {
+                    path: me.rel(&name, ""),
+                    data,
+                    mode: NodeMode::Persistent,
+                },
+                Op::Create {
+                    path: me.rel(&name, "locks"),
+                    data: vec![],
+                    mode: NodeMode::Persistent,
+                },
+                Op::Create {
+                    path: me.rel(&name, &format!("locks/{}", me.owner)),
+                    data: vec![],
+                    mode: NodeMode::Ephemeral,
+                },
+            ];
+            match me.write(&s, ops).await {
+                Ok(_) => Ok(0),
+                // A retried commit that had succeeded: our lock is there.
+                Err(e) if e.kind() == ErrorKind::NodeExists => {
+                    if inner
+                        .run(&s, &own_lock, s.zk.check_stat(&own_lock))
+                        .await?
+                        .is_some()
+                    {
+                        Ok(0)
+                    } else {
+                        Err(Error::new(
+                            ErrorKind::NodeExists,
+                            format!("pointer store entry {full} already exists"),
+                        ))
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Replaces `name`'s data if it is at `expected_version` and this owner holds a lock on
+    /// it; returns the new version.
+    pub async fn replace(&self, name: &str, expected_version: i32, data: &[u8]) -> Result<i32> {
+        Self::check_name(name)?;
+        self.inner().check_payload(&self.full(name), data.len())?;
+        let data = data.to_vec();
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            let ops = vec![
+                Op::Check {
+                    path: me.rel(&name, &format!("locks/{}", me.owner)),
+                    version: None,
+                },
+                Op::SetData {
+                    path: me.rel(&name, ""),
+                    data,
+                    version: Some(expected_version),
+                },
+            ];
+            match me.write(&s, ops).await {
+                Ok(results) => Ok(match results.last() {
+                    Some(crate::OpResult::SetData { stat }) => stat.version,
+                    _ => expected_version + 1,
+                }),
+                Err(e) if e.kind() == ErrorKind::NoNode => Err(Error::new(
+                    ErrorKind::NoNode,
+                    format!(
+                        "cannot replace {}: it does not exist or is not locked by {}",
+                        me.full(&name),
+                        me.owner
+                    ),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// The version of `name`, or `None` if it does not exist or is marked for deletion.
+    pub async fn exists(&self, name: &str) -> Result<Option<i32>> {
+        Self::check_name(name)?;
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            let full = me.full(&name);
+            match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
+                Some(st) if st.num_children > 0 => Ok(Some(st.version)),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    /// Locks `name` for this owner and reads it. `NoNode` if it does not exist or is marked for
+    /// deletion.
+    pub async fn get_and_lock(&self, name: &str) -> Result<Entry> {
+        Self::check_name(name)?;
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let s = me.inner().session().await?;
+            me.lock_and_read(&s, &name).await
+        })
+    }
+
+    async fn lock_and_read(&self, s: &Session, name: &str) -> Result<Entry> {
+        let inner = self.inner();
+        let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
+        let opts = zookeeper_client::CreateMode::Ephemeral.with_acls(inner.acls());
+        match inner.run(s, &lock, s.zk.create(&lock, &[], &opts)).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NodeExists => {}
+            // No `locks` node: missing or marked for deletion.
+            Err(e) if e.kind() == ErrorKind::NoNode => {
+                return Err(Error::new(
+                    ErrorKind::NoNode,
+                    format!("pointer store entry {} does not exist", self.full(name)),
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+        let full = self.full(name);
+        match inner.run(s, &full, s.zk.get_data(&full)).await {
+            Ok((data, stat)) => Ok(Entry {
+                name: name.to_string(),
+                data,
+                version: stat.version,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Locks and reads every entry; a consistent set (re-read until no entry was added or
+    /// removed meanwhile). Entries marked for deletion are left out.
+    pub async fn get_all_and_lock(&self) -> Result<Vec<Entry>> {
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            loop {
+                let Some(before) = inner.run(&s, &me.root, s.zk.check_stat(&me.root)).await? else {
+                    return Ok(Vec::new());
+                };
+                let (mut names, _) = inner.run(&s, &me.root, s.zk.get_children(&me.root)).await?;
+                names.sort();
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    match me.lock_and_read(&s, &name).await {
+                        Ok(e) => out.push(e),
+                        Err(e) if e.kind() == ErrorKind::NoNode => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let after = inner.run(&s, &me.root, s.zk.check_stat(&me.root)).await?;
+                if after.is_some_and(|a| a.cversion == before.cversion) {
+                    return Ok(out);
+                }
+            }
+        })
+    }
+
+    /// The names of all entries (including ones marked for deletion), sorted.
+    pub async fn get_all_handles(&self) -> Result<Vec<String>> {
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            match inner.run(&s, &me.root, s.zk.get_children(&me.root)).await {
+                Ok((mut names, _)) => {
+                    names.sort();
+                    Ok(names)
+                }
+                Err(e) if e.kind() == ErrorKind::NoNode => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Releases this owner's lock on `name` (missing is fine).
+    pub async fn release(&self, name: &str) -> Result<()> {
+        Self::check_name(name)?;
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let s = me.inner().session().await?;
+            me.release_here(&s, &name).await
+        })
+    }
+
+    async fn release_here(&self, s: &Session, name: &str) -> Result<()> {
+        let inner = self.inner();
+        let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
+        match inner.run(s, &lock, s.zk.delete(&lock, None)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Releases our lock and marks `name` for deletion if nobody else holds it, returning its
+    /// bytes (so the caller can discard what they point at before [`PointerStore::remove_marked`]);
+    /// `None` if another owner still holds a lock (the entry stays).
+    pub async fn release_and_mark(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Self::check_name(name)?;
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            let full = me.full(&name);
+            let data = match inner.run(&s, &full, s.zk.get_data(&full)).await {
+                Ok((d, _)) => Some(d),
+                Err(e) if e.kind() == ErrorKind::NoNode => None,
+                Err(e) => return Err(e),
+            };
+            me.release_here(&s, &name).await?;
+            let locks = path::join(&full, "locks");
+            match me.delete(&s, &me.rel(&name, "locks"), &locks).await {
+                Ok(()) => Ok(Some(data.unwrap_or_default())),
+                Err(e) if e.kind() == ErrorKind::NotEmpty => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Deletes an entry marked for deletion (missing is fine).
+    pub async fn remove_marked(&self, name: &str) -> Result<()> {
+        Self::check_name(name)?;
+        let name = name.to_string();
+        on_runtime!(self, |me| {
+            let s = me.inner().session().await?;
+            let full = me.full(&name);
+            me.delete(&s, &me.rel(&name, ""), &full).await
+        })
+    }
+
+    /// Releases our lock and removes `name` if no other owner holds it: `true` only if the
+    /// entry is gone.
+    pub async fn release_and_try_remove(&self, name: &str) -> Result<bool> {
+        match self.release_and_mark(name).await? {
+            Some(_) => {
+                self.remove_marked(name).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Releases our locks on every entry.
+    pub async fn release_all(&self) -> Result<()> {
+        for name in self.get_all_handles().await? {
+            self.release(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every entry and the store's root, whoever holds locks (Flink's
+    /// `clearEntries`, used when a job reaches a globally terminal state).
+    pub async fn clear_entries(&self) -> Result<()> {
+        on_runtime!(self, |me| {
+            let inner = me.inner();
+            let s = inner.session().await?;
+            if let Some(f) = &me.fence {
+                // Refuse at once if the fence no longer holds.
+                f.current_fence()?;
+            }
+            inner.delete_tree(&s, &me.root).await
+        })
+    }
+
+    /// Deletes a node (missing is fine), fenced if the store is.
+    async fn delete(&self, s: &Session, rel: &str, full: &str) -> Result<()> {
+        let r = match &self.fence {
+            Some(f) => f
+                .current_fence()?
+                .multi_here(vec![Op::Delete {
+                    path: rel.to_string(),
+                    version: None,
+                }])
+                .await
+                .map(|_| ()),
+            None => self.inner().run(s, full, s.zk.delete(full, None)).await,
+        };
+        match r {
+            Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Runs `ops` atomically, fenced if the store is.
+    async fn write(&self, s: &Session, ops: Vec<Op>) -> Result<Vec<crate::OpResult>> {
+        match &self.fence {
+            Some(f) => f.current_fence()?.multi_here(ops).await,
+            None => {
+                let inner = self.inner();
+                let mut w = s.zk.new_multi_writer();
+                let acls = inner.acls();
+                let mut fulls = Vec::new();
+                for op in &ops {
+                    let full = inner.resolve(op.path(), "path")?;
+                    let r = match op {
+                        Op::Create { data, mode, .. } => {
+                            w.add_create(&full, data, &mode.to_zk().with_acls(acls))
+                        }
+                        Op::SetData { data, version, .. } => w.add_set_data(&full, data, *version),
+                        Op::Delete { version, .. } => w.add_delete(&full, *version),
+                        Op::Check { version, .. } => {
+                            w.add_check_version(&full, version.unwrap_or(-1))
+                        }
+                    };
+                    r.map_err(|e| Error::invalid(format!("bad operation on {full}: {e}")))?;
+                    fulls.push(full);
+                }
+                match inner
+                    .run(s, &self.root, async {
+                        w.commit().await.map_err(zookeeper_client::Error::from)
+                    })
+                    .await
+                {
+                    Ok(results) => Ok(results
+                        .into_iter()
+                        .map(|r| match r {
+                            zookeeper_client::MultiWriteResult::SetData { stat } => {
+                                crate::OpResult::SetData {
+                                    stat: crate::NodeStat::from(&stat),
+                                }
+                            }
+                            zookeeper_client::MultiWriteResult::Delete => crate::OpResult::Deleted,
+                            zookeeper_client::MultiWriteResult::Create { path, stat } => {
+                                crate::OpResult::Created {
+                                    path,
+                                    stat: crate::NodeStat::from(&stat),
+                                }
+                            }
+                            _ => crate::OpResult::Checked,
+                        })
+                        .collect()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}

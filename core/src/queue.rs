@@ -1,0 +1,166 @@
+//! The queue of `EPHEMERAL_SEQUENTIAL` nodes that elections, locks and semaphores stand in,
+//! named as Curator names them: `<parent>/_c_<uuid>-<lock name><sequence>`.
+//!
+//! Joining is pipelined: the `create` and the `getChildren` of the parent are sent back to
+//! back (ZooKeeper answers one session's requests in order), so the caller learns its place in
+//! the queue after one write round trip. Joining is protected: after a connection loss during
+//! the create, the node is looked up by its uuid and adopted only if this session owns it
+//! (CURATOR-498).
+
+use std::time::Instant;
+
+use uuid::Uuid;
+use zookeeper_client as zk;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path;
+use crate::session::{Inner, Session};
+
+/// Our node in a queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueNode {
+    /// Full path.
+    pub path: String,
+    /// Child name.
+    pub name: String,
+    /// czxid (the fencing token).
+    pub czxid: i64,
+    /// Data version (for fence checks).
+    pub version: i32,
+}
+
+/// The sequence number of a queue child carrying one of `lock_names` (`...lock-0000000042`).
+pub(crate) fn sequence(name: &str, lock_names: &[&str]) -> Option<i64> {
+    lock_names.iter().find_map(|ln| {
+        let i = name.rfind(ln)?;
+        name[i + ln.len()..].parse().ok()
+    })
+}
+
+/// The queue children (carrying one of `lock_names`) sorted by sequence.
+pub(crate) fn sorted(children: &[String], lock_names: &[&str]) -> Vec<(i64, String)> {
+    let mut v: Vec<(i64, String)> = children
+        .iter()
+        .filter_map(|c| sequence(c, lock_names).map(|n| (n, c.clone())))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Joins the queue under `parent` with a node named for `lock_name`; returns the node and the
+/// children of `parent` as listed right after the create.
+pub(crate) async fn join(
+    inner: &Inner,
+    s: &Session,
+    parent: &str,
+    lock_name: &str,
+    data: &[u8],
+) -> Result<(QueueNode, Vec<String>)> {
+    let uuid = Uuid::new_v4().to_string();
+    let prefix = path::join(parent, &format!("_c_{uuid}-{lock_name}"));
+    let opts = zk::CreateMode::EphemeralSequential.with_acls(inner.acls());
+    let retries = inner.options.retry.max_retries;
+    let mut attempt = 0;
+    loop {
+        let sent = Instant::now();
+        // Both requests leave before either answer arrives.
+        let create = s.zk.create(&prefix, data, &opts);
+        let list = s.zk.get_children(parent);
+        let created = inner.run_at(s, &prefix, sent, create).await;
+        let listed = inner.run_at(s, parent, sent, list).await;
+        match created {
+            Ok((stat, seq)) => {
+                let full = format!("{prefix}{seq}");
+                let node = QueueNode {
+                    name: path::name(&full).to_string(),
+                    path: full,
+                    czxid: stat.czxid,
+                    version: stat.version,
+                };
+                let children = match listed {
+                    Ok((c, _)) => c,
+                    // Listed before... cannot be: the list follows the create. Ask again.
+                    Err(_) => inner.run(s, parent, s.zk.get_children(parent)).await?.0,
+                };
+                return Ok((node, children));
+            }
+            Err(e) if e.kind() == ErrorKind::NoNode => {
+                // The parent is missing (first use, or deleted: CURATOR-724).
+                inner.ensure_path(s, parent).await?;
+            }
+            Err(e) if e.is_retryable() => {
+                if let Some(found) = find_own(inner, s, parent, &uuid).await? {
+                    let children = inner.run(s, parent, s.zk.get_children(parent)).await?.0;
+                    return Ok((found, children));
+                }
+                if attempt >= retries {
+                    return Err(e.context(format!("joining the queue at {parent}")));
+                }
+                tokio::time::sleep(inner.options.retry.wait(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Finds a child of `parent` carrying `uuid` that session `s` owns.
+async fn find_own(
+    inner: &Inner,
+    s: &Session,
+    parent: &str,
+    uuid: &str,
+) -> Result<Option<QueueNode>> {
+    let children = match inner.run(s, parent, s.zk.get_children(parent)).await {
+        Ok((c, _)) => c,
+        Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for c in children.iter().filter(|c| c.contains(uuid)) {
+        let p = path::join(parent, c);
+        if let Some(st) = inner.run(s, &p, s.zk.check_stat(&p)).await? {
+            if st.ephemeral_owner == s.id {
+                return Ok(Some(QueueNode {
+                    name: c.clone(),
+                    path: p,
+                    czxid: st.czxid,
+                    version: st.version,
+                }));
+            }
+            tracing::warn!(target: "zkha::queue", node = %p, owner = st.ephemeral_owner, "not adopting a node of another session");
+        }
+    }
+    Ok(None)
+}
+
+/// Deletes `node` (if it still exists), retrying through connection loss until it is gone or
+/// the session is (which removes it anyway).
+pub(crate) async fn leave(inner: &Inner, s: &Session, node: &str) -> Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match inner.run(s, node, s.zk.delete(node, None)).await {
+            Ok(()) => return Ok(()),
+            // Gone already, or gone with the session.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NoNode | ErrorKind::SessionExpired | ErrorKind::Closed
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) if e.is_retryable() => {
+                if !inner
+                    .current()
+                    .is_some_and(|c| c.generation == s.generation)
+                {
+                    // The session is gone: its ephemeral nodes went with it.
+                    return Ok(());
+                }
+                tokio::time::sleep(inner.options.retry.wait(attempt.min(5))).await;
+                attempt = attempt.saturating_add(1);
+            }
+            Err(e) => return Err(Error::new(e.kind(), format!("releasing {node}: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Locks against real ZooKeeper: exclusion, Curator interop, faults, herd-freedom.
+
+mod common;
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkha::{ErrorKind, LostReason, NodeMode, Op};
+use zkha_testkit::peers::CuratorPeer;
+use zkha_testkit::FaultProxy;
+
+async fn children(c: &zkha::Client, path: &str) -> Vec<String> {
+    c.get_children(path).await.unwrap().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_exclusion_with_fenced_register() {
+    let zk = shared();
+    let t = Duration::from_secs(10);
+    let lock_path = unique("mutex");
+    let register = format!("{lock_path}-register");
+    let admin = client(&zk.connect_string(), t).await;
+    admin.put(&register, b"0:0").await.unwrap();
+    let holders = Arc::new(AtomicUsize::new(0));
+    let max_token = Arc::new(AtomicI64::new(0));
+    let stale_rejected = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = client(&zk.connect_string(), t).await;
+        let (lock_path, register) = (lock_path.clone(), register.clone());
+        let (holders, max_token, stale_rejected) =
+            (holders.clone(), max_token.clone(), stale_rejected.clone());
+        tasks.push(tokio::spawn(async move {
+            let m = c.mutex(&lock_path).unwrap();
+            for _ in 0..100 {
+                let g = m.acquire(Some(Duration::from_secs(60))).await.unwrap();
+                assert_eq!(
+                    holders.fetch_add(1, Ordering::SeqCst),
+                    0,
+                    "two holders at once"
+                );
+                let token = g.fencing_token();
+                // The register accepts a write only with a token above every token it saw.
+                let prev = max_token.fetch_max(token, Ordering::SeqCst);
+                assert!(token > prev, "token {token} not above {prev}");
+                let (data, _) = c.get_data(&register).await.unwrap().unwrap();
+                let text = String::from_utf8(data).unwrap();
+                let (_, value) = text.split_once(':').unwrap();
+                let next = value.parse::<u64>().unwrap() + 1;
+                let fence = g.fence().unwrap();
+                fence
+                    .multi(vec![Op::SetData {
+                        path: register.clone(),
+                        data: format!("{token}:{next}").into_bytes(),
+                        version: None,
+                    }])
+                    .await
+                    .unwrap();
+                holders.fetch_sub(1, Ordering::SeqCst);
+                g.release().await.unwrap();
+                // The same fence after release: ZooKeeper rejects it (the node is gone).
+                let stale = fence
+                    .multi(vec![Op::SetData {
+                        path: register.clone(),
+                        data: b"stale".to_vec(),
+                        version: None,
+                    }])
+                    .await;
+                assert_eq!(stale.unwrap_err().kind(), ErrorKind::NotLeader);
+                stale_rejected.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (data, _) = admin.get_data(&register).await.unwrap().unwrap();
+    let text = String::from_utf8(data).unwrap();
+    assert!(text.ends_with(":800"), "final register {text}");
+    assert_eq!(stale_rejected.load(Ordering::SeqCst), 800);
+    assert!(
+        children(&admin, &lock_path).await.is_empty(),
+        "no lock node left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_mutex_and_zkha_mutex_exclude_each_other() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let path = unique("curator-mutex");
+    let c = client(&zk.connect_string(), t).await;
+    let m = c.mutex(&path).unwrap();
+    let mut peer = CuratorPeer::mutex(&zk.connect_string(), t, &path).unwrap();
+
+    // Curator holds: zkha waits and times out, then gets it after Curator releases.
+    assert_eq!(
+        peer.ask("acquire 5000", "ACQUIRED", Duration::from_secs(10))
+            .unwrap(),
+        "ACQUIRED"
+    );
+    let e = m
+        .acquire(Some(Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let waiting = tokio::spawn({
+        let m = m.clone();
+        async move { m.acquire(Some(Duration::from_secs(10))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "zkha must wait while Curator holds the lock"
+    );
+    peer.ask("release", "RELEASED", Duration::from_secs(5))
+        .unwrap();
+    let g = waiting.await.unwrap().unwrap();
+
+    // zkha holds: Curator times out, then gets it after zkha releases.
+    assert_eq!(
+        peer.ask("acquire 500", "TIMEOUT", Duration::from_secs(5))
+            .unwrap(),
+        "TIMEOUT"
+    );
+    g.release().await.unwrap();
+    assert_eq!(
+        peer.ask("acquire 5000", "ACQUIRED", Duration::from_secs(10))
+            .unwrap(),
+        "ACQUIRED"
+    );
+    peer.ask("release", "RELEASED", Duration::from_secs(5))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cut_after_create_leaves_no_orphan() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    for round in 0..3u64 {
+        let path = unique("cut-create");
+        let m = c.mutex(&path).unwrap();
+        // Create the parent first so the create under test is the first request.
+        admin.put(&path, b"").await.unwrap();
+        proxy.delay(200);
+        let acquire = tokio::spawn({
+            let m = m.clone();
+            async move { m.acquire(Some(Duration::from_secs(20))).await }
+        });
+        // The create reaches the server after 200 ms; its answer would come back at ~400 ms.
+        tokio::time::sleep(Duration::from_millis(250 + 40 * round)).await;
+        proxy.cut();
+        proxy.heal();
+        let result = acquire.await.unwrap();
+        let nodes = children(&admin, &path).await;
+        match &result {
+            Ok(g) => {
+                assert_eq!(nodes.len(), 1, "exactly our node: {nodes:?}");
+                let (_, stat) = admin.get_data(g.node()).await.unwrap().unwrap();
+                assert_eq!(
+                    stat.ephemeral_owner,
+                    c.session_id(),
+                    "the adopted node is our session's"
+                );
+            }
+            Err(e) => assert!(
+                nodes.is_empty(),
+                "failed acquire ({e}) left nodes: {nodes:?}"
+            ),
+        }
+        if let Ok(g) = result {
+            g.release().await.unwrap();
+        }
+        assert!(
+            children(&admin, &path).await.is_empty(),
+            "no orphan after release"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_during_connection_loss_completes_after_reconnect() {
+    let zk = shared();
+    let t = Duration::from_secs(8);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let path = unique("release-loss");
+    let g = c.mutex(&path).unwrap().acquire(None).await.unwrap();
+    let node = g.node().to_string();
+    proxy.refuse();
+    proxy.cut();
+    let release = tokio::spawn(async move { g.release().await });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        admin.get_data(&node).await.unwrap().is_some(),
+        "cannot be deleted while disconnected"
+    );
+    assert!(!release.is_finished());
+    proxy.heal();
+    tokio::time::timeout(Duration::from_secs(10), release)
+        .await
+        .expect("release finished")
+        .unwrap()
+        .unwrap();
+    assert!(
+        admin.get_data(&node).await.unwrap().is_none(),
+        "node gone after reconnect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_waiters_each_release_wakes_exactly_one() {
+    let zk = shared();
+    let t = Duration::from_secs(20);
+    let path = unique("herd");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(client(&zk.connect_string(), t).await);
+    }
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..200usize {
+        let m = clients[i % 4].mutex(&path).unwrap();
+        let order = order.clone();
+        tasks.push(tokio::spawn(async move {
+            let g = m.acquire(Some(Duration::from_secs(120))).await.unwrap();
+            order.lock().unwrap().push(i);
+            g.release().await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(order.lock().unwrap().len(), 200);
+    let wakeups: u64 = clients.iter().map(|c| c.metrics().lock_wakeups).sum();
+    let waits: u64 = clients.iter().map(|c| c.metrics().lock_waits).sum();
+    // Every acquisition but the first waited once and was woken once: no herd.
+    assert_eq!(waits, wakeups, "every wait ends with exactly one wake-up");
+    assert!(
+        wakeups <= 199,
+        "{wakeups} wake-ups for 199 releases with a waiter behind them"
+    );
+    assert!(wakeups >= 150, "most acquisitions had to wait: {wakeups}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_cancellation_leave_no_node() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let path = unique("cancel");
+    let m = c.mutex(&path).unwrap();
+    let g = m.acquire(None).await.unwrap();
+    let e = m
+        .acquire(Some(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.to_string().contains(&path), "{e}");
+    // Dropped while waiting.
+    let dropped = tokio::time::timeout(Duration::from_millis(300), m.acquire(None)).await;
+    assert!(dropped.is_err());
+    wait_children(&c, &path, 1).await;
+    let token = g.fencing_token();
+    g.release().await.unwrap();
+    let g2 = m.acquire(Some(Duration::from_secs(2))).await.unwrap();
+    assert!(
+        g2.fencing_token() > token,
+        "tokens grow across acquisitions"
+    );
+    drop(g2); // released in the background
+    wait_children(&c, &path, 0).await;
+}
+
+/// Waits until `path` has `n` children.
+async fn wait_children(c: &zkha::Client, path: &str, n: usize) {
+    let start = Instant::now();
+    loop {
+        let now = children(c, path).await;
+        if now.len() == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{path} has {now:?}, expected {n} nodes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_is_told_when_the_lease_runs_out() {
+    let zk = shared();
+    let t = Duration::from_secs(2);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let other = client(&zk.connect_string(), t).await;
+    let path = unique("lost");
+    let g = c.mutex(&path).unwrap().acquire(None).await.unwrap();
+    assert!(g.is_held());
+    proxy.blackhole();
+    let start = Instant::now();
+    let reason = tokio::time::timeout(t * 2, g.lost())
+        .await
+        .expect("told within 2T");
+    assert_eq!(reason, LostReason::LeaseExpired);
+    assert!(!g.is_held());
+    assert!(
+        start.elapsed() < t,
+        "told before the session could expire: {:?}",
+        start.elapsed()
+    );
+    // Another session gets the lock once the server expired the old one.
+    let g2 = other
+        .mutex(&path)
+        .unwrap()
+        .acquire(Some(t * 3))
+        .await
+        .unwrap();
+    assert!(g2.fencing_token() > g.fencing_token());
+    proxy.heal();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_write_lock_and_semaphore() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let path = unique("rw");
+    let rw = c.read_write_lock(&path).unwrap();
+    let r1 = rw.read(None).await.unwrap();
+    let r2 = rw
+        .read(Some(Duration::from_secs(2)))
+        .await
+        .expect("readers share");
+    let e = rw
+        .write(Some(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "a writer waits for readers");
+    let writer = tokio::spawn({
+        let rw = rw.clone();
+        async move { rw.write(Some(Duration::from_secs(10))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = rw.read(Some(Duration::from_millis(300))).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Timeout,
+        "a reader queues behind a waiting writer"
+    );
+    r1.release().await.unwrap();
+    assert!(!writer.is_finished());
+    r2.release().await.unwrap();
+    let w = writer.await.unwrap().unwrap();
+    assert!(w.node().contains("__WRIT__"));
+    w.release().await.unwrap();
+
+    let sem_path = unique("sem");
+    let sem = c.semaphore(&sem_path, 3).unwrap();
+    let mut leases = Vec::new();
+    for _ in 0..3 {
+        leases.push(sem.acquire(Some(Duration::from_secs(2))).await.unwrap());
+    }
+    let e = sem
+        .acquire(Some(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let fourth = tokio::spawn({
+        let sem = sem.clone();
+        async move { sem.acquire(Some(Duration::from_secs(10))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!fourth.is_finished());
+    // Release the last lease, not the one the waiter's predecessor would be: it still wakes.
+    leases.pop().unwrap().release().await.unwrap();
+    let l4 = fourth.await.unwrap().unwrap();
+    assert!(l4.is_held());
+    assert!(c.semaphore(&sem_path, 0).is_err());
+    // A create mode that fences on a lock works too.
+    let f = l4.fence().unwrap();
+    f.multi(vec![Op::Create {
+        path: format!("{sem_path}-x"),
+        data: vec![],
+        mode: NodeMode::Persistent,
+    }])
+    .await
+    .unwrap();
+}
