@@ -74,6 +74,7 @@ impl Client {
 impl ConfigWatch {
     /// The current view (empty until the first read completes).
     pub fn snapshot(&self) -> ConfigSnapshot {
+        self.shared.events.barrier();
         self.shared.view.borrow().clone().unwrap_or_default()
     }
 
@@ -110,6 +111,8 @@ impl ConfigWatch {
                 .map(|v| v.clone().unwrap_or_default())
         })
         .await;
+        // Events of the state just seen are delivered before this returns.
+        self.shared.events.barrier();
         match r {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => Err(Error::closed("config watch")),
@@ -128,45 +131,47 @@ fn rel(root: &str, full: &str) -> String {
         .to_string()
 }
 
-/// Installs `next` as the view and reports what differs from the previous one.
+/// Installs `next` as the view and reports what differs from the previous one (under the
+/// subscribers' lock, so the view and the events never disagree).
 fn apply(shared: &Shared, next: ConfigSnapshot) {
-    let prev = shared.view.borrow().clone().unwrap_or_default();
-    let mut changes = Vec::new();
-    for (k, v) in &next {
-        if prev.get(k) != Some(v) {
-            changes.push(ConfigChange {
-                path: k.clone(),
-                value: Some(v.clone()),
-            });
+    shared.events.publish_many_with(|| {
+        let prev = shared.view.borrow().clone().unwrap_or_default();
+        let mut changes = Vec::new();
+        for (k, v) in &next {
+            if prev.get(k) != Some(v) {
+                changes.push(ConfigChange {
+                    path: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
         }
-    }
-    for k in prev.keys() {
-        if !next.contains_key(k) {
-            changes.push(ConfigChange {
-                path: k.clone(),
-                value: None,
-            });
+        for k in prev.keys() {
+            if !next.contains_key(k) {
+                changes.push(ConfigChange {
+                    path: k.clone(),
+                    value: None,
+                });
+            }
         }
-    }
-    shared.view.send_replace(Some(next));
-    for c in changes {
-        shared.events.publish_with(|| Some(c));
-    }
+        shared.view.send_replace(Some(next));
+        changes
+    });
 }
 
 /// Applies one change to the view.
 fn apply_one(shared: &Shared, change: ConfigChange) {
-    let mut view = shared.view.borrow().clone().unwrap_or_default();
-    let same = view.get(&change.path) == change.value.as_ref();
-    if same {
-        return;
-    }
-    match &change.value {
-        Some(v) => view.insert(change.path.clone(), v.clone()),
-        None => view.remove(&change.path),
-    };
-    shared.view.send_replace(Some(view));
-    shared.events.publish_with(|| Some(change));
+    shared.events.publish_with(|| {
+        let mut view = shared.view.borrow().clone().unwrap_or_default();
+        if view.get(&change.path) == change.value.as_ref() {
+            return None;
+        }
+        match &change.value {
+            Some(v) => view.insert(change.path.clone(), v.clone()),
+            None => view.remove(&change.path),
+        };
+        shared.view.send_replace(Some(view));
+        Some(change)
+    });
 }
 
 /// Reads the whole subtree below `root` (not the root itself).
@@ -257,16 +262,14 @@ async fn follow(
                         continue 'outer;
                     }
                 }
-                zk::EventType::NodeDeleted => {
-                    if ev.path != root {
-                        apply_one(
-                            &sh,
-                            ConfigChange {
-                                path: rel(&root, &ev.path),
-                                value: None,
-                            },
-                        );
-                    }
+                zk::EventType::NodeDeleted if ev.path != root => {
+                    apply_one(
+                        &sh,
+                        ConfigChange {
+                            path: rel(&root, &ev.path),
+                            value: None,
+                        },
+                    );
                 }
                 zk::EventType::NodeCreated | zk::EventType::NodeDataChanged => {
                     if ev.path == root {

@@ -44,6 +44,20 @@ impl<T: Clone> Subscribers<T> {
         }
     }
 
+    /// Like [`Subscribers::publish_with`] for any number of events.
+    pub fn publish_many_with(&self, update: impl FnOnce() -> Vec<T>) {
+        let mut txs = self.txs.lock().unwrap_or_else(|p| p.into_inner());
+        for event in update() {
+            txs.retain(|tx| tx.send(event.clone()).is_ok());
+        }
+    }
+
+    /// Waits until a publish in progress has delivered its events: after this, the events for
+    /// every state change already visible have been sent.
+    pub fn barrier(&self) {
+        drop(self.txs.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     /// Ends every subscription (their streams yield `None` once drained).
     pub fn close(&self) {
         self.txs.lock().unwrap_or_else(|p| p.into_inner()).clear();

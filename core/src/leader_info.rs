@@ -157,6 +157,7 @@ impl Client {
 impl LeaderInfoWatch {
     /// What the node says now (`None` until first read).
     pub fn current(&self) -> Option<LeaderInfo> {
+        self.shared.events.barrier();
         self.shared.current.borrow().clone()
     }
 
@@ -173,9 +174,16 @@ impl LeaderInfoWatch {
         pred: impl Fn(&LeaderInfo) -> bool,
     ) -> Result<LeaderInfo> {
         let mut rx = self.shared.current.subscribe();
-        let r = tokio::time::timeout(timeout, rx.wait_for(|v| v.as_ref().is_some_and(&pred))).await;
+        let r = tokio::time::timeout(timeout, async {
+            rx.wait_for(|v| v.as_ref().is_some_and(&pred))
+                .await
+                .map(|v| v.clone().expect("checked"))
+        })
+        .await;
+        // Events of the state just seen are delivered before this returns.
+        self.shared.events.barrier();
         match r {
-            Ok(Ok(v)) => Ok(v.clone().expect("checked")),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => Err(Error::closed("leader information watch")),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,

@@ -273,6 +273,50 @@ impl PointerStore {
         }
     }
 
+    /// Locks and reads `names`, pipelined: every lock create and read is sent before the first
+    /// answer is awaited (one round trip for the whole set). Missing or marked entries are
+    /// left out.
+    async fn lock_and_read_all(&self, s: &Session, names: &[String]) -> Result<Vec<Entry>> {
+        let inner = self.inner();
+        let opts = zookeeper_client::CreateMode::Ephemeral.with_acls(inner.acls());
+        let sent = std::time::Instant::now();
+        let paths: Vec<(String, String)> = names
+            .iter()
+            .map(|name| {
+                let full = self.full(name);
+                let lock = path::join(&full, &format!("locks/{}", self.owner));
+                (full, lock)
+            })
+            .collect();
+        let mut pending = Vec::with_capacity(names.len());
+        for (name, (full, lock)) in names.iter().zip(&paths) {
+            let create = s.zk.create(lock, &[], &opts);
+            let read = s.zk.get_data(full);
+            pending.push((name, lock, full, create, read));
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for (name, lock, full, create, read) in pending {
+            let created = inner.run_at(s, lock, sent, create).await;
+            let data = inner.run_at(s, full, sent, read).await;
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NodeExists => {}
+                Err(e) if e.kind() == ErrorKind::NoNode => continue, // missing or marked
+                Err(e) => return Err(e),
+            }
+            match data {
+                Ok((data, stat)) => out.push(Entry {
+                    name: name.clone(),
+                    data,
+                    version: stat.version,
+                }),
+                Err(e) if e.kind() == ErrorKind::NoNode => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Locks and reads every entry; a consistent set (re-read until no entry was added or
     /// removed meanwhile). Entries marked for deletion are left out.
     pub async fn get_all_and_lock(&self) -> Result<Vec<Entry>> {
@@ -285,14 +329,7 @@ impl PointerStore {
                 };
                 let (mut names, _) = inner.run(&s, &me.root, s.zk.get_children(&me.root)).await?;
                 names.sort();
-                let mut out = Vec::with_capacity(names.len());
-                for name in names {
-                    match me.lock_and_read(&s, &name).await {
-                        Ok(e) => out.push(e),
-                        Err(e) if e.kind() == ErrorKind::NoNode => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                let out = me.lock_and_read_all(&s, &names).await?;
                 let after = inner.run(&s, &me.root, s.zk.check_stat(&me.root)).await?;
                 if after.is_some_and(|a| a.cversion == before.cversion) {
                     return Ok(out);

@@ -150,10 +150,7 @@ pub(crate) async fn leave(inner: &Inner, s: &Session, node: &str) -> Result<()> 
                 return Ok(())
             }
             Err(e) if e.is_retryable() => {
-                if !inner
-                    .current()
-                    .is_some_and(|c| c.generation == s.generation)
-                {
+                if inner.current().is_none_or(|c| c.generation != s.generation) {
                     // The session is gone: its ephemeral nodes went with it.
                     return Ok(());
                 }

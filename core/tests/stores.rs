@@ -1,0 +1,398 @@
+//! Pointer store, counter and config watch against real ZooKeeper.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use zkha::{CounterFormat, ErrorKind, FenceSource};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_lock_one_entry() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let root = unique("ptr");
+    let s1 = c1.pointer_store(&root).unwrap();
+    let s2 = c2.pointer_store(&root).unwrap();
+    s1.add_and_lock("0000000000000000001", b"checkpoint-1")
+        .await
+        .unwrap();
+    let e = s2.get_and_lock("0000000000000000001").await.unwrap();
+    assert_eq!(e.data, b"checkpoint-1");
+    // Flink's layout: entry/locks/<owner> ephemeral, one per owner.
+    let locks = c1
+        .get_children(&format!("{root}/0000000000000000001/locks"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        locks.iter().cloned().collect::<BTreeSet<_>>(),
+        [s1.owner_id().to_string(), s2.owner_id().to_string()].into()
+    );
+    let (_, stat) = c1
+        .get_data(&format!(
+            "{root}/0000000000000000001/locks/{}",
+            s1.owner_id()
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stat.ephemeral_owner, c1.session_id());
+
+    assert!(
+        !s1.release_and_try_remove("0000000000000000001")
+            .await
+            .unwrap(),
+        "s2 still holds it"
+    );
+    assert_eq!(
+        s2.exists("0000000000000000001").await.unwrap(),
+        Some(0),
+        "entry stays"
+    );
+    assert!(
+        s2.release_and_try_remove("0000000000000000001")
+            .await
+            .unwrap(),
+        "last owner removes it"
+    );
+    assert_eq!(s1.exists("0000000000000000001").await.unwrap(), None);
+    assert!(c1
+        .get_data(&format!("{root}/0000000000000000001"))
+        .await
+        .unwrap()
+        .is_none());
+    // Removing what is gone is fine.
+    assert!(s1
+        .release_and_try_remove("0000000000000000001")
+        .await
+        .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_exists_and_marked_for_deletion() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let root = unique("ptr-replace");
+    let s = c.pointer_store(&root).unwrap();
+    let other = c.pointer_store(&root).unwrap();
+    s.add_and_lock("plan", b"v1").await.unwrap();
+    let e = s.add_and_lock("plan", b"again").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NodeExists);
+    assert!(e.to_string().contains("plan"), "{e}");
+    let v = s.exists("plan").await.unwrap().unwrap();
+    let v2 = s.replace("plan", v, b"v2").await.unwrap();
+    assert_eq!(v2, v + 1);
+    assert_eq!(
+        s.replace("plan", v, b"stale").await.unwrap_err().kind(),
+        ErrorKind::BadVersion
+    );
+    let e = other
+        .replace("plan", v2, b"not locked by other")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoNode, "{e}");
+    assert_eq!(s.get_and_lock("plan").await.unwrap().data, b"v2");
+
+    // Marked for deletion (its `locks` node gone): invisible, and a new add replaces it.
+    c.delete_recursive(&format!("{root}/plan/locks"))
+        .await
+        .unwrap();
+    assert_eq!(s.exists("plan").await.unwrap(), None);
+    assert_eq!(
+        s.get_and_lock("plan").await.unwrap_err().kind(),
+        ErrorKind::NoNode
+    );
+    assert!(s.get_all_and_lock().await.unwrap().is_empty());
+    assert_eq!(
+        s.get_all_handles().await.unwrap(),
+        vec!["plan".to_string()],
+        "handles include marked entries"
+    );
+    s.add_and_lock("plan", b"v3").await.unwrap();
+    assert_eq!(s.get_and_lock("plan").await.unwrap().data, b"v3");
+
+    s.release_all().await.unwrap();
+    assert!(c
+        .get_children(&format!("{root}/plan/locks"))
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    s.clear_entries().await.unwrap();
+    assert!(
+        c.get_data(&root).await.unwrap().is_none(),
+        "clear_entries removes the store root"
+    );
+    for bad in ["", "a/b"] {
+        assert_eq!(
+            s.add_and_lock(bad, b"x").await.unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_payload_is_refused_with_size_and_limit() {
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(6)).await;
+    let root = unique("ptr-big");
+    let s = c.pointer_store(&root).unwrap();
+    let big = vec![7u8; 2 * 1024 * 1024];
+    let e = s.add_and_lock("big", &big).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge);
+    assert!(
+        e.to_string().contains("2097152")
+            && e.to_string().contains("1047552")
+            && e.to_string().contains("big"),
+        "{e}"
+    );
+    assert!(
+        s.get_all_handles().await.unwrap().is_empty(),
+        "nothing written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_all_and_lock_is_consistent_during_concurrent_adds() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let root = unique("ptr-consistent");
+    let writer = c1.pointer_store(&root).unwrap();
+    let reader = c2.pointer_store(&root).unwrap();
+    writer.add_and_lock("e-00000", b"0").await.unwrap();
+    let adder = tokio::spawn(async move {
+        // Adds in bursts with short pauses (as checkpoints come): a read retries while the
+        // set changes under it and returns in a pause.
+        for i in 1..150 {
+            writer
+                .add_and_lock(&format!("e-{i:05}"), i.to_string().as_bytes())
+                .await
+                .unwrap();
+            if i % 5 == 0 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        }
+    });
+    let mut reads = 0;
+    while !adder.is_finished() {
+        let entries = reader.get_all_and_lock().await.unwrap();
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        let expect: Vec<String> = (0..names.len()).map(|i| format!("e-{i:05}")).collect();
+        assert_eq!(names, expect, "a consistent prefix of the adds");
+        for e in &entries {
+            assert_eq!(
+                e.data,
+                e.name[2..]
+                    .trim_start_matches('0')
+                    .parse::<u32>()
+                    .unwrap_or(0)
+                    .to_string()
+                    .as_bytes()
+            );
+        }
+        reads += 1;
+    }
+    adder.await.unwrap();
+    assert!(reads > 1);
+    assert_eq!(reader.get_all_and_lock().await.unwrap().len(), 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_leaders_store_and_counter_writes_are_rejected() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let base = unique("fenced-store");
+    let latch = format!("{base}/leader/latch");
+    let e1 = elect(&c1, &latch, "jm-1");
+    e1.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e2 = elect(&c2, &latch, "jm-2");
+    let source: Arc<dyn FenceSource> = Arc::new(e1.clone());
+    let store = c1
+        .pointer_store(&format!("{base}/checkpoints"))
+        .unwrap()
+        .fenced_by(source.clone());
+    let counter = c1
+        .counter(
+            &format!("{base}/checkpoint_id_counter"),
+            CounterFormat::Int32,
+            1,
+        )
+        .unwrap()
+        .fenced_by(source);
+    store
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    assert_eq!(counter.get_and_increment().await.unwrap(), 1);
+
+    e1.close().await; // jm-1 steps down; its session lives on
+    e2.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e = store
+        .add_and_lock("0000000000000000002", b"cp2")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotLeader);
+    let e = counter.get_and_increment().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotLeader);
+    assert_eq!(
+        store.exists("0000000000000000002").await.unwrap(),
+        None,
+        "nothing written"
+    );
+    assert_eq!(counter.get().await.unwrap().0, 2, "counter unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_cas_increment_and_flink_format() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let path = unique("counter");
+    let counter = c.counter(&path, CounterFormat::Int32, 1).unwrap();
+    assert_eq!(counter.get().await.unwrap(), (1, 0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let c = client(&zk.connect_string(), t).await;
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let counter = c.counter(&path, CounterFormat::Int32, 1).unwrap();
+            let mut got = Vec::new();
+            for _ in 0..25 {
+                got.push(counter.get_and_increment().await.unwrap());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        (1..=100).collect::<Vec<i64>>(),
+        "every value handed out once"
+    );
+    let (v, version) = counter.get().await.unwrap();
+    assert_eq!(v, 101);
+    assert!(
+        !counter.compare_and_set(version - 1, 7).await.unwrap(),
+        "stale version"
+    );
+    assert!(counter.compare_and_set(version, 4).await.unwrap());
+    // Byte for byte what Flink wrote for a counter at 4.
+    let fixture = std::fs::read(format!(
+        "{}/tests/fixtures/flink-2.3.0/flink_e2e_jobs_689f4a2104595f78f8552e76fa3f059d_checkpoint_id_counter.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(c.get_data(&path).await.unwrap().unwrap().0, fixture);
+    counter.set(i32::MAX as i64).await.unwrap();
+    let e = counter.get_and_increment().await.unwrap_err();
+    assert!(e.to_string().contains("4-byte"), "{e}");
+    let wide = c.counter(&path, CounterFormat::Int64, 0).unwrap();
+    let e = wide.get().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt);
+    assert!(e.to_string().contains("4 bytes"), "{e}");
+    counter.remove().await.unwrap();
+    assert!(c.get_data(&path).await.unwrap().is_none());
+    let big = c
+        .counter(&unique("counter64"), CounterFormat::Int64, 1 << 40)
+        .unwrap();
+    assert_eq!(big.get_and_increment().await.unwrap(), 1 << 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_watch_snapshot_and_changes() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let root = unique("config");
+    c.put(&format!("{root}/a"), b"1").await.unwrap();
+    c.put(&format!("{root}/b/c"), b"2").await.unwrap();
+    let w = c.config_watch(&root).unwrap();
+    let snap = w.ready(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snap.get("a").map(Vec::as_slice), Some(&b"1"[..]));
+    assert_eq!(snap.get("b/c").map(Vec::as_slice), Some(&b"2"[..]));
+    let mut events = w.events();
+    c.put(&format!("{root}/a"), b"10").await.unwrap();
+    let ev = events.next_timeout(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        (ev.path.as_str(), ev.value.as_deref()),
+        ("a", Some(&b"10"[..]))
+    );
+    c.put(&format!("{root}/b/d"), b"3").await.unwrap();
+    let ev = events.next_timeout(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        (ev.path.as_str(), ev.value.as_deref()),
+        ("b/d", Some(&b"3"[..]))
+    );
+    c.delete_recursive(&format!("{root}/a")).await.unwrap();
+    let ev = events.next_timeout(Duration::from_secs(5)).await.unwrap();
+    assert_eq!((ev.path.as_str(), ev.value), ("a", None));
+    assert_eq!(w.get("b/d"), Some(b"3".to_vec()));
+    assert_eq!(w.get("a"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_change_during_server_restart_is_reported() {
+    let zk = fresh(3);
+    let t = Duration::from_secs(10);
+    let root = unique("config-restart");
+    let writer = client(&zk.connect_string(), t).await;
+    writer.put(&format!("{root}/flag"), b"off").await.unwrap();
+    // The watcher knows only one server.
+    let only = zk.node(1).addr().to_string();
+    let watcher_client = client(&only, t).await;
+    let w = watcher_client.config_watch(&root).unwrap();
+    w.wait_for(Duration::from_secs(5), |s| {
+        s.get("flag").is_some_and(|v| v == b"off")
+    })
+    .await
+    .unwrap();
+    let mut events = w.events();
+
+    zk.node(1).stop().unwrap();
+    writer.put(&format!("{root}/flag"), b"on").await.unwrap();
+    writer.put(&format!("{root}/new"), b"x").await.unwrap();
+    zk.node(1).restart().unwrap();
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+
+    w.wait_for(Duration::from_secs(15), |s| {
+        s.get("flag").is_some_and(|v| v == b"on") && s.get("new").is_some_and(|v| v == b"x")
+    })
+    .await
+    .expect("changes made while the watcher's server was down are reported");
+    let mut seen = Vec::new();
+    while let Some(ev) = events.try_next() {
+        seen.push((ev.path, ev.value));
+    }
+    assert!(
+        seen.contains(&("flag".to_string(), Some(b"on".to_vec()))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("new".to_string(), Some(b"x".to_vec()))),
+        "{seen:?}"
+    );
+}
