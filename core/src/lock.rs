@@ -342,6 +342,7 @@ pub struct LockGuard {
     released: Arc<AtomicBool>,
     lost: watch::Receiver<Option<LostReason>>,
     stop_monitor: watch::Sender<bool>,
+    watch_node: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for LockGuard {
@@ -358,12 +359,14 @@ impl LockGuard {
         crate::metrics::Metrics::inc(&client.inner().metrics.grants);
         let (lost_tx, lost_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (watch_tx, watch_rx) = watch::channel(false);
         runtime::spawn(monitor(
             client.inner().clone(),
             session.clone(),
             node.path.clone(),
             lost_tx,
             stop_rx,
+            watch_rx,
         ));
         LockGuard {
             client,
@@ -372,6 +375,7 @@ impl LockGuard {
             released: Arc::new(AtomicBool::new(false)),
             lost: lost_rx,
             stop_monitor: stop_tx,
+            watch_node: watch_tx,
         }
     }
 
@@ -397,8 +401,11 @@ impl LockGuard {
                 .is_some_and(|t| t > Instant::now())
     }
 
-    /// Resolves when the lock is lost (never, if it is released first).
+    /// Resolves when the lock is lost (never, if it is released first): the lease ran out,
+    /// the session expired, the client closed, or (watched from the first call on) the lock
+    /// node was deleted.
     pub async fn lost(&self) -> LostReason {
+        self.watch_node.send_replace(true);
         let mut rx = self.lost.clone();
         loop {
             if let Some(r) = *rx.borrow_and_update() {
@@ -470,6 +477,7 @@ async fn monitor(
     node: String,
     lost: watch::Sender<Option<LostReason>>,
     mut stop: watch::Receiver<bool>,
+    want_node_watch: watch::Receiver<bool>,
 ) {
     let mut states = inner.subscribe();
     let _ = states.try_next(); // the current state
@@ -481,31 +489,35 @@ async fn monitor(
             lost.send_replace(Some(r));
         }
     };
-    // Watch our own node (sent without delaying the acquire that already returned).
-    let watcher = match inner.run(&s, &node, s.zk.check_and_watch_stat(&node)).await {
-        Ok((Some(_), w)) => Some(w),
-        Ok((None, _)) => {
-            report(LostReason::NodeDeleted);
-            return;
-        }
-        Err(_) => None,
-    };
-    let fired = async {
-        match watcher {
-            Some(w) => w.changed().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(fired);
+    // The node itself is watched only once someone awaits `lost()`: it costs a request per
+    // acquisition, and losing a lock normally comes from the lease or the session.
+    let mut fired: Option<
+        std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>,
+    > = None;
+    let mut want_watch = want_node_watch;
     loop {
+        let watching = fired.is_some();
+        let node_event = async {
+            match fired.as_mut() {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.changed() => return,
             _ = crate::session::until_true(&mut closing) => { report(LostReason::Closed); return; }
-            ev = &mut fired => {
+            _ = crate::session::until_true(&mut want_watch), if !watching => {
+                match inner.run(&s, &node, s.zk.check_and_watch_stat(&node)).await {
+                    Ok((Some(_), w)) => fired = Some(Box::pin(w.changed())),
+                    Ok((None, _)) => { report(LostReason::NodeDeleted); return; }
+                    Err(_) => fired = Some(Box::pin(std::future::pending())),
+                }
+            }
+            ev = node_event => {
                 match ev.event_type {
                     zk::EventType::NodeDeleted => report(LostReason::NodeDeleted),
                     zk::EventType::Session if ev.session_state.is_terminated() => report(LostReason::SessionExpired),
-                    _ => continue,
+                    _ => { fired = None; continue; }
                 }
                 return;
             }

@@ -4,7 +4,8 @@
 //! raw round trips of the same client library), so machine drift shows in both.
 //!
 //! Environment: `ZKHA_BENCH_ROUNDS` (default 20), `ZKHA_BENCH_SESSION_MS` (session timeout of
-//! the crash-failover rounds, default 4000), `ZKHA_BENCH_CRASH_ROUNDS` (default 3).
+//! the crash-failover rounds, default 4000), `ZKHA_BENCH_CRASH_ROUNDS` (default 3),
+//! `ZKHA_BENCH_LOCK_CYCLES` (default 2000).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -33,6 +34,9 @@ fn emit(metric: &str, value: f64, unit: &str, config: &str, extra: serde_json::V
 }
 
 fn percentile(samples: &mut [f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
     samples.sort_by(|a, b| a.total_cmp(b));
     let idx = ((samples.len() as f64 - 1.0) * q).round() as usize;
     samples[idx.min(samples.len() - 1)]
@@ -48,19 +52,33 @@ fn main() {
         contender(&args[2], &args[3], args[4].parse().expect("session ms"));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("__lock-cycles") {
+        lock_cycles_child(&args[2], args[3].parse().expect("cycles"));
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let zk = Ensemble::start(3, Options::default()).expect("start ensemble");
-    let config = format!("{} zk={}", zk.options().describe(zk.len()), zk.zk_version());
+    let config = format!(
+        "{} zk={} clients->node1({})",
+        zk.options().describe(zk.len()),
+        zk.zk_version(),
+        zk.status()[0]
+            .mode
+            .map(|m| format!("{m:?}").to_lowercase())
+            .unwrap_or_default()
+    );
     rt.block_on(run(&zk, &config));
 }
 
 async fn run(zk: &Ensemble, config: &str) {
     let rounds = env_num("ZKHA_BENCH_ROUNDS", 20) as usize;
-    let connect = zk.connect_string();
+    // Every client talks to the same server, so floor and measurement see the same path
+    // (a follower forwards writes to the leader: a different server would change the floor).
+    let connect = zk.node(1).addr().to_string();
 
     // Floor: raw round trips of the same client library.
     let raw = zk::Client::connector()
@@ -186,6 +204,14 @@ async fn run(zk: &Ensemble, config: &str) {
         local.close().await;
     }
     let p50 = percentile(&mut failover, 0.5);
+    if crash_rounds > 0 {
+        emit_crash(config, p50, crash_rounds, session_ms);
+    }
+    locks(&connect, config, &raw).await;
+    pointer_store(&connect, config).await;
+}
+
+fn emit_crash(config: &str, p50: f64, crash_rounds: usize, session_ms: u64) {
     emit(
         "election_crash_failover_p50",
         p50,
@@ -193,6 +219,226 @@ async fn run(zk: &Ensemble, config: &str) {
         config,
         json!({"rounds": crash_rounds, "session_timeout_ms": session_ms, "ratio_to_session_timeout": p50 / session_ms as f64, "liveness_link": false}),
     );
+}
+
+/// Lock benchmarks: the uncontended cycle against the raw floor (interleaved, so machine
+/// drift cancels), CPU and memory of a process doing nothing but lock cycles, and contended
+/// throughput.
+async fn locks(connect: &str, config: &str, raw: &zk::Client) {
+    let cycles = env_num("ZKHA_BENCH_LOCK_CYCLES", 2000) as usize;
+    let c = Client::connect(ClientOptions::new(connect).session_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let m = c.mutex("/bench-lock").unwrap();
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    let seq = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+    raw.create(
+        "/bench-proto",
+        b"",
+        &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let (mut floor, mut proto, mut lock) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved: each iteration measures the raw floor, the raw protocol and the lock, so
+    // machine drift hits all three alike.
+    for i in 0..cycles.min(1000) + 50 {
+        let t = Instant::now();
+        raw.create("/bench-floor", b"", &eph).await.unwrap();
+        raw.delete("/bench-floor", None).await.unwrap();
+        let f = ms(t.elapsed());
+        // The lock protocol done by hand: sequential create and getChildren sent back to
+        // back, then delete. ZooKeeper holds a session's read until its preceding write has
+        // committed, so this costs more than create+delete on the server side.
+        let t = Instant::now();
+        let create = raw.create("/bench-proto/_c_x-lock-", b"", &seq);
+        let list = raw.get_children("/bench-proto");
+        let (_, n) = create.await.unwrap();
+        list.await.unwrap();
+        raw.delete(&format!("/bench-proto/_c_x-lock-{n}"), None)
+            .await
+            .unwrap();
+        let p = ms(t.elapsed());
+        let t = Instant::now();
+        let g = m.acquire(None).await.unwrap();
+        g.release().await.unwrap();
+        let l = ms(t.elapsed());
+        if i >= 50 {
+            floor.push(f);
+            proto.push(p);
+            lock.push(l);
+        }
+    }
+    let n = floor.len();
+    let (f50, p50, l50) = (
+        percentile(&mut floor, 0.5),
+        percentile(&mut proto, 0.5),
+        percentile(&mut lock, 0.5),
+    );
+    emit(
+        "lock_uncontended_cycle_p50",
+        l50,
+        "ms",
+        config,
+        json!({
+            "cycles": n,
+            "floor_create_delete_p50_ms": f50,
+            "ratio_to_create_delete_floor": l50 / f50,
+            "protocol_floor_p50_ms": p50,
+            "ratio_to_protocol_floor": l50 / p50,
+            "goal_ratio": 1.05,
+            "meets_goal_vs_create_delete": l50 / f50 <= 1.05,
+            "meets_goal_vs_protocol": l50 / p50 <= 1.05
+        }),
+    );
+
+    // A process that does nothing but lock cycles: CPU per 1000 cycles and peak RSS.
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["__lock-cycles", connect, &cycles.to_string()])
+        .output()
+        .unwrap();
+    let child: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "lock-cycles child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let cpu_ms_per_1000 =
+        child["cpu_us"].as_f64().unwrap() / 1000.0 / (child["cycles"].as_f64().unwrap() / 1000.0);
+    emit(
+        "lock_cycle_cpu_per_1000",
+        cpu_ms_per_1000,
+        "ms",
+        config,
+        json!({"cycles": child["cycles"], "goal": "well under 1000 ms (1 ms per cycle)"}),
+    );
+    emit(
+        "lock_bench_peak_rss",
+        child["max_rss_kb"].as_f64().unwrap() / 1024.0,
+        "MiB",
+        config,
+        json!({"goal_mib": 8, "process": "a lock-cycle loop on the shared runtime"}),
+    );
+
+    // Contended: N sessions take turns on one mutex for a fixed time.
+    for sessions in [4usize, 16] {
+        let mut clients = Vec::new();
+        for _ in 0..sessions {
+            clients.push(
+                Client::connect(
+                    ClientOptions::new(connect).session_timeout(Duration::from_secs(10)),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        let path = format!("/bench-contended-{sessions}");
+        let stop = Instant::now() + Duration::from_secs(3);
+        let mut tasks = Vec::new();
+        for c in &clients {
+            let m = c.mutex(&path).unwrap();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < stop {
+                    let g = m.acquire(None).await.unwrap();
+                    g.release().await.unwrap();
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let t = Instant::now();
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        emit(
+            &format!("lock_contended_acquisitions_per_s_{sessions}_sessions"),
+            total as f64 / t.elapsed().as_secs_f64(),
+            "1/s",
+            config,
+            json!({"sessions": sessions, "seconds": 3}),
+        );
+        for c in clients {
+            c.close().await;
+        }
+    }
+}
+
+/// Pointer store: add a checkpoint and subsume the oldest (Flink's
+/// `addCheckpointAndSubsumeOldestOne`), keeping one retained.
+async fn pointer_store(connect: &str, config: &str) {
+    let rounds = env_num("ZKHA_BENCH_LOCK_CYCLES", 2000).min(500) as i64;
+    let c = Client::connect(ClientOptions::new(connect).session_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let store = c.pointer_store("/bench-checkpoints").unwrap();
+    let handle = vec![0xacu8; 490]; // the size of a Flink checkpoint pointer
+    store
+        .add_and_lock(&format!("{:019}", 0), &handle)
+        .await
+        .unwrap();
+    let mut lat = Vec::new();
+    for id in 1..=rounds {
+        let t = Instant::now();
+        store
+            .add_and_lock(&format!("{id:019}"), &handle)
+            .await
+            .unwrap();
+        assert!(store
+            .release_and_try_remove(&format!("{:019}", id - 1))
+            .await
+            .unwrap());
+        lat.push(ms(t.elapsed()));
+    }
+    emit(
+        "pointer_store_add_and_subsume_p50",
+        percentile(&mut lat, 0.5),
+        "ms",
+        config,
+        json!({"rounds": rounds, "payload_bytes": 490}),
+    );
+    emit(
+        "pointer_store_add_and_subsume_p99",
+        percentile(&mut lat, 0.99),
+        "ms",
+        config,
+        json!({"rounds": rounds, "payload_bytes": 490}),
+    );
+}
+
+/// Child process: `cycles` uncontended lock cycles, then its own CPU time and peak RSS.
+fn lock_cycles_child(connect: &str, cycles: usize) {
+    let client = Client::connect_blocking(
+        ClientOptions::new(connect).session_timeout(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let m = client.mutex("/bench-lock-child").unwrap();
+    let before = rusage();
+    zkha::runtime::block_on(async move {
+        for _ in 0..cycles {
+            let g = m.acquire(None).await?;
+            g.release().await?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let after = rusage();
+    let cpu_us = (after.0 - before.0) as f64;
+    println!(
+        "{}",
+        json!({"cycles": cycles, "cpu_us": cpu_us, "max_rss_kb": after.1})
+    );
+}
+
+/// (user + system CPU µs, peak RSS KiB) of this process.
+fn rusage() -> (i64, i64) {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    (us(ru.ru_utime) + us(ru.ru_stime), ru.ru_maxrss)
 }
 
 /// A contender in its own process: leads, prints GRANTED, then waits to be killed.
