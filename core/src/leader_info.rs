@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, NodeMode, Op};
 use crate::runtime;
-use crate::session::{Client, Inner};
+use crate::session::{Client, ConnectionState, Inner};
 
 /// What a leader-information znode currently says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +200,10 @@ async fn follow(
     shared: std::sync::Weak<WatchShared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // While the connection is in doubt, what we last read may be stale: report `Empty` when the
+    // lease runs out (or, in strict mode, on any disconnect) and read again on reconnect.
+    let mut states = inner.subscribe();
+    let strict = inner.options.strict;
     let report = |info: LeaderInfo| -> bool {
         let Some(sh) = shared.upgrade() else {
             return false;
@@ -246,14 +250,31 @@ async fn follow(
             break;
         }
         drop(s);
-        tokio::select! {
-            ev = watcher.changed() => {
-                if ev.event_type == zk::EventType::Session && ev.session_state.is_terminated() {
-                    // The session ended; the next one reads again.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+        let fired = watcher.changed();
+        tokio::pin!(fired);
+        loop {
+            tokio::select! {
+                ev = &mut fired => {
+                    if ev.event_type == zk::EventType::Session && ev.session_state.is_terminated() {
+                        // The session ended; the next one reads again.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    break;
                 }
+                st = states.next() => match st {
+                    Some(ConnectionState::Lost) => {
+                        if !report(LeaderInfo::Empty) { return; }
+                    }
+                    Some(ConnectionState::Suspended { .. }) if strict => {
+                        if !report(LeaderInfo::Empty) { return; }
+                    }
+                    // Back (same or new session): read again; the old watch may be stale.
+                    Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => break,
+                    None | Some(ConnectionState::Closed) => return,
+                    _ => {}
+                },
+                _ = stop.changed() => return,
             }
-            _ = stop.changed() => break,
         }
     }
 }

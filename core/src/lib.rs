@@ -11,6 +11,7 @@ pub mod election;
 mod error;
 mod events;
 pub mod fence;
+mod fence_slot;
 pub mod flink;
 pub mod leader_info;
 pub mod lock;
@@ -21,6 +22,7 @@ pub mod pointer_store;
 mod queue;
 pub mod runtime;
 mod session;
+mod watchdog;
 
 pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
 pub use counter::{Counter, CounterFormat};
@@ -28,9 +30,11 @@ pub use election::{Election, ElectionEvent, ElectionOptions, Leadership, RevokeR
 pub use error::{Error, ErrorKind, Result};
 pub use events::EventStream;
 pub use fence::{Fence, FenceSource, NodeMode, Op, OpResult};
+pub use fence_slot::FenceSlot;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
 pub use lock::{LockGuard, LostReason, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
 pub use options::{AclMode, ClientOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
 pub use session::{Client, ConnectionState, NodeStat, StateEvents};
+pub use watchdog::Watchdog;

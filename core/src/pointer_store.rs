@@ -391,6 +391,13 @@ impl PointerStore {
             };
             me.release_here(&s, &name).await?;
             let locks = path::join(&full, "locks");
+            // Another owner still holds it: done, no fenced write needed (a process that does
+            // not lead may still release its own lock).
+            if let Ok((others, _)) = inner.run(&s, &locks, s.zk.get_children(&locks)).await {
+                if !others.is_empty() {
+                    return Ok(None);
+                }
+            }
             match me.delete(&s, &me.rel(&name, "locks"), &locks).await {
                 Ok(()) => Ok(Some(data.unwrap_or_default())),
                 Err(e) if e.kind() == ErrorKind::NotEmpty => Ok(None),

@@ -1,0 +1,175 @@
+package io.zkha.flink;
+
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.UUID;
+
+import io.zkha.jni.Codec;
+import io.zkha.jni.Native;
+import io.zkha.jni.NotLeaderException;
+import io.zkha.jni.ZkhaException;
+import org.apache.flink.runtime.leaderelection.LeaderElectionDriver;
+import org.apache.flink.runtime.leaderelection.LeaderInformation;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Flink's leader election on zkha: one contender per JobManager process on
+ * {@code <root>/leader/latch} (Curator LeaderLatch node names, so it can share the latch with
+ * Flink's built-in ZooKeeper HA), leader information in each component's
+ * {@code <root>/leader/<component>/connection_info} in Flink's byte format — published with a
+ * write fenced on the latch node, so a stale leader publishes nothing.
+ *
+ * <p>Grants and revocations come from the zkha core (with its leadership lease) through a
+ * dispatcher daemon thread; no zkha runtime thread ever calls Flink. While leading, a watch on
+ * the leader subtree reports changed or deleted leader information, which Flink's
+ * {@code DefaultLeaderElectionService} then repairs.
+ */
+final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
+    private static final Logger LOG = LoggerFactory.getLogger(ZkhaLeaderElectionDriver.class);
+    private static final long POLL_MS = 200;
+
+    private final ZkhaClient client;
+    private final Listener listener;
+    private final long election;
+    private final long leaderWatch;
+    private final Thread dispatcher;
+    private final Thread infoDispatcher;
+    private volatile boolean running = true;
+
+    ZkhaLeaderElectionDriver(ZkhaClient client, Listener listener) {
+        this.client = client;
+        this.listener = listener;
+        this.election = Native.electionJoin(client.id, client.path("leader/latch"),
+                ManagementFactory.getRuntimeMXBean().getName());
+        Native.slotBind(client.slot, election);
+        this.leaderWatch = Native.configWatchStart(client.id, client.path("leader"));
+        this.dispatcher = new Thread(this::dispatchElection, "zkha-election-dispatcher");
+        this.dispatcher.setDaemon(true);
+        this.dispatcher.start();
+        this.infoDispatcher = new Thread(this::dispatchLeaderInformation, "zkha-leader-info-dispatcher");
+        this.infoDispatcher.setDaemon(true);
+        this.infoDispatcher.start();
+    }
+
+    private void dispatchElection() {
+        while (running) {
+            byte[] ev;
+            try {
+                ev = Native.electionNext(election, POLL_MS);
+            } catch (ZkhaException e) {
+                if (running) {
+                    listener.onError(e);
+                }
+                return;
+            }
+            if (ev == null || !running) {
+                continue;
+            }
+            switch (ev[0]) {
+                case 0:
+                    return;
+                case 1: {
+                    ByteBuffer b = ByteBuffer.wrap(ev, 1, 24);
+                    long token = b.getLong();
+                    UUID sessionId = new UUID(b.getLong(), b.getLong());
+                    LOG.info("zkha: leadership granted (fencing token {}, leader session {})", token, sessionId);
+                    listener.onGrantLeadership(sessionId);
+                    break;
+                }
+                case 2:
+                    LOG.info("zkha: leadership revoked (reason code {})", ev[1]);
+                    listener.onRevokeLeadership();
+                    break;
+                default:
+                    LOG.warn("zkha: unknown election event {}", ev[0]);
+            }
+        }
+    }
+
+    private void dispatchLeaderInformation() {
+        while (running) {
+            byte[] ev;
+            try {
+                ev = Native.configWatchNext(leaderWatch, POLL_MS);
+            } catch (ZkhaException e) {
+                return;
+            }
+            if (ev == null) {
+                continue;
+            }
+            if (ev[0] == 0) {
+                return;
+            }
+            Map.Entry<String, byte[]> change = Codec.change(ev);
+            String path = change.getKey();
+            if (!running || !path.endsWith("/connection_info") || !hasLeadership()) {
+                continue;
+            }
+            String componentId = path.substring(0, path.length() - "/connection_info".length());
+            LeaderInformation info;
+            try {
+                info = ConnectionInfo.decode(change.getValue());
+            } catch (Exception e) {
+                LOG.warn("zkha: unreadable leader information at {}: {}", path, e.toString());
+                info = LeaderInformation.empty();
+            }
+            listener.onLeaderInformationChange(componentId, info);
+        }
+    }
+
+    @Override
+    public boolean hasLeadership() {
+        return running && Native.electionHasLeadership(election);
+    }
+
+    @Override
+    public void publishLeaderInformation(String componentId, LeaderInformation info) {
+        if (!running) {
+            return;
+        }
+        if (info.isEmpty()) {
+            deleteLeaderInformation(componentId);
+            return;
+        }
+        try {
+            Native.electionPublish(election, connectionInfoPath(componentId), ConnectionInfo.encode(info));
+        } catch (NotLeaderException e) {
+            LOG.info("zkha: not publishing leader information for {}: {}", componentId, e.getMessage());
+        } catch (Exception e) {
+            listener.onError(e);
+        }
+    }
+
+    @Override
+    public void deleteLeaderInformation(String componentId) {
+        if (!running) {
+            return;
+        }
+        try {
+            Native.electionDelete(election, connectionInfoPath(componentId));
+        } catch (NotLeaderException e) {
+            LOG.info("zkha: not deleting leader information for {}: {}", componentId, e.getMessage());
+        } catch (Exception e) {
+            listener.onError(e);
+        }
+    }
+
+    private String connectionInfoPath(String componentId) {
+        return client.path("leader/" + componentId + "/connection_info");
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (!running) {
+            return;
+        }
+        running = false;
+        Native.slotBind(client.slot, 0);
+        Native.electionClose(election);
+        Native.free(leaderWatch);
+        dispatcher.join(2 * POLL_MS + 1000);
+        infoDispatcher.join(2 * POLL_MS + 1000);
+    }
+}
