@@ -60,28 +60,47 @@ struct ThrowZkha;
 
 fn exception_class(kind: ErrorKind) -> &'static jni::strings::JNIStr {
     match kind {
-        ErrorKind::InvalidArgument => jni_str!("io/zkha/jni/InvalidArgumentException"),
-        ErrorKind::Config => jni_str!("io/zkha/jni/ConfigException"),
-        ErrorKind::ConnectionLoss => jni_str!("io/zkha/jni/ConnectionLossException"),
-        ErrorKind::SessionExpired => jni_str!("io/zkha/jni/SessionExpiredException"),
-        ErrorKind::Closed => jni_str!("io/zkha/jni/ClosedException"),
-        ErrorKind::Timeout => jni_str!("io/zkha/jni/TimeoutException"),
-        ErrorKind::NoNode => jni_str!("io/zkha/jni/NoNodeException"),
-        ErrorKind::NodeExists => jni_str!("io/zkha/jni/NodeExistsException"),
-        ErrorKind::BadVersion => jni_str!("io/zkha/jni/BadVersionException"),
-        ErrorKind::NotEmpty => jni_str!("io/zkha/jni/NotEmptyException"),
-        ErrorKind::NotLeader => jni_str!("io/zkha/jni/NotLeaderException"),
-        ErrorKind::TooLarge => jni_str!("io/zkha/jni/TooLargeException"),
-        _ => jni_str!("io/zkha/jni/ZkhaException"),
+        ErrorKind::InvalidArgument => jni_str!("io.zkha.jni.InvalidArgumentException"),
+        ErrorKind::Config => jni_str!("io.zkha.jni.ConfigException"),
+        ErrorKind::ConnectionLoss => jni_str!("io.zkha.jni.ConnectionLossException"),
+        ErrorKind::SessionExpired => jni_str!("io.zkha.jni.SessionExpiredException"),
+        ErrorKind::Closed => jni_str!("io.zkha.jni.ClosedException"),
+        ErrorKind::Timeout => jni_str!("io.zkha.jni.TimeoutException"),
+        ErrorKind::NoNode => jni_str!("io.zkha.jni.NoNodeException"),
+        ErrorKind::NodeExists => jni_str!("io.zkha.jni.NodeExistsException"),
+        ErrorKind::BadVersion => jni_str!("io.zkha.jni.BadVersionException"),
+        ErrorKind::NotEmpty => jni_str!("io.zkha.jni.NotEmptyException"),
+        ErrorKind::NotLeader => jni_str!("io.zkha.jni.NotLeaderException"),
+        ErrorKind::TooLarge => jni_str!("io.zkha.jni.TooLargeException"),
+        _ => jni_str!("io.zkha.jni.ZkhaException"),
+    }
+}
+
+/// Throws `class_name` (a binary name) with `msg`, loading the class through the class loader
+/// that defined `Native`, so that a plugin loaded in its own class loader sees its own exception
+/// classes (the thread's context class loader may be another one).
+fn throw(env: &mut Env<'_>, native: &JClass<'_>, class_name: &jni::strings::JNIStr, msg: String) {
+    let loaded = native.get_class_loader(env).and_then(|loader| {
+        jni::refs::LoaderContext::Loader(&loader).load_class(env, class_name, false)
+    });
+    let msg = JNIString::new(msg);
+    match loaded {
+        Ok(class) => {
+            let _ = env.throw_new(&class, &msg);
+        }
+        Err(_) => {
+            let _ = env.throw_new(jni_str!("java/lang/RuntimeException"), &msg);
+        }
     }
 }
 
 impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
-    type Captures<'unowned_env_local: 'native_method, 'native_method> = ();
+    type Captures<'unowned_env_local: 'native_method, 'native_method> =
+        &'native_method JClass<'unowned_env_local>;
 
     fn on_error<'unowned_env_local: 'native_method, 'native_method>(
         env: &mut Env<'unowned_env_local>,
-        _cap: &mut Self::Captures<'unowned_env_local, 'native_method>,
+        native: &mut Self::Captures<'unowned_env_local, 'native_method>,
         err: BridgeError,
     ) -> jni::errors::Result<T> {
         if env.exception_check() {
@@ -90,17 +109,17 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
         let (class, msg) = match err {
             BridgeError::Zkha(e) => (exception_class(e.kind()), e.message().to_string()),
             BridgeError::Jni(e) => (
-                jni_str!("io/zkha/jni/ZkhaException"),
+                jni_str!("io.zkha.jni.ZkhaException"),
                 format!("JNI error: {e}"),
             ),
         };
-        let _ = env.throw_new(class, JNIString::new(msg));
+        throw(env, native, class, msg);
         Ok(T::default())
     }
 
     fn on_panic<'unowned_env_local: 'native_method, 'native_method>(
         env: &mut Env<'unowned_env_local>,
-        _cap: &mut Self::Captures<'unowned_env_local, 'native_method>,
+        native: &mut Self::Captures<'unowned_env_local, 'native_method>,
         payload: Box<dyn std::any::Any + Send + 'static>,
     ) -> jni::errors::Result<T> {
         let what = payload
@@ -109,9 +128,11 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         if !env.exception_check() {
-            let _ = env.throw_new(
-                jni_str!("io/zkha/jni/ZkhaException"),
-                JNIString::new(format!("internal error in zkha: {what}")),
+            throw(
+                env,
+                native,
+                jni_str!("io.zkha.jni.ZkhaException"),
+                format!("internal error in zkha: {what}"),
             );
         }
         Ok(T::default())
@@ -241,12 +262,12 @@ macro_rules! native {
         #[allow(non_snake_case)]
         pub extern "system" fn $jname<'local>(
             mut unowned: EnvUnowned<'local>,
-            _class: JClass<'local>,
+            class: JClass<'local>,
             $($arg: $ty),*
         ) -> $ret {
             unowned
                 .with_env(|$env: &mut Env<'local>| -> R<$ret> { $body })
-                .resolve::<ThrowZkha>()
+                .resolve_with::<ThrowZkha, _>(|| &class)
         }
     };
 }

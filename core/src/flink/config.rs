@@ -38,6 +38,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.liveness.host",
     "high-availability.zkha.liveness.port",
     "high-availability.zkha.watchdog.timeout",
+    "high-availability.zkha.plugin-dir",
 ];
 
 /// A Flink configuration as flat `key -> value` strings.
