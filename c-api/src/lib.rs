@@ -1,1 +1,1190 @@
-//! C ABI: `libzkha` and `zkha.h`.
+//! C ABI of zkha (`libzkha`, `include/zkha.h`).
+//!
+//! The binding maps types, errors and threads only; every decision lives in the `zkha` core.
+//! Conventions (also in the header): every call returns a [`zkha_status`], takes an optional
+//! `zkha_error **err` last, checks every pointer for NULL, and catches panics.
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zkha::flink::FlinkConfig;
+use zkha::{
+    Client, ClientOptions, ConnectionState, CounterFormat, ElectionEvent, ElectionOptions,
+    ErrorKind, EventStream, LeaderInfo, LockGuard, LostReason,
+};
+
+/// Result of every call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_status {
+    /// Success.
+    Ok = 0,
+    /// An argument is malformed (path, id, connect string, value).
+    InvalidArgument,
+    /// A configuration key is missing or has a bad value.
+    Config,
+    /// The connection was lost; the outcome is unknown.
+    ConnectionLoss,
+    /// The ZooKeeper session expired.
+    SessionExpired,
+    /// The client or object is closed.
+    Closed,
+    /// Not done in time (also: not granted / not acquired within the timeout).
+    Timeout,
+    /// The znode or entry does not exist.
+    NoNode,
+    /// The znode or entry already exists.
+    NodeExists,
+    /// A version check failed.
+    BadVersion,
+    /// The znode has children.
+    NotEmpty,
+    /// A fenced write was refused: leadership or the lock is gone.
+    NotLeader,
+    /// A payload is larger than ZooKeeper accepts.
+    TooLarge,
+    /// Stored bytes could not be decoded.
+    Corrupt,
+    /// Not permitted.
+    NoAuth,
+    /// Interrupted.
+    Interrupted,
+    /// An I/O error (reading a file).
+    Io,
+    /// Another ZooKeeper error.
+    Zookeeper,
+    /// A required pointer argument was NULL.
+    NullArgument,
+    /// An internal error (a bug in zkha).
+    Internal,
+}
+
+impl From<ErrorKind> for zkha_status {
+    fn from(k: ErrorKind) -> Self {
+        match k {
+            ErrorKind::InvalidArgument => zkha_status::InvalidArgument,
+            ErrorKind::Config => zkha_status::Config,
+            ErrorKind::ConnectionLoss => zkha_status::ConnectionLoss,
+            ErrorKind::SessionExpired => zkha_status::SessionExpired,
+            ErrorKind::Closed => zkha_status::Closed,
+            ErrorKind::Timeout => zkha_status::Timeout,
+            ErrorKind::NoNode => zkha_status::NoNode,
+            ErrorKind::NodeExists => zkha_status::NodeExists,
+            ErrorKind::BadVersion => zkha_status::BadVersion,
+            ErrorKind::NotEmpty => zkha_status::NotEmpty,
+            ErrorKind::NotLeader => zkha_status::NotLeader,
+            ErrorKind::TooLarge => zkha_status::TooLarge,
+            ErrorKind::Corrupt => zkha_status::Corrupt,
+            ErrorKind::NoAuth => zkha_status::NoAuth,
+            ErrorKind::Interrupted => zkha_status::Interrupted,
+            ErrorKind::Io => zkha_status::Io,
+            // Any kind added later maps to the catch-all.
+            _ => zkha_status::Zookeeper,
+        }
+    }
+}
+
+/// An error: a status and a message naming the offending input.
+pub struct zkha_error {
+    code: zkha_status,
+    message: CString,
+}
+
+/// Connection states (see docs/failure-model.md).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_connection_state {
+    /// Not connected yet.
+    Connecting = 0,
+    /// A session is open.
+    Connected,
+    /// Disconnected; grants are kept while the lease holds.
+    Suspended,
+    /// Back with the same session.
+    Reconnected,
+    /// The lease ran out while disconnected.
+    Lost,
+    /// The session expired; a new one is being opened.
+    Expired,
+    /// Closed.
+    Closed,
+}
+
+/// Kind of an election event.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_election_event_kind {
+    /// No event within the timeout.
+    None = 0,
+    /// This contender leads.
+    Granted,
+    /// This contender no longer leads.
+    Revoked,
+}
+
+/// An election event (see `zkha_election_next_event`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct zkha_election_event {
+    /// What happened.
+    pub kind: zkha_election_event_kind,
+    /// The grant's fencing token (Granted), else -1.
+    pub fencing_token: i64,
+    /// Why leadership ended (Revoked): 0 closed, 1 lease expired, 2 suspended (strict),
+    /// 3 session expired, 4 node deleted.
+    pub revoke_reason: i32,
+}
+
+/// Bytes owned by zkha; free with `zkha_bytes_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct zkha_bytes {
+    /// The data (NULL if `len` is 0).
+    pub data: *mut u8,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Called on a zkha thread when an election's leadership is revoked (reason as in
+/// `zkha_election_event`). Must not block.
+pub type zkha_revoke_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
+
+/// Called on a zkha thread when a held lock is lost (1 lease expired, 2 session expired,
+/// 3 node deleted, 4 client closed). Must not block.
+pub type zkha_lost_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
+
+/// A client: one ZooKeeper session at a time, re-opened after expiry.
+pub struct zkha_client {
+    client: Client,
+}
+
+/// A contender in a leader election.
+pub struct zkha_election {
+    election: zkha::Election,
+    events: Events<ElectionEvent>,
+}
+
+/// An event stream shared with the runtime task that waits on it.
+type Events<T> = Arc<tokio::sync::Mutex<EventStream<T>>>;
+
+fn events<T>(s: EventStream<T>) -> Events<T> {
+    Arc::new(tokio::sync::Mutex::new(s))
+}
+
+/// Waits up to `timeout` for the next event of `events`.
+fn next_event<T: Send + 'static>(events: &Events<T>, timeout: Duration) -> R<Option<T>> {
+    let events = events.clone();
+    block(async move { Ok(events.lock().await.next_timeout(timeout).await) })
+}
+
+/// A held lock (mutex, read or write lock, or semaphore lease).
+pub struct zkha_lock {
+    guard: Option<LockGuard>,
+}
+
+/// A shared counter.
+pub struct zkha_counter {
+    counter: zkha::Counter,
+}
+
+/// A pointer store (Flink StateHandleStore semantics).
+pub struct zkha_store {
+    store: zkha::PointerStore,
+}
+
+/// A watch on a subtree of small values.
+pub struct zkha_config_watch {
+    watch: zkha::ConfigWatch,
+    events: Events<zkha::ConfigChange>,
+}
+
+/// A watch on one leader-information znode.
+pub struct zkha_leader_watch {
+    _watch: zkha::LeaderInfoWatch,
+    events: Events<LeaderInfo>,
+}
+
+// ---- plumbing ------------------------------------------------------------------------------
+
+struct Fail(zkha_status, String);
+
+impl From<zkha::Error> for Fail {
+    fn from(e: zkha::Error) -> Fail {
+        Fail(e.kind().into(), e.message().to_string())
+    }
+}
+
+type R<T> = Result<T, Fail>;
+
+fn set_err(err: *mut *mut zkha_error, code: zkha_status, msg: String) {
+    if !err.is_null() {
+        let message = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: the caller passes a valid `zkha_error **` or NULL (checked).
+        unsafe { *err = Box::into_raw(Box::new(zkha_error { code, message })) };
+    }
+}
+
+/// Runs `f`, turning errors and panics into a status (and `*err`).
+fn guard(err: *mut *mut zkha_error, f: impl FnOnce() -> R<()>) -> zkha_status {
+    if !err.is_null() {
+        // SAFETY: valid or NULL per the API contract.
+        unsafe { *err = std::ptr::null_mut() };
+    }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => zkha_status::Ok,
+        Ok(Err(Fail(code, msg))) => {
+            set_err(err, code, msg);
+            code
+        }
+        Err(_) => {
+            set_err(
+                err,
+                zkha_status::Internal,
+                "internal error: a zkha call panicked".into(),
+            );
+            zkha_status::Internal
+        }
+    }
+}
+
+fn null(what: &str) -> Fail {
+    Fail(
+        zkha_status::NullArgument,
+        format!("{what} must not be NULL"),
+    )
+}
+
+unsafe fn text<'a>(p: *const c_char, what: &str) -> R<&'a str> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-NULL, NUL-terminated per the API contract.
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| {
+        Fail(
+            zkha_status::InvalidArgument,
+            format!("{what} is not valid UTF-8"),
+        )
+    })
+}
+
+unsafe fn obj<'a, T>(p: *const T, what: &str) -> R<&'a T> {
+    // SAFETY: a handle from this library or NULL (checked).
+    unsafe { p.as_ref() }.ok_or_else(|| null(what))
+}
+
+unsafe fn out<T>(p: *mut T, what: &str, v: T) -> R<()> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-NULL out pointer per the API contract.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+fn block<T: Send + 'static>(
+    f: impl std::future::Future<Output = zkha::Result<T>> + Send + 'static,
+) -> R<T> {
+    Ok(zkha::runtime::block_on(f)?)
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn bytes_out(data: Vec<u8>) -> zkha_bytes {
+    let len = data.len();
+    if len == 0 {
+        return zkha_bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        };
+    }
+    let boxed = data.into_boxed_slice();
+    zkha_bytes {
+        data: Box::into_raw(boxed) as *mut u8,
+        len,
+    }
+}
+
+unsafe fn bytes_in<'a>(data: *const u8, len: usize, what: &str) -> R<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: `len` readable bytes at `data` per the API contract.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+fn revoke_code(r: zkha::RevokeReason) -> i32 {
+    match r {
+        zkha::RevokeReason::Closed => 0,
+        zkha::RevokeReason::LeaseExpired => 1,
+        zkha::RevokeReason::Suspended => 2,
+        zkha::RevokeReason::SessionExpired => 3,
+        zkha::RevokeReason::NodeDeleted => 4,
+    }
+}
+
+/// A user_data pointer handed to a callback on another thread.
+struct UserData(*mut c_void);
+// SAFETY: the C caller promises user_data may be used from a zkha thread (documented).
+unsafe impl Send for UserData {}
+
+// ---- errors and bytes ----------------------------------------------------------------------
+
+/// The message of an error (valid until `zkha_error_free`); "" for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_error_message(err: *const zkha_error) -> *const c_char {
+    // SAFETY: an error from this library or NULL.
+    match unsafe { err.as_ref() } {
+        Some(e) => e.message.as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// The status of an error (ZKHA_STATUS_OK for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_error_code(err: *const zkha_error) -> zkha_status {
+    // SAFETY: an error from this library or NULL.
+    unsafe { err.as_ref() }
+        .map(|e| e.code)
+        .unwrap_or(zkha_status::Ok)
+}
+
+/// Frees an error (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_error_free(err: *mut zkha_error) {
+    if !err.is_null() {
+        // SAFETY: created by Box::into_raw in this library.
+        drop(unsafe { Box::from_raw(err) });
+    }
+}
+
+/// A short constant name for a status ("ZKHA_STATUS_NOT_LEADER", ...).
+#[unsafe(no_mangle)]
+pub extern "C" fn zkha_status_name(status: zkha_status) -> *const c_char {
+    let s: &'static CStr = match status {
+        zkha_status::Ok => c"ok",
+        zkha_status::InvalidArgument => c"invalid argument",
+        zkha_status::Config => c"configuration error",
+        zkha_status::ConnectionLoss => c"connection loss",
+        zkha_status::SessionExpired => c"session expired",
+        zkha_status::Closed => c"closed",
+        zkha_status::Timeout => c"timeout",
+        zkha_status::NoNode => c"no node",
+        zkha_status::NodeExists => c"node exists",
+        zkha_status::BadVersion => c"bad version",
+        zkha_status::NotEmpty => c"not empty",
+        zkha_status::NotLeader => c"not leader",
+        zkha_status::TooLarge => c"too large",
+        zkha_status::Corrupt => c"corrupt",
+        zkha_status::NoAuth => c"not authorized",
+        zkha_status::Interrupted => c"interrupted",
+        zkha_status::Io => c"i/o error",
+        zkha_status::Zookeeper => c"zookeeper error",
+        zkha_status::NullArgument => c"null argument",
+        zkha_status::Internal => c"internal error",
+    };
+    s.as_ptr()
+}
+
+/// Frees bytes returned by zkha (a zeroed struct is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_bytes_free(bytes: zkha_bytes) {
+    if !bytes.data.is_null() && bytes.len > 0 {
+        // SAFETY: created by bytes_out from a boxed slice of exactly `len` bytes.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(bytes.data, bytes.len)) });
+    }
+}
+
+// ---- client --------------------------------------------------------------------------------
+
+/// Connects to `connect` (`host:port,...[/chroot]`) with a session timeout, waiting for the
+/// first session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_connect(
+    connect: *const c_char,
+    session_timeout_ms: u64,
+    out_client: *mut *mut zkha_client,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let cs = unsafe { text(connect, "connect") }?.to_string();
+        if out_client.is_null() {
+            return Err(null("out_client"));
+        }
+        let options = ClientOptions::new(cs).session_timeout(ms(session_timeout_ms));
+        let client = block(Client::connect(options))?;
+        unsafe {
+            out(
+                out_client,
+                "out_client",
+                Box::into_raw(Box::new(zkha_client { client })),
+            )
+        }
+    })
+}
+
+/// Connects with the `high-availability.*` keys of a Flink configuration file or directory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_from_flink_config(
+    path: *const c_char,
+    out_client: *mut *mut zkha_client,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let p = unsafe { text(path, "path") }?.to_string();
+        if out_client.is_null() {
+            return Err(null("out_client"));
+        }
+        let options = FlinkConfig::load(&p)?.client_options()?;
+        let client = block(Client::connect(options))?;
+        unsafe {
+            out(
+                out_client,
+                "out_client",
+                Box::into_raw(Box::new(zkha_client { client })),
+            )
+        }
+    })
+}
+
+/// Closes the client (its ephemeral nodes vanish at once) and frees it. NULL is fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_free(client: *mut zkha_client) {
+    if client.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: created by Box::into_raw in this library.
+        let c = unsafe { Box::from_raw(client) };
+        let inner = c.client.clone();
+        let _ = zkha::runtime::block_on(async move {
+            inner.close().await;
+            Ok(())
+        });
+    }));
+}
+
+/// The current connection state.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_state(
+    client: *const zkha_client,
+    out_state: *mut zkha_connection_state,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let s = match c.client.state() {
+            ConnectionState::Connecting => zkha_connection_state::Connecting,
+            ConnectionState::Connected { .. } => zkha_connection_state::Connected,
+            ConnectionState::Suspended { .. } => zkha_connection_state::Suspended,
+            ConnectionState::Reconnected { .. } => zkha_connection_state::Reconnected,
+            ConnectionState::Lost => zkha_connection_state::Lost,
+            ConnectionState::Expired { .. } => zkha_connection_state::Expired,
+            ConnectionState::Closed => zkha_connection_state::Closed,
+        };
+        unsafe { out(out_state, "out_state", s) }
+    })
+}
+
+/// The current session id (0 while none is open).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_session_id(client: *const zkha_client) -> i64 {
+    catch_unwind(AssertUnwindSafe(|| {
+        unsafe { client.as_ref() }
+            .map(|c| c.client.session_id())
+            .unwrap_or(0)
+    }))
+    .unwrap_or(0)
+}
+
+/// Reads a znode's data into `out_data` (free with zkha_bytes_free); ZKHA_STATUS_NO_NODE if
+/// it does not exist.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_get_data(
+    client: *const zkha_client,
+    path: *const c_char,
+    out_data: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?.client.clone();
+        let p = unsafe { text(path, "path") }?.to_string();
+        if out_data.is_null() {
+            return Err(null("out_data"));
+        }
+        let shown = p.clone();
+        match block(async move { c.get_data(&p).await })? {
+            Some((data, _)) => unsafe { out(out_data, "out_data", bytes_out(data)) },
+            None => Err(Fail(
+                zkha_status::NoNode,
+                format!("no such znode (path {shown})"),
+            )),
+        }
+    })
+}
+
+/// Creates or overwrites a persistent znode (and its parents); unfenced.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_put(
+    client: *const zkha_client,
+    path: *const c_char,
+    data: *const u8,
+    len: usize,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?.client.clone();
+        let p = unsafe { text(path, "path") }?.to_string();
+        let d = unsafe { bytes_in(data, len, "data") }?.to_vec();
+        block(async move { c.put(&p, &d).await })
+    })
+}
+
+// ---- election ------------------------------------------------------------------------------
+
+/// Joins the election on `latch_path` as `participant_id`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_join(
+    client: *const zkha_client,
+    latch_path: *const c_char,
+    participant_id: *const c_char,
+    out_election: *mut *mut zkha_election,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let latch = unsafe { text(latch_path, "latch_path") }?;
+        let id = unsafe { text(participant_id, "participant_id") }?;
+        if out_election.is_null() {
+            return Err(null("out_election"));
+        }
+        let election = c.client.election(latch, ElectionOptions::new(id))?;
+        let events = events(election.events());
+        unsafe {
+            out(
+                out_election,
+                "out_election",
+                Box::into_raw(Box::new(zkha_election { election, events })),
+            )
+        }
+    })
+}
+
+/// Waits up to `timeout_ms` for leadership; ZKHA_STATUS_TIMEOUT if not granted. On success
+/// `*out_fencing_token` (may be NULL) receives the grant's token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_wait(
+    election: *const zkha_election,
+    timeout_ms: u64,
+    out_fencing_token: *mut i64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let e = unsafe { obj(election, "election") }?.election.clone();
+        let l = block(async move { e.wait_for_leadership(ms(timeout_ms)).await })?;
+        if !out_fencing_token.is_null() {
+            unsafe { out_fencing_token.write(l.fencing_token) };
+        }
+        Ok(())
+    })
+}
+
+/// True while this contender leads and its lease holds (false for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_has_leadership(election: *const zkha_election) -> bool {
+    catch_unwind(AssertUnwindSafe(|| {
+        unsafe { election.as_ref() }.is_some_and(|e| e.election.has_leadership())
+    }))
+    .unwrap_or(false)
+}
+
+/// The current grant's fencing token, or -1 if not leading.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_fencing_token(election: *const zkha_election) -> i64 {
+    catch_unwind(AssertUnwindSafe(|| {
+        unsafe { election.as_ref() }
+            .and_then(|e| e.election.leadership())
+            .map(|l| l.fencing_token)
+            .unwrap_or(-1)
+    }))
+    .unwrap_or(-1)
+}
+
+/// The next election event, waiting up to `timeout_ms` (kind NONE on timeout). For services
+/// with their own loop; do not mix with a revoke callback for the same purpose.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_next_event(
+    election: *const zkha_election,
+    timeout_ms: u64,
+    out_event: *mut zkha_election_event,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let e = unsafe { obj(election, "election") }?;
+        if out_event.is_null() {
+            return Err(null("out_event"));
+        }
+        let mut none = zkha_election_event {
+            kind: zkha_election_event_kind::None,
+            fencing_token: -1,
+            revoke_reason: -1,
+        };
+        let got = next_event(&e.events, ms(timeout_ms))?;
+        match got {
+            Some(ElectionEvent::Granted(l)) => {
+                none.kind = zkha_election_event_kind::Granted;
+                none.fencing_token = l.fencing_token;
+            }
+            Some(ElectionEvent::Revoked { reason }) => {
+                none.kind = zkha_election_event_kind::Revoked;
+                none.revoke_reason = revoke_code(reason);
+            }
+            None => {}
+        }
+        unsafe { out(out_event, "out_event", none) }
+    })
+}
+
+/// Registers `cb` to be called (on a zkha thread) every time leadership is revoked.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_on_revoke(
+    election: *const zkha_election,
+    cb: zkha_revoke_cb,
+    user_data: *mut c_void,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let e = unsafe { obj(election, "election") }?;
+        let Some(cb) = cb else { return Err(null("cb")) };
+        let mut events = e.election.events();
+        let ud = UserData(user_data);
+        zkha::runtime::spawn(async move {
+            let ud = ud;
+            while let Some(ev) = events.next().await {
+                if let ElectionEvent::Revoked { reason } = ev {
+                    // SAFETY: a C function pointer and its user data, as registered.
+                    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+                        cb(ud.0, revoke_code(reason))
+                    }));
+                }
+            }
+        });
+        Ok(())
+    })
+}
+
+/// Leaves the election (revoking, deleting the node at once) and frees it. NULL is fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_free(election: *mut zkha_election) {
+    if election.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: created by Box::into_raw in this library.
+        let e = unsafe { Box::from_raw(election) };
+        let el = e.election.clone();
+        let _ = zkha::runtime::block_on(async move {
+            el.close().await;
+            Ok(())
+        });
+    }));
+}
+
+// ---- locks ---------------------------------------------------------------------------------
+
+/// Kind of lock for `zkha_lock_acquire`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_lock_kind {
+    /// Curator InterProcessMutex.
+    Mutex = 0,
+    /// Shared lock of a read-write lock.
+    Read,
+    /// Exclusive lock of a read-write lock.
+    Write,
+    /// One lease of a semaphore (`leases` leases).
+    Semaphore,
+}
+
+/// Acquires a lock on `path`, waiting up to `timeout_ms` (0: forever); ZKHA_STATUS_TIMEOUT
+/// if not acquired (no node is left behind). `leases` is used for semaphores only.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_lock_acquire(
+    client: *const zkha_client,
+    path: *const c_char,
+    kind: zkha_lock_kind,
+    leases: u32,
+    timeout_ms: u64,
+    out_lock: *mut *mut zkha_lock,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?.client.clone();
+        let p = unsafe { text(path, "path") }?.to_string();
+        if out_lock.is_null() {
+            return Err(null("out_lock"));
+        }
+        let timeout = (timeout_ms > 0).then(|| ms(timeout_ms));
+        let guard = block(async move {
+            match kind {
+                zkha_lock_kind::Mutex => c.mutex(&p)?.acquire(timeout).await,
+                zkha_lock_kind::Read => c.read_write_lock(&p)?.read(timeout).await,
+                zkha_lock_kind::Write => c.read_write_lock(&p)?.write(timeout).await,
+                zkha_lock_kind::Semaphore => {
+                    c.semaphore(&p, leases as usize)?.acquire(timeout).await
+                }
+            }
+        })?;
+        unsafe {
+            out(
+                out_lock,
+                "out_lock",
+                Box::into_raw(Box::new(zkha_lock { guard: Some(guard) })),
+            )
+        }
+    })
+}
+
+/// The acquisition's fencing token (-1 for NULL or released).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_lock_fencing_token(lock: *const zkha_lock) -> i64 {
+    catch_unwind(AssertUnwindSafe(|| {
+        unsafe { lock.as_ref() }
+            .and_then(|l| l.guard.as_ref())
+            .map(|g| g.fencing_token())
+            .unwrap_or(-1)
+    }))
+    .unwrap_or(-1)
+}
+
+/// True while the lock is held (not released, not lost, lease holding).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_lock_is_held(lock: *const zkha_lock) -> bool {
+    catch_unwind(AssertUnwindSafe(|| {
+        unsafe { lock.as_ref() }
+            .and_then(|l| l.guard.as_ref())
+            .is_some_and(|g| g.is_held())
+    }))
+    .unwrap_or(false)
+}
+
+/// Registers `cb` to be called (on a zkha thread) once if the lock is lost.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_lock_on_lost(
+    lock: *mut zkha_lock,
+    cb: zkha_lost_cb,
+    user_data: *mut c_void,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        // SAFETY: a lock from this library or NULL.
+        let l = unsafe { lock.as_mut() }.ok_or_else(|| null("lock"))?;
+        let Some(cb) = cb else { return Err(null("cb")) };
+        let g = l
+            .guard
+            .as_ref()
+            .ok_or_else(|| Fail(zkha_status::Closed, "the lock was released".into()))?;
+        let lost = g.lost_future();
+        let ud = UserData(user_data);
+        zkha::runtime::spawn(async move {
+            let ud = ud;
+            let reason = lost.await;
+            let code = match reason {
+                LostReason::LeaseExpired => 1,
+                LostReason::SessionExpired => 2,
+                LostReason::NodeDeleted => 3,
+                LostReason::Closed => 4,
+            };
+            // SAFETY: a C function pointer and its user data, as registered.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));
+        });
+        Ok(())
+    })
+}
+
+/// Releases the lock (waiting for ZooKeeper's acknowledgement) and frees it. NULL is fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_lock_release(
+    lock: *mut zkha_lock,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    if lock.is_null() {
+        return zkha_status::Ok;
+    }
+    guard(err, || {
+        // SAFETY: created by Box::into_raw in this library.
+        let mut l = unsafe { Box::from_raw(lock) };
+        match l.guard.take() {
+            Some(g) => block(async move { g.release().await }),
+            None => Ok(()),
+        }
+    })
+}
+
+// ---- counter -------------------------------------------------------------------------------
+
+/// A counter at `path` created with `initial` on first use; `wide`: 8-byte format, else Flink's
+/// 4-byte format.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_counter_new(
+    client: *const zkha_client,
+    path: *const c_char,
+    initial: i64,
+    wide: bool,
+    out_counter: *mut *mut zkha_counter,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let p = unsafe { text(path, "path") }?;
+        let format = if wide {
+            CounterFormat::Int64
+        } else {
+            CounterFormat::Int32
+        };
+        let counter = c.client.counter(p, format, initial)?;
+        unsafe {
+            out(
+                out_counter,
+                "out_counter",
+                Box::into_raw(Box::new(zkha_counter { counter })),
+            )
+        }
+    })
+}
+
+/// Reads the value (and, if not NULL, its version).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_counter_get(
+    counter: *const zkha_counter,
+    out_value: *mut i64,
+    out_version: *mut i32,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(counter, "counter") }?.counter.clone();
+        if out_value.is_null() {
+            return Err(null("out_value"));
+        }
+        let (v, version) = block(async move { c.get().await })?;
+        unsafe { out_value.write(v) };
+        if !out_version.is_null() {
+            unsafe { out_version.write(version) };
+        }
+        Ok(())
+    })
+}
+
+/// Increments atomically; `*out_previous` receives the value before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_counter_get_and_increment(
+    counter: *const zkha_counter,
+    out_previous: *mut i64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(counter, "counter") }?.counter.clone();
+        if out_previous.is_null() {
+            return Err(null("out_previous"));
+        }
+        let v = block(async move { c.get_and_increment().await })?;
+        unsafe { out(out_previous, "out_previous", v) }
+    })
+}
+
+/// Sets `value` if the counter is at `expected_version`; `*out_swapped` tells whether it was.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_counter_compare_and_set(
+    counter: *const zkha_counter,
+    expected_version: i32,
+    value: i64,
+    out_swapped: *mut bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(counter, "counter") }?.counter.clone();
+        if out_swapped.is_null() {
+            return Err(null("out_swapped"));
+        }
+        let ok = block(async move { c.compare_and_set(expected_version, value).await })?;
+        unsafe { out(out_swapped, "out_swapped", ok) }
+    })
+}
+
+/// Frees a counter (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_counter_free(counter: *mut zkha_counter) {
+    if !counter.is_null() {
+        // SAFETY: created by Box::into_raw in this library.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(counter) })));
+    }
+}
+
+// ---- pointer store -------------------------------------------------------------------------
+
+/// A pointer store rooted at `root`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_new(
+    client: *const zkha_client,
+    root: *const c_char,
+    out_store: *mut *mut zkha_store,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let r = unsafe { text(root, "root") }?;
+        let store = c.client.pointer_store(r)?;
+        unsafe {
+            out(
+                out_store,
+                "out_store",
+                Box::into_raw(Box::new(zkha_store { store })),
+            )
+        }
+    })
+}
+
+/// Adds `name` and locks it for this store.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_add_and_lock(
+    store: *const zkha_store,
+    name: *const c_char,
+    data: *const u8,
+    len: usize,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        let d = unsafe { bytes_in(data, len, "data") }?.to_vec();
+        block(async move { s.add_and_lock(&n, &d).await.map(|_| ()) })
+    })
+}
+
+/// Locks and reads `name` (free `*out_data` with zkha_bytes_free).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_get_and_lock(
+    store: *const zkha_store,
+    name: *const c_char,
+    out_data: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        if out_data.is_null() {
+            return Err(null("out_data"));
+        }
+        let e = block(async move { s.get_and_lock(&n).await })?;
+        unsafe { out(out_data, "out_data", bytes_out(e.data)) }
+    })
+}
+
+/// Releases this store's lock and removes `name` if nobody else holds it; `*out_removed`
+/// tells whether it is gone.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_release_and_try_remove(
+    store: *const zkha_store,
+    name: *const c_char,
+    out_removed: *mut bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        if out_removed.is_null() {
+            return Err(null("out_removed"));
+        }
+        let removed = block(async move { s.release_and_try_remove(&n).await })?;
+        unsafe { out(out_removed, "out_removed", removed) }
+    })
+}
+
+/// Frees a store handle (its locks stay until released or the session ends). NULL is fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_free(store: *mut zkha_store) {
+    if !store.is_null() {
+        // SAFETY: created by Box::into_raw in this library.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(store) })));
+    }
+}
+
+// ---- watches -------------------------------------------------------------------------------
+
+/// Watches the subtree at `root`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_config_watch_start(
+    client: *const zkha_client,
+    root: *const c_char,
+    out_watch: *mut *mut zkha_config_watch,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let r = unsafe { text(root, "root") }?;
+        if out_watch.is_null() {
+            return Err(null("out_watch"));
+        }
+        let watch = c.client.config_watch(r)?;
+        let w = watch.clone();
+        block(async move { w.ready(Duration::from_secs(30)).await.map(|_| ()) })?;
+        let events = events(watch.events());
+        unsafe {
+            out(
+                out_watch,
+                "out_watch",
+                Box::into_raw(Box::new(zkha_config_watch { watch, events })),
+            )
+        }
+    })
+}
+
+/// The current value of `rel_path` under the root; ZKHA_STATUS_NO_NODE if absent.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_config_watch_get(
+    watch: *const zkha_config_watch,
+    rel_path: *const c_char,
+    out_value: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        let p = unsafe { text(rel_path, "rel_path") }?;
+        match w.watch.get(p) {
+            Some(v) => unsafe { out(out_value, "out_value", bytes_out(v)) },
+            None => Err(Fail(zkha_status::NoNode, format!("no value at {p:?}"))),
+        }
+    })
+}
+
+/// Waits up to `timeout_ms` for the next change: `*out_changed` false on timeout; else
+/// `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
+/// `*out_value` (len 0 and `*out_deleted` true if deleted).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_config_watch_next(
+    watch: *const zkha_config_watch,
+    timeout_ms: u64,
+    out_changed: *mut bool,
+    out_path: *mut zkha_bytes,
+    out_value: *mut zkha_bytes,
+    out_deleted: *mut bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        if out_changed.is_null()
+            || out_path.is_null()
+            || out_value.is_null()
+            || out_deleted.is_null()
+        {
+            return Err(null("out_changed, out_path, out_value and out_deleted"));
+        }
+        let next = next_event(&w.events, ms(timeout_ms))?;
+        unsafe {
+            match next {
+                None => out_changed.write(false),
+                Some(ch) => {
+                    out_changed.write(true);
+                    out_path.write(bytes_out(ch.path.into_bytes()));
+                    out_deleted.write(ch.value.is_none());
+                    out_value.write(bytes_out(ch.value.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Stops and frees a config watch (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_config_watch_free(watch: *mut zkha_config_watch) {
+    if !watch.is_null() {
+        // SAFETY: created by Box::into_raw in this library.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(watch) })));
+    }
+}
+
+/// Watches one leader-information znode.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_start(
+    client: *const zkha_client,
+    path: *const c_char,
+    out_watch: *mut *mut zkha_leader_watch,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let p = unsafe { text(path, "path") }?;
+        if out_watch.is_null() {
+            return Err(null("out_watch"));
+        }
+        let watch = c.client.watch_leader_info(p)?;
+        let events = events(watch.events());
+        unsafe {
+            out(
+                out_watch,
+                "out_watch",
+                Box::into_raw(Box::new(zkha_leader_watch {
+                    _watch: watch,
+                    events,
+                })),
+            )
+        }
+    })
+}
+
+/// Waits up to `timeout_ms` for the next leader-information change: `*out_changed` false on
+/// timeout; else `*out_present` and `*out_data` (free with zkha_bytes_free).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_next(
+    watch: *const zkha_leader_watch,
+    timeout_ms: u64,
+    out_changed: *mut bool,
+    out_present: *mut bool,
+    out_data: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        if out_changed.is_null() || out_present.is_null() || out_data.is_null() {
+            return Err(null("out_changed, out_present and out_data"));
+        }
+        let next = next_event(&w.events, ms(timeout_ms))?;
+        unsafe {
+            match next {
+                None => out_changed.write(false),
+                Some(LeaderInfo::Present(d)) => {
+                    out_changed.write(true);
+                    out_present.write(true);
+                    out_data.write(bytes_out(d));
+                }
+                Some(LeaderInfo::Empty) => {
+                    out_changed.write(true);
+                    out_present.write(false);
+                    out_data.write(zkha_bytes {
+                        data: std::ptr::null_mut(),
+                        len: 0,
+                    });
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Stops and frees a leader watch (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_free(watch: *mut zkha_leader_watch) {
+    if !watch.is_null() {
+        // SAFETY: created by Box::into_raw in this library.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(watch) })));
+    }
+}

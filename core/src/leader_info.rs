@@ -261,18 +261,19 @@ async fn follow(
                     }
                     break;
                 }
-                st = states.next() => match st {
-                    Some(ConnectionState::Lost) => {
-                        if !report(LeaderInfo::Empty) { return; }
+                st = states.next() => {
+                    let doubt = matches!(st, Some(ConnectionState::Lost))
+                        || (strict && matches!(st, Some(ConnectionState::Suspended { .. })));
+                    if doubt && !report(LeaderInfo::Empty) {
+                        return;
                     }
-                    Some(ConnectionState::Suspended { .. }) if strict => {
-                        if !report(LeaderInfo::Empty) { return; }
+                    match st {
+                        // Back (same or new session): read again; the old watch may be stale.
+                        Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => break,
+                        None | Some(ConnectionState::Closed) => return,
+                        _ => {}
                     }
-                    // Back (same or new session): read again; the old watch may be stale.
-                    Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => break,
-                    None | Some(ConnectionState::Closed) => return,
-                    _ => {}
-                },
+                }
                 _ = stop.changed() => return,
             }
         }

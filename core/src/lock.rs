@@ -405,14 +405,21 @@ impl LockGuard {
     /// the session expired, the client closed, or (watched from the first call on) the lock
     /// node was deleted.
     pub async fn lost(&self) -> LostReason {
+        self.lost_future().await
+    }
+
+    /// Like [`LockGuard::lost`], as a `'static` future (for callbacks on another task).
+    pub fn lost_future(&self) -> impl std::future::Future<Output = LostReason> + Send + 'static {
         self.watch_node.send_replace(true);
         let mut rx = self.lost.clone();
-        loop {
-            if let Some(r) = *rx.borrow_and_update() {
-                return r;
-            }
-            if rx.changed().await.is_err() {
-                return std::future::pending().await;
+        async move {
+            loop {
+                if let Some(r) = *rx.borrow_and_update() {
+                    return r;
+                }
+                if rx.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
             }
         }
     }
