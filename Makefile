@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: all test test-rust test-java demo bench tools zookeeper build lint fmt clean-cache help jar
+.PHONY: all test test-rust test-java test-c header install demo bench tools zookeeper build lint fmt clean-cache help jar
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -33,7 +33,7 @@ lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: zookeeper lint test-rust test-java
+test: zookeeper lint test-rust test-java test-c
 
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast
@@ -42,6 +42,31 @@ test-rust:
 test-java: tools
 	$(CARGO) build -q -p zkha-jni -p zkha-testkit
 	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/debug -Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit verify
+
+# The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
+# examples built with pkg-config against an installed copy.
+test-c: tools
+	$(CARGO) build -q -p zkha-c -p zkha-testkit
+	@diff -u c-api/include/zkha.h target/zkha.h || { echo "c-api/include/zkha.h is stale: run 'make header'"; exit 1; }
+	c-api/tests/run.sh all
+	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=debug
+	PKG_CONFIG_PATH=$(CURDIR)/target/c-install/lib/pkgconfig sh -c 'cc -Wall -Werror examples/c/leader_service.c $$(pkg-config --cflags --libs zkha) -o target/c-install/leader_service && c++ -std=c++17 -Wall -Werror examples/cpp/lock_guard.cpp $$(pkg-config --cflags --libs zkha) -o target/c-install/lock_guard'
+	@echo "examples built with pkg-config: target/c-install/{leader_service,lock_guard}"
+
+header:
+	$(CARGO) build -q -p zkha-c
+	cp target/zkha.h c-api/include/zkha.h
+
+PREFIX ?= /usr/local
+PROFILE ?= release
+# libzkha.so/.a, zkha.h, zkha.hpp, zkha.pc and a CMake package config under PREFIX.
+install: tools
+	$(CARGO) build -q -p zkha-c $(if $(filter release,$(PROFILE)),--release,)
+	mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/lib/cmake/zkha $(PREFIX)/include
+	cp target/$(PROFILE)/libzkha.so target/$(PROFILE)/libzkha.a $(PREFIX)/lib/
+	cp c-api/include/zkha.h c-api/include/zkha.hpp $(PREFIX)/include/
+	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkha.pc.in > $(PREFIX)/lib/pkgconfig/zkha.pc
+	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkhaConfig.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfig.cmake
 
 # The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/.
 jar: tools

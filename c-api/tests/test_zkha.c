@@ -1,0 +1,340 @@
+/* C test suite of libzkha against a real ZooKeeper (ZKHA_TEST_CONNECT, from the test kit).
+ * Each test prints "ok <name>" or fails with a message and a non-zero exit. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zkha.h"
+
+static const char *connect_string;
+static int failures;
+
+#define CHECK(cond, ...)                                                      \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
+      fprintf(stderr, __VA_ARGS__);                                           \
+      fprintf(stderr, "\n");                                                  \
+      failures++;                                                             \
+      return;                                                                 \
+    }                                                                         \
+  } while (0)
+
+#define OK(call)                                                              \
+  do {                                                                        \
+    zkha_error *e_ = NULL;                                                    \
+    zkha_status s_ = (call);                                                  \
+    if (s_ != ZKHA_STATUS_OK) {                                               \
+      fprintf(stderr, "FAIL %s:%d: %s -> %s: %s\n", __FILE__, __LINE__,       \
+              #call, zkha_status_name(s_), zkha_error_message(e_));           \
+      zkha_error_free(e_);                                                    \
+      failures++;                                                             \
+      return;                                                                 \
+    }                                                                         \
+  } while (0)
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void unique(char *buf, size_t n, const char *prefix) {
+  static int seq;
+  snprintf(buf, n, "/%s-%d-%d", prefix, (int)getpid(), seq++);
+}
+
+static zkha_client *connect_or_die(uint64_t session_ms) {
+  zkha_client *c = NULL;
+  zkha_error *err = NULL;
+  if (zkha_client_connect(connect_string, session_ms, &c, &err) != ZKHA_STATUS_OK) {
+    fprintf(stderr, "cannot connect to %s: %s\n", connect_string, zkha_error_message(err));
+    exit(2);
+  }
+  return c;
+}
+
+static void test_errors(void) {
+  zkha_error *err = NULL;
+  zkha_client *c = NULL;
+  CHECK(zkha_client_connect(NULL, 1000, &c, &err) == ZKHA_STATUS_NULL_ARGUMENT, "NULL connect");
+  CHECK(strstr(zkha_error_message(err), "connect") != NULL, "%s", zkha_error_message(err));
+  CHECK(zkha_error_code(err) == ZKHA_STATUS_NULL_ARGUMENT, "code");
+  zkha_error_free(err);
+  err = NULL;
+  CHECK(zkha_client_connect("host:99999", 1000, &c, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "bad port");
+  CHECK(strstr(zkha_error_message(err), "host:99999") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  /* err may be NULL: only the status tells. */
+  CHECK(zkha_client_connect("a:1,,b", 1000, &c, NULL) == ZKHA_STATUS_INVALID_ARGUMENT, "empty entry");
+  CHECK(zkha_client_connect(connect_string, 1000, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL out");
+  /* NULL handles everywhere. */
+  CHECK(zkha_election_has_leadership(NULL) == false, "NULL election");
+  CHECK(zkha_election_fencing_token(NULL) == -1, "NULL token");
+  CHECK(zkha_lock_is_held(NULL) == false, "NULL lock");
+  CHECK(zkha_election_wait(NULL, 10, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL wait");
+  CHECK(zkha_lock_release(NULL, NULL) == ZKHA_STATUS_OK, "NULL release is fine");
+  zkha_client_free(NULL);
+  zkha_election_free(NULL);
+  zkha_counter_free(NULL);
+  zkha_store_free(NULL);
+  zkha_config_watch_free(NULL);
+  zkha_leader_watch_free(NULL);
+  zkha_error_free(NULL);
+  zkha_bytes empty = {0};
+  zkha_bytes_free(empty);
+  /* Bad paths name themselves. */
+  zkha_client *good = connect_or_die(4000);
+  zkha_election *e = NULL;
+  err = NULL;
+  CHECK(zkha_election_join(good, "relative/latch", "x", &e, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "relative");
+  CHECK(strstr(zkha_error_message(err), "relative/latch") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_client_free(good);
+  /* Unreachable servers: a clear error, not a hang. */
+  double t = now_s();
+  err = NULL;
+  CHECK(zkha_client_connect("127.0.0.1:1", 300, &c, &err) == ZKHA_STATUS_CONNECTION_LOSS, "unreachable");
+  CHECK(strstr(zkha_error_message(err), "127.0.0.1:1") != NULL, "%s", zkha_error_message(err));
+  CHECK(now_s() - t < 20, "took %.1f s", now_s() - t);
+  zkha_error_free(err);
+  printf("ok errors\n");
+}
+
+static void test_client_and_election(void) {
+  zkha_client *a = connect_or_die(4000), *b = connect_or_die(4000);
+  zkha_connection_state st;
+  OK(zkha_client_state(a, &st, &e_));
+  CHECK(st == ZKHA_CONNECTION_STATE_CONNECTED, "state %d", st);
+  CHECK(zkha_client_session_id(a) != 0, "session id");
+  char latch[128];
+  unique(latch, sizeof latch, "c-latch");
+  zkha_election *ea = NULL, *eb = NULL;
+  int64_t ta = -1, tb = -1;
+  OK(zkha_election_join(a, latch, "a", &ea, &e_));
+  OK(zkha_election_wait(ea, 5000, &ta, &e_));
+  CHECK(ta > 0 && zkha_election_has_leadership(ea), "a leads");
+  CHECK(zkha_election_fencing_token(ea) == ta, "token");
+  OK(zkha_election_join(b, latch, "b", &eb, &e_));
+  zkha_error *err = NULL;
+  CHECK(zkha_election_wait(eb, 300, NULL, &err) == ZKHA_STATUS_TIMEOUT, "b waits");
+  zkha_error_free(err);
+  zkha_election_event ev;
+  OK(zkha_election_next_event(eb, 50, &ev, &e_));
+  CHECK(ev.kind == ZKHA_ELECTION_EVENT_KIND_NONE, "no event yet");
+  double t = now_s();
+  zkha_election_free(ea); /* leaves at once */
+  OK(zkha_election_next_event(eb, 5000, &ev, &e_));
+  CHECK(ev.kind == ZKHA_ELECTION_EVENT_KIND_GRANTED, "b granted, kind %d", ev.kind);
+  CHECK(ev.fencing_token > ta, "tokens grow: %lld then %lld", (long long)ta, (long long)ev.fencing_token);
+  CHECK(now_s() - t < 1.0, "hand-over took %.3f s", now_s() - t);
+  OK(zkha_election_wait(eb, 100, &tb, &e_));
+  CHECK(tb == ev.fencing_token, "same grant");
+  zkha_election_free(eb);
+  zkha_client_free(a);
+  zkha_client_free(b);
+  printf("ok client_and_election\n");
+}
+
+static volatile int revoked_reason = -1;
+static void on_revoke(void *ud, int reason) {
+  *(volatile int *)ud = reason;
+}
+
+static void test_revoke_callback(void) {
+  zkha_client *a = connect_or_die(4000);
+  char latch[128];
+  unique(latch, sizeof latch, "c-revoke");
+  zkha_election *e = NULL;
+  OK(zkha_election_join(a, latch, "a", &e, &e_));
+  OK(zkha_election_wait(e, 5000, NULL, &e_));
+  OK(zkha_election_on_revoke(e, on_revoke, (void *)&revoked_reason, &e_));
+  CHECK(zkha_election_on_revoke(e, NULL, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL cb");
+  zkha_election_free(e);
+  for (int i = 0; i < 200 && revoked_reason < 0; i++) usleep(10000);
+  CHECK(revoked_reason == 0, "revoke callback with reason closed, got %d", revoked_reason);
+  zkha_client_free(a);
+  printf("ok revoke_callback\n");
+}
+
+static void test_locks(void) {
+  zkha_client *a = connect_or_die(4000), *b = connect_or_die(4000);
+  char path[128];
+  unique(path, sizeof path, "c-lock");
+  zkha_lock *la = NULL, *lb = NULL;
+  OK(zkha_lock_acquire(a, path, ZKHA_LOCK_KIND_MUTEX, 0, 5000, &la, &e_));
+  CHECK(zkha_lock_is_held(la), "held");
+  int64_t t1 = zkha_lock_fencing_token(la);
+  zkha_error *err = NULL;
+  CHECK(zkha_lock_acquire(b, path, ZKHA_LOCK_KIND_MUTEX, 0, 300, &lb, &err) == ZKHA_STATUS_TIMEOUT, "excluded");
+  zkha_error_free(err);
+  OK(zkha_lock_release(la, &e_));
+  OK(zkha_lock_acquire(b, path, ZKHA_LOCK_KIND_MUTEX, 0, 5000, &lb, &e_));
+  CHECK(zkha_lock_fencing_token(lb) > t1, "tokens grow");
+  OK(zkha_lock_release(lb, &e_));
+  /* Read-write and semaphore. */
+  zkha_lock *r1 = NULL, *r2 = NULL, *w = NULL, *s1 = NULL, *s2 = NULL, *s3 = NULL;
+  OK(zkha_lock_acquire(a, path, ZKHA_LOCK_KIND_READ, 0, 5000, &r1, &e_));
+  OK(zkha_lock_acquire(b, path, ZKHA_LOCK_KIND_READ, 0, 5000, &r2, &e_));
+  CHECK(zkha_lock_acquire(a, path, ZKHA_LOCK_KIND_WRITE, 0, 300, &w, NULL) == ZKHA_STATUS_TIMEOUT, "writer waits");
+  OK(zkha_lock_release(r1, &e_));
+  OK(zkha_lock_release(r2, &e_));
+  OK(zkha_lock_acquire(a, path, ZKHA_LOCK_KIND_WRITE, 0, 5000, &w, &e_));
+  OK(zkha_lock_release(w, &e_));
+  char sem[128];
+  unique(sem, sizeof sem, "c-sem");
+  OK(zkha_lock_acquire(a, sem, ZKHA_LOCK_KIND_SEMAPHORE, 2, 5000, &s1, &e_));
+  OK(zkha_lock_acquire(b, sem, ZKHA_LOCK_KIND_SEMAPHORE, 2, 5000, &s2, &e_));
+  CHECK(zkha_lock_acquire(a, sem, ZKHA_LOCK_KIND_SEMAPHORE, 2, 300, &s3, NULL) == ZKHA_STATUS_TIMEOUT, "2 leases");
+  OK(zkha_lock_release(s1, &e_));
+  OK(zkha_lock_release(s2, &e_));
+  zkha_client_free(a);
+  zkha_client_free(b);
+  printf("ok locks\n");
+}
+
+static void test_counter_store_watch(void) {
+  zkha_client *c = connect_or_die(4000);
+  char path[128];
+  unique(path, sizeof path, "c-counter");
+  zkha_counter *k = NULL;
+  OK(zkha_counter_new(c, path, 1, false, &k, &e_));
+  int64_t prev = 0, value = 0;
+  int32_t version = 0;
+  for (int i = 1; i <= 3; i++) {
+    OK(zkha_counter_get_and_increment(k, &prev, &e_));
+    CHECK(prev == i, "got %lld", (long long)prev);
+  }
+  OK(zkha_counter_get(k, &value, &version, &e_));
+  CHECK(value == 4, "value %lld", (long long)value);
+  bool swapped = true;
+  OK(zkha_counter_compare_and_set(k, version - 1, 9, &swapped, &e_));
+  CHECK(!swapped, "stale version");
+  OK(zkha_counter_compare_and_set(k, version, 9, &swapped, &e_));
+  CHECK(swapped, "swapped");
+  zkha_bytes raw = {0};
+  OK(zkha_get_data(c, path, &raw, &e_));
+  CHECK(raw.len == 4 && raw.data[3] == 9, "Flink's 4-byte format");
+  zkha_bytes_free(raw);
+  zkha_counter_free(k);
+
+  char root[128];
+  unique(root, sizeof root, "c-store");
+  zkha_store *s = NULL;
+  OK(zkha_store_new(c, root, &s, &e_));
+  OK(zkha_store_add_and_lock(s, "0000000000000000001", (const uint8_t *)"cp1", 3, &e_));
+  CHECK(zkha_store_add_and_lock(s, "0000000000000000001", (const uint8_t *)"x", 1, NULL) == ZKHA_STATUS_NODE_EXISTS, "exists");
+  zkha_bytes got = {0};
+  OK(zkha_store_get_and_lock(s, "0000000000000000001", &got, &e_));
+  CHECK(got.len == 3 && memcmp(got.data, "cp1", 3) == 0, "data");
+  zkha_bytes_free(got);
+  bool removed = false;
+  OK(zkha_store_release_and_try_remove(s, "0000000000000000001", &removed, &e_));
+  CHECK(removed, "removed");
+  zkha_store_free(s);
+
+  char cfg[128], key[160];
+  unique(cfg, sizeof cfg, "c-config");
+  snprintf(key, sizeof key, "%s/flag", cfg);
+  OK(zkha_put(c, key, (const uint8_t *)"off", 3, &e_));
+  zkha_config_watch *w = NULL;
+  OK(zkha_config_watch_start(c, cfg, &w, &e_));
+  zkha_bytes v = {0};
+  OK(zkha_config_watch_get(w, "flag", &v, &e_));
+  CHECK(v.len == 3 && memcmp(v.data, "off", 3) == 0, "snapshot");
+  zkha_bytes_free(v);
+  CHECK(zkha_config_watch_get(w, "missing", &v, NULL) == ZKHA_STATUS_NO_NODE, "missing");
+  OK(zkha_put(c, key, (const uint8_t *)"on", 2, &e_));
+  bool changed = false, deleted = true;
+  zkha_bytes p = {0};
+  OK(zkha_config_watch_next(w, 5000, &changed, &p, &v, &deleted, &e_));
+  CHECK(changed && !deleted && p.len == 4 && memcmp(p.data, "flag", 4) == 0 && v.len == 2, "change");
+  zkha_bytes_free(p);
+  zkha_bytes_free(v);
+  zkha_config_watch_free(w);
+
+  char info[128];
+  unique(info, sizeof info, "c-leader-info");
+  zkha_leader_watch *lw = NULL;
+  OK(zkha_leader_watch_start(c, info, &lw, &e_));
+  bool present = true;
+  zkha_bytes d = {0};
+  OK(zkha_leader_watch_next(lw, 5000, &changed, &present, &d, &e_));
+  CHECK(changed && !present, "empty first");
+  OK(zkha_put(c, info, (const uint8_t *)"leader-1", 8, &e_));
+  OK(zkha_leader_watch_next(lw, 5000, &changed, &present, &d, &e_));
+  CHECK(changed && present && d.len == 8, "present");
+  zkha_bytes_free(d);
+  zkha_leader_watch_free(lw);
+  zkha_client_free(c);
+  printf("ok counter_store_watch\n");
+}
+
+/* Child mode: lead `latch`, say so on stdout, wait to be killed. */
+static int child(const char *latch) {
+  zkha_client *c = connect_or_die(2000);
+  zkha_election *e = NULL;
+  if (zkha_election_join(c, latch, "child", &e, NULL) != ZKHA_STATUS_OK) return 3;
+  if (zkha_election_wait(e, 10000, NULL, NULL) != ZKHA_STATUS_OK) return 4;
+  printf("GRANTED\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
+static void test_election_across_processes(const char *self) {
+  char latch[128];
+  unique(latch, sizeof latch, "c-procs");
+  int fds[2];
+  CHECK(pipe(fds) == 0, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* Before any zkha call in this process: exec a fresh image. */
+    dup2(fds[1], 1);
+    close(fds[0]);
+    execl(self, self, "child", latch, (char *)NULL);
+    _exit(5);
+  }
+  close(fds[1]);
+  char buf[32] = {0};
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  close(fds[0]);
+  CHECK(n > 0 && strncmp(buf, "GRANTED", 7) == 0, "child leads (%s)", buf);
+  zkha_client *c = connect_or_die(2000);
+  zkha_election *e = NULL;
+  OK(zkha_election_join(c, latch, "parent", &e, &e_));
+  zkha_error *err = NULL;
+  CHECK(zkha_election_wait(e, 300, NULL, &err) == ZKHA_STATUS_TIMEOUT, "the child leads");
+  zkha_error_free(err);
+  double t = now_s();
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  OK(zkha_election_wait(e, 10000, NULL, &e_));
+  double took = now_s() - t;
+  CHECK(took < 2.0 + 1.5, "granted %.2f s after the kill (session 2 s)", took);
+  printf("ok election_across_processes (%.2f s after SIGKILL, session timeout 2 s)\n", took);
+  zkha_election_free(e);
+  zkha_client_free(c);
+}
+
+int main(int argc, char **argv) {
+  connect_string = getenv("ZKHA_TEST_CONNECT");
+  if (!connect_string) {
+    fprintf(stderr, "set ZKHA_TEST_CONNECT (c-api/tests/run.sh starts an ensemble)\n");
+    return 2;
+  }
+  if (argc == 3 && strcmp(argv[1], "child") == 0) return child(argv[2]);
+  const char *only = argc > 1 ? argv[1] : NULL;
+  if (!only || !strcmp(only, "errors")) test_errors();
+  if (!only || !strcmp(only, "election")) test_client_and_election();
+  if (!only || !strcmp(only, "revoke")) test_revoke_callback();
+  if (!only || !strcmp(only, "locks")) test_locks();
+  if (!only || !strcmp(only, "stores")) test_counter_store_watch();
+  if (!only || !strcmp(only, "processes")) test_election_across_processes(argv[0]);
+  printf("%d failed\n", failures);
+  return failures ? 1 : 0;
+}
