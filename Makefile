@@ -46,7 +46,7 @@ test-java: tools
 # The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
 # examples built with pkg-config against an installed copy.
 test-c: tools
-	$(CARGO) build -q -p zkha-c -p zkha-testkit
+	$(CARGO) build -q -p zkha-c -p zkha-testkit -p zkha-examples --bin zkha-lock
 	@diff -u c-api/include/zkha.h target/zkha.h || { echo "c-api/include/zkha.h is stale: run 'make header'"; exit 1; }
 	c-api/tests/run.sh all
 	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=debug

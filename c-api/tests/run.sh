@@ -10,6 +10,7 @@ json=$("$testkit" ensemble start --nodes 1 --owner-pid $$ --json)
 handle=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["handle"])' <<<"$json")
 export ZKHA_TEST_CONNECT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["connect_string"])' <<<"$json")
 trap '"$testkit" ensemble stop "$handle" >/dev/null 2>&1 || true' EXIT
+export ZKHA_LOCK_HOLDER="$root/target/debug/zkha-lock"
 
 build() { # dir, extra cmake args
   cmake -S "$here" -B "$1" -DZKHA_LIB_DIR="$root/target/debug" "${@:2}" >/dev/null
@@ -28,7 +29,7 @@ if [[ $mode == asan || $mode == all ]]; then
 fi
 if [[ $mode == valgrind || $mode == all ]]; then
   build "$root/target/c-tests"
-  for t in errors election revoke locks stores; do
+  for t in errors election revoke locks stores flink_config; do
     valgrind --quiet --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
       "$root/target/c-tests/test_zkha" "$t"
   done

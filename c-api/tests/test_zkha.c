@@ -321,6 +321,54 @@ static void test_election_across_processes(const char *self) {
   zkha_client_free(c);
 }
 
+static volatile int lost_reason = -1;
+
+static void test_lock_across_languages(void) {
+  const char *holder = getenv("ZKHA_LOCK_HOLDER");
+  CHECK(holder != NULL, "ZKHA_LOCK_HOLDER (the Rust zkha-lock binary) is not set");
+  char path[128], cmd[512];
+  unique(path, sizeof path, "c-rust-lock");
+  snprintf(cmd, sizeof cmd, "%s '%s' '%s' 1500", holder, connect_string, path);
+  FILE *rust = popen(cmd, "r");
+  CHECK(rust != NULL, "popen");
+  char line[128] = {0};
+  CHECK(fgets(line, sizeof line, rust) && strncmp(line, "ACQUIRED", 8) == 0, "the Rust process holds the lock: %s", line);
+  zkha_client *c = connect_or_die(4000);
+  zkha_lock *l = NULL;
+  CHECK(zkha_lock_acquire(c, path, ZKHA_LOCK_KIND_MUTEX, 0, 300, &l, NULL) == ZKHA_STATUS_TIMEOUT, "excluded by Rust");
+  OK(zkha_lock_acquire(c, path, ZKHA_LOCK_KIND_MUTEX, 0, 10000, &l, &e_));
+  CHECK(fgets(line, sizeof line, rust) && strncmp(line, "RELEASED", 8) == 0, "Rust released first: %s", line);
+  CHECK(pclose(rust) == 0, "the Rust process exits cleanly");
+  CHECK(zkha_lock_on_lost(l, NULL, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL callback");
+  OK(zkha_lock_on_lost(l, on_revoke, (void *)&lost_reason, &e_));
+  OK(zkha_lock_release(l, &e_));
+  usleep(100000);
+  CHECK(lost_reason == -1, "a released lock is not reported lost (got %d)", lost_reason);
+  zkha_client_free(c);
+  printf("ok lock_across_languages\n");
+}
+
+static void test_flink_config(void) {
+  char path[] = "/tmp/zkha-c-conf-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0, "mkstemp");
+  dprintf(fd, "high-availability.zookeeper.quorum: %s\nhigh-availability.zookeeper.client.session-timeout: 3 s\n", connect_string);
+  close(fd);
+  zkha_client *c = NULL;
+  OK(zkha_client_from_flink_config(path, &c, &e_));
+  CHECK(zkha_client_session_id(c) != 0, "connected from a Flink config");
+  zkha_client_free(c);
+  FILE *f = fopen(path, "w");
+  fprintf(f, "high-availability.zookeeper.quorum: %s\nhigh-availability.zkha.strickt: true\n", connect_string);
+  fclose(f);
+  zkha_error *err = NULL;
+  CHECK(zkha_client_from_flink_config(path, &c, &err) == ZKHA_STATUS_CONFIG, "unknown key");
+  CHECK(strstr(zkha_error_message(err), "high-availability.zkha.strickt") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  unlink(path);
+  printf("ok flink_config\n");
+}
+
 int main(int argc, char **argv) {
   connect_string = getenv("ZKHA_TEST_CONNECT");
   if (!connect_string) {
@@ -335,6 +383,8 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "locks")) test_locks();
   if (!only || !strcmp(only, "stores")) test_counter_store_watch();
   if (!only || !strcmp(only, "processes")) test_election_across_processes(argv[0]);
+  if (!only || !strcmp(only, "languages")) test_lock_across_languages();
+  if (!only || !strcmp(only, "flink_config")) test_flink_config();
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }
