@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: all test test-rust test-java test-c header install demo bench tools zookeeper build lint fmt clean-cache help jar
+.PHONY: all test test-rust test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
+	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
 
 tools:
 	@scripts/ensure-tools
@@ -46,7 +47,8 @@ test-java: tools
 # The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
 # examples built with pkg-config against an installed copy.
 test-c: tools
-	$(CARGO) build -q -p zkha-c -p zkha-testkit -p zkha-examples --bin zkha-lock
+	$(CARGO) build -q -p zkha-c -p zkha-testkit
+	$(CARGO) build -q -p zkha-examples --bin zkha-lock
 	@diff -u c-api/include/zkha.h target/zkha.h || { echo "c-api/include/zkha.h is stale: run 'make header'"; exit 1; }
 	c-api/tests/run.sh all
 	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=debug
@@ -86,3 +88,34 @@ fmt:
 
 clean-cache:
 	rm -rf .cache
+
+# ---- Python binding (python/): maturin, pytest and kazoo in a git-ignored venv ---------------
+PY_VENV := python/.venv
+PY := $(CURDIR)/$(PY_VENV)/bin/python
+PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff
+
+$(PY_VENV)/.ready:
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install -q --upgrade pip
+	$(PY_VENV)/bin/pip install -q $(PY_TOOLS)
+	touch $@
+
+python-env: $(PY_VENV)/.ready
+
+# The release wheel (abi3, Python >= 3.10) in target/wheels/.
+wheel: tools python-env
+	cd python && $(PY) -m maturin build --release -q -o $(CURDIR)/target/wheels
+
+# The wheel installs into a fresh venv and imports; the console script runs.
+wheel-check: wheel
+	rm -rf target/wheel-venv && python3 -m venv target/wheel-venv
+	target/wheel-venv/bin/pip install -q --no-index $$(ls -t target/wheels/zkha-*.whl | head -1)
+	cd /tmp && $(CURDIR)/target/wheel-venv/bin/python -c 'import zkha, zkha.aio, zkha.flink; print("zkha", zkha.__version__, "from", zkha.__file__)'
+	target/wheel-venv/bin/zkha --help >/dev/null && echo "zkha console script OK"
+
+# The pytest suite against real ensembles (test kit CLI fixtures), on a debug build.
+test-python: tools python-env
+	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
+	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
+	$(PY_VENV)/bin/ruff check python/zkha python/tests
+	cd python && $(PY) -m pytest -q tests

@@ -1,1 +1,1103 @@
 //! PyO3 binding: the native module `zkha._zkha` behind the `zkha` Python package.
+//!
+//! The binding maps types, errors and threads only; every decision lives in the `zkha` core.
+//! Every operation is a core future run on the shared runtime ([`zkha::runtime`]):
+//!
+//! - sync: the caller waits with the GIL released, in slices of [`SLICE`], and checks for
+//!   signals between slices; on `KeyboardInterrupt` the core task is aborted (dropping an
+//!   acquire future deletes its node) and the exception propagates;
+//! - asyncio: when a method gets an event loop (`aio=loop`), it returns an `asyncio.Future` of
+//!   that loop instead, completed with `loop.call_soon_threadsafe`; cancelling it aborts the
+//!   core task.
+//!
+//! Errors become the exception classes of `zkha._errors` (one per [`ErrorKind`]).
+
+use std::future::Future;
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3::IntoPyObjectExt;
+use tokio::task::AbortHandle;
+
+use zkha::flink::FlinkConfig;
+use zkha::{
+    ClientOptions, ConnectionState, CounterFormat, ElectionEvent, ElectionOptions, ErrorKind,
+    EventStream, LeaderInfo, LockGuard, LostReason, RevokeReason,
+};
+
+/// How long a sync caller waits with the GIL released before checking for signals.
+const SLICE: Duration = Duration::from_millis(100);
+
+// ---- plumbing ------------------------------------------------------------------------------
+
+/// The Python class name (in `zkha._errors`) of an error kind.
+fn error_class(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidArgument => "InvalidArgumentError",
+        ErrorKind::Config => "ConfigError",
+        ErrorKind::ConnectionLoss => "ConnectionLossError",
+        ErrorKind::SessionExpired => "SessionExpiredError",
+        ErrorKind::Closed => "ClosedError",
+        ErrorKind::Timeout => "TimeoutError",
+        ErrorKind::NoNode => "NoNodeError",
+        ErrorKind::NodeExists => "NodeExistsError",
+        ErrorKind::BadVersion => "BadVersionError",
+        ErrorKind::NotEmpty => "NotEmptyError",
+        ErrorKind::NotLeader => "NotLeaderError",
+        ErrorKind::TooLarge => "TooLargeError",
+        ErrorKind::Corrupt => "CorruptError",
+        ErrorKind::NoAuth => "NoAuthError",
+        ErrorKind::Interrupted => "InterruptedError",
+        ErrorKind::Io => "IoError",
+        // Any kind added later maps to the base class.
+        _ => "ZkhaError",
+    }
+}
+
+/// A core error as an instance of its `zkha` exception class.
+fn to_py_err(py: Python<'_>, e: zkha::Error) -> PyErr {
+    let make = || -> PyResult<PyErr> {
+        let cls = py.import("zkha._errors")?.getattr(error_class(e.kind()))?;
+        Ok(PyErr::from_value(cls.call1((e.message().to_string(),))?))
+    };
+    make().unwrap_or_else(|_| PyRuntimeError::new_err(e.message().to_string()))
+}
+
+fn invalid(msg: impl Into<String>) -> zkha::Error {
+    zkha::Error::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// Runs `fut` on the shared runtime and waits for it with the GIL released; Ctrl-C (any
+/// pending signal whose handler raises) aborts the core task.
+fn run<T: Send + 'static>(
+    py: Python<'_>,
+    fut: impl Future<Output = zkha::Result<T>> + Send + 'static,
+) -> PyResult<T> {
+    let (tx, mut rx) = sync_channel(1);
+    let task = zkha::runtime::spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    loop {
+        let (back, got) = py.detach(move || {
+            let got = rx.recv_timeout(SLICE);
+            (rx, got)
+        });
+        rx = back;
+        match got {
+            Ok(r) => return r.map_err(|e| to_py_err(py, e)),
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    task.abort();
+                    return Err(e);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err(
+                    "internal error: a zkha task panicked or the runtime stopped",
+                ))
+            }
+        }
+    }
+}
+
+/// Aborts a core task when its asyncio future is done (cancelled, or completed: then a no-op).
+#[pyclass(module = "zkha._zkha")]
+struct Canceller {
+    abort: AbortHandle,
+}
+
+#[pymethods]
+impl Canceller {
+    fn __call__(&self, _fut: &Bound<'_, PyAny>) {
+        self.abort.abort();
+    }
+}
+
+/// Runs `fut` on the shared runtime and returns an `asyncio.Future` of `event_loop` that
+/// completes with its result.
+fn spawn_async<T>(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+    fut: impl Future<Output = zkha::Result<T>> + Send + 'static,
+) -> PyResult<Py<PyAny>>
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    let py_fut = event_loop.call_method0("create_future")?;
+    let resolve = py.import("zkha._support")?.getattr("_resolve")?.unbind();
+    let lp = event_loop.clone().unbind();
+    let target = py_fut.clone().unbind();
+    let task = zkha::runtime::spawn(async move {
+        let r = fut.await;
+        // Attach to Python off the two runtime workers.
+        let _ = tokio::task::spawn_blocking(move || {
+            Python::try_attach(|py| {
+                let (ok, value) = match r {
+                    Ok(v) => match v.into_py_any(py) {
+                        Ok(o) => (true, o),
+                        Err(e) => (false, e.into_value(py).into_any()),
+                    },
+                    Err(e) => (false, to_py_err(py, e).into_value(py).into_any()),
+                };
+                // Fails only if the loop is closed: nobody waits any more.
+                let _ = lp.call_method1(py, "call_soon_threadsafe", (resolve, target, ok, value));
+            });
+        })
+        .await;
+    });
+    py_fut.call_method1(
+        "add_done_callback",
+        (Canceller {
+            abort: task.abort_handle(),
+        },),
+    )?;
+    Ok(py_fut.unbind())
+}
+
+/// Sync (`aio` is None) or asyncio (`aio` is the running loop) execution of one core future.
+fn go<T>(
+    py: Python<'_>,
+    aio: Option<&Bound<'_, PyAny>>,
+    fut: impl Future<Output = zkha::Result<T>> + Send + 'static,
+) -> PyResult<Py<PyAny>>
+where
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    match aio {
+        None => run(py, fut)?.into_py_any(py),
+        Some(lp) => spawn_async(py, lp, fut),
+    }
+}
+
+/// Bytes that become Python `bytes` (a `Vec<u8>` would become a list).
+struct B(Vec<u8>);
+
+impl<'py> IntoPyObject<'py> for B {
+    type Target = PyBytes;
+    type Output = Bound<'py, PyBytes>;
+    type Error = std::convert::Infallible;
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(PyBytes::new(py, &self.0))
+    }
+}
+
+fn ms(v: Option<f64>) -> Option<Duration> {
+    v.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// An event stream shared with the runtime task that waits on it.
+type Events<T> = Arc<tokio::sync::Mutex<EventStream<T>>>;
+
+fn events<T>(s: EventStream<T>) -> Events<T> {
+    Arc::new(tokio::sync::Mutex::new(s))
+}
+
+/// The next event of `events`, waiting up to `timeout` (None: forever).
+async fn next_event<T: Send + 'static>(
+    events: Events<T>,
+    timeout: Option<Duration>,
+) -> zkha::Result<Option<T>> {
+    let mut s = events.lock().await;
+    Ok(match timeout {
+        Some(t) => s.next_timeout(t).await,
+        None => s.next().await,
+    })
+}
+
+fn state_name(s: ConnectionState) -> &'static str {
+    match s {
+        ConnectionState::Connecting => "connecting",
+        ConnectionState::Connected { .. } => "connected",
+        ConnectionState::Suspended { .. } => "suspended",
+        ConnectionState::Reconnected { .. } => "reconnected",
+        ConnectionState::Lost => "lost",
+        ConnectionState::Expired { .. } => "expired",
+        ConnectionState::Closed => "closed",
+        #[allow(unreachable_patterns)]
+        _ => "unknown",
+    }
+}
+
+fn revoke_name(r: RevokeReason) -> &'static str {
+    match r {
+        RevokeReason::Closed => "closed",
+        RevokeReason::LeaseExpired => "lease_expired",
+        RevokeReason::Suspended => "suspended",
+        RevokeReason::SessionExpired => "session_expired",
+        RevokeReason::NodeDeleted => "node_deleted",
+        #[allow(unreachable_patterns)]
+        _ => "unknown",
+    }
+}
+
+fn lost_name(r: LostReason) -> &'static str {
+    match r {
+        LostReason::LeaseExpired => "lease_expired",
+        LostReason::SessionExpired => "session_expired",
+        LostReason::NodeDeleted => "node_deleted",
+        LostReason::Closed => "closed",
+        #[allow(unreachable_patterns)]
+        _ => "unknown",
+    }
+}
+
+/// (fencing_token, leader_session_id, latch_node, session_id)
+type LeadershipTuple = (i64, String, String, i64);
+
+fn leadership_tuple(l: &zkha::Leadership) -> LeadershipTuple {
+    (
+        l.fencing_token,
+        l.leader_session_id.to_string(),
+        l.latch_node.clone(),
+        l.session_id,
+    )
+}
+
+// ---- client --------------------------------------------------------------------------------
+
+/// One ZooKeeper session at a time, re-opened after expiry.
+#[pyclass(module = "zkha._zkha", frozen)]
+struct Client {
+    inner: zkha::Client,
+}
+
+fn connect(py: Python<'_>, options: ClientOptions) -> PyResult<Client> {
+    let inner = run(py, zkha::Client::connect(options))?;
+    Ok(Client { inner })
+}
+
+#[pymethods]
+impl Client {
+    /// Connects (blocking) with the given options; durations in seconds.
+    #[staticmethod]
+    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        py: Python<'_>,
+        hosts: &str,
+        session_timeout: Option<f64>,
+        connection_timeout: Option<f64>,
+        namespace: Option<&str>,
+        lease_margin: Option<f64>,
+        strict: Option<bool>,
+        operation_timeout: Option<f64>,
+    ) -> PyResult<Client> {
+        let mut o = ClientOptions::new(hosts);
+        if let Some(t) = ms(session_timeout) {
+            o = o.session_timeout(t);
+        }
+        if let Some(t) = ms(connection_timeout) {
+            o = o.connection_timeout(t);
+        }
+        if let Some(n) = namespace {
+            o = o.namespace(n);
+        }
+        if let Some(t) = ms(lease_margin) {
+            o = o.lease_margin(t);
+        }
+        if let Some(s) = strict {
+            o = o.strict(s);
+        }
+        if let Some(t) = ms(operation_timeout) {
+            o = o.operation_timeout(t);
+        }
+        o.validate().map_err(|e| to_py_err(py, e))?;
+        connect(py, o)
+    }
+
+    /// Connects with the ZooKeeper settings of a Flink configuration file.
+    #[staticmethod]
+    fn from_flink_config(py: Python<'_>, path: &str) -> PyResult<Client> {
+        let o = FlinkConfig::load(path)
+            .and_then(|c| c.client_options())
+            .map_err(|e| to_py_err(py, e))?;
+        connect(py, o)
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn close(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            c.close().await;
+            Ok(())
+        })
+    }
+
+    fn state(&self) -> &'static str {
+        state_name(self.inner.state())
+    }
+
+    fn session_id(&self) -> i64 {
+        self.inner.session_id()
+    }
+
+    fn session_timeout(&self) -> Option<f64> {
+        self.inner.session_timeout().map(|d| d.as_secs_f64())
+    }
+
+    fn connect_string(&self) -> String {
+        self.inner.options().connect_string.clone()
+    }
+
+    fn state_events(&self) -> StateStream {
+        StateStream {
+            events: events(self.inner.state_events()),
+        }
+    }
+
+    /// `bytes` of the znode, or None if it does not exist.
+    #[pyo3(signature = (path, aio=None))]
+    fn get_data(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            Ok(c.get_data(&path).await?.map(|(d, _)| B(d)))
+        })
+    }
+
+    #[pyo3(signature = (path, aio=None))]
+    fn get_children(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.get_children(&path).await })
+    }
+
+    /// Creates or overwrites a persistent znode (parents included).
+    #[pyo3(signature = (path, data, aio=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        path: String,
+        data: Vec<u8>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.put(&path, &data).await })
+    }
+
+    #[pyo3(signature = (path, aio=None))]
+    fn delete_recursive(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.delete_recursive(&path).await })
+    }
+
+    /// Joins the election on `latch_path` (does not wait).
+    fn election(
+        &self,
+        py: Python<'_>,
+        latch_path: &str,
+        participant_id: &str,
+    ) -> PyResult<Election> {
+        let inner = self
+            .inner
+            .election(latch_path, ElectionOptions::new(participant_id))
+            .map_err(|e| to_py_err(py, e))?;
+        let events = events(inner.events());
+        Ok(Election { inner, events })
+    }
+
+    /// Acquires a lock: kind is "mutex", "read", "write" or "semaphore"; timeout in seconds
+    /// (None: wait forever).
+    #[pyo3(signature = (kind, path, leases=1, timeout=None, aio=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        path: String,
+        leases: usize,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        let timeout = ms(timeout);
+        let kind = kind.to_string();
+        // Validate synchronously so bad input raises at the call, also for asyncio.
+        match kind.as_str() {
+            "mutex" => drop(c.mutex(&path).map_err(|e| to_py_err(py, e))?),
+            "read" | "write" => drop(c.read_write_lock(&path).map_err(|e| to_py_err(py, e))?),
+            "semaphore" => drop(c.semaphore(&path, leases).map_err(|e| to_py_err(py, e))?),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown lock kind {other:?} (mutex, read, write, semaphore)"
+                )))
+            }
+        }
+        go(py, aio, async move {
+            let guard = match kind.as_str() {
+                "mutex" => c.mutex(&path)?.acquire(timeout).await?,
+                "read" => c.read_write_lock(&path)?.read(timeout).await?,
+                "write" => c.read_write_lock(&path)?.write(timeout).await?,
+                _ => c.semaphore(&path, leases)?.acquire(timeout).await?,
+            };
+            Ok(Guard::new(guard))
+        })
+    }
+
+    /// A shared counter (Flink's checkpoint-id counter format when wide is False).
+    #[pyo3(signature = (path, wide=false, initial=0))]
+    fn counter(&self, py: Python<'_>, path: &str, wide: bool, initial: i64) -> PyResult<Counter> {
+        let format = if wide {
+            CounterFormat::Int64
+        } else {
+            CounterFormat::Int32
+        };
+        let inner = self
+            .inner
+            .counter(path, format, initial)
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(Counter { inner })
+    }
+
+    fn pointer_store(&self, py: Python<'_>, root: &str) -> PyResult<PointerStore> {
+        let inner = self
+            .inner
+            .pointer_store(root)
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PointerStore { inner })
+    }
+
+    fn config_watch(&self, py: Python<'_>, root: &str) -> PyResult<ConfigWatch> {
+        let inner = self
+            .inner
+            .config_watch(root)
+            .map_err(|e| to_py_err(py, e))?;
+        let events = events(inner.events());
+        Ok(ConfigWatch { inner, events })
+    }
+
+    fn leader_watch(&self, py: Python<'_>, path: &str) -> PyResult<LeaderWatch> {
+        let inner = self
+            .inner
+            .watch_leader_info(path)
+            .map_err(|e| to_py_err(py, e))?;
+        let events = events(inner.events());
+        Ok(LeaderWatch { inner, events })
+    }
+}
+
+/// Connection states as they happen (starts with the current one).
+#[pyclass(module = "zkha._zkha", frozen)]
+struct StateStream {
+    events: Events<ConnectionState>,
+}
+
+#[pymethods]
+impl StateStream {
+    /// The next state name, or None on timeout or after "closed".
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn next(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ev = self.events.clone();
+        go(py, aio, async move {
+            Ok(next_event(ev, ms(timeout)).await?.map(state_name))
+        })
+    }
+}
+
+// ---- election ------------------------------------------------------------------------------
+
+#[pyclass(module = "zkha._zkha", frozen)]
+struct Election {
+    inner: zkha::Election,
+    events: Events<ElectionEvent>,
+}
+
+#[pymethods]
+impl Election {
+    /// Waits for leadership: (fencing_token, leader_session_id, latch_node, session_id).
+    #[pyo3(signature = (timeout, aio=None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let e = self.inner.clone();
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        go(py, aio, async move {
+            Ok(leadership_tuple(&e.wait_for_leadership(t).await?))
+        })
+    }
+
+    fn is_leader(&self) -> bool {
+        self.inner.has_leadership()
+    }
+
+    fn leadership(&self) -> Option<LeadershipTuple> {
+        self.inner.leadership().as_ref().map(leadership_tuple)
+    }
+
+    /// The next event: ("granted", leadership tuple) or ("revoked", reason); None on timeout.
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn next_event(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ev = self.events.clone();
+        go(py, aio, async move {
+            Ok(next_event(ev, ms(timeout)).await?.map(|e| match e {
+                ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None),
+                ElectionEvent::Revoked { reason } => ("revoked", None, Some(revoke_name(reason))),
+            }))
+        })
+    }
+
+    fn participant_id(&self) -> String {
+        self.inner.participant_id().to_string()
+    }
+
+    fn latch_path(&self) -> String {
+        self.inner.latch_path().to_string()
+    }
+
+    fn node(&self) -> Option<String> {
+        self.inner.node()
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn close(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let e = self.inner.clone();
+        go(py, aio, async move {
+            e.close().await;
+            Ok(())
+        })
+    }
+}
+
+// ---- locks ---------------------------------------------------------------------------------
+
+/// A held lock, read or write lock, or semaphore lease.
+#[pyclass(module = "zkha._zkha", frozen)]
+struct Guard {
+    inner: StdMutex<Option<LockGuard>>,
+    fencing_token: i64,
+    node: String,
+}
+
+impl Guard {
+    fn new(g: LockGuard) -> Guard {
+        Guard {
+            fencing_token: g.fencing_token(),
+            node: g.node().to_string(),
+            inner: StdMutex::new(Some(g)),
+        }
+    }
+
+    fn take(&self) -> Option<LockGuard> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[pymethods]
+impl Guard {
+    #[getter]
+    fn fencing_token(&self) -> i64 {
+        self.fencing_token
+    }
+
+    #[getter]
+    fn node(&self) -> String {
+        self.node.clone()
+    }
+
+    fn is_held(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|g| g.is_held())
+    }
+
+    /// Waits until the lock is lost; returns the reason.
+    #[pyo3(signature = (aio=None))]
+    fn lost(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let lost = {
+            let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match g.as_ref() {
+                Some(g) => g.lost_future(),
+                None => {
+                    return Err(to_py_err(
+                        py,
+                        zkha::Error::new(ErrorKind::Closed, "the lock was released"),
+                    ));
+                }
+            }
+        };
+        go(py, aio, async move { Ok(lost_name(lost.await)) })
+    }
+
+    /// Releases the lock (idempotent).
+    #[pyo3(signature = (aio=None))]
+    fn release(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let g = self.take();
+        go(py, aio, async move {
+            match g {
+                Some(g) => g.release().await,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+// ---- counter, pointer store, watches -------------------------------------------------------
+
+#[pyclass(module = "zkha._zkha", frozen)]
+struct Counter {
+    inner: zkha::Counter,
+}
+
+#[pymethods]
+impl Counter {
+    /// (value, version)
+    #[pyo3(signature = (aio=None))]
+    fn get(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.get().await })
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn get_and_increment(
+        &self,
+        py: Python<'_>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.get_and_increment().await })
+    }
+
+    #[pyo3(signature = (expected_version, value, aio=None))]
+    fn compare_and_set(
+        &self,
+        py: Python<'_>,
+        expected_version: i32,
+        value: i64,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            c.compare_and_set(expected_version, value).await
+        })
+    }
+
+    #[pyo3(signature = (value, aio=None))]
+    fn set(
+        &self,
+        py: Python<'_>,
+        value: i64,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.set(value).await })
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn remove(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.remove().await })
+    }
+
+    fn path(&self) -> String {
+        self.inner.path().to_string()
+    }
+}
+
+/// (name, data, version)
+type EntryTuple = (String, B, i32);
+
+fn entry(e: zkha::Entry) -> EntryTuple {
+    (e.name, B(e.data), e.version)
+}
+
+#[pyclass(module = "zkha._zkha", frozen)]
+struct PointerStore {
+    inner: zkha::PointerStore,
+}
+
+#[pymethods]
+impl PointerStore {
+    #[pyo3(signature = (name, data, aio=None))]
+    fn add_and_lock(
+        &self,
+        py: Python<'_>,
+        name: String,
+        data: Vec<u8>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move { s.add_and_lock(&name, &data).await })
+    }
+
+    #[pyo3(signature = (name, expected_version, data, aio=None))]
+    fn replace(
+        &self,
+        py: Python<'_>,
+        name: String,
+        expected_version: i32,
+        data: Vec<u8>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move {
+            s.replace(&name, expected_version, &data).await
+        })
+    }
+
+    #[pyo3(signature = (name, aio=None))]
+    fn exists(
+        &self,
+        py: Python<'_>,
+        name: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move { s.exists(&name).await })
+    }
+
+    #[pyo3(signature = (name, aio=None))]
+    fn get_and_lock(
+        &self,
+        py: Python<'_>,
+        name: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(
+            py,
+            aio,
+            async move { Ok(entry(s.get_and_lock(&name).await?)) },
+        )
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn get_all_and_lock(
+        &self,
+        py: Python<'_>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move {
+            Ok(s.get_all_and_lock()
+                .await?
+                .into_iter()
+                .map(entry)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn get_all_handles(
+        &self,
+        py: Python<'_>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move { s.get_all_handles().await })
+    }
+
+    #[pyo3(signature = (name, aio=None))]
+    fn release(
+        &self,
+        py: Python<'_>,
+        name: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move { s.release(&name).await })
+    }
+
+    #[pyo3(signature = (name, aio=None))]
+    fn release_and_try_remove(
+        &self,
+        py: Python<'_>,
+        name: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(
+            py,
+            aio,
+            async move { s.release_and_try_remove(&name).await },
+        )
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn release_all(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let s = self.inner.clone();
+        go(py, aio, async move { s.release_all().await })
+    }
+
+    fn root(&self) -> String {
+        self.inner.root().to_string()
+    }
+}
+
+#[pyclass(module = "zkha._zkha", frozen)]
+struct ConfigWatch {
+    inner: zkha::ConfigWatch,
+    events: Events<zkha::ConfigChange>,
+}
+
+#[pymethods]
+impl ConfigWatch {
+    /// Waits for the first complete read (seconds).
+    #[pyo3(signature = (timeout, aio=None))]
+    fn ready(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let w = self.inner.clone();
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        go(py, aio, async move { w.ready(t).await.map(|_| ()) })
+    }
+
+    fn get(&self, rel_path: &str) -> Option<B> {
+        self.inner.get(rel_path).map(B)
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.snapshot() {
+            d.set_item(k, PyBytes::new(py, &v))?;
+        }
+        Ok(d)
+    }
+
+    /// The next change (rel_path, bytes or None if deleted), or None on timeout.
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn next(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ev = self.events.clone();
+        go(py, aio, async move {
+            Ok(next_event(ev, ms(timeout))
+                .await?
+                .map(|c| (c.path, c.value.map(B))))
+        })
+    }
+}
+
+#[pyclass(module = "zkha._zkha", frozen)]
+struct LeaderWatch {
+    inner: zkha::LeaderInfoWatch,
+    events: Events<LeaderInfo>,
+}
+
+fn leader_value(i: LeaderInfo) -> (bool, Option<B>) {
+    match i {
+        LeaderInfo::Present(d) => (true, Some(B(d))),
+        LeaderInfo::Empty => (true, None),
+    }
+}
+
+#[pymethods]
+impl LeaderWatch {
+    /// (known, bytes or None): known is False before the first read.
+    fn current(&self) -> (bool, Option<B>) {
+        match self.inner.current() {
+            Some(i) => leader_value(i),
+            None => (false, None),
+        }
+    }
+
+    /// The next value (bytes, or None when no leader is published); raises on timeout.
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn next(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ev = self.events.clone();
+        go(py, aio, async move {
+            Ok(next_event(ev, ms(timeout)).await?.map(leader_value))
+        })
+    }
+}
+
+// ---- Flink byte formats --------------------------------------------------------------------
+
+/// Decodes Flink's leader connection info: (address, leader_session_id).
+#[pyfunction]
+fn decode_connection_info(py: Python<'_>, data: &[u8]) -> PyResult<(String, String)> {
+    zkha::flink::connection_info::decode(data)
+        .map(|(a, id)| (a, id.to_string()))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Encodes Flink's leader connection info.
+#[pyfunction]
+fn encode_connection_info<'py>(
+    py: Python<'py>,
+    address: &str,
+    leader_session_id: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let id = leader_session_id
+        .parse()
+        .map_err(|_| to_py_err(py, invalid(format!("not a UUID: {leader_session_id:?}"))))?;
+    let b = zkha::flink::connection_info::encode(address, id).map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &b))
+}
+
+/// Decodes a counter value (wide: 8 bytes, else Flink's 4-byte SharedCount).
+#[pyfunction]
+#[pyo3(signature = (data, wide=false))]
+fn decode_counter(py: Python<'_>, data: &[u8], wide: bool) -> PyResult<i64> {
+    let f = if wide {
+        CounterFormat::Int64
+    } else {
+        CounterFormat::Int32
+    };
+    f.decode(data, "counter").map_err(|e| to_py_err(py, e))
+}
+
+/// The Flink layout root of a configuration file and its quorum: (quorum, cluster_root).
+#[pyfunction]
+fn flink_config_layout(py: Python<'_>, path: &str) -> PyResult<(String, String)> {
+    let c = FlinkConfig::load(path).map_err(|e| to_py_err(py, e))?;
+    let q = c.quorum().map_err(|e| to_py_err(py, e))?;
+    let r = c.cluster_root().map_err(|e| to_py_err(py, e))?;
+    Ok((q, r))
+}
+
+// ---- logging -------------------------------------------------------------------------------
+
+/// Maximum tracing level forwarded to Python (0 off, 1 error .. 5 trace).
+static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static LOG_TX: OnceLock<SyncSender<(u8, String, String)>> = OnceLock::new();
+
+fn level_num(l: &tracing::Level) -> u8 {
+    match *l {
+        tracing::Level::ERROR => 1,
+        tracing::Level::WARN => 2,
+        tracing::Level::INFO => 3,
+        tracing::Level::DEBUG => 4,
+        tracing::Level::TRACE => 5,
+    }
+}
+
+struct PyLogLayer;
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if field.name() == "message" {
+            let _ = write!(
+                self.0,
+                "{}{value:?}",
+                if self.0.is_empty() { "" } else { " " }
+            );
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PyLogLayer {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(
+        &self,
+        m: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        level_num(m.level()) <= LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(tx) = LOG_TX.get() else { return };
+        let mut f = Fields(String::new());
+        e.record(&mut f);
+        let m = e.metadata();
+        let name = format!("zkha.{}", m.target().replace("::", "."))
+            .replace("zkha.zkha", "zkha")
+            .trim_end_matches('.')
+            .to_string();
+        // Never block a runtime thread on Python: drop records when the queue is full.
+        if let Err(TrySendError::Full(_)) = tx.try_send((level_num(m.level()), name, f.0)) {}
+    }
+}
+
+/// Forwards core `tracing` events at or above `level` (1 error .. 5 trace, 0 off) to Python
+/// `logging` (logger `zkha.<module>`), on a dedicated thread that never blocks the runtime.
+#[pyfunction]
+fn set_log_level(level: u8) {
+    LOG_LEVEL.store(level.min(5), std::sync::atomic::Ordering::Relaxed);
+    LOG_TX.get_or_init(|| {
+        let (tx, rx) = sync_channel::<(u8, String, String)>(10_000);
+        let _ = std::thread::Builder::new()
+            .name("zkha-log".into())
+            .spawn(move || {
+                while let Ok((lvl, name, msg)) = rx.recv() {
+                    let py_level = [0, 40, 30, 20, 10, 5][lvl as usize];
+                    let alive = Python::try_attach(|py| {
+                        let _ = py
+                            .import("logging")
+                            .and_then(|l| l.call_method1("getLogger", (name,)))
+                            .and_then(|lg| lg.call_method1("log", (py_level, msg)));
+                    });
+                    if alive.is_none() {
+                        break;
+                    }
+                }
+            });
+        use tracing_subscriber::layer::SubscriberExt;
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(PyLogLayer),
+        );
+        tx
+    });
+}
+
+#[pymodule]
+fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Client>()?;
+    m.add_class::<StateStream>()?;
+    m.add_class::<Election>()?;
+    m.add_class::<Guard>()?;
+    m.add_class::<Counter>()?;
+    m.add_class::<PointerStore>()?;
+    m.add_class::<ConfigWatch>()?;
+    m.add_class::<LeaderWatch>()?;
+    m.add_class::<Canceller>()?;
+    m.add_function(wrap_pyfunction!(decode_connection_info, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_connection_info, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_counter, m)?)?;
+    m.add_function(wrap_pyfunction!(flink_config_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
+    Ok(())
+}

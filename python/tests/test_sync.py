@@ -1,0 +1,227 @@
+"""The sync API against a real ensemble."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import zkha
+
+
+def test_connect_state_and_znodes(client: zkha.Client, path: str) -> None:
+    assert client.state == "connected"
+    assert client.session_id != 0
+    assert 0 < (client.session_timeout or 0) <= 6
+    assert client.get(path) is None
+    client.put(f"{path}/a", b"one")
+    assert client.get(f"{path}/a") == b"one"
+    assert client.children(path) == ["a"]
+    client.delete(path)
+    assert client.children(path) is None
+
+
+def test_state_iterator_and_callback(hosts: str) -> None:
+    seen: list[str] = []
+    c = zkha.Client(hosts, session_timeout=6)
+    c.on_state_change(seen.append)
+    it = c.states(timeout=5)
+    assert next(it) == "connected"
+    c.close()
+    assert list(it) == ["closed"]
+    assert seen[0] == "connected" and seen[-1] == "closed"
+    assert c.state == "closed"
+
+
+def test_election_events_and_fencing(client: zkha.Client, hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other:
+        a = client.election(path, "a")
+        lead = a.wait(10)
+        assert a.is_leader and a.fencing_token == lead.fencing_token
+        assert a.leadership == lead
+        ev = a.next_event(5)
+        assert ev is not None and ev.kind == "granted" and ev.leadership == lead
+        b = other.election(path, "b")
+        with pytest.raises(zkha.TimeoutError):
+            b.wait(0.5)
+        a.close()
+        ev = a.next_event(5)
+        assert ev is not None and ev.kind == "revoked" and ev.reason == "closed"
+        lead_b = b.wait(10)
+        assert lead_b.fencing_token > lead.fencing_token
+        assert b.is_leader and not a.is_leader
+        b.close()
+
+
+def test_lock_context_manager_and_timeout(client: zkha.Client, hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other:
+        with client.lock(path) as g:
+            assert g.is_held and g.fencing_token > 0
+            t0 = time.monotonic()
+            with pytest.raises(zkha.TimeoutError):
+                with other.lock(path, timeout=0.3):
+                    pass
+            assert time.monotonic() - t0 < 3
+        assert not g.is_held
+        with other.lock(path, timeout=5) as g2:
+            assert g2.is_held
+
+
+def test_read_write_lock_and_semaphore(client: zkha.Client, hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other:
+        rw1, rw2 = client.read_write_lock(f"{path}/rw"), other.read_write_lock(f"{path}/rw")
+        with rw1.read, rw2.read:
+            with pytest.raises(zkha.TimeoutError):
+                rw2.write.acquire(0.3)
+        with rw2.write.acquire(5):
+            with pytest.raises(zkha.TimeoutError):
+                rw1.read.acquire(0.3)
+        s1, s2 = client.semaphore(f"{path}/sem", 2), other.semaphore(f"{path}/sem", 2)
+        with s1.acquire(5), s2.acquire(5):
+            with pytest.raises(zkha.TimeoutError):
+                s1.acquire(0.3)
+
+
+def test_blocking_acquire_releases_the_gil(client: zkha.Client, hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other, client.lock(path):
+        ticks = 0
+        done = threading.Event()
+
+        def spin() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                time.sleep(0.001)
+
+        t = threading.Thread(target=spin)
+        t.start()
+        with pytest.raises(zkha.TimeoutError):
+            other.lock(path).acquire(0.5)
+        done.set()
+        t.join()
+        assert ticks > 50  # the other thread ran while we waited
+
+
+def test_ctrl_c_interrupts_acquire_and_leaves_no_node(
+    client: zkha.Client, hosts: str, path: str
+) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other, client.lock(path):
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            other.lock(path).acquire()  # forever
+        timer.join()
+        assert time.monotonic() - t0 < 2
+        # the waiter's node is removed: only the holder's node remains
+        deadline = time.monotonic() + 5
+        while len(client.children(path) or []) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(client.children(path) or []) == 1
+
+
+def test_counter(client: zkha.Client, path: str) -> None:
+    c = client.counter(path, initial=5)
+    assert c.get_and_increment() == 5
+    value, version = c.get()
+    assert value == 6
+    assert c.compare_and_set(version, 10)
+    assert not c.compare_and_set(version, 11)
+    assert c.value == 10
+    assert client.get(path) == (10).to_bytes(4, "big")  # Flink's SharedCount bytes
+    c.remove()
+
+
+def test_pointer_store(client: zkha.Client, path: str) -> None:
+    s = client.pointer_store(path)
+    s.add_and_lock("0000000000000000001", b"ptr1")
+    s.add_and_lock("0000000000000000002", b"ptr2")
+    assert sorted(s.names()) == ["0000000000000000001", "0000000000000000002"]
+    e = s.get_and_lock("0000000000000000001")
+    assert e.data == b"ptr1" and e.name == "0000000000000000001"
+    assert [x.data for x in sorted(s.get_all_and_lock(), key=lambda x: x.name)] == [
+        b"ptr1",
+        b"ptr2",
+    ]
+    assert s.release_and_try_remove("0000000000000000001")
+    assert s.exists("0000000000000000001") is None
+    with pytest.raises(zkha.NodeExistsError):
+        s.add_and_lock("0000000000000000002", b"again")
+    s.release_all()
+
+
+def test_config_watch(client: zkha.Client, path: str) -> None:
+    client.put(f"{path}/a", b"1")
+    w = client.config_watch(path)
+    assert w.snapshot() == {"a": b"1"}
+    client.put(f"{path}/b/c", b"2")
+    seen = {}
+    deadline = time.monotonic() + 5
+    while "b/c" not in seen and time.monotonic() < deadline:
+        ch = w.next_change(1)
+        if ch is not None:
+            seen[ch.path] = ch.value
+    assert seen.get("b/c") == b"2"
+    assert w.get("b/c") == b"2"
+
+
+def test_leader_watch(client: zkha.Client, path: str) -> None:
+    w = client.leader_watch(f"{path}/connection_info")
+    assert w.next_value(5) is None
+    client.put(f"{path}/connection_info", b"x")
+    assert w.next_value(5) == b"x"
+    assert w.current == b"x"
+
+
+def test_errors_are_typed_with_useful_messages(client: zkha.Client, tmp_path) -> None:
+    with pytest.raises(zkha.InvalidArgumentError, match="relative"):
+        client.get("relative/path")
+    with pytest.raises(zkha.InvalidArgumentError):
+        client.lock("no-slash").acquire(1)
+    with pytest.raises(zkha.InvalidArgumentError, match="malformed"):
+        zkha.Client("no such:host:port", 5)
+    with pytest.raises(ValueError, match="unknown lock kind"):
+        client._c.acquire("nope", "/x")
+    with pytest.raises(zkha.IoError, match="missing.yaml"):
+        zkha.Client.from_flink_config(str(tmp_path / "missing.yaml"))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("high-availability.type: zookeeper\n")
+    with pytest.raises(zkha.ConfigError, match="quorum"):
+        zkha.Client.from_flink_config(str(cfg))
+    assert issubclass(zkha.TimeoutError, TimeoutError)
+    assert issubclass(zkha.NoNodeError, zkha.ZkhaError)
+
+
+def test_from_flink_config(hosts: str, tmp_path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "high-availability:\n"
+        "  type: zookeeper\n"
+        f"  zookeeper.quorum: {hosts}\n"
+        "  storageDir: file:///tmp/ha\n"
+        "  zookeeper.client.session-timeout: 7 s\n"
+    )
+    with zkha.Client.from_flink_config(str(cfg)) as c:
+        assert c.state == "connected"
+        assert c.session_timeout is not None and c.session_timeout <= 7
+
+
+def test_core_logs_reach_python_logging(hosts: str, caplog: pytest.LogCaptureFixture) -> None:
+    zkha.set_log_level(logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger="zkha"):
+            with zkha.Client(hosts, session_timeout=6):
+                pass
+            deadline = time.monotonic() + 3
+            while not any(r.name.startswith("zkha") for r in caplog.records):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        names = {r.name for r in caplog.records}
+        assert any(n.startswith("zkha.") for n in names), names
+    finally:
+        zkha.set_log_level()

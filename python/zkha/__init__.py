@@ -1,0 +1,79 @@
+"""zkha: ZooKeeper coordination done right — leader election with a leadership lease, fenced
+writes, locks, counters, pointer stores, watches and a view of Flink's HA data.
+
+Sync API here, asyncio twins in :mod:`zkha.aio`, Flink view in :mod:`zkha.flink`, CLI ``zkha``.
+Core ``tracing`` events go to the ``zkha`` logger (:func:`set_log_level`).
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    BadVersionError,
+    ClosedError,
+    ConfigError,
+    ConnectionLossError,
+    CorruptError,
+    InterruptedError,
+    InvalidArgumentError,
+    IoError,
+    NoAuthError,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    NotLeaderError,
+    SessionExpiredError,
+    TimeoutError,
+    TooLargeError,
+    ZkhaError,
+)
+from ._log import set_log_level
+from ._sync import (
+    Client,
+    ConfigWatch,
+    Counter,
+    Election,
+    LeaderWatch,
+    Lock,
+    LockGuard,
+    PointerStore,
+    ReadWriteLock,
+)
+from ._types import ConfigChange, ElectionEvent, Entry, Leadership
+
+__version__ = "0.1.0"
+
+set_log_level()
+
+__all__ = [
+    "BadVersionError",
+    "Client",
+    "ClosedError",
+    "ConfigChange",
+    "ConfigError",
+    "ConfigWatch",
+    "ConnectionLossError",
+    "CorruptError",
+    "Counter",
+    "Election",
+    "ElectionEvent",
+    "Entry",
+    "InterruptedError",
+    "InvalidArgumentError",
+    "IoError",
+    "LeaderWatch",
+    "Leadership",
+    "Lock",
+    "LockGuard",
+    "NoAuthError",
+    "NoNodeError",
+    "NodeExistsError",
+    "NotEmptyError",
+    "NotLeaderError",
+    "PointerStore",
+    "ReadWriteLock",
+    "SessionExpiredError",
+    "TimeoutError",
+    "TooLargeError",
+    "ZkhaError",
+    "set_log_level",
+]

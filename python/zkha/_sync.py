@@ -1,0 +1,454 @@
+"""The blocking API. Every call releases the GIL while it waits; Ctrl-C interrupts a blocking
+acquire or wait (the core cancels it and removes any node it created)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+from . import _zkha
+from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
+
+
+class Client:
+    """A ZooKeeper client: one session at a time, re-opened after expiry.
+
+    Durations are in seconds. ``with Client(hosts) as c:`` closes the client at the end.
+    """
+
+    def __init__(
+        self,
+        hosts: str,
+        session_timeout: float | None = None,
+        *,
+        connection_timeout: float | None = None,
+        namespace: str | None = None,
+        lease_margin: float | None = None,
+        strict: bool | None = None,
+        operation_timeout: float | None = None,
+        _native: Any = None,
+    ) -> None:
+        if _native is None:
+            _native = _zkha.Client.connect(
+                hosts,
+                session_timeout,
+                connection_timeout,
+                namespace,
+                lease_margin,
+                strict,
+                operation_timeout,
+            )
+        self._c = _native
+        self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def from_flink_config(cls, path: str) -> Client:
+        """Connects with the ZooKeeper settings of a Flink configuration file
+        (``config.yaml`` or legacy ``flink-conf.yaml``)."""
+        return cls("", _native=_zkha.Client.from_flink_config(str(path)))
+
+    # -- lifecycle and state ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the session: ephemeral nodes (leadership, locks) go away. Idempotent."""
+        self._c.close()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(5)
+        self._threads.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def state(self) -> str:
+        """connecting, connected, suspended, reconnected, lost, expired or closed."""
+        return self._c.state()
+
+    @property
+    def session_id(self) -> int:
+        return self._c.session_id()
+
+    @property
+    def session_timeout(self) -> float | None:
+        """The negotiated session timeout in seconds."""
+        return self._c.session_timeout()
+
+    @property
+    def hosts(self) -> str:
+        return self._c.connect_string()
+
+    def states(self, timeout: float | None = None) -> Iterator[str]:
+        """Iterates connection states as they happen, starting with the current one. Ends
+        after ``closed``, or when no change comes within ``timeout`` seconds."""
+        stream = self._c.state_events()
+        while True:
+            s = stream.next(timeout)
+            if s is None:
+                return
+            yield s
+            if s == "closed":
+                return
+
+    def on_state_change(self, callback: Callable[[str], object]) -> None:
+        """Calls ``callback(state)`` on a zkha thread for every state change (the current state
+        first) until the client is closed. Exceptions in the callback are logged."""
+        stream = self._c.state_events()
+
+        def pump() -> None:
+            import logging
+
+            while True:
+                s = stream.next(None)
+                if s is None:
+                    return
+                try:
+                    callback(s)
+                except Exception:  # a callback must not kill the pump
+                    logging.getLogger("zkha").exception("state callback failed")
+                if s == "closed":
+                    return
+
+        t = threading.Thread(target=pump, name="zkha-state-callback", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    # -- plain znodes -----------------------------------------------------------------------
+
+    def get(self, path: str) -> bytes | None:
+        """The znode's data, or None if it does not exist."""
+        return self._c.get_data(path)
+
+    def children(self, path: str) -> list[str] | None:
+        """The znode's children (sorted as ZooKeeper returns them), or None if it does not exist."""
+        return self._c.get_children(path)
+
+    def put(self, path: str, data: bytes) -> None:
+        """Creates or overwrites a persistent znode (parents included)."""
+        self._c.put(path, bytes(data))
+
+    def delete(self, path: str) -> None:
+        """Deletes a znode and everything below it (no error if absent)."""
+        self._c.delete_recursive(path)
+
+    # -- recipes ----------------------------------------------------------------------------
+
+    def election(self, path: str, participant_id: str | None = None) -> Election:
+        """Joins the leader election on latch ``path`` (Curator LeaderLatch compatible)."""
+        return Election(self._c.election(path, participant_id or _default_id()))
+
+    def lock(self, path: str, timeout: float | None = None) -> Lock:
+        """An exclusive lock (Curator InterProcessMutex compatible)."""
+        return Lock(self._c, "mutex", path, 1, timeout)
+
+    def read_write_lock(self, path: str, timeout: float | None = None) -> ReadWriteLock:
+        """A read-write lock (Curator InterProcessReadWriteLock compatible)."""
+        return ReadWriteLock(self._c, path, timeout)
+
+    def semaphore(self, path: str, leases: int, timeout: float | None = None) -> Lock:
+        """A counting semaphore with ``leases`` holders at most."""
+        return Lock(self._c, "semaphore", path, leases, timeout)
+
+    def counter(self, path: str, *, wide: bool = False, initial: int = 0) -> Counter:
+        """A shared counter; ``wide=False`` is Flink's 4-byte checkpoint-id counter format."""
+        return Counter(self._c.counter(path, wide, initial))
+
+    def pointer_store(self, root: str) -> PointerStore:
+        """A store of small pointers with per-owner locks (Flink's StateHandleStore semantics)."""
+        return PointerStore(self._c.pointer_store(root))
+
+    def config_watch(self, root: str, timeout: float = 30.0) -> ConfigWatch:
+        """Watches every value under ``root``; returns once the first complete read is in."""
+        w = self._c.config_watch(root)
+        w.ready(timeout)
+        return ConfigWatch(w)
+
+    def leader_watch(self, path: str) -> LeaderWatch:
+        """Watches a leader-information znode (e.g. Flink's ``connection_info``)."""
+        return LeaderWatch(self._c.leader_watch(path))
+
+
+def _default_id() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Election:
+    """A contender in a leader election. ``with client.election(p) as e:`` leaves at the end."""
+
+    def __init__(self, native: Any) -> None:
+        self._e = native
+
+    def wait(self, timeout: float) -> Leadership:
+        """Waits up to ``timeout`` seconds for leadership; raises :class:`zkha.TimeoutError`."""
+        return Leadership(*self._e.wait(timeout))
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this contender holds a valid grant (within the lease)."""
+        return self._e.is_leader()
+
+    @property
+    def leadership(self) -> Leadership | None:
+        return leadership(self._e.leadership())
+
+    @property
+    def fencing_token(self) -> int | None:
+        lead = self._e.leadership()
+        return None if lead is None else lead[0]
+
+    @property
+    def participant_id(self) -> str:
+        return self._e.participant_id()
+
+    @property
+    def path(self) -> str:
+        return self._e.latch_path()
+
+    @property
+    def node(self) -> str | None:
+        """This contender's latch node, once created."""
+        return self._e.node()
+
+    def next_event(self, timeout: float | None = None) -> ElectionEvent | None:
+        """The next granted/revoked event, or None after ``timeout`` seconds."""
+        return election_event(self._e.next_event(timeout))
+
+    def events(self, timeout: float | None = None) -> Iterator[ElectionEvent]:
+        """Iterates granted/revoked events; ends when none comes within ``timeout`` or the
+        election is closed."""
+        while True:
+            ev = self._e.next_event(timeout)
+            if ev is None:
+                return
+            yield election_event(ev)  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Leaves the election (deletes the latch node; leadership is revoked)."""
+        self._e.close()
+
+    def __enter__(self) -> Election:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LockGuard:
+    """A held lock; release with :meth:`release` or by leaving its ``with`` block."""
+
+    def __init__(self, native: Any) -> None:
+        self._g = native
+
+    @property
+    def fencing_token(self) -> int:
+        return self._g.fencing_token
+
+    @property
+    def node(self) -> str:
+        return self._g.node
+
+    @property
+    def is_held(self) -> bool:
+        return self._g.is_held()
+
+    def wait_lost(self) -> str:
+        """Blocks until the lock is lost; returns why (lease_expired, session_expired,
+        node_deleted, closed)."""
+        return self._g.lost()
+
+    def release(self) -> None:
+        """Releases the lock (idempotent)."""
+        self._g.release()
+
+    def __enter__(self) -> LockGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Lock:
+    """A lock or semaphore: ``with client.lock(path, timeout=5):`` or ``g = lock.acquire()``.
+
+    One ``Lock`` object can be entered by one thread at a time; use one per holder.
+    """
+
+    def __init__(
+        self, client: Any, kind: str, path: str, leases: int, timeout: float | None
+    ) -> None:
+        self._c, self._kind, self.path, self._leases, self.timeout = (
+            client,
+            kind,
+            path,
+            leases,
+            timeout,
+        )
+        self._held: LockGuard | None = None
+
+    def acquire(self, timeout: float | None = None) -> LockGuard:
+        """Waits up to ``timeout`` seconds (None: the lock's default, else forever); raises
+        :class:`zkha.TimeoutError` if not acquired."""
+        t = self.timeout if timeout is None else timeout
+        return LockGuard(self._c.acquire(self._kind, self.path, self._leases, t))
+
+    def __enter__(self) -> LockGuard:
+        self._held = self.acquire()
+        return self._held
+
+    def __exit__(
+        self,
+        et: type[BaseException] | None,
+        ev: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()
+
+
+class ReadWriteLock:
+    """Shared readers, one exclusive writer: ``with rw.read:`` / ``with rw.write:``."""
+
+    def __init__(self, client: Any, path: str, timeout: float | None) -> None:
+        self.path = path
+        self._c, self._timeout = client, timeout
+
+    @property
+    def read(self) -> Lock:
+        return Lock(self._c, "read", self.path, 1, self._timeout)
+
+    @property
+    def write(self) -> Lock:
+        return Lock(self._c, "write", self.path, 1, self._timeout)
+
+
+class Counter:
+    """A shared counter with compare-and-set."""
+
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    @property
+    def path(self) -> str:
+        return self._n.path()
+
+    def get(self) -> tuple[int, int]:
+        """(value, version)"""
+        return self._n.get()
+
+    @property
+    def value(self) -> int:
+        return self._n.get()[0]
+
+    def get_and_increment(self) -> int:
+        """Atomically increments; returns the previous value."""
+        return self._n.get_and_increment()
+
+    def compare_and_set(self, expected_version: int, value: int) -> bool:
+        return self._n.compare_and_set(expected_version, value)
+
+    def set(self, value: int) -> None:
+        self._n.set(value)
+
+    def remove(self) -> None:
+        self._n.remove()
+
+
+class PointerStore:
+    """Small pointers under a root with per-owner locks (Flink StateHandleStore semantics)."""
+
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    @property
+    def root(self) -> str:
+        return self._n.root()
+
+    def add_and_lock(self, name: str, data: bytes) -> int:
+        """Adds an entry and locks it for this owner; returns its version."""
+        return self._n.add_and_lock(name, bytes(data))
+
+    def replace(self, name: str, expected_version: int, data: bytes) -> int:
+        return self._n.replace(name, expected_version, bytes(data))
+
+    def exists(self, name: str) -> int | None:
+        """The entry's version, or None."""
+        return self._n.exists(name)
+
+    def get_and_lock(self, name: str) -> Entry:
+        return Entry(*self._n.get_and_lock(name))
+
+    def get_all_and_lock(self) -> list[Entry]:
+        return [Entry(*e) for e in self._n.get_all_and_lock()]
+
+    def names(self) -> list[str]:
+        return self._n.get_all_handles()
+
+    def release(self, name: str) -> None:
+        self._n.release(name)
+
+    def release_and_try_remove(self, name: str) -> bool:
+        """Releases this owner's lock and removes the entry if nobody else holds it."""
+        return self._n.release_and_try_remove(name)
+
+    def release_all(self) -> None:
+        self._n.release_all()
+
+
+class ConfigWatch:
+    """A live view of every value under a root."""
+
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    def get(self, rel_path: str) -> bytes | None:
+        return self._n.get(rel_path)
+
+    def snapshot(self) -> dict[str, bytes]:
+        return self._n.snapshot()
+
+    def next_change(self, timeout: float | None = None) -> ConfigChange | None:
+        c = self._n.next(timeout)
+        return None if c is None else ConfigChange(*c)
+
+    def changes(self, timeout: float | None = None) -> Iterator[ConfigChange]:
+        """Iterates changes; ends when none comes within ``timeout``."""
+        while (c := self.next_change(timeout)) is not None:
+            yield c
+
+
+_UNKNOWN: Any = object()
+
+
+class LeaderWatch:
+    """A live view of a leader-information znode: bytes, or None when no leader publishes."""
+
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    @property
+    def current(self) -> bytes | None:
+        """The current value (None: no leader, or not read yet)."""
+        return self._n.current()[1]
+
+    def next_value(self, timeout: float | None = None) -> bytes | None:
+        """The next value; raises :class:`zkha.TimeoutError` when none comes in time."""
+        from ._errors import TimeoutError as ZTimeout
+
+        v = self._n.next(timeout)
+        if v is None:
+            raise ZTimeout(f"no leader information change within {timeout} s")
+        return v[1]
+
+    def values(self, timeout: float | None = None) -> Iterator[bytes | None]:
+        """Iterates values (the current one first); ends when none comes within ``timeout``."""
+        while (v := self._n.next(timeout)) is not None:
+            yield v[1]
