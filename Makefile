@@ -117,5 +117,5 @@ wheel-check: wheel
 test-python: tools python-env
 	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
-	$(PY_VENV)/bin/ruff check python/zkha python/tests
+	cd python && .venv/bin/ruff check zkha tests && .venv/bin/ruff format --check zkha tests
 	cd python && $(PY) -m pytest -q tests

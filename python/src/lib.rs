@@ -265,16 +265,22 @@ struct Client {
     inner: zkha::Client,
 }
 
-fn connect(py: Python<'_>, options: ClientOptions) -> PyResult<Client> {
-    let inner = run(py, zkha::Client::connect(options))?;
-    Ok(Client { inner })
+fn connect(
+    py: Python<'_>,
+    options: ClientOptions,
+    aio: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    go(py, aio, async move {
+        let inner = zkha::Client::connect(options).await?;
+        Ok(Client { inner })
+    })
 }
 
 #[pymethods]
 impl Client {
     /// Connects (blocking) with the given options; durations in seconds.
     #[staticmethod]
-    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None))]
+    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, aio=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         py: Python<'_>,
@@ -285,7 +291,8 @@ impl Client {
         lease_margin: Option<f64>,
         strict: Option<bool>,
         operation_timeout: Option<f64>,
-    ) -> PyResult<Client> {
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let mut o = ClientOptions::new(hosts);
         if let Some(t) = ms(session_timeout) {
             o = o.session_timeout(t);
@@ -306,16 +313,21 @@ impl Client {
             o = o.operation_timeout(t);
         }
         o.validate().map_err(|e| to_py_err(py, e))?;
-        connect(py, o)
+        connect(py, o, aio)
     }
 
     /// Connects with the ZooKeeper settings of a Flink configuration file.
     #[staticmethod]
-    fn from_flink_config(py: Python<'_>, path: &str) -> PyResult<Client> {
+    #[pyo3(signature = (path, aio=None))]
+    fn from_flink_config(
+        py: Python<'_>,
+        path: &str,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let o = FlinkConfig::load(path)
             .and_then(|c| c.client_options())
             .map_err(|e| to_py_err(py, e))?;
-        connect(py, o)
+        connect(py, o, aio)
     }
 
     #[pyo3(signature = (aio=None))]

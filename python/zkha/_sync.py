@@ -39,6 +39,7 @@ class Client:
                 lease_margin,
                 strict,
                 operation_timeout,
+                None,
             )
         self._c = _native
         self._threads: list[threading.Thread] = []

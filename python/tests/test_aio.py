@@ -1,0 +1,115 @@
+"""The asyncio twins against a real ensemble."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import zkha
+import zkha.aio
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_connect_znodes_and_states(hosts: str, path: str) -> None:
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        assert c.state == "connected"
+        await c.put(f"{path}/a", b"x")
+        assert await c.get(f"{path}/a") == b"x"
+        assert await c.children(path) == ["a"]
+        await c.delete(path)
+        assert await c.get(f"{path}/a") is None
+        states = c.states(timeout=5)
+        assert await states.__anext__() == "connected"
+    assert [s async for s in states] == ["closed"]
+
+
+async def test_election_hand_over(hosts: str, path: str) -> None:
+    async with (
+        zkha.aio.connect(hosts, session_timeout=6) as c1,
+        zkha.aio.connect(hosts, session_timeout=6) as c2,
+    ):
+        a = c1.election(path, "a")
+        lead = await a.wait(10)
+        assert a.is_leader
+        b = c2.election(path, "b")
+        with pytest.raises(zkha.TimeoutError):
+            await b.wait(0.3)
+        await a.close()
+        ev = await a.next_event(5)  # granted (queued) then revoked
+        assert ev is not None and ev.kind == "granted"
+        ev = await a.next_event(5)
+        assert ev is not None and ev.kind == "revoked"
+        lead_b = await b.wait(10)
+        assert lead_b.fencing_token > lead.fencing_token
+        async for ev in b:
+            assert ev.kind == "granted"
+            break
+        await b.close()
+
+
+async def test_lock_cancel_and_concurrency(hosts: str, path: str) -> None:
+    async with (
+        zkha.aio.connect(hosts, session_timeout=6) as c1,
+        zkha.aio.connect(hosts, session_timeout=6) as c2,
+    ):
+        async with c1.lock(path) as g:
+            assert g.is_held
+            with pytest.raises(zkha.TimeoutError):
+                await c2.lock(path).acquire(0.3)
+            waiter = asyncio.create_task(c2.lock(path).acquire())
+            # the loop stays responsive while the core waits
+            t0 = time.monotonic()
+            await asyncio.sleep(0.2)
+            assert time.monotonic() - t0 < 1
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            deadline = time.monotonic() + 5
+            while len(await c1.children(path) or []) != 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert len(await c1.children(path) or []) == 1  # the cancelled waiter's node is gone
+        async with c2.lock(path, timeout=5):
+            pass
+        rw = c1.read_write_lock(f"{path}/rw")
+        async with rw.read, c2.read_write_lock(f"{path}/rw").read:
+            pass
+        async with c1.semaphore(f"{path}/s", 2), c2.semaphore(f"{path}/s", 2):
+            with pytest.raises(zkha.TimeoutError):
+                await c1.semaphore(f"{path}/s", 2).acquire(0.3)
+
+
+async def test_counter_store_watches(hosts: str, path: str) -> None:
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        n = c.counter(f"{path}/n", initial=1)
+        assert await n.get_and_increment() == 1
+        v, ver = await n.get()
+        assert v == 2 and await n.compare_and_set(ver, 7)
+        s = c.pointer_store(f"{path}/store")
+        await s.add_and_lock("e1", b"p")
+        assert (await s.get_and_lock("e1")).data == b"p"
+        assert await s.names() == ["e1"]
+        assert await s.release_and_try_remove("e1")
+        await c.put(f"{path}/cfg/k", b"v")
+        w = await c.config_watch(f"{path}/cfg")
+        assert w.snapshot() == {"k": b"v"}
+        await c.put(f"{path}/cfg/k", b"w")
+        async for ch in w.changes(timeout=5):
+            if ch.value == b"w":
+                break
+        else:
+            pytest.fail("no change seen")
+        lw = c.leader_watch(f"{path}/leader")
+        assert await lw.next_value(5) is None
+        await c.put(f"{path}/leader", b"L")
+        assert await lw.next_value(5) == b"L"
+
+
+async def test_errors(hosts: str) -> None:
+    with pytest.raises(zkha.InvalidArgumentError):
+        await zkha.aio.connect("bad host!!", 5)
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        with pytest.raises(zkha.InvalidArgumentError, match="relative"):
+            await c.get("relative")

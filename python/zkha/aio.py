@@ -1,0 +1,375 @@
+"""The asyncio API: the same objects as :mod:`zkha`, as awaitables, async context managers and
+async iterators. Every operation runs on zkha's shared runtime and completes an asyncio future
+of the running loop; cancelling the awaiting task cancels the core operation (a cancelled lock
+acquire removes its node).
+
+    async with zkha.aio.connect("zk1:2181", session_timeout=10) as client:
+        async with client.lock("/locks/job", timeout=5) as guard:
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Generator
+from typing import Any
+
+from . import _zkha
+from ._errors import TimeoutError as _ZTimeout
+from ._sync import _default_id
+from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
+
+__all__ = [
+    "Client",
+    "ConfigWatch",
+    "Counter",
+    "Election",
+    "LeaderWatch",
+    "Lock",
+    "LockGuard",
+    "PointerStore",
+    "ReadWriteLock",
+    "connect",
+    "from_flink_config",
+]
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+class _Connecting:
+    """``await connect(...)`` gives a :class:`Client`; ``async with connect(...) as c`` closes
+    it at the end."""
+
+    def __init__(self, start: Any) -> None:
+        self._start = start
+        self._client: Client | None = None
+
+    async def _connect(self) -> Client:
+        return Client(await self._start(_loop()))
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._connect()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def connect(
+    hosts: str,
+    session_timeout: float | None = None,
+    *,
+    connection_timeout: float | None = None,
+    namespace: str | None = None,
+    lease_margin: float | None = None,
+    strict: bool | None = None,
+    operation_timeout: float | None = None,
+) -> _Connecting:
+    """Connects to ``hosts`` (durations in seconds); see :class:`zkha.Client`."""
+
+    def start(loop: asyncio.AbstractEventLoop) -> Any:
+        return _zkha.Client.connect(
+            hosts,
+            session_timeout,
+            connection_timeout,
+            namespace,
+            lease_margin,
+            strict,
+            operation_timeout,
+            loop,
+        )
+
+    return _Connecting(start)
+
+
+def from_flink_config(path: str) -> _Connecting:
+    """Connects with the ZooKeeper settings of a Flink configuration file."""
+    return _Connecting(lambda loop: _zkha.Client.from_flink_config(str(path), loop))
+
+
+class Client:
+    """An asyncio client; make one with :func:`connect` or :func:`from_flink_config`."""
+
+    connect = staticmethod(connect)
+    from_flink_config = staticmethod(from_flink_config)
+
+    def __init__(self, native: Any) -> None:
+        self._c = native
+
+    async def close(self) -> None:
+        await self._c.close(_loop())
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def state(self) -> str:
+        return self._c.state()
+
+    @property
+    def session_id(self) -> int:
+        return self._c.session_id()
+
+    @property
+    def session_timeout(self) -> float | None:
+        return self._c.session_timeout()
+
+    async def states(self, timeout: float | None = None) -> AsyncIterator[str]:
+        """Connection states as they happen (the current one first); ends after ``closed`` or
+        when none comes within ``timeout`` seconds."""
+        stream = self._c.state_events()
+        while (s := await stream.next(timeout, _loop())) is not None:
+            yield s
+            if s == "closed":
+                return
+
+    async def get(self, path: str) -> bytes | None:
+        return await self._c.get_data(path, _loop())
+
+    async def children(self, path: str) -> list[str] | None:
+        return await self._c.get_children(path, _loop())
+
+    async def put(self, path: str, data: bytes) -> None:
+        await self._c.put(path, bytes(data), _loop())
+
+    async def delete(self, path: str) -> None:
+        await self._c.delete_recursive(path, _loop())
+
+    def election(self, path: str, participant_id: str | None = None) -> Election:
+        return Election(self._c.election(path, participant_id or _default_id()))
+
+    def lock(self, path: str, timeout: float | None = None) -> Lock:
+        return Lock(self._c, "mutex", path, 1, timeout)
+
+    def read_write_lock(self, path: str, timeout: float | None = None) -> ReadWriteLock:
+        return ReadWriteLock(self._c, path, timeout)
+
+    def semaphore(self, path: str, leases: int, timeout: float | None = None) -> Lock:
+        return Lock(self._c, "semaphore", path, leases, timeout)
+
+    def counter(self, path: str, *, wide: bool = False, initial: int = 0) -> Counter:
+        return Counter(self._c.counter(path, wide, initial))
+
+    def pointer_store(self, root: str) -> PointerStore:
+        return PointerStore(self._c.pointer_store(root))
+
+    async def config_watch(self, root: str, timeout: float = 30.0) -> ConfigWatch:
+        w = self._c.config_watch(root)
+        await w.ready(timeout, _loop())
+        return ConfigWatch(w)
+
+    def leader_watch(self, path: str) -> LeaderWatch:
+        return LeaderWatch(self._c.leader_watch(path))
+
+
+class Election:
+    """A contender; ``async with`` leaves the election at the end; ``async for ev in e:``
+    iterates granted/revoked events."""
+
+    def __init__(self, native: Any) -> None:
+        self._e = native
+
+    async def wait(self, timeout: float) -> Leadership:
+        return Leadership(*(await self._e.wait(timeout, _loop())))
+
+    @property
+    def is_leader(self) -> bool:
+        return self._e.is_leader()
+
+    @property
+    def leadership(self) -> Leadership | None:
+        return leadership(self._e.leadership())
+
+    @property
+    def fencing_token(self) -> int | None:
+        lead = self._e.leadership()
+        return None if lead is None else lead[0]
+
+    @property
+    def participant_id(self) -> str:
+        return self._e.participant_id()
+
+    async def next_event(self, timeout: float | None = None) -> ElectionEvent | None:
+        return election_event(await self._e.next_event(timeout, _loop()))
+
+    def __aiter__(self) -> AsyncIterator[ElectionEvent]:
+        return self.events()
+
+    async def events(self, timeout: float | None = None) -> AsyncIterator[ElectionEvent]:
+        while (ev := await self._e.next_event(timeout, _loop())) is not None:
+            yield election_event(ev)  # type: ignore[misc]
+
+    async def close(self) -> None:
+        await self._e.close(_loop())
+
+    async def __aenter__(self) -> Election:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class LockGuard:
+    def __init__(self, native: Any) -> None:
+        self._g = native
+
+    @property
+    def fencing_token(self) -> int:
+        return self._g.fencing_token
+
+    @property
+    def node(self) -> str:
+        return self._g.node
+
+    @property
+    def is_held(self) -> bool:
+        return self._g.is_held()
+
+    async def wait_lost(self) -> str:
+        return await self._g.lost(_loop())
+
+    async def release(self) -> None:
+        await self._g.release(_loop())
+
+    async def __aenter__(self) -> LockGuard:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()
+
+
+class Lock:
+    """``async with client.lock(path, timeout=5) as guard:`` or ``await lock.acquire()``."""
+
+    def __init__(
+        self, client: Any, kind: str, path: str, leases: int, timeout: float | None
+    ) -> None:
+        self._c, self._kind, self.path, self._leases = client, kind, path, leases
+        self.timeout = timeout
+        self._held: LockGuard | None = None
+
+    async def acquire(self, timeout: float | None = None) -> LockGuard:
+        t = self.timeout if timeout is None else timeout
+        return LockGuard(await self._c.acquire(self._kind, self.path, self._leases, t, _loop()))
+
+    async def __aenter__(self) -> LockGuard:
+        self._held = await self.acquire()
+        return self._held
+
+    async def __aexit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            await held.release()
+
+
+class ReadWriteLock:
+    def __init__(self, client: Any, path: str, timeout: float | None) -> None:
+        self.path = path
+        self._c, self._timeout = client, timeout
+
+    @property
+    def read(self) -> Lock:
+        return Lock(self._c, "read", self.path, 1, self._timeout)
+
+    @property
+    def write(self) -> Lock:
+        return Lock(self._c, "write", self.path, 1, self._timeout)
+
+
+class Counter:
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    async def get(self) -> tuple[int, int]:
+        return await self._n.get(_loop())
+
+    async def get_and_increment(self) -> int:
+        return await self._n.get_and_increment(_loop())
+
+    async def compare_and_set(self, expected_version: int, value: int) -> bool:
+        return await self._n.compare_and_set(expected_version, value, _loop())
+
+    async def set(self, value: int) -> None:
+        await self._n.set(value, _loop())
+
+    async def remove(self) -> None:
+        await self._n.remove(_loop())
+
+
+class PointerStore:
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    async def add_and_lock(self, name: str, data: bytes) -> int:
+        return await self._n.add_and_lock(name, bytes(data), _loop())
+
+    async def replace(self, name: str, expected_version: int, data: bytes) -> int:
+        return await self._n.replace(name, expected_version, bytes(data), _loop())
+
+    async def exists(self, name: str) -> int | None:
+        return await self._n.exists(name, _loop())
+
+    async def get_and_lock(self, name: str) -> Entry:
+        return Entry(*(await self._n.get_and_lock(name, _loop())))
+
+    async def get_all_and_lock(self) -> list[Entry]:
+        return [Entry(*e) for e in await self._n.get_all_and_lock(_loop())]
+
+    async def names(self) -> list[str]:
+        return await self._n.get_all_handles(_loop())
+
+    async def release(self, name: str) -> None:
+        await self._n.release(name, _loop())
+
+    async def release_and_try_remove(self, name: str) -> bool:
+        return await self._n.release_and_try_remove(name, _loop())
+
+    async def release_all(self) -> None:
+        await self._n.release_all(_loop())
+
+
+class ConfigWatch:
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    def get(self, rel_path: str) -> bytes | None:
+        return self._n.get(rel_path)
+
+    def snapshot(self) -> dict[str, bytes]:
+        return self._n.snapshot()
+
+    async def next_change(self, timeout: float | None = None) -> ConfigChange | None:
+        c = await self._n.next(timeout, _loop())
+        return None if c is None else ConfigChange(*c)
+
+    async def changes(self, timeout: float | None = None) -> AsyncIterator[ConfigChange]:
+        while (c := await self.next_change(timeout)) is not None:
+            yield c
+
+
+class LeaderWatch:
+    def __init__(self, native: Any) -> None:
+        self._n = native
+
+    @property
+    def current(self) -> bytes | None:
+        return self._n.current()[1]
+
+    async def next_value(self, timeout: float | None = None) -> bytes | None:
+        v = await self._n.next(timeout, _loop())
+        if v is None:
+            raise _ZTimeout(f"no leader information change within {timeout} s")
+        return v[1]
+
+    async def values(self, timeout: float | None = None) -> AsyncIterator[bytes | None]:
+        while (v := await self._n.next(timeout, _loop())) is not None:
+            yield v[1]
