@@ -30,7 +30,7 @@ fi
 if [[ $mode == valgrind || $mode == all ]]; then
   build "$root/target/c-tests"
   for t in errors election revoke locks stores flink_config; do
-    valgrind --quiet --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
+    ZKHA_TEST_SLOW=1 valgrind --quiet --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
       "$root/target/c-tests/test_zkha" "$t"
   done
   echo "valgrind: 0 errors, 0 definite/indirect leaks"

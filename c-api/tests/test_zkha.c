@@ -101,7 +101,7 @@ static void test_errors(void) {
   err = NULL;
   CHECK(zkha_client_connect("127.0.0.1:1", 300, &c, &err) == ZKHA_STATUS_CONNECTION_LOSS, "unreachable");
   CHECK(strstr(zkha_error_message(err), "127.0.0.1:1") != NULL, "%s", zkha_error_message(err));
-  CHECK(now_s() - t < 20, "took %.1f s", now_s() - t);
+  CHECK(getenv("ZKHA_TEST_SLOW") || now_s() - t < 20, "took %.1f s", now_s() - t);
   zkha_error_free(err);
   printf("ok errors\n");
 }
@@ -132,7 +132,8 @@ static void test_client_and_election(void) {
   OK(zkha_election_next_event(eb, 5000, &ev, &e_));
   CHECK(ev.kind == ZKHA_ELECTION_EVENT_KIND_GRANTED, "b granted, kind %d", ev.kind);
   CHECK(ev.fencing_token > ta, "tokens grow: %lld then %lld", (long long)ta, (long long)ev.fencing_token);
-  CHECK(now_s() - t < 1.0, "hand-over took %.3f s", now_s() - t);
+  /* Timing is meaningless under valgrind (ZKHA_TEST_SLOW): checked in the plain and ASan runs. */
+  CHECK(getenv("ZKHA_TEST_SLOW") || now_s() - t < 1.0, "hand-over took %.3f s", now_s() - t);
   OK(zkha_election_wait(eb, 100, &tb, &e_));
   CHECK(tb == ev.fencing_token, "same grant");
   zkha_election_free(eb);
