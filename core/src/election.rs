@@ -14,6 +14,14 @@
 //! deletes its node and joins again with a new one, so a later grant always has a larger
 //! token. After a session expiry it rejoins under the new session by itself.
 //!
+//! Liveness link (fast crash failover, [`crate::liveness`]): each contender's node name
+//! carries its client's liveness endpoint; the immediate successor holds a connection to it
+//! while it waits. On evidence that the predecessor's process died (the link broke and
+//! reconnects are refused), it deletes exactly that node (version-checked) and goes on with
+//! the normal grant, ownership check included. Every contender watches its own node: a leader
+//! whose node is deleted revokes at once (and its fenced writes fail anyway); a waiting one
+//! joins again.
+//!
 //! Cancellation: dropping the last [`Election`] handle (or [`Election::close`]) revokes and
 //! deletes the contender's node in the background; `close` waits for it.
 
@@ -27,6 +35,7 @@ use zookeeper_client as zk;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, Op, OpResult};
+use crate::liveness::{self, Endpoint, Evidence, Registration};
 use crate::metrics::Metrics;
 use crate::session::{Client, ConnectionState, Inner, Session};
 use crate::{path, queue, runtime};
@@ -71,6 +80,20 @@ pub enum ElectionEvent {
     },
 }
 
+/// A contender's liveness link as it is now ([`Election::liveness`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LivenessStatus {
+    /// The endpoint (`host:port`) named in this contender's latch node; `None` with the link
+    /// off, before the node exists, or if no address could be determined.
+    pub endpoint: Option<String>,
+    /// The predecessor's endpoint this contender links to; `None` while leading, or if the
+    /// predecessor names none (a Curator or Flink contender, or the link off there).
+    pub peer: Option<String>,
+    /// True while the link to `peer` is up (the endpoint confirmed it serves that node).
+    /// Only a link that was up can ever yield evidence of death.
+    pub linked: bool,
+}
+
 /// How to join an election.
 #[derive(Debug, Clone)]
 pub struct ElectionOptions {
@@ -104,6 +127,11 @@ struct Shared {
     options: ElectionOptions,
     held: Mutex<Option<Held>>,
     own_node: Mutex<Option<String>>,
+    /// The client's liveness endpoint (`None` with the link off).
+    endpoint: Option<Arc<Endpoint>>,
+    /// Our node's registration with the endpoint, while the node exists.
+    registration: Mutex<Option<Registration>>,
+    link: Mutex<LivenessStatus>,
     events: Subscribers<ElectionEvent>,
     close: watch::Sender<bool>,
     finished: watch::Sender<bool>,
@@ -133,12 +161,16 @@ impl Client {
         if options.participant_id.is_empty() {
             return Err(Error::invalid("participant id must not be empty"));
         }
+        let endpoint = self.inner().liveness_endpoint()?;
         let shared = Arc::new(Shared {
             inner: self.inner().clone(),
             latch,
             options,
             held: Mutex::new(None),
             own_node: Mutex::new(None),
+            endpoint,
+            registration: Mutex::new(None),
+            link: Mutex::new(LivenessStatus::default()),
             events: Subscribers::default(),
             close: watch::channel(false).0,
             finished: watch::channel(false).0,
@@ -222,6 +254,12 @@ impl Election {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The liveness link of this contender: its own endpoint, and its link to its
+    /// predecessor.
+    pub fn liveness(&self) -> LivenessStatus {
+        self.shared().link()
     }
 
     /// The participant id.
@@ -317,6 +355,7 @@ async fn contend(sh: Arc<Shared>) {
                 Pass::SessionGone => {
                     revoke(&sh, RevokeReason::SessionExpired);
                     *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    sh.forget_registration();
                     // Wait for a different session.
                     loop {
                         if *close.borrow() || *client_closing.borrow() {
@@ -378,13 +417,80 @@ fn revoke(sh: &Shared, reason: RevokeReason) {
     }
 }
 
-/// Deletes our latch node if it exists (the session's end removes it anyway).
+/// Deletes our latch node if it exists (the session's end removes it anyway), then stops
+/// serving it on the liveness endpoint (in that order: a successor that still sees the node
+/// finds it served).
 async fn delete_own_node(sh: &Shared, s: &Session) {
     let node = sh.own_node.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(node) = node {
         if let Err(e) = queue::leave(&sh.inner, s, &node).await {
             tracing::warn!(target: "zkha::election", node = %node, error = %e, "could not delete the latch node");
         }
+    }
+    sh.forget_registration();
+}
+
+impl Shared {
+    fn link(&self) -> LivenessStatus {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update_link(&self, f: impl FnOnce(&mut LivenessStatus)) {
+        f(&mut self.link.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Our node is gone: its endpoint stops serving it (and closes its successor's link).
+    fn forget_registration(&self) {
+        let reg = self
+            .registration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(reg);
+        self.update_link(|l| l.endpoint = None);
+    }
+}
+
+/// Clears the link status when the wait on a predecessor ends, however it ends.
+struct PeerStatus<'a>(&'a Shared);
+
+impl Drop for PeerStatus<'_> {
+    fn drop(&mut self) {
+        self.0.update_link(|l| {
+            l.peer = None;
+            l.linked = false;
+        });
+    }
+}
+
+/// Deletes the predecessor's node `pred` on `evidence` that its process is gone: exactly that
+/// node (its name is unique, and the delete requires the version we watched).
+async fn force_takeover(
+    sh: &Shared,
+    s: &Session,
+    pred: &str,
+    version: i32,
+    evidence: &Evidence,
+) -> Result<()> {
+    let inner = &sh.inner;
+    match inner.run(s, pred, s.zk.delete(pred, Some(version))).await {
+        Ok(()) => {
+            Metrics::inc(&inner.metrics.forced_takeovers);
+            tracing::warn!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
+                predecessor = %pred, %evidence,
+                "forced takeover: deleted the latch node of a contender whose process is gone");
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::NoNode => {
+            tracing::debug!(target: "zkha::election", predecessor = %pred, %evidence, "predecessor already gone");
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::BadVersion => {
+            tracing::warn!(target: "zkha::election", predecessor = %pred, %evidence,
+                "predecessor's node changed since it was watched; not deleting it");
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -490,22 +596,57 @@ async fn run_pass(
             return lead(sh, s, &node, states, close, client_closing, strict).await;
         }
         // Watch only the predecessor. If it vanished between listing and watching, the watch
-        // call says so and we list again at once (no livelock, CURATOR-645).
-        let pred = path::join(&sh.latch, &contenders[idx - 1].1);
-        let (stat, watcher) = try_op!(inner.run(s, &pred, s.zk.check_and_watch_stat(&pred)).await);
-        if stat.is_none() {
-            continue;
+        // call says so and we list again at once (no livelock, CURATOR-645). Our own node is
+        // watched too (both requests leave together): if someone deletes it — a successor's
+        // wrong liveness takeover, an operator — we join again at once.
+        let pred_name = &contenders[idx - 1].1;
+        let pred = path::join(&sh.latch, pred_name);
+        let sent = Instant::now();
+        let pred_req = s.zk.check_and_watch_stat(&pred);
+        let own_req = s.zk.check_and_watch_stat(&node);
+        let pred_watched = inner.run_at(s, &pred, sent, pred_req).await;
+        let own_watched = inner.run_at(s, &node, sent, own_req).await;
+        let (stat, watcher) = try_op!(pred_watched);
+        let (own_stat, own_watcher) = try_op!(own_watched);
+        if own_stat.is_none() {
+            revoke(sh, RevokeReason::NodeDeleted);
+            return Pass::Rejoin;
         }
+        let Some(stat) = stat else { continue };
+        // The liveness link to the predecessor, if it names an endpoint (we serve one too).
+        let peer = sh
+            .endpoint
+            .as_ref()
+            .and_then(|_| liveness::peer_of(pred_name));
+        let _status = PeerStatus(sh);
+        sh.update_link(|l| l.peer = peer.as_ref().map(|p| p.addr.clone()));
+        let linked = |up: bool| sh.update_link(|l| l.linked = up);
+        let link = async {
+            match &peer {
+                Some(p) => liveness::watch(p, &linked).await,
+                None => std::future::pending().await,
+            }
+        };
         let fired = watcher.changed();
-        tokio::pin!(fired);
-        loop {
+        let own_fired = own_watcher.changed();
+        tokio::pin!(link, fired, own_fired);
+        let evidence = loop {
             tokio::select! {
                 ev = &mut fired => {
                     if ev.event_type == zk::EventType::Session && ev.session_state.is_terminated() {
                         return Pass::SessionGone;
                     }
-                    break;
+                    break None;
                 }
+                ev = &mut own_fired => match ev.event_type {
+                    zk::EventType::NodeDeleted => {
+                        revoke(sh, RevokeReason::NodeDeleted);
+                        return Pass::Rejoin;
+                    }
+                    zk::EventType::Session if ev.session_state.is_terminated() => return Pass::SessionGone,
+                    _ => break None,
+                },
+                evidence = &mut link => break Some(evidence),
                 st = states.next() => match st {
                     None | Some(ConnectionState::Closed) => return Pass::SessionGone,
                     _ if !is_current(inner, s) => return Pass::SessionGone,
@@ -513,6 +654,16 @@ async fn run_pass(
                 },
                 _ = close.changed() => return Pass::Close,
                 _ = client_closing.changed() => return Pass::Close,
+            }
+        };
+        if let Some(evidence) = evidence {
+            // Then list again: the normal path grants (ownership check included) or waits on
+            // the next predecessor.
+            if let Err(e) = force_takeover(sh, s, &pred, stat.version, &evidence).await {
+                if let Some(p) = pass_on_error(&e) {
+                    return p;
+                }
+                tracing::debug!(target: "zkha::election", predecessor = %pred, error = %e, "forced takeover failed; listing again");
             }
         }
     }
@@ -610,15 +761,30 @@ async fn lead(
     }
 }
 
-/// Joins the latch queue (pipelined create + list, protected against connection loss).
+/// Joins the latch queue (pipelined create + list, protected against connection loss). With
+/// the liveness link on, the node is `_c_<uuid>-zkha@<endpoint>-latch-<seq>`, registered
+/// with the endpoint before it is created.
 async fn create_own_node(sh: &Shared, s: &Session) -> Result<(String, Vec<String>)> {
     let data = sh
         .options
         .node_data
         .clone()
         .unwrap_or_else(|| sh.options.participant_id.as_bytes().to_vec());
-    let (node, children) = queue::join(&sh.inner, s, &sh.latch, "latch-", &data).await?;
+    let uuid = Uuid::new_v4().to_string();
+    let advertised = sh
+        .endpoint
+        .as_ref()
+        .and_then(|ep| ep.advertised().map(str::to_string));
+    let registration = match (&sh.endpoint, &advertised) {
+        (Some(ep), Some(_)) => Some(ep.register(&uuid)),
+        _ => None,
+    };
+    let lock_name = liveness::latch_lock_name(advertised.as_deref());
+    let (node, children) =
+        queue::join_as(&sh.inner, s, &sh.latch, &uuid, &lock_name, &data).await?;
     *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.path.clone());
+    *sh.registration.lock().unwrap_or_else(|p| p.into_inner()) = registration;
+    sh.update_link(|l| l.endpoint = advertised);
     Ok((node.path, children))
 }
 

@@ -14,6 +14,7 @@ pub mod fence;
 mod fence_slot;
 pub mod flink;
 pub mod leader_info;
+mod liveness;
 pub mod lock;
 mod metrics;
 pub mod options;
@@ -26,7 +27,9 @@ mod watchdog;
 
 pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
 pub use counter::{Counter, CounterFormat};
-pub use election::{Election, ElectionEvent, ElectionOptions, Leadership, RevokeReason};
+pub use election::{
+    Election, ElectionEvent, ElectionOptions, Leadership, LivenessStatus, RevokeReason,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use events::EventStream;
 pub use fence::{Fence, FenceSource, NodeMode, Op, OpResult};
@@ -34,7 +37,7 @@ pub use fence_slot::FenceSlot;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
 pub use lock::{LockGuard, LostReason, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
-pub use options::{AclMode, ClientOptions, RetryPolicy};
+pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
 pub use session::{Client, ConnectionState, NodeStat, StateEvents};
 pub use watchdog::Watchdog;

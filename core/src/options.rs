@@ -1,6 +1,7 @@
 //! Client options: built in code, or read from a Flink configuration file
 //! ([`crate::flink::config`]).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -72,6 +73,137 @@ pub struct ClientOptions {
     pub acl: AclMode,
     /// Largest payload the server accepts (its `jute.maxbuffer`), checked before sending.
     pub max_payload: usize,
+    /// The liveness link between successive election contenders (fast crash failover).
+    pub liveness: LivenessOptions,
+}
+
+/// The liveness link: every election contender serves a small TCP endpoint named in its latch
+/// node, and its successor holds a connection to it. A closed link plus refused reconnects
+/// (proof that the process died on a live host) lets the successor take over at once instead
+/// of after the session timeout. See `docs/recipes/election.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivenessOptions {
+    /// Serve an endpoint and link to the predecessor (default true).
+    pub enabled: bool,
+    /// IP address to listen on; default: every interface of the address family this host
+    /// uses to reach ZooKeeper (`0.0.0.0` or `::`).
+    pub listen_host: Option<String>,
+    /// Port to listen on; 0 (the default) picks a free one.
+    pub listen_port: u16,
+    /// `host` or `host:port` other contenders connect to (written into the latch node's
+    /// name); default: `listen_host` if set, else the local address of this host's route to
+    /// ZooKeeper, with the port actually bound. Set it behind NAT or port mapping.
+    pub advertise: Option<String>,
+}
+
+impl Default for LivenessOptions {
+    fn default() -> Self {
+        LivenessOptions {
+            enabled: true,
+            listen_host: None,
+            listen_port: 0,
+            advertise: None,
+        }
+    }
+}
+
+impl LivenessOptions {
+    /// The link switched off: plain latch node names, no endpoint, crash failover after the
+    /// session timeout.
+    pub fn disabled() -> LivenessOptions {
+        LivenessOptions {
+            enabled: false,
+            ..LivenessOptions::default()
+        }
+    }
+
+    /// Checks the values, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(h) = &self.listen_host {
+            parse_listen_host(h)
+                .map_err(|why| Error::invalid(format!("liveness listen host {h:?} {why}")))?;
+        }
+        if let Some(a) = &self.advertise {
+            parse_advertise(a)
+                .map_err(|why| Error::invalid(format!("liveness advertise address {a:?} {why}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a liveness listen host: an IP address (IPv6 with or without brackets).
+pub(crate) fn parse_listen_host(h: &str) -> std::result::Result<IpAddr, String> {
+    let t = h.trim();
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    bare.parse::<IpAddr>()
+        .map_err(|_| "is not an IP address (e.g. 0.0.0.0, 10.0.0.5, ::)".to_string())
+}
+
+/// Parses an advertised liveness address: `host` or `host:port` (`[v6]:port`; a bare IPv6
+/// address is a host). It becomes part of a znode name, so no `/`, spaces or control
+/// characters.
+pub(crate) fn parse_advertise(a: &str) -> std::result::Result<(String, Option<u16>), String> {
+    let t = a.trim();
+    if t.is_empty() {
+        return Err("is empty".into());
+    }
+    if t.len() > 255 {
+        return Err("is longer than 255 characters".into());
+    }
+    if t.chars()
+        .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err("contains '/', a space or a control character".into());
+    }
+    if !t.starts_with('[') && t.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        return match t.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok((t.to_string(), None)),
+            Err(_) => Err("is malformed (write IPv6 addresses as [addr]:port)".into()),
+        };
+    }
+    let (host, port) = parse_host_port(t)?;
+    Ok((host.to_string(), port))
+}
+
+/// Splits `host`, `host:port` or `[v6]` / `[v6]:port`; the port must be 1-65535.
+pub(crate) fn parse_host_port(entry: &str) -> std::result::Result<(&str, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, p)) => match p {
+                "" => (h, None),
+                _ => match p.strip_prefix(':') {
+                    Some(p) => (h, Some(p)),
+                    None => return Err(format!("unexpected {p:?} after ']' in {entry:?}")),
+                },
+            },
+            None => return Err(format!("unclosed '[' in {entry:?}")),
+        }
+    } else {
+        match entry.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (entry, None),
+        }
+    };
+    if host.is_empty()
+        || host.contains(char::is_whitespace)
+        || (host.contains(':') && !entry.starts_with('['))
+    {
+        return Err(format!(
+            "bad host in {entry:?} (write IPv6 addresses as [addr]:port)"
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => Some(p),
+            _ => return Err(format!("bad port {p:?} in {entry:?} (expected 1-65535)")),
+        },
+    };
+    Ok((host, port))
 }
 
 /// The server's default `jute.maxbuffer` less room for the request's own framing.
@@ -92,6 +224,7 @@ impl ClientOptions {
             operation_timeout: None,
             acl: AclMode::Open,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            liveness: LivenessOptions::default(),
         }
     }
 
@@ -155,6 +288,12 @@ impl ClientOptions {
         self
     }
 
+    /// Sets the liveness link options ([`LivenessOptions::disabled`] switches it off).
+    pub fn liveness(mut self, liveness: LivenessOptions) -> Self {
+        self.liveness = liveness;
+        self
+    }
+
     /// Checks every option, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
         parse_connect_string(&self.connect_string)?;
@@ -186,7 +325,7 @@ impl ClientOptions {
         if self.max_payload == 0 {
             return Err(Error::invalid("max payload must be positive"));
         }
-        Ok(())
+        self.liveness.validate()
     }
 
     /// The lease margin for a negotiated session timeout `t`.
@@ -246,33 +385,10 @@ pub fn parse_connect_string(s: &str) -> Result<ConnectString> {
         if entry.is_empty() {
             return bad("it has an empty server entry".into());
         }
-        let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-            match rest.split_once(']') {
-                Some((h, p)) => (h, p.strip_prefix(':')),
-                None => return bad(format!("unclosed '[' in {entry:?}")),
-            }
-        } else {
-            match entry.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (entry, None),
-            }
-        };
-        if host.is_empty()
-            || host.contains(char::is_whitespace)
-            || (host.contains(':') && !entry.starts_with('['))
-        {
-            return bad(format!(
-                "bad host in {entry:?} (write IPv6 addresses as [addr]:port)"
-            ));
+        match parse_host_port(entry) {
+            Ok((host, port)) => hosts.push((host.to_string(), port.unwrap_or(2181))),
+            Err(why) => return bad(why),
         }
-        let port = match port {
-            None => 2181,
-            Some(p) => match p.parse::<u16>() {
-                Ok(p) if p > 0 => p,
-                _ => return bad(format!("bad port {p:?} in {entry:?} (expected 1-65535)")),
-            },
-        };
-        hosts.push((host.to_string(), port));
     }
     Ok(ConnectString { hosts, chroot })
 }
@@ -347,5 +463,61 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("namespace"), "{e}");
+        for (lv, frag) in [
+            (
+                LivenessOptions {
+                    listen_host: Some("my-host".into()),
+                    ..LivenessOptions::default()
+                },
+                "liveness listen host \"my-host\"",
+            ),
+            (
+                LivenessOptions {
+                    advertise: Some("a b:1".into()),
+                    ..LivenessOptions::default()
+                },
+                "liveness advertise address \"a b:1\"",
+            ),
+            (
+                LivenessOptions {
+                    advertise: Some("h:99999".into()),
+                    ..LivenessOptions::default()
+                },
+                "bad port",
+            ),
+        ] {
+            let e = ClientOptions::new("a:1")
+                .liveness(lv)
+                .validate()
+                .unwrap_err();
+            assert!(e.to_string().contains(frag), "{e}");
+        }
+    }
+
+    #[test]
+    fn liveness_addresses() {
+        assert_eq!(parse_listen_host("::").unwrap().to_string(), "::");
+        assert_eq!(parse_listen_host("[::1]").unwrap().to_string(), "::1");
+        assert_eq!(
+            parse_listen_host(" 10.0.0.5 ").unwrap().to_string(),
+            "10.0.0.5"
+        );
+        assert!(parse_listen_host("localhost").is_err());
+        assert_eq!(parse_advertise("jm-1").unwrap(), ("jm-1".into(), None));
+        assert_eq!(
+            parse_advertise("jm-1:6123").unwrap(),
+            ("jm-1".into(), Some(6123))
+        );
+        assert_eq!(
+            parse_advertise("[fd00::1]:7").unwrap(),
+            ("fd00::1".into(), Some(7))
+        );
+        assert_eq!(
+            parse_advertise("fd00::1").unwrap(),
+            ("fd00::1".into(), None)
+        );
+        for bad in ["", "a/b", "[::1", "[::1]x", "h:0", "x:y:z", "a\tb"] {
+            assert!(parse_advertise(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -57,6 +57,18 @@ pub(crate) async fn join(
     data: &[u8],
 ) -> Result<(QueueNode, Vec<String>)> {
     let uuid = Uuid::new_v4().to_string();
+    join_as(inner, s, parent, &uuid, lock_name, data).await
+}
+
+/// [`join`] with the caller's `uuid` (`<parent>/_c_<uuid>-<lock_name><seq>`).
+pub(crate) async fn join_as(
+    inner: &Inner,
+    s: &Session,
+    parent: &str,
+    uuid: &str,
+    lock_name: &str,
+    data: &[u8],
+) -> Result<(QueueNode, Vec<String>)> {
     let prefix = path::join(parent, &format!("_c_{uuid}-{lock_name}"));
     let opts = zk::CreateMode::EphemeralSequential.with_acls(inner.acls());
     let retries = inner.options.retry.max_retries;
@@ -89,7 +101,7 @@ pub(crate) async fn join(
                 inner.ensure_path(s, parent).await?;
             }
             Err(e) if e.is_retryable() => {
-                if let Some(found) = find_own(inner, s, parent, &uuid).await? {
+                if let Some(found) = find_own(inner, s, parent, uuid).await? {
                     let children = inner.run(s, parent, s.zk.get_children(parent)).await?.0;
                     return Ok((found, children));
                 }

@@ -16,8 +16,9 @@
 //! `Connected` (a new session, opened automatically) … → `Closed`.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -25,6 +26,7 @@ use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{EventStream, Subscribers};
+use crate::liveness::Endpoint;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::{AclMode, ClientOptions};
 use crate::{path, runtime};
@@ -145,6 +147,13 @@ pub(crate) struct Inner {
     pub lease: Lease,
     pub metrics: Metrics,
     closing: watch::Sender<bool>,
+    /// True once the last session is closed (after `closing`): the liveness endpoint stays
+    /// up until then, so a graceful close never looks like a crash to a successor.
+    closed: watch::Sender<bool>,
+    /// Local address of the route to ZooKeeper (the liveness link's default address).
+    route_ip: Option<IpAddr>,
+    /// The liveness endpoint, bound by the first election.
+    liveness: Mutex<Option<Arc<Endpoint>>>,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -180,6 +189,21 @@ impl Client {
     pub async fn connect(options: ClientOptions) -> Result<Client> {
         options.validate()?;
         let namespace = path::normalize_root(&options.namespace, "namespace")?;
+        let lv = &options.liveness;
+        let route_ip = if lv.enabled && (lv.listen_host.is_none() || lv.advertise.is_none()) {
+            let cs = options.connect_string.clone();
+            // Bounded: a slow resolver costs connect at most 2 s (then no default address).
+            let route = tokio::time::timeout(Duration::from_secs(2), async move {
+                crate::liveness::route_to(&cs).await
+            });
+            runtime::spawn(route)
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten()
+        } else {
+            None
+        };
         let inner = Arc::new(Inner {
             options,
             namespace,
@@ -189,6 +213,9 @@ impl Client {
             lease: Lease::default(),
             metrics: Metrics::default(),
             closing: watch::channel(false).0,
+            closed: watch::channel(false).0,
+            route_ip,
+            liveness: Mutex::new(None),
         });
         let first = runtime::spawn(open_session(inner.clone()));
         let (zk, started) = match first.await {
@@ -246,6 +273,17 @@ impl Client {
     pub fn safe_until(&self) -> Option<Instant> {
         let s = self.inner().current()?;
         self.inner().lease.safe_until(s.generation)
+    }
+
+    /// The address the liveness endpoint listens on (`None` until the first election binds
+    /// it, or with the link off).
+    pub fn liveness_address(&self) -> Option<SocketAddr> {
+        let slot = self
+            .inner()
+            .liveness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().map(|ep| ep.local_addr())
     }
 
     /// A copy of the metrics.
@@ -426,6 +464,26 @@ impl Inner {
 
     fn begin_close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// The client's liveness endpoint, bound on first use (`None` with the link off).
+    pub(crate) fn liveness_endpoint(&self) -> Result<Option<Arc<Endpoint>>> {
+        if !self.options.liveness.enabled {
+            return Ok(None);
+        }
+        let mut slot = self.liveness.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ep) = slot.as_ref() {
+            return Ok(Some(ep.clone()));
+        }
+        let ep = Endpoint::bind(
+            &self.options.liveness,
+            self.route_ip,
+            self.closed.subscribe(),
+        )?;
+        tracing::info!(target: "zkha::election", listen = %ep.local_addr(),
+            advertised = ep.advertised().unwrap_or("(none)"), "liveness endpoint up");
+        *slot = Some(ep.clone());
+        Ok(Some(ep))
     }
 
     /// The current session, waiting up to the operation timeout for one to open.
@@ -696,6 +754,7 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
     }
     inner.lease.invalidate();
     inner.session.send_replace(None);
+    inner.closed.send_replace(true);
     inner.emit(ConnectionState::Closed);
     inner.subscribers.close();
 }

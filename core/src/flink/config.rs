@@ -16,8 +16,11 @@
 //!
 //! zkha's own keys live under `high-availability.zkha.*`: `lease-margin` (duration),
 //! `strict` (bool: revoke on any disconnect), `heartbeat-interval` (duration),
-//! `max-payload` (bytes). An unknown `high-availability.zkha.*` key is an error, so typos do
-//! not pass silently.
+//! `max-payload` (bytes), and the liveness link (fast crash failover): `liveness.enabled`
+//! (bool, default true), `liveness.host` (IP address to listen on), `liveness.port` (port to
+//! listen on, default 0 = any free one), `liveness.advertise` (`host` or `host:port` other
+//! JobManagers connect to). An unknown `high-availability.zkha.*` key is an error, so typos
+//! do not pass silently.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.liveness.enabled",
     "high-availability.zkha.liveness.host",
     "high-availability.zkha.liveness.port",
+    "high-availability.zkha.liveness.advertise",
     "high-availability.zkha.watchdog.timeout",
     "high-availability.zkha.plugin-dir",
 ];
@@ -317,6 +321,29 @@ impl FlinkConfig {
         if self.get("high-availability.zkha.max-payload").is_some() {
             o.max_payload = self.integer("high-availability.zkha.max-payload", 0)? as usize;
         }
+        o.liveness.enabled = self.boolean("high-availability.zkha.liveness.enabled", true)?;
+        let bad = |key: &str, v: &str, why: String| {
+            Error::config(format!("{}: {key}: {v:?} {why}", self.source))
+        };
+        let key = "high-availability.zkha.liveness.host";
+        if let Some(v) = self.get(key) {
+            crate::options::parse_listen_host(v).map_err(|why| bad(key, v, why))?;
+            o.liveness.listen_host = Some(v.trim().to_string());
+        }
+        let key = "high-availability.zkha.liveness.port";
+        let port = self.integer(key, 0)?;
+        o.liveness.listen_port = u16::try_from(port).map_err(|_| {
+            bad(
+                key,
+                &port.to_string(),
+                "is not a port (0 for any free one, up to 65535)".into(),
+            )
+        })?;
+        let key = "high-availability.zkha.liveness.advertise";
+        if let Some(v) = self.get(key) {
+            crate::options::parse_advertise(v).map_err(|why| bad(key, v, why))?;
+            o.liveness.advertise = Some(v.trim().to_string());
+        }
         o.validate()
             .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
         Ok(o)
@@ -438,6 +465,30 @@ mod tests {
     }
 
     #[test]
+    fn liveness_keys() {
+        let o = FlinkConfig::parse_legacy("high-availability.zookeeper.quorum: zk:2181\n", "conf")
+            .client_options()
+            .unwrap();
+        assert!(o.liveness.enabled, "on by default");
+        assert_eq!(o.liveness, crate::LivenessOptions::default());
+        let c = FlinkConfig::parse_yaml(
+            "high-availability.zookeeper.quorum: zk:2181\nhigh-availability.zkha.liveness:\n  enabled: false\n  host: 10.0.0.5\n  port: 6123\n  advertise: jm-1.example:16123\n",
+            "config.yaml",
+        )
+        .unwrap();
+        let o = c.client_options().unwrap();
+        assert_eq!(
+            o.liveness,
+            crate::LivenessOptions {
+                enabled: false,
+                listen_host: Some("10.0.0.5".into()),
+                listen_port: 6123,
+                advertise: Some("jm-1.example:16123".into()),
+            }
+        );
+    }
+
+    #[test]
     fn legacy_format() {
         let c = FlinkConfig::parse_legacy(
             "# comment\nhigh-availability: zookeeper\nhigh-availability.zookeeper.quorum: zk:2181\nhigh-availability.zookeeper.path.root: /f\n",
@@ -483,6 +534,31 @@ mod tests {
                 "high-availability.zookeeper.path.root: /a//b",
                 "path.root",
                 "/a//b",
+            ),
+            (
+                "high-availability.zkha.liveness.enabled: yes",
+                "liveness.enabled",
+                "yes",
+            ),
+            (
+                "high-availability.zkha.liveness.host: jm-1",
+                "liveness.host",
+                "jm-1",
+            ),
+            (
+                "high-availability.zkha.liveness.port: 70000",
+                "liveness.port",
+                "70000",
+            ),
+            (
+                "high-availability.zkha.liveness.advertise: a/b:1",
+                "liveness.advertise",
+                "a/b:1",
+            ),
+            (
+                "high-availability.zkha.liveness.advertise: jm:0",
+                "liveness.advertise",
+                "jm:0",
             ),
         ];
         for (line, key, value) in cases {
