@@ -999,6 +999,72 @@ fn flink_config_layout(py: Python<'_>, path: &str) -> PyResult<(String, String)>
     Ok((q, r))
 }
 
+/// Decodes a checkpoint or execution-plan pointer written by Flink (or zkha):
+/// (handle_class, file_path or None, state_size or None).
+#[pyfunction]
+fn decode_state_handle(
+    py: Python<'_>,
+    data: &[u8],
+) -> PyResult<(String, Option<String>, Option<i64>)> {
+    zkha::flink::state_handle::decode(data)
+        .map(|p| (p.handle_class, p.file_path, p.state_size))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Flink's znode layout under `<path.root>/<cluster-id>` (paths as the core defines them).
+#[pyclass(module = "zkha._zkha", frozen)]
+struct FlinkLayout {
+    inner: zkha::flink::FlinkLayout,
+}
+
+#[pymethods]
+impl FlinkLayout {
+    #[new]
+    fn new(root: &str) -> FlinkLayout {
+        FlinkLayout {
+            inner: zkha::flink::FlinkLayout::new(root),
+        }
+    }
+
+    #[staticmethod]
+    fn components() -> Vec<&'static str> {
+        zkha::flink::layout::COMPONENTS.to_vec()
+    }
+
+    fn root(&self) -> String {
+        self.inner.root.clone()
+    }
+
+    fn latch(&self) -> String {
+        self.inner.latch()
+    }
+
+    fn connection_info(&self, component: &str) -> String {
+        self.inner.connection_info(component)
+    }
+
+    fn job_connection_info(&self, job_id: &str) -> String {
+        self.inner.job_connection_info(job_id)
+    }
+
+    fn execution_plans(&self) -> String {
+        self.inner.execution_plans()
+    }
+
+    fn checkpoints(&self, job_id: &str) -> String {
+        self.inner.checkpoints(job_id)
+    }
+
+    fn checkpoint_id_counter(&self, job_id: &str) -> String {
+        self.inner.checkpoint_id_counter(job_id)
+    }
+
+    #[staticmethod]
+    fn checkpoint_name(id: i64) -> String {
+        zkha::flink::FlinkLayout::checkpoint_name(id)
+    }
+}
+
 // ---- logging -------------------------------------------------------------------------------
 
 /// Maximum tracing level forwarded to Python (0 off, 1 error .. 5 trace).
@@ -1111,5 +1177,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_counter, m)?)?;
     m.add_function(wrap_pyfunction!(flink_config_layout, m)?)?;
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_state_handle, m)?)?;
+    m.add_class::<FlinkLayout>()?;
     Ok(())
 }

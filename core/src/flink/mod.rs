@@ -4,6 +4,7 @@
 pub mod config;
 pub mod connection_info;
 pub mod layout;
+pub mod state_handle;
 
 pub use config::FlinkConfig;
 pub use layout::FlinkLayout;
