@@ -4,7 +4,8 @@
 //! raw round trips of the same client library), so machine drift shows in both.
 //!
 //! Environment: `ZKHA_BENCH_ROUNDS` (default 20), `ZKHA_BENCH_SESSION_MS` (session timeout of
-//! the crash-failover rounds, default 4000), `ZKHA_BENCH_CRASH_ROUNDS` (default 3),
+//! the crash-failover rounds, default 4000), `ZKHA_BENCH_CRASH_ROUNDS` (default 3, each with
+//! the liveness link on and off: the rounds with it off take about one session timeout each),
 //! `ZKHA_BENCH_LOCK_CYCLES` (default 2000).
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zkha::{Client, ClientOptions, ElectionOptions};
+use zkha::{Client, ClientOptions, ElectionOptions, LivenessOptions};
 use zkha_testkit::{Ensemble, Options};
 use zookeeper_client as zk;
 
@@ -49,7 +50,13 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("__contender") {
-        contender(&args[2], &args[3], args[4].parse().expect("session ms"));
+        let link = args.get(5).map(String::as_str) != Some("off");
+        contender(
+            &args[2],
+            &args[3],
+            args[4].parse().expect("session ms"),
+            link,
+        );
         return;
     }
     if args.get(1).map(String::as_str) == Some("__lock-cycles") {
@@ -163,15 +170,36 @@ async fn run(zk: &Ensemble, config: &str) {
         json!({"rounds": rounds}),
     );
 
-    // Crash failover: the leader is a separate process killed with SIGKILL.
+    // Crash failover: the leader is a separate process killed with SIGKILL; with the liveness
+    // link (the default) and without it, at the same session timeout.
     let session_ms = env_num("ZKHA_BENCH_SESSION_MS", 4000);
     let crash_rounds = env_num("ZKHA_BENCH_CRASH_ROUNDS", 3) as usize;
+    if crash_rounds > 0 {
+        for link in [true, false] {
+            let mut failover = crash_failover(&connect, session_ms, crash_rounds, link).await;
+            emit_crash(config, &mut failover, session_ms, link);
+        }
+    }
+    locks(&connect, config, &raw).await;
+    pointer_store(&connect, config).await;
+}
+
+/// `rounds` crash failovers: a contender process leads, a local survivor waits behind it
+/// (linked to it when the link is on), the leader is killed with SIGKILL; the time until the
+/// survivor is granted, in ms.
+async fn crash_failover(connect: &str, session_ms: u64, rounds: usize, link: bool) -> Vec<f64> {
     let mut failover = Vec::new();
     let exe = std::env::current_exe().unwrap();
-    for i in 0..crash_rounds {
-        let latch = format!("/bench-crash-{i}");
+    let liveness = if link {
+        LivenessOptions::default()
+    } else {
+        LivenessOptions::disabled()
+    };
+    for i in 0..rounds {
+        let latch = format!("/bench-crash-{}-{i}", if link { "link" } else { "nolink" });
         let mut cmd = Command::new(&exe);
-        cmd.args(["__contender", &connect, &latch, &session_ms.to_string()])
+        cmd.args(["__contender", connect, &latch, &session_ms.to_string()])
+            .arg(if link { "on" } else { "off" })
             .stdout(Stdio::piped());
         let mut child = zkha_testkit::spawn::spawn_tied(cmd).unwrap();
         let mut line = String::new();
@@ -180,14 +208,16 @@ async fn run(zk: &Ensemble, config: &str) {
             .unwrap();
         assert_eq!(line.trim(), "GRANTED", "contender process did not lead");
         let local = Client::connect(
-            ClientOptions::new(connect.clone()).session_timeout(Duration::from_millis(session_ms)),
+            ClientOptions::new(connect)
+                .session_timeout(Duration::from_millis(session_ms))
+                .liveness(liveness.clone()),
         )
         .await
         .unwrap();
         let b = local
             .election(&latch, ElectionOptions::new("survivor"))
             .unwrap();
-        while b.node().is_none() {
+        while b.node().is_none() || (link && !b.liveness().linked) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let mut events = b.events();
@@ -200,24 +230,33 @@ async fn run(zk: &Ensemble, config: &str) {
             }
         }
         failover.push(ms(t.elapsed()));
+        assert_eq!(local.metrics().forced_takeovers, u64::from(link));
         b.close().await;
         local.close().await;
     }
-    let p50 = percentile(&mut failover, 0.5);
-    if crash_rounds > 0 {
-        emit_crash(config, p50, crash_rounds, session_ms);
-    }
-    locks(&connect, config, &raw).await;
-    pointer_store(&connect, config).await;
+    failover
 }
 
-fn emit_crash(config: &str, p50: f64, crash_rounds: usize, session_ms: u64) {
+fn emit_crash(config: &str, failover: &mut [f64], session_ms: u64, link: bool) {
+    let p50 = percentile(failover, 0.5);
+    let max = percentile(failover, 1.0);
     emit(
-        "election_crash_failover_p50",
+        if link {
+            "election_crash_failover_link_on_p50"
+        } else {
+            "election_crash_failover_link_off_p50"
+        },
         p50,
         "ms",
         config,
-        json!({"rounds": crash_rounds, "session_timeout_ms": session_ms, "ratio_to_session_timeout": p50 / session_ms as f64, "liveness_link": false}),
+        json!({
+            "rounds": failover.len(),
+            "max_ms": max,
+            "session_timeout_ms": session_ms,
+            "ratio_to_session_timeout": p50 / session_ms as f64,
+            "liveness_link": link,
+            "kill": "SIGKILL of the leader process"
+        }),
     );
 }
 
@@ -442,9 +481,16 @@ fn rusage() -> (i64, i64) {
 }
 
 /// A contender in its own process: leads, prints GRANTED, then waits to be killed.
-fn contender(connect: &str, latch: &str, session_ms: u64) {
+fn contender(connect: &str, latch: &str, session_ms: u64, link: bool) {
+    let liveness = if link {
+        LivenessOptions::default()
+    } else {
+        LivenessOptions::disabled()
+    };
     let client = Client::connect_blocking(
-        ClientOptions::new(connect).session_timeout(Duration::from_millis(session_ms)),
+        ClientOptions::new(connect)
+            .session_timeout(Duration::from_millis(session_ms))
+            .liveness(liveness),
     )
     .unwrap();
     let e = client
