@@ -874,7 +874,7 @@ struct ConfigWatch {
 
 #[pymethods]
 impl ConfigWatch {
-    /// Waits for the first complete read (seconds).
+    /// Waits for the first complete read (seconds); later events are changes after it.
     #[pyo3(signature = (timeout, aio=None))]
     fn ready(
         &self,
@@ -883,8 +883,15 @@ impl ConfigWatch {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let w = self.inner.clone();
+        let ev = self.events.clone();
         let t = Duration::from_secs_f64(timeout.max(0.0));
-        go(py, aio, async move { w.ready(t).await.map(|_| ()) })
+        go(py, aio, async move {
+            w.ready(t).await?;
+            // The events of the first read describe the snapshot, not changes: drop them.
+            let mut s = ev.lock().await;
+            while s.try_next().is_some() {}
+            Ok(())
+        })
     }
 
     fn get(&self, rel_path: &str) -> Option<B> {

@@ -1,0 +1,217 @@
+"""The ``zkha`` CLI in subprocesses: elections across processes with the leader killed, lock
+exclusion across processes, ``elect`` stopping its child on revoke, health, watch, flink."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_flink import JOB, write_flink_layout
+
+import zkha
+
+CLI = [sys.executable, "-m", "zkha"]
+
+
+def zkha_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def read_event(p: subprocess.Popen[str], kind: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    assert p.stdout is not None
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            raise AssertionError(f"process ended before {kind!r} (rc {p.poll()})")
+        ev = json.loads(line)
+        if ev.get("event") == kind:
+            return ev
+    raise AssertionError(f"no {kind!r} event within {timeout} s")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of ours counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), f"pid {pid} still running"
+
+
+def kill_group(p: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait(10)
+    if p.stdout:
+        p.stdout.close()
+
+
+def test_elect_across_processes_leader_killed(hosts: str, path: str) -> None:
+    common = ["--hosts", hosts, "--session-timeout", "4", "--json"]
+    a = spawn("elect", path, *common, "--id", "a", "--", "sleep", "60")
+    b = None
+    try:
+        ga = read_event(a, "granted")
+        b = spawn("elect", path, *common, "--id", "b", "--", "sleep", "60")
+        read_event(b, "waiting")
+        time.sleep(0.5)
+        assert b.poll() is None
+        # SIGKILL the leader process (and its child): b takes over once the session expires
+        t0 = time.monotonic()
+        kill_group(a)
+        gb = read_event(b, "granted", timeout=30)
+        assert gb["fencing_token"] > ga["fencing_token"]
+        assert time.monotonic() - t0 < 15
+        assert alive(gb["pid"])
+    finally:
+        kill_group(a)
+        if b is not None:
+            kill_group(b)
+
+
+def test_elect_stops_its_child_on_revoke(client: zkha.Client, hosts: str, path: str) -> None:
+    p = spawn("elect", path, "--hosts", hosts, "--json", "--grace", "2", "--", "sleep", "60")
+    try:
+        g = read_event(p, "granted")
+        child = g["pid"]
+        assert alive(child)
+        # revoke: someone deletes the leader's latch node
+        for n in client.children(path) or []:
+            client.delete(f"{path}/{n}")
+        ev = read_event(p, "revoked")
+        assert ev["reason"] == "node_deleted"
+        assert p.wait(10) == 3
+        wait_gone(child)
+    finally:
+        kill_group(p)
+
+
+def test_elect_runs_command_and_passes_exit_code(hosts: str, path: str) -> None:
+    r = zkha_cli("elect", path, "--hosts", hosts, "--json", "--", "sh", "-c", "exit 7")
+    assert r.returncode == 7, r.stderr
+    events = [json.loads(line)["event"] for line in r.stdout.splitlines()]
+    assert events == ["waiting", "granted", "exited"]
+
+
+def test_lock_exclusion_across_processes(hosts: str, path: str, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    script = (
+        f"import time; f=open({str(log)!r},'a'); f.write('in %f\\n' % time.time()); f.flush(); "
+        "time.sleep(0.3); f.write('out %f\\n' % time.time()); f.close()"
+    )
+    procs = [
+        subprocess.Popen(
+            [*CLI, "lock", path, "--hosts", hosts, "--", sys.executable, "-c", script],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(3)
+    ]
+    assert [p.wait(30) for p in procs] == [0, 0, 0]
+    lines = log.read_text().split()
+    kinds = lines[0::2]
+    assert kinds == ["in", "out"] * 3, lines  # never two holders at once
+
+
+def test_lock_timeout_and_errors(client: zkha.Client, hosts: str, path: str) -> None:
+    with client.lock(path):
+        r = zkha_cli("lock", path, "--hosts", hosts, "--timeout", "0.3", "--json", "--", "true")
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["error"] == "TimeoutError"
+    r = zkha_cli("lock", "relative", "--hosts", hosts, "--json", "--", "true")
+    assert r.returncode == 2 and "InvalidArgumentError" in r.stdout
+
+
+def test_health(ensemble, hosts: str) -> None:
+    r = zkha_cli("health", hosts, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    h = json.loads(r.stdout)
+    assert h["quorum"]["ok"] and h["quorum"]["size"] == 3 and h["quorum"]["leader"]
+    assert all(s["ruok"] for s in h["servers"])
+    modes = sorted(s["mode"] for s in h["servers"])
+    assert modes == ["follower", "follower", "leader"]
+    assert all("zk_version" in s["mntr"] for s in h["servers"])
+    text = zkha_cli("health", hosts)
+    assert "quorum: OK" in text.stdout
+
+
+def test_health_without_quorum() -> None:
+    r = zkha_cli("health", "127.0.0.1:1,127.0.0.1:2", "--json", "--timeout", "0.5")
+    assert r.returncode == 1
+    assert not json.loads(r.stdout)["quorum"]["ok"]
+
+
+def test_watch(client: zkha.Client, hosts: str, path: str) -> None:
+    client.put(f"{path}/a", b"1")
+    p = spawn("watch", path, "--hosts", hosts, "--json", "--count", "2", "--timeout", "10")
+    try:
+        assert read_event(p, "value") == {"event": "value", "path": "a", "value": "1"}
+        client.put(f"{path}/b", b"2")
+        assert read_event(p, "changed")["path"] == "b"
+        client.delete(f"{path}/a")
+        assert read_event(p, "deleted")["path"] == "a"
+        assert p.wait(10) == 0
+    finally:
+        kill_group(p)
+
+
+def test_flink_commands(client: zkha.Client, hosts: str, path: str, tmp_path: Path) -> None:
+    write_flink_layout(client, f"{path}/flink/e2e")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "high-availability.type: zookeeper\n"
+        f"high-availability.zookeeper.quorum: {hosts}\n"
+        f"high-availability.zookeeper.path.root: {path}/flink\n"
+        "high-availability.cluster-id: /e2e\n"
+        "high-availability.storageDir: file:///tmp/ha\n"
+    )
+    r = zkha_cli("flink", "status", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["leaders"]["rest_server"]["address"] == "http://127.0.0.1:28081"
+    assert st["jobs"][JOB]["latest_checkpoint"]["id"] == 3
+    assert st["jobs"][JOB]["checkpoint_counter"] == 4
+    r = zkha_cli("flink", "status", "--config", str(cfg))
+    assert "completedCheckpoint76442a50ab4b" in r.stdout
+    r = zkha_cli("flink", "checkpoints", JOB, "--config", str(cfg), "--json")
+    cps = json.loads(r.stdout)["checkpoints"]
+    assert [c["id"] for c in cps] == [3]
+    r = zkha_cli("flink", "status", "--config", str(tmp_path / "nope.yaml"), "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["error"] == "IoError"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_lock_stops_child_on_signal(hosts: str, path: str, sig: int) -> None:
+    p = spawn("lock", path, "--hosts", hosts, "--json", "--", "sleep", "60")
+    try:
+        ev = read_event(p, "acquired")
+        os.kill(p.pid, sig)
+        p.wait(10)
+        wait_gone(ev["pid"])
+    finally:
+        kill_group(p)

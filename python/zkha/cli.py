@@ -1,0 +1,417 @@
+"""The ``zkha`` command line (every command takes ``--json``).
+
+    zkha flink status --config conf/config.yaml      leaders, jobs, latest checkpoints
+    zkha flink checkpoints JOB --config ...          a job's retained checkpoints
+    zkha lock PATH --hosts H -- CMD...               run CMD holding the lock
+    zkha elect PATH --hosts H -- CMD...              run CMD only while leader
+    zkha health HOSTS                                ruok/srvr/mntr of every server, quorum
+    zkha watch PATH --hosts H                        print changes below PATH
+
+Exit status: CMD's status for ``lock``/``elect``; 3 when leadership or the lock was lost
+while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import ZkhaError
+from ._sync import Client
+from .flink import Cluster
+
+LOST = 3
+
+
+class _Out:
+    def __init__(self, as_json: bool) -> None:
+        self.json = as_json
+
+    def emit(self, obj: dict[str, Any], text: str) -> None:
+        if self.json:
+            print(json.dumps(obj, sort_keys=True), flush=True)
+        else:
+            print(text, flush=True)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    if getattr(args, "config", None):
+        return Client.from_flink_config(args.config)
+    hosts = args.hosts or os.environ.get("ZKHA_HOSTS")
+    if not hosts:
+        raise SystemExit("zkha: give --hosts (or ZKHA_HOSTS) or --config")
+    return Client(hosts, session_timeout=args.session_timeout)
+
+
+def _cluster(args: argparse.Namespace) -> Cluster:
+    if args.config:
+        return Cluster.from_flink_config(args.config)
+    c = Cluster(_client(args), args.root)
+    c._owned = True
+    return c
+
+
+# ---- flink -----------------------------------------------------------------------------------
+
+
+def cmd_flink_status(args: argparse.Namespace, out: _Out) -> int:
+    with _cluster(args) as cluster:
+        st = cluster.status()
+    lines = [f"cluster {st['root']}"]
+    for comp, lead in st["leaders"].items():
+        lines.append(
+            f"  {comp:<17} "
+            + (f"{lead['address']} (session {lead['leader_session_id']})" if lead else "-")
+        )
+    lines.append(f"jobs: {len(st['jobs'])}")
+    for job, j in st["jobs"].items():
+        cp = j["latest_checkpoint"]
+        lines.append(
+            f"  {job} latest checkpoint "
+            + (f"{cp['id']} at {cp['location']}" if cp else "-")
+            + f", counter {j['checkpoint_counter']}"
+        )
+    out.emit(st, "\n".join(lines))
+    return 0
+
+
+def cmd_flink_checkpoints(args: argparse.Namespace, out: _Out) -> int:
+    with _cluster(args) as cluster:
+        cps = [c.to_dict() for c in cluster.checkpoints(args.job)]
+        counter = cluster.checkpoint_counter(args.job)
+    text = "\n".join(f"{c['id']}\t{c['location']}\t{c['state_size']}" for c in cps) or "-"
+    out.emit({"job": args.job, "checkpoints": cps, "checkpoint_counter": counter}, text)
+    return 0
+
+
+# ---- lock / elect ----------------------------------------------------------------------------
+
+
+def _stop(child: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM the child's process group, SIGKILL after ``grace`` seconds."""
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.wait()
+    return child.returncode
+
+
+def _spawn(cmd: Sequence[str]) -> subprocess.Popen[bytes]:
+    # Own process group, so the whole command tree is stopped on revoke.
+    return subprocess.Popen(list(cmd), start_new_session=True)
+
+
+def _forward_signals(child: list[subprocess.Popen[bytes] | None]) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        c = child[0]
+        if c is not None and c.poll() is None:
+            try:
+                os.killpg(c.pid, signum)
+            except ProcessLookupError:
+                pass
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
+    if not args.cmd:
+        raise SystemExit("zkha lock: give a command after --")
+    holder: list[subprocess.Popen[bytes] | None] = [None]
+    _forward_signals(holder)
+    with _client(args) as client:
+        lock = client.lock(args.path, timeout=args.timeout)
+        with lock as guard:
+            child = _spawn(args.cmd)
+            holder[0] = child
+            out.emit(
+                {
+                    "event": "acquired",
+                    "path": args.path,
+                    "fencing_token": guard.fencing_token,
+                    "pid": child.pid,
+                },
+                f"zkha: lock {args.path} acquired (token {guard.fencing_token}), "
+                f"running pid {child.pid}",
+            )
+            try:
+                while child.poll() is None:
+                    if not guard.is_held:
+                        _stop(child, args.grace)
+                        out.emit(
+                            {"event": "lost", "path": args.path},
+                            f"zkha: lock {args.path} lost, command stopped",
+                        )
+                        return LOST
+                    time.sleep(0.1)
+            except KeyboardInterrupt:
+                _stop(child, args.grace)
+                raise
+        out.emit(
+            {"event": "released", "path": args.path, "exit_code": child.returncode},
+            f"zkha: lock {args.path} released",
+        )
+        return child.returncode
+
+
+def cmd_elect(args: argparse.Namespace, out: _Out) -> int:
+    if not args.cmd:
+        raise SystemExit("zkha elect: give a command after --")
+    holder: list[subprocess.Popen[bytes] | None] = [None]
+    _forward_signals(holder)
+    with _client(args) as client, client.election(args.path, args.id) as election:
+        out.emit(
+            {"event": "waiting", "path": args.path, "id": election.participant_id},
+            f"zkha: waiting for leadership on {args.path}",
+        )
+        lead = None
+        while lead is None:
+            ev = election.next_event(None)
+            if ev is not None and ev.kind == "granted":
+                lead = ev.leadership
+        assert lead is not None
+        child = _spawn(args.cmd)
+        holder[0] = child
+        out.emit(
+            {
+                "event": "granted",
+                "path": args.path,
+                "fencing_token": lead.fencing_token,
+                "leader_session_id": lead.leader_session_id,
+                "pid": child.pid,
+            },
+            f"zkha: leader on {args.path} (token {lead.fencing_token}), running pid {child.pid}",
+        )
+        try:
+            while child.poll() is None:
+                ev = election.next_event(0.1)
+                if ev is not None and ev.kind == "revoked":
+                    _stop(child, args.grace)
+                    out.emit(
+                        {"event": "revoked", "path": args.path, "reason": ev.reason},
+                        f"zkha: leadership revoked ({ev.reason}), command stopped",
+                    )
+                    return LOST
+        except KeyboardInterrupt:
+            _stop(child, args.grace)
+            raise
+        out.emit(
+            {"event": "exited", "path": args.path, "exit_code": child.returncode},
+            f"zkha: command exited with {child.returncode}, leaving the election",
+        )
+        return child.returncode
+
+
+# ---- watch -----------------------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace, out: _Out) -> int:
+    with _client(args) as client:
+        w = client.config_watch(args.path, timeout=args.timeout or 30)
+        for k, v in sorted(w.snapshot().items()):
+            out.emit({"event": "value", "path": k, "value": _text(v)}, f"{k} = {_text(v)}")
+        n = 0
+        while args.count is None or n < args.count:
+            ch = w.next_change(args.timeout)
+            if ch is None:
+                break
+            n += 1
+            if ch.value is None:
+                out.emit({"event": "deleted", "path": ch.path}, f"{ch.path} deleted")
+            else:
+                v = _text(ch.value)
+                out.emit({"event": "changed", "path": ch.path, "value": v}, f"{ch.path} = {v}")
+    return 0
+
+
+def _text(b: bytes) -> str:
+    try:
+        return b.decode()
+    except UnicodeDecodeError:
+        return b.hex()
+
+
+# ---- health ----------------------------------------------------------------------------------
+
+
+def four_letter(host: str, port: int, word: str, timeout: float) -> str:
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(word.encode())
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _servers(hosts: str) -> list[tuple[str, int]]:
+    out = []
+    for part in hosts.split("/")[0].split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("["):
+            host, _, port = part[1:].partition("]:")
+        else:
+            host, _, port = part.rpartition(":") if ":" in part else (part, "", "2181")
+        out.append((host, int(port or 2181)))
+    return out
+
+
+def health(hosts: str, timeout: float = 2.0) -> dict[str, Any]:
+    """ruok/srvr/mntr of every server in ``hosts`` and a quorum summary."""
+    servers = []
+    for host, port in _servers(hosts):
+        s: dict[str, Any] = {"server": f"{host}:{port}"}
+        try:
+            s["ruok"] = four_letter(host, port, "ruok", timeout).strip() == "imok"
+        except OSError as e:
+            s.update(ruok=False, error=str(e))
+            servers.append(s)
+            continue
+        for word in ("srvr", "mntr"):
+            try:
+                text = four_letter(host, port, word, timeout)
+            except OSError as e:
+                s[f"{word}_error"] = str(e)
+                continue
+            if word == "srvr":
+                kv = dict(
+                    (k.strip(), v.strip())
+                    for k, _, v in (line.partition(":") for line in text.splitlines())
+                    if _
+                )
+                s["mode"] = kv.get("Mode")
+                s["version"] = kv.get("Zookeeper version", "").split(",")[0] or None
+                s["zxid"] = kv.get("Zxid")
+                s["connections"] = int(kv["Connections"]) if "Connections" in kv else None
+                if not kv:
+                    s["srvr_error"] = text.strip()[:200]
+            else:
+                m = dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+                s["mntr"] = m
+        servers.append(s)
+    serving = [s for s in servers if s.get("mode")]
+    leaders = [s["server"] for s in serving if s["mode"] in ("leader", "standalone")]
+    n = len(servers)
+    quorum = len(serving) > n // 2 and len(leaders) == 1
+    return {
+        "servers": servers,
+        "quorum": {
+            "size": n,
+            "serving": len(serving),
+            "needed": n // 2 + 1,
+            "leader": leaders[0] if len(leaders) == 1 else None,
+            "ok": quorum,
+        },
+    }
+
+
+def cmd_health(args: argparse.Namespace, out: _Out) -> int:
+    h = health(args.hosts, args.timeout or 2.0)
+    lines = []
+    for s in h["servers"]:
+        state = s.get("mode") or ("imok" if s.get("ruok") else s.get("error") or "not serving")
+        lines.append(f"{s['server']:<24} {state:<10} {s.get('version') or ''}")
+    q = h["quorum"]
+    lines.append(
+        f"quorum: {'OK' if q['ok'] else 'NOT OK'} ({q['serving']}/{q['size']} serving, "
+        f"{q['needed']} needed, leader {q['leader'] or '-'})"
+    )
+    out.emit(h, "\n".join(lines))
+    return 0 if q["ok"] else 1
+
+
+# ---- main ------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zkha", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, connect: bool = True) -> None:
+        sp.add_argument("--json", action="store_true", help="JSON output (one object a line)")
+        if connect:
+            sp.add_argument("--hosts", help="ZooKeeper connect string (or ZKHA_HOSTS)")
+            sp.add_argument("--config", help="Flink config.yaml: ZooKeeper settings from it")
+            sp.add_argument("--session-timeout", type=float, default=None, help="seconds")
+
+    flink = sub.add_parser("flink", help="Flink HA view").add_subparsers(
+        dest="flink_command", required=True
+    )
+    st = flink.add_parser("status", help="leaders, jobs, latest checkpoints")
+    common(st)
+    st.add_argument("--root", default="/flink/default", help="with --hosts: cluster root")
+    st.set_defaults(func=cmd_flink_status)
+    cp = flink.add_parser("checkpoints", help="a job's retained checkpoints")
+    cp.add_argument("job")
+    common(cp)
+    cp.add_argument("--root", default="/flink/default", help="with --hosts: cluster root")
+    cp.set_defaults(func=cmd_flink_checkpoints)
+
+    lk = sub.add_parser("lock", help="run CMD holding the lock at PATH")
+    lk.add_argument("path")
+    common(lk)
+    lk.add_argument("--timeout", type=float, default=None, help="give up after seconds")
+    lk.add_argument("--grace", type=float, default=5.0, help="SIGTERM→SIGKILL seconds")
+    lk.set_defaults(func=cmd_lock)
+
+    el = sub.add_parser("elect", help="run CMD only while leader on PATH")
+    el.add_argument("path")
+    common(el)
+    el.add_argument("--id", default=None, help="participant id (default host-pid)")
+    el.add_argument("--grace", type=float, default=5.0, help="SIGTERM→SIGKILL seconds")
+    el.set_defaults(func=cmd_elect)
+
+    he = sub.add_parser("health", help="ruok/srvr/mntr of every server, quorum summary")
+    he.add_argument("hosts")
+    common(he, connect=False)
+    he.add_argument("--timeout", type=float, default=2.0)
+    he.set_defaults(func=cmd_health)
+
+    wa = sub.add_parser("watch", help="print values and changes below PATH")
+    wa.add_argument("path")
+    common(wa)
+    wa.add_argument("--count", type=int, default=None, help="stop after N changes")
+    wa.add_argument("--timeout", type=float, default=None, help="stop after seconds idle")
+    wa.set_defaults(func=cmd_watch)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd: list[str] = []
+    if "--" in argv:  # everything after the first "--" is the command of lock/elect
+        i = argv.index("--")
+        argv, cmd = argv[:i], argv[i + 1 :]
+    args = parser().parse_args(argv)
+    args.cmd = cmd
+    out = _Out(args.json)
+    try:
+        return args.func(args, out)
+    except ZkhaError as e:
+        out.emit({"error": type(e).__name__, "message": str(e)}, f"zkha: {e}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
