@@ -82,6 +82,7 @@ demo: zookeeper
 
 bench: zookeeper
 	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench
+	$(MAKE) -s bench-python
 
 fmt:
 	$(CARGO) fmt --all
@@ -117,5 +118,11 @@ wheel-check: wheel
 test-python: tools python-env
 	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
-	cd python && .venv/bin/ruff check zkha tests && .venv/bin/ruff format --check zkha tests
+	cd python && .venv/bin/ruff check zkha tests bench && .venv/bin/ruff format --check zkha tests bench
 	cd python && $(PY) -m pytest -q tests
+
+# Python lock cycle and election hand-over next to kazoo, same ensemble, same run (release build).
+bench-python: tools python-env
+	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
+	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q --release
+	$(PY) python/bench/bench.py

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_flink import JOB, write_flink_layout
+from test_flink import JOB, write_config, write_flink_layout
 
 import zkha
 
@@ -182,14 +182,7 @@ def test_watch(client: zkha.Client, hosts: str, path: str) -> None:
 
 def test_flink_commands(client: zkha.Client, hosts: str, path: str, tmp_path: Path) -> None:
     write_flink_layout(client, f"{path}/flink/e2e")
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
-        "high-availability.type: zookeeper\n"
-        f"high-availability.zookeeper.quorum: {hosts}\n"
-        f"high-availability.zookeeper.path.root: {path}/flink\n"
-        "high-availability.cluster-id: /e2e\n"
-        "high-availability.storageDir: file:///tmp/ha\n"
-    )
+    cfg = write_config(tmp_path, hosts, f"{path}/flink")
     r = zkha_cli("flink", "status", "--config", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)

@@ -42,6 +42,19 @@ def write_flink_layout(client: zkha.Client, root: str) -> None:
     )
 
 
+def write_config(tmp_path: Path, hosts: str, path_root: str, cluster_id: str = "/e2e") -> Path:
+    """A Flink config.yaml for built-in ZooKeeper HA on ``hosts`` under ``path_root``."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "high-availability.type: zookeeper\n"
+        f"high-availability.zookeeper.quorum: {hosts}\n"
+        f"high-availability.zookeeper.path.root: {path_root}\n"
+        f"high-availability.cluster-id: {cluster_id}\n"
+        "high-availability.storageDir: file:///tmp/ha\n"
+    )
+    return cfg
+
+
 @pytest.fixture
 def flink_root(client: zkha.Client, path: str) -> str:
     root = f"{path}/flink/e2e"
@@ -112,14 +125,7 @@ def test_corrupt_pointer_raises(client: zkha.Client, path: str) -> None:
 def test_cluster_from_flink_config(hosts: str, client: zkha.Client, path: str, tmp_path) -> None:
     root = f"{path}/flink/e2e"
     write_flink_layout(client, root)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
-        "high-availability.type: zookeeper\n"
-        f"high-availability.zookeeper.quorum: {hosts}\n"
-        f"high-availability.zookeeper.path.root: {path}/flink\n"
-        "high-availability.cluster-id: /e2e\n"
-        "high-availability.storageDir: file:///tmp/ha\n"
-    )
+    cfg = write_config(tmp_path, hosts, f"{path}/flink")
     with zkha.flink.Cluster.from_flink_config(str(cfg)) as cluster:
         assert cluster.root == root
         assert cluster.jobs() == [JOB]
