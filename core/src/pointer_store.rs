@@ -393,6 +393,8 @@ impl PointerStore {
             let locks = path::join(&full, "locks");
             // Another owner still holds it: done, no fenced write needed (a process that does
             // not lead may still release its own lock).
+            // Sync first: a lagging server could still list a lock its owner just released.
+            let _ = inner.run(&s, &locks, s.zk.sync(&locks)).await;
             if let Ok((others, _)) = inner.run(&s, &locks, s.zk.get_children(&locks)).await {
                 if !others.is_empty() {
                     return Ok(None);

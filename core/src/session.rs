@@ -369,6 +369,24 @@ impl Client {
         .map_err(|_| Error::closed("client"))?
     }
 
+    /// Makes this client's next reads see every write the ensemble committed before this call
+    /// (ZooKeeper's `sync`: a server may otherwise answer from a slightly older state). Use it
+    /// before reading what another client has just written.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::spawn(async move {
+            let s = inner.session().await?;
+            match inner.run(&s, &full, s.zk.sync(&full)).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|_| Error::closed("client"))?
+    }
+
     /// Deletes a znode and everything below it (namespace-relative path); unfenced.
     pub async fn delete_recursive(&self, path: &str) -> Result<()> {
         let full = self.resolve(path)?;

@@ -71,6 +71,7 @@ async fn closing_the_client_removes_its_ephemeral_nodes_at_once() {
     let start = Instant::now();
     drop(e);
     c.close().await;
+    other.sync(&l.latch_node).await.unwrap();
     assert!(other.get_data(&l.latch_node).await.unwrap().is_none());
     assert!(
         start.elapsed() < Duration::from_secs(2),

@@ -52,6 +52,7 @@ async fn three_contenders_one_leader_and_close_hands_over() {
         "graceful hand-over took {:?} ({handover:?} after close)",
         t0.elapsed()
     );
+    clients[0].sync(&first_node).await.unwrap();
     assert!(
         clients[0].get_data(&first_node).await.unwrap().is_none(),
         "closed contender's node is gone"
@@ -334,6 +335,7 @@ async fn deleted_latch_parent_is_recreated() {
         },
     )
     .await;
+    admin.sync(&latch).await.unwrap();
     assert!(admin
         .get_children(&latch)
         .await

@@ -132,6 +132,7 @@ async fn new_leader_replaces_the_old_leaders_node() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotLeader);
     e2.publish_leader_info(&info, b"http://two").await.unwrap();
+    c1.sync(&info).await.unwrap();
     let (data, stat) = c1.get_data(&info).await.unwrap().unwrap();
     assert_eq!(data, b"http://two");
     assert_eq!(

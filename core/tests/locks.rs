@@ -208,6 +208,7 @@ async fn release_during_connection_loss_completes_after_reconnect() {
         .expect("release finished")
         .unwrap()
         .unwrap();
+    admin.sync(&node).await.unwrap(); // read what the other session just wrote
     assert!(
         admin.get_data(&node).await.unwrap().is_none(),
         "node gone after reconnect"

@@ -26,6 +26,7 @@ async fn two_owners_lock_one_entry() {
     let e = s2.get_and_lock("0000000000000000001").await.unwrap();
     assert_eq!(e.data, b"checkpoint-1");
     // Flink's layout: entry/locks/<owner> ephemeral, one per owner.
+    c1.sync(&root).await.unwrap(); // see s2's lock, written through another session
     let locks = c1
         .get_children(&format!("{root}/0000000000000000001/locks"))
         .await
