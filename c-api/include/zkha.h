@@ -512,6 +512,42 @@ enum zkha_status zkha_store_release_and_try_remove(const struct zkha_store *stor
                                                    struct zkha_error **err);
 
 /**
+ * The version of `name`, or -1 if it does not exist or is marked for deletion.
+ */
+enum zkha_status zkha_store_exists(const struct zkha_store *store,
+                                   const char *name,
+                                   int32_t *out_version,
+                                   struct zkha_error **err);
+
+/**
+ * Replaces `name`'s data if it is at `expected_version` and this store holds a lock on it;
+ * `*out_version` (may be NULL) receives the new version.
+ */
+enum zkha_status zkha_store_replace(const struct zkha_store *store,
+                                    const char *name,
+                                    int32_t expected_version,
+                                    const uint8_t *data,
+                                    size_t len,
+                                    int32_t *out_version,
+                                    struct zkha_error **err);
+
+/**
+ * Releases this store's lock on `name` (missing is fine); the entry stays.
+ */
+enum zkha_status zkha_store_release(const struct zkha_store *store,
+                                    const char *name,
+                                    struct zkha_error **err);
+
+/**
+ * The names of all entries (including ones marked for deletion), as `count` NUL-separated
+ * names in `*out_names` (free with zkha_bytes_free).
+ */
+enum zkha_status zkha_store_list(const struct zkha_store *store,
+                                 struct zkha_bytes *out_names,
+                                 size_t *out_count,
+                                 struct zkha_error **err);
+
+/**
  * Frees a store handle (its locks stay until released or the session ends). NULL is fine.
  */
 void zkha_store_free(struct zkha_store *store);

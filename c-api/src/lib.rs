@@ -1008,6 +1008,91 @@ pub unsafe extern "C" fn zkha_store_release_and_try_remove(
     })
 }
 
+/// The version of `name`, or -1 if it does not exist or is marked for deletion.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_exists(
+    store: *const zkha_store,
+    name: *const c_char,
+    out_version: *mut i32,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        if out_version.is_null() {
+            return Err(null("out_version"));
+        }
+        let v = block(async move { s.exists(&n).await })?;
+        unsafe { out(out_version, "out_version", v.unwrap_or(-1)) }
+    })
+}
+
+/// Replaces `name`'s data if it is at `expected_version` and this store holds a lock on it;
+/// `*out_version` (may be NULL) receives the new version.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_replace(
+    store: *const zkha_store,
+    name: *const c_char,
+    expected_version: i32,
+    data: *const u8,
+    len: usize,
+    out_version: *mut i32,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        let d = unsafe { bytes_in(data, len, "data") }?.to_vec();
+        let v = block(async move { s.replace(&n, expected_version, &d).await })?;
+        if !out_version.is_null() {
+            unsafe { out_version.write(v) };
+        }
+        Ok(())
+    })
+}
+
+/// Releases this store's lock on `name` (missing is fine); the entry stays.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_release(
+    store: *const zkha_store,
+    name: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        let n = unsafe { text(name, "name") }?.to_string();
+        block(async move { s.release(&n).await })
+    })
+}
+
+/// The names of all entries (including ones marked for deletion), as `count` NUL-separated
+/// names in `*out_names` (free with zkha_bytes_free).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_store_list(
+    store: *const zkha_store,
+    out_names: *mut zkha_bytes,
+    out_count: *mut usize,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { obj(store, "store") }?.store.clone();
+        if out_names.is_null() || out_count.is_null() {
+            return Err(null("out_names and out_count"));
+        }
+        let names = block(async move { s.get_all_handles().await })?;
+        let mut buf = Vec::new();
+        for n in &names {
+            buf.extend_from_slice(n.as_bytes());
+            buf.push(0);
+        }
+        unsafe {
+            out_count.write(names.len());
+            out_names.write(bytes_out(buf));
+        }
+        Ok(())
+    })
+}
+
 /// Frees a store handle (its locks stay until released or the session ends). NULL is fine.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_store_free(store: *mut zkha_store) {

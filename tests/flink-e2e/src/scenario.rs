@@ -1,0 +1,171 @@
+//! The building blocks the tests, the demo and the benchmark share: a ZooKeeper ensemble and a
+//! Flink cluster running the checkpointing test job, and a JobManager failover measured from
+//! the fault to a new leader (as ZooKeeper names it) and to the job running again.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use zkha_testkit::{Ensemble, Options};
+
+use crate::cluster::{Cluster, ClusterOptions, Ha};
+use crate::dist::{Artifacts, Progress};
+use crate::error::{Error, Result};
+use crate::timeline::Timeline;
+
+/// The job's arguments: 100 records/s, a checkpoint every 500 ms.
+pub const JOB_ARGS: [&str; 4] = ["--rate", "100", "--checkpoint-ms", "500"];
+
+/// One Flink cluster at a time per process: they are heavy on two cores, and timings would
+/// suffer. Tests hold this while they run.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An ensemble, a cluster and the running job.
+pub struct Running {
+    /// The cluster (dropped before the ensemble).
+    pub cluster: Cluster,
+    /// The job id.
+    pub job: String,
+    /// The 3-node ZooKeeper ensemble.
+    pub zk: Ensemble,
+}
+
+/// Starts a 3-node ensemble.
+pub fn ensemble() -> Result<Ensemble> {
+    Ok(Ensemble::start(3, Options::default())?)
+}
+
+/// Starts a cluster (options from `configure`), submits the job and waits until it runs and
+/// has completed `checkpoints` checkpoints.
+pub fn start_with_job(
+    zk: Ensemble,
+    ha: Ha,
+    checkpoints: u64,
+    configure: impl FnOnce(&mut ClusterOptions),
+    progress: Progress<'_>,
+) -> Result<Running> {
+    let artifacts = Artifacts::prepare(progress)?;
+    let mut options = ClusterOptions::new(ha, zk.connect_string());
+    configure(&mut options);
+    let t = Instant::now();
+    progress(&format!(
+        "starting {} JobManager(s) and {} TaskManager(s) on {}",
+        options.job_managers,
+        options.task_managers,
+        ha.name()
+    ));
+    let mut cluster = Cluster::start(&artifacts, options)?;
+    progress(&format!(
+        "cluster ready after {:.1} s; JobManager {} leads",
+        t.elapsed().as_secs_f64(),
+        cluster.leader()?.map(|l| l.jm + 1).unwrap_or(0)
+    ));
+    let job = cluster.submit_job(&JOB_ARGS)?;
+    cluster.wait_job_running(&job, Duration::from_secs(90))?;
+    let mut last = None;
+    for _ in 0..checkpoints {
+        last = Some(cluster.wait_checkpoint(&job, last, Duration::from_secs(60))?);
+    }
+    progress(&format!(
+        "job {job} running, checkpoint {} completed",
+        last.unwrap_or(0)
+    ));
+    Ok(Running { cluster, job, zk })
+}
+
+/// How the leader JobManager is taken down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL: a crash.
+    Kill,
+    /// SIGTERM: a graceful shutdown.
+    Term,
+}
+
+/// A measured failover.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    /// The events, relative to the fault.
+    pub timeline: Timeline,
+    /// The JobManager taken down.
+    pub old_leader: usize,
+    /// The JobManager that leads afterwards.
+    pub new_leader: usize,
+    /// Fault to the new leader's address in ZooKeeper.
+    pub leader_after: Duration,
+    /// Fault to the job RUNNING with all tasks on the new leader.
+    pub running_after: Duration,
+    /// The latest completed checkpoint the kit saw before the fault.
+    pub checkpoint_before: u64,
+    /// The checkpoint the new leader restored the job from.
+    pub restored: Option<u64>,
+}
+
+/// Takes the leading JobManager down with `fault` and measures until the job runs again
+/// under the new leader.
+pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Failover> {
+    let old = cluster
+        .leader()?
+        .ok_or_else(|| Error::new("no JobManager leads"))?;
+    let checkpoint_before = cluster
+        .checkpoints(job)?
+        .latest_completed
+        .ok_or_else(|| Error::new("no checkpoint completed before the fault"))?;
+    let mut tl = Timeline::start(match fault {
+        Fault::Kill => "leader JobManager killed (SIGKILL)",
+        Fault::Term => "leader JobManager terminated (SIGTERM)",
+    });
+    match fault {
+        Fault::Kill => cluster.kill_jm(old.jm)?,
+        Fault::Term => cluster.term_jm(old.jm)?,
+    }
+    tl.mark(
+        format!(
+            "JobManager {} {} (latest completed checkpoint {checkpoint_before})",
+            old.jm + 1,
+            match fault {
+                Fault::Kill => "killed",
+                Fault::Term => "sent SIGTERM",
+            }
+        ),
+        tl.origin(),
+    );
+    let (new, at) = cluster.wait_leader(Duration::from_secs(120), |l| l.jm != old.jm)?;
+    let leader_after = tl.mark(
+        format!("JobManager {} is leader in ZooKeeper", new.jm + 1),
+        at,
+    );
+    let running_at = cluster.wait_job_running(job, Duration::from_secs(120))?;
+    let running_after = tl.mark("job RUNNING again, all tasks running", running_at);
+    let restored = cluster.checkpoints(job)?.latest_restored;
+    if fault == Fault::Term {
+        if let Some(status) = cluster.wait_jm_exit(old.jm, Duration::from_secs(30))? {
+            tl.note(format!("JobManager {} exited: {status}", old.jm + 1));
+        }
+    }
+    tl.mark_log(
+        &format!("JobManager {}", old.jm + 1),
+        &cluster.jm_log(old.jm),
+        "zkha: leadership revoked",
+    );
+    tl.mark_log(
+        &format!("JobManager {}", new.jm + 1),
+        &cluster.jm_log(new.jm),
+        "zkha: leadership granted",
+    );
+    tl.note(format!(
+        "restored from checkpoint {}",
+        restored.map_or("none".to_string(), |r| r.to_string())
+    ));
+    Ok(Failover {
+        timeline: tl,
+        old_leader: old.jm,
+        new_leader: new.jm,
+        leader_after,
+        running_after,
+        checkpoint_before,
+        restored,
+    })
+}

@@ -1,0 +1,295 @@
+//! ZooKeeper's transaction log, read directly: every committed change with the session that
+//! made it, its zxid and the leader's time. This is how the tests tell who wrote what, and
+//! when — independent of zkha and of Flink.
+//!
+//! Format (`FileTxnLog`): a header (`ZKLG` magic, version, dbid), then per transaction the
+//! Adler-32 checksum (8 bytes), the length-prefixed entry and an end-of-record byte `B`; the
+//! file is pre-allocated with zeros, so a zero length ends it. An entry is a `TxnHeader`
+//! (session, cxid, zxid, time, type) and the type's record (jute encoding: big-endian
+//! integers, length-prefixed strings and buffers). A failed request is logged as an error
+//! transaction (type -1); a multi holds its operations, each an error if the multi failed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// ZooKeeper op codes (`ZooDefs.OpCode`) that appear in the transaction log.
+pub mod op {
+    /// create
+    pub const CREATE: i32 = 1;
+    /// delete
+    pub const DELETE: i32 = 2;
+    /// setData
+    pub const SET_DATA: i32 = 5;
+    /// setACL
+    pub const SET_ACL: i32 = 7;
+    /// check (in a multi)
+    pub const CHECK: i32 = 13;
+    /// multi
+    pub const MULTI: i32 = 14;
+    /// create2
+    pub const CREATE2: i32 = 15;
+    /// reconfig
+    pub const RECONFIG: i32 = 16;
+    /// createContainer
+    pub const CREATE_CONTAINER: i32 = 19;
+    /// deleteContainer
+    pub const DELETE_CONTAINER: i32 = 20;
+    /// createTTL
+    pub const CREATE_TTL: i32 = 21;
+    /// error (a failed request or a failed multi's operation)
+    pub const ERROR: i32 = -1;
+    /// createSession
+    pub const CREATE_SESSION: i32 = -10;
+    /// closeSession (also an expiry)
+    pub const CLOSE_SESSION: i32 = -11;
+}
+
+/// One operation: a transaction's own, or one of a multi's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOp {
+    /// The op code ([`op`]).
+    pub op: i32,
+    /// The path written, for creates, deletes, setData, setACL and checks.
+    pub path: Option<String>,
+    /// The data of a create or setData.
+    pub data: Option<Vec<u8>>,
+    /// The error code of an error operation.
+    pub err: Option<i32>,
+}
+
+impl TxnOp {
+    /// Whether this operation changed the tree (a successful create, delete, setData, setACL).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self.op,
+            op::CREATE
+                | op::CREATE2
+                | op::CREATE_CONTAINER
+                | op::CREATE_TTL
+                | op::DELETE
+                | op::DELETE_CONTAINER
+                | op::SET_DATA
+                | op::SET_ACL
+        )
+    }
+
+    /// A short name of the op code.
+    pub fn name(&self) -> String {
+        match self.op {
+            op::CREATE | op::CREATE2 => "create".into(),
+            op::CREATE_CONTAINER => "createContainer".into(),
+            op::CREATE_TTL => "createTTL".into(),
+            op::DELETE => "delete".into(),
+            op::DELETE_CONTAINER => "deleteContainer".into(),
+            op::SET_DATA => "setData".into(),
+            op::SET_ACL => "setACL".into(),
+            op::CHECK => "check".into(),
+            op::MULTI => "multi".into(),
+            op::ERROR => format!("error({})", self.err.unwrap_or(0)),
+            op::CREATE_SESSION => "createSession".into(),
+            op::CLOSE_SESSION => "closeSession".into(),
+            other => format!("op{other}"),
+        }
+    }
+}
+
+/// One committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    /// The session that sent the request (for an expiry: the expired session).
+    pub session: i64,
+    /// The request's cxid.
+    pub cxid: i32,
+    /// The transaction id.
+    pub zxid: i64,
+    /// The leader's clock when it proposed the transaction, epoch ms.
+    pub time_ms: i64,
+    /// The op code of the transaction.
+    pub op: i32,
+    /// The operations: one, or a multi's list.
+    pub ops: Vec<TxnOp>,
+}
+
+impl Txn {
+    /// The operations that changed the tree.
+    pub fn writes(&self) -> impl Iterator<Item = &TxnOp> {
+        self.ops.iter().filter(|o| o.is_write())
+    }
+
+    /// A one-line description.
+    pub fn describe(&self) -> String {
+        let ops: Vec<String> = self
+            .ops
+            .iter()
+            .map(|o| match &o.path {
+                Some(p) => format!("{} {p}", o.name()),
+                None => o.name(),
+            })
+            .collect();
+        format!(
+            "zxid 0x{:x} session 0x{:x} t={} {}",
+            self.zxid,
+            self.session,
+            self.time_ms,
+            ops.join("; ")
+        )
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    /// A jute buffer or string: length, then bytes (-1: null).
+    fn buffer(&mut self) -> Option<Vec<u8>> {
+        let n = self.i32()?;
+        if n < 0 {
+            return Some(Vec::new());
+        }
+        Some(self.take(n as usize)?.to_vec())
+    }
+    fn string(&mut self) -> Option<String> {
+        self.buffer()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+/// Decodes the record of `op` (its first fields: enough to name the path and the data).
+fn decode_op(op: i32, body: &[u8]) -> TxnOp {
+    let mut r = Reader { b: body, pos: 0 };
+    let mut t = TxnOp {
+        op,
+        path: None,
+        data: None,
+        err: None,
+    };
+    match op {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::SET_DATA => {
+            t.path = r.string();
+            t.data = r.buffer();
+        }
+        op::DELETE | op::DELETE_CONTAINER | op::SET_ACL | op::CHECK => t.path = r.string(),
+        op::ERROR => t.err = r.i32(),
+        _ => {}
+    }
+    t
+}
+
+fn decode_entry(entry: &[u8]) -> Option<Txn> {
+    let mut r = Reader { b: entry, pos: 0 };
+    let session = r.i64()?;
+    let cxid = r.i32()?;
+    let zxid = r.i64()?;
+    let time_ms = r.i64()?;
+    let op = r.i32()?;
+    let body = &entry[r.pos..];
+    let ops = if op == op::MULTI {
+        let mut m = Reader { b: body, pos: 0 };
+        let n = m.i32()?;
+        let mut ops = Vec::with_capacity(n.max(0) as usize);
+        for _ in 0..n.max(0) {
+            let sub = m.i32()?;
+            let data = m.buffer()?;
+            ops.push(decode_op(sub, &data));
+        }
+        ops
+    } else {
+        vec![decode_op(op, body)]
+    };
+    Some(Txn {
+        session,
+        cxid,
+        zxid,
+        time_ms,
+        op,
+        ops,
+    })
+}
+
+/// Every transaction in one log file, in order.
+pub fn read_file(path: &Path) -> Result<Vec<Txn>> {
+    let bytes = fs::read(path)?;
+    let mut r = Reader { b: &bytes, pos: 0 };
+    match r.take(4) {
+        Some(b"ZKLG") => {}
+        _ => {
+            return Err(Error::new(format!(
+                "{} is not a ZooKeeper transaction log",
+                path.display()
+            )))
+        }
+    }
+    r.take(12); // version, dbid
+    let mut out = Vec::new();
+    while let Some(_crc) = r.i64() {
+        let Some(len) = r.i32() else { break };
+        if len <= 0 {
+            break; // the zero padding after the last transaction
+        }
+        let Some(entry) = r.take(len as usize) else {
+            break; // a transaction still being written
+        };
+        if r.u8() != Some(b'B') {
+            break;
+        }
+        if let Some(t) = decode_entry(entry) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The transaction log files (`log.<zxid>`) in a ZooKeeper data directory, oldest first.
+pub fn log_files(data_dir: &Path) -> Vec<PathBuf> {
+    let dir = data_dir.join("version-2");
+    let mut files: Vec<(i64, PathBuf)> = fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let zxid = i64::from_str_radix(name.strip_prefix("log.")?, 16).ok()?;
+                    Some((zxid, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Every transaction in a ZooKeeper data directory, in zxid order.
+pub fn read_dir(data_dir: &Path) -> Result<Vec<Txn>> {
+    let mut all = Vec::new();
+    for f in log_files(data_dir) {
+        all.extend(read_file(&f)?);
+    }
+    all.sort_by_key(|t| t.zxid);
+    all.dedup_by_key(|t| t.zxid);
+    Ok(all)
+}
+
+/// The data directory of node `id` of a test-kit ensemble.
+pub fn ensemble_data_dir(zk: &zkha_testkit::Ensemble, id: usize) -> PathBuf {
+    zk.log_path(id)
+        .parent()
+        .map(|p| p.join("data"))
+        .unwrap_or_default()
+}

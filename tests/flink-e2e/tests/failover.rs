@@ -1,0 +1,394 @@
+//! JobManager failover of a real Flink 2.3 cluster on zkha (2 JobManagers, 1 TaskManager,
+//! a 3-node ZooKeeper ensemble, session timeout 4 s), running a checkpointing job.
+//!
+//! Run alone: `cargo test -p zkha-flink-e2e` (or `make test-flink`).
+
+use std::time::Duration;
+
+use zkha_flink_e2e::scenario::{self, Fault};
+use zkha_flink_e2e::{dist, logs, txnlog, Ha, Timeline};
+use zkha_testkit::FaultProxy;
+
+const T: Duration = Duration::from_secs(4);
+
+/// Exactly one instance of `job` runs: the leader lists it once, RUNNING, and no other job
+/// runs; the TaskManager's slots hold one job's tasks (parallelism 1: one slot), so no task
+/// of an earlier instance lingers.
+fn assert_single_instance(cluster: &zkha_flink_e2e::Cluster, job: &str) {
+    let jobs = cluster.jobs().expect("jobs");
+    let listed: Vec<_> = jobs.iter().filter(|j| j.id == job).collect();
+    assert_eq!(listed.len(), 1, "job listed once: {jobs:?}");
+    assert_eq!(listed[0].state, "RUNNING");
+    let others: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.id != job && !["FINISHED", "CANCELED", "FAILED"].contains(&j.state.as_str()))
+        .collect();
+    assert!(others.is_empty(), "no other job alive: {others:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = cluster
+            .leader_rest()
+            .and_then(|r| r.overview())
+            .expect("overview");
+        if o.jobs_running == 1 && o.slots_total - o.slots_available == 1 {
+            eprintln!(
+                "  one instance: jobs-running 1, slots used 1 of {}",
+                o.slots_total
+            );
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still more than one instance after 30 s: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The job's `numRestarts` metric (Flink's metric fetcher may need a moment to have it).
+fn num_restarts(rest: &zkha_flink_e2e::rest::Rest, job: &str) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(v)) = rest.job_metric(job, "numRestarts") {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no numRestarts metric for 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let mut run =
+        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
+    let f = scenario::fail_leader(&mut run.cluster, &run.job, Fault::Kill).expect("failover");
+    eprintln!("{}", f.timeline);
+    assert_ne!(f.new_leader, f.old_leader);
+    assert!(
+        f.leader_after <= T + Duration::from_secs(1),
+        "standby leads {:?} after the kill; expected within T + 1 s = {:?}",
+        f.leader_after,
+        T + Duration::from_secs(1)
+    );
+    let restored = f.restored.expect("the job was restored from a checkpoint");
+    assert!(
+        restored >= f.checkpoint_before,
+        "restored from checkpoint {restored}, but {} had completed before the kill",
+        f.checkpoint_before
+    );
+    assert_single_instance(&run.cluster, &run.job);
+    // It makes progress: a checkpoint after the restored one completes.
+    let next = run
+        .cluster
+        .wait_checkpoint(&run.job, Some(restored), Duration::from_secs(30))
+        .expect("a new checkpoint after the failover");
+    eprintln!("  checkpoint {next} completed after the failover");
+}
+
+#[test]
+fn leader_jobmanager_terminated_hands_over_within_a_second() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let mut run =
+        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
+    let f = scenario::fail_leader(&mut run.cluster, &run.job, Fault::Term).expect("failover");
+    eprintln!("{}", f.timeline);
+    assert!(
+        f.leader_after < Duration::from_secs(1),
+        "hand-over took {:?}; expected under 1 s",
+        f.leader_after
+    );
+    let restored = f.restored.expect("the job was restored from a checkpoint");
+    assert!(restored >= f.checkpoint_before);
+    assert_single_instance(&run.cluster, &run.job);
+}
+
+#[test]
+fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let mut run =
+        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
+    let cluster = &mut run.cluster;
+    let leader = cluster.leader().expect("read leader").expect("a leader");
+    let session = *logs::zkha_sessions(&cluster.jm_log(leader.jm))
+        .last()
+        .expect("the leader logged its zkha session");
+    let node = run
+        .zk
+        .node_of_session(session)
+        .expect("the ZooKeeper server the leader is connected to");
+    let rest = cluster.rest(leader.jm);
+    let restarts_before = num_restarts(&rest, &run.job);
+    assert_eq!(restarts_before, 0.0, "a fresh job has not restarted");
+    let before = cluster.checkpoints(&run.job).expect("checkpoints");
+    assert_eq!(
+        before.latest_restored, None,
+        "a fresh job was never restored"
+    );
+    let mut tl = Timeline::start(format!(
+        "ZooKeeper server {node} (JobManager {}'s) killed",
+        leader.jm + 1
+    ));
+    run.zk.node(node).kill().expect("kill the server");
+    tl.mark(format!("server {node} killed"), tl.origin());
+    // Watch for longer than a session timeout: the lease must carry the leader across.
+    let mut moved = None;
+    let mut polls = 0;
+    while tl.origin().elapsed() < T + Duration::from_secs(2) {
+        let now = cluster.leader().expect("read leader");
+        assert_eq!(
+            now.as_ref(),
+            Some(&leader),
+            "leadership changed {:?} after the server kill",
+            tl.origin().elapsed()
+        );
+        if let Ok(jobs) = rest.jobs() {
+            let j = jobs.iter().find(|j| j.id == run.job).expect("job listed");
+            assert_eq!(
+                j.state,
+                "RUNNING",
+                "job state {:?} after the kill",
+                tl.origin().elapsed()
+            );
+            polls += 1;
+        }
+        if moved.is_none() {
+            if let Some(n) = run.zk.node_of_session(session) {
+                moved = Some(n);
+                tl.mark(
+                    format!(
+                        "JobManager {} reconnected to server {n}, same session",
+                        leader.jm + 1
+                    ),
+                    std::time::Instant::now(),
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        polls > 10,
+        "the leader's REST endpoint answered only {polls} times"
+    );
+    let moved = moved.expect("the leader's session moved to another server");
+    assert_ne!(moved, node);
+    let next = cluster
+        .wait_checkpoint(&run.job, before.latest_completed, Duration::from_secs(30))
+        .expect("checkpoints go on");
+    tl.mark(
+        format!("checkpoint {next} completed"),
+        std::time::Instant::now(),
+    );
+    let after = cluster.checkpoints(&run.job).expect("checkpoints");
+    assert_eq!(
+        after.latest_restored, None,
+        "the job was restored: it restarted"
+    );
+    assert_eq!(
+        num_restarts(&rest, &run.job),
+        restarts_before,
+        "numRestarts changed"
+    );
+    assert_eq!(
+        rest.exception_count(&run.job).expect("exceptions"),
+        0,
+        "the job's exception history is not empty"
+    );
+    let revoked = logs::grep(&cluster.jm_log(leader.jm), "zkha: leadership revoked");
+    assert!(
+        revoked.is_empty(),
+        "the leader logged a revocation: {revoked:?}"
+    );
+    tl.note("same leader, same leader session id, job never left RUNNING, numRestarts unchanged");
+    eprintln!("{tl}");
+}
+
+#[test]
+fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let proxies: Vec<FaultProxy> = (0..2)
+        .map(|_| FaultProxy::start(&zk.addrs()).expect("proxy"))
+        .collect();
+    let quorums: Vec<Option<String>> = proxies.iter().map(|p| Some(p.connect_string())).collect();
+    let mut run =
+        scenario::start_with_job(zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
+            .expect("cluster with job");
+    let cluster = &mut run.cluster;
+    let old = cluster.leader().expect("read leader").expect("a leader");
+    let standby = 1 - old.jm;
+    let old_pid = cluster.jm_pid(old.jm).expect("leader pid");
+    let before = cluster
+        .checkpoints(&run.job)
+        .expect("checkpoints")
+        .latest_completed
+        .expect("a checkpoint");
+    let mut tl = Timeline::start(format!(
+        "JobManager {} (leader) cut off from ZooKeeper",
+        old.jm + 1
+    ));
+    proxies[old.jm].blackhole();
+    tl.mark(
+        format!(
+            "JobManager {}'s ZooKeeper traffic blackholed (checkpoint {before} completed before)",
+            old.jm + 1
+        ),
+        tl.origin(),
+    );
+    let (new, at) = cluster
+        .wait_leader(3 * T, |l| l.jm != old.jm)
+        .expect("the standby takes over");
+    assert_eq!(new.jm, standby);
+    let took = tl.mark(
+        format!("JobManager {} is leader in ZooKeeper", new.jm + 1),
+        at,
+    );
+    let running = cluster
+        .wait_job_running(&run.job, Duration::from_secs(120))
+        .expect("job runs on the new leader");
+    tl.mark("job RUNNING again", running);
+    let restored = cluster
+        .checkpoints(&run.job)
+        .expect("checkpoints")
+        .latest_restored
+        .expect("restored from a checkpoint");
+    assert!(restored >= before, "restored {restored} < {before}");
+
+    // The old leader stepped down by itself, within T, before anyone else was granted.
+    let origin_ms = tl.origin_epoch_ms();
+    let revoked_at = tl
+        .mark_log(
+            &format!("JobManager {}", old.jm + 1),
+            &cluster.jm_log(old.jm),
+            "zkha: leadership revoked",
+        )
+        .expect("the old leader logged that it stepped down");
+    let granted_at = tl
+        .mark_log(
+            &format!("JobManager {}", new.jm + 1),
+            &cluster.jm_log(new.jm),
+            "zkha: leadership granted",
+        )
+        .expect("the new leader logged its grant");
+    assert!(
+        revoked_at <= T.as_millis() as i64,
+        "the old leader stepped down {revoked_at} ms after the cut; its lease is T = {T:?}"
+    );
+    assert!(
+        granted_at >= revoked_at,
+        "two leaders: JobManager {} was granted at +{granted_at} ms, the old one stepped down at +{revoked_at} ms",
+        new.jm + 1
+    );
+    assert!(took >= Duration::from_millis(revoked_at.max(0) as u64));
+
+    // Heal: the old leader comes back with a new session, as a standby.
+    std::thread::sleep(Duration::from_secs(1));
+    proxies[old.jm].heal();
+    tl.mark("cut healed", std::time::Instant::now());
+    std::thread::sleep(T);
+    assert_eq!(
+        cluster.leader().expect("leader").map(|l| l.jm),
+        Some(new.jm),
+        "leadership stayed"
+    );
+    assert_single_instance(cluster, &run.job);
+
+    // ZooKeeper's transaction log: nothing written by the old leader's sessions after the cut
+    // but its election node (joining again as a standby); failed writes are rejections.
+    let txns = txnlog::read_dir(&txnlog::ensemble_data_dir(&run.zk, 1)).expect("transaction log");
+    let latch = format!("{}/leader/latch/", cluster.options().cluster_root());
+    let tag = format!("{old_pid}@");
+    let mut sessions: Vec<i64> = txns
+        .iter()
+        .filter(|t| {
+            t.ops.iter().any(|o| {
+                o.path.as_deref().is_some_and(|p| p.starts_with(&latch))
+                    && o.data
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with(tag.as_bytes()))
+            })
+        })
+        .map(|t| t.session)
+        .collect();
+    sessions.extend(logs::zkha_sessions(&cluster.jm_log(old.jm)));
+    sessions.sort();
+    sessions.dedup();
+    assert!(!sessions.is_empty(), "found the old leader's sessions");
+    let mut violations = Vec::new();
+    let mut rejected = Vec::new();
+    let mut election = Vec::new();
+    for t in txns
+        .iter()
+        .filter(|t| sessions.contains(&t.session) && t.time_ms >= origin_ms as i64)
+    {
+        let writes: Vec<_> = t.writes().collect();
+        if writes.is_empty() {
+            if t.ops.iter().any(|o| o.op == txnlog::op::ERROR) {
+                rejected.push(t.describe());
+            }
+            continue;
+        }
+        if writes
+            .iter()
+            .all(|o| o.path.as_deref().is_some_and(|p| p.starts_with(&latch)))
+        {
+            election.push(t.describe());
+        } else {
+            violations.push(t.describe());
+        }
+    }
+    tl.note(format!(
+        "old leader's sessions {:x?}: {} election write(s), {} rejected request(s) in ZooKeeper after the cut",
+        sessions,
+        election.len(),
+        rejected.len()
+    ));
+    // What the old leader tried and ZooKeeper or zkha refused, as its log shows: writes that
+    // failed with zkha's exceptions (connection loss while cut off, then an expired session or
+    // NotLeader once its lease was over).
+    let mut refused: Vec<(u64, String)> = Vec::new();
+    for l in logs::grep_all(&cluster.jm_log(old.jm), "io.zkha.jni.") {
+        let Some(at) = l.text.find("io.zkha.jni.") else {
+            continue;
+        };
+        let msg = &l.text[at + "io.zkha.jni.".len()..];
+        if l.epoch_ms >= origin_ms
+            && msg.contains("Exception:")
+            && !refused.iter().any(|(_, m)| m == msg)
+        {
+            refused.push((l.epoch_ms, msg.to_string()));
+        }
+    }
+    for (at, msg) in &refused {
+        tl.mark_epoch_ms(
+            format!(
+                "(JobManager {} log) refused: {}",
+                old.jm + 1,
+                msg.chars().take(160).collect::<String>()
+            ),
+            *at,
+        );
+    }
+    eprintln!("{tl}");
+    for e in &election {
+        eprintln!("  election: {e}");
+    }
+    for r in &rejected {
+        eprintln!("  rejected: {r}");
+    }
+    assert!(
+        violations.is_empty(),
+        "the old leader wrote after the cut:\n{}",
+        violations.join("\n")
+    );
+    assert!(
+        !refused.is_empty(),
+        "the old leader's log shows none of its HA writes refused after the cut"
+    );
+}
