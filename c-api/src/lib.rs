@@ -321,6 +321,14 @@ unsafe fn bytes_in<'a>(data: *const u8, len: usize, what: &str) -> R<&'a [u8]> {
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
+/// Drops a handle made by `Box::into_raw` here; NULL is fine; a panic in a destructor stays here.
+unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: created by Box::into_raw in this library (the API contract).
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p) })));
+    }
+}
+
 fn revoke_code(r: zkha::RevokeReason) -> i32 {
     match r {
         zkha::RevokeReason::Closed => 0,
@@ -922,10 +930,7 @@ pub unsafe extern "C" fn zkha_counter_compare_and_set(
 /// Frees a counter (NULL is fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_counter_free(counter: *mut zkha_counter) {
-    if !counter.is_null() {
-        // SAFETY: created by Box::into_raw in this library.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(counter) })));
-    }
+    unsafe { free_box(counter) }
 }
 
 // ---- pointer store -------------------------------------------------------------------------
@@ -1096,10 +1101,7 @@ pub unsafe extern "C" fn zkha_store_list(
 /// Frees a store handle (its locks stay until released or the session ends). NULL is fine.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_store_free(store: *mut zkha_store) {
-    if !store.is_null() {
-        // SAFETY: created by Box::into_raw in this library.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(store) })));
-    }
+    unsafe { free_box(store) }
 }
 
 // ---- watches -------------------------------------------------------------------------------
@@ -1191,10 +1193,7 @@ pub unsafe extern "C" fn zkha_config_watch_next(
 /// Stops and frees a config watch (NULL is fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_config_watch_free(watch: *mut zkha_config_watch) {
-    if !watch.is_null() {
-        // SAFETY: created by Box::into_raw in this library.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(watch) })));
-    }
+    unsafe { free_box(watch) }
 }
 
 /// Watches one leader-information znode.
@@ -1268,8 +1267,5 @@ pub unsafe extern "C" fn zkha_leader_watch_next(
 /// Stops and frees a leader watch (NULL is fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_leader_watch_free(watch: *mut zkha_leader_watch) {
-    if !watch.is_null() {
-        // SAFETY: created by Box::into_raw in this library.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(watch) })));
-    }
+    unsafe { free_box(watch) }
 }
