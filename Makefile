@@ -13,7 +13,7 @@ all: test
 
 help:
 	@echo "make demo   - start a local ZooKeeper ensemble and show zkha at work"
-	@echo "make test   - the whole test suite against real ZooKeeper (Rust, and the Flink plugin's JUnit)"
+	@echo "make test   - the whole test suite against real ZooKeeper (Rust, Flink plugin JUnit, C, Python)"
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
@@ -34,7 +34,7 @@ lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: zookeeper lint test-rust test-java test-c
+test: zookeeper lint test-rust test-java test-c test-python
 
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast
@@ -103,14 +103,17 @@ $(PY_VENV)/.ready:
 
 python-env: $(PY_VENV)/.ready
 
-# The release wheel (abi3, Python >= 3.10) in target/wheels/.
+# The release wheel (abi3, Python >= 3.10) in target/wheels/ (WHEEL_PROFILE=debug: a debug one
+# in target/wheels-debug/, as make test checks it).
+WHEEL_PROFILE ?= release
+WHEEL_DIR := $(CURDIR)/target/wheels$(if $(filter debug,$(WHEEL_PROFILE)),-debug,)
 wheel: tools python-env
-	cd python && $(PY) -m maturin build --release -q -o $(CURDIR)/target/wheels
+	cd python && $(PY) -m maturin build -q $(if $(filter release,$(WHEEL_PROFILE)),--release,) -o $(WHEEL_DIR)
 
 # The wheel installs into a fresh venv and imports; the console script runs.
 wheel-check: wheel
 	rm -rf target/wheel-venv && python3 -m venv target/wheel-venv
-	target/wheel-venv/bin/pip install -q --no-index $$(ls -t target/wheels/zkha-*.whl | head -1)
+	target/wheel-venv/bin/pip install -q --no-index $$(ls -t $(WHEEL_DIR)/zkha-*.whl | head -1)
 	cd /tmp && $(CURDIR)/target/wheel-venv/bin/python -c 'import zkha, zkha.aio, zkha.flink; print("zkha", zkha.__version__, "from", zkha.__file__)'
 	target/wheel-venv/bin/zkha --help >/dev/null && echo "zkha console script OK"
 
@@ -120,6 +123,7 @@ test-python: tools python-env
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
 	cd python && .venv/bin/ruff check zkha tests bench && .venv/bin/ruff format --check zkha tests bench
 	cd python && $(PY) -m pytest -q tests
+	$(MAKE) -s wheel-check WHEEL_PROFILE=debug
 
 # Python lock cycle and election hand-over next to kazoo, same ensemble, same run (release build).
 bench-python: tools python-env
