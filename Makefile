@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: all test test-rust test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
+.PHONY: all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
+	@echo "make test-flink - only the Flink end-to-end group (a real Flink 2.3 cluster on zkha)"
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
 
 tools:
@@ -34,10 +35,15 @@ lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: zookeeper lint test-rust test-java test-c test-python
+test: zookeeper lint jar test-rust test-java test-c test-python
 
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast
+
+# The Flink end-to-end group alone (tests/flink-e2e, part of test-rust too): a real Flink 2.3
+# cluster on zkha and on built-in ZooKeeper HA; Flink's jars come from PyPI into .cache/flink.
+test-flink: zookeeper jar
+	$(CARGO) test -p zkha-flink-e2e -- --nocapture
 
 # The Flink plugin's JUnit tests (real ZooKeeper, Flink 2.3's own classes), on the debug natives.
 test-java: tools
@@ -77,7 +83,7 @@ jar: tools
 	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -DskipTests package
 	@ls -l $(JAVA_DIR)/target/zkha-flink-*.jar
 
-demo: zookeeper
+demo: zookeeper jar
 	@$(CARGO) run -q -p zkha-examples --bin zkha-demo
 
 bench: zookeeper

@@ -333,6 +333,12 @@ impl Cluster {
             ("execution.checkpointing.interval".into(), "500 ms".into()),
             ("taskmanager.numberOfTaskSlots".into(), "2".into()),
             ("parallelism.default".into(), "1".into()),
+            // REST answers from caches that live 3 s by default; the kit reads state as it is.
+            ("web.refresh-interval".into(), "500 ms".into()),
+            (
+                "rest.cache.checkpoint-statistics.timeout".into(),
+                "100 ms".into(),
+            ),
             ("heartbeat.interval".into(), "2000".into()),
             ("heartbeat.timeout".into(), "10000".into()),
             ("io.tmp.dirs".into(), pdir.join("tmp").display().to_string()),

@@ -284,7 +284,8 @@ fn java_opts(lib: &Path) -> Result<Vec<String>> {
     Ok(opts)
 }
 
-/// The zkha plugin jar: `ZKHA_FLINK_PLUGIN_JAR`, or the one `make jar` builds (run when missing).
+/// The zkha plugin jar: `ZKHA_FLINK_PLUGIN_JAR`, or the one `make jar` builds — run when the
+/// jar is missing or older than the sources it is built from.
 fn plugin_jar(progress: Progress<'_>) -> Result<PathBuf> {
     if let Some(jar) = std::env::var_os("ZKHA_FLINK_PLUGIN_JAR").filter(|j| !j.is_empty()) {
         let jar = PathBuf::from(jar);
@@ -298,15 +299,32 @@ fn plugin_jar(progress: Progress<'_>) -> Result<PathBuf> {
     }
     let root = repo_root();
     let jar = root.join("jni-bridge/java/target/zkha-flink-0.1.0.jar");
-    if jar.exists() {
+    let sources = [
+        "core/src",
+        "core/Cargo.toml",
+        "jni-bridge/src",
+        "jni-bridge/Cargo.toml",
+        "jni-bridge/java/src/main",
+        "jni-bridge/java/pom.xml",
+    ]
+    .iter()
+    .filter_map(|p| newest(&root.join(p)))
+    .max();
+    let fresh = |jar: &Path| mtime(jar).is_some_and(|t| Some(t) >= sources);
+    if fresh(&jar) {
         return Ok(jar);
     }
     let _lock = lock_dir(&flink_cache())?;
-    if jar.exists() {
+    if fresh(&jar) {
         return Ok(jar);
     }
-    progress("building the zkha Flink plugin jar (`make jar`: release natives + Maven, once)");
+    progress(if jar.exists() {
+        "the zkha plugin jar is older than its sources: rebuilding it (`make jar`)"
+    } else {
+        "building the zkha Flink plugin jar (`make jar`: release natives + Maven)"
+    });
     let status = Command::new("make")
+        .arg("-s")
         .arg("-C")
         .arg(&root)
         .arg("jar")
@@ -326,13 +344,13 @@ fn mtime(p: &Path) -> Option<SystemTime> {
     fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// The newest modification time of the files under `dir`.
-fn newest(dir: &Path) -> Option<SystemTime> {
-    let mut best = mtime(dir);
-    for entry in fs::read_dir(dir).ok()?.flatten() {
-        let p = entry.path();
-        let t = if p.is_dir() { newest(&p) } else { mtime(&p) };
-        best = best.max(t);
+/// The newest modification time of `path` and, for a directory, of everything under it.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let mut best = mtime(path);
+    if path.is_dir() {
+        for entry in fs::read_dir(path).ok()?.flatten() {
+            best = best.max(newest(&entry.path()));
+        }
     }
     best
 }
