@@ -607,6 +607,11 @@ struct Guard {
     inner: StdMutex<Option<LockGuard>>,
     fencing_token: i64,
     node: String,
+    /// Why the lock was lost, once a watcher armed by `lost_reason` saw it.
+    lost: Arc<StdMutex<Option<&'static str>>>,
+    /// Stops the watcher on release (the core's lost future never resolves then).
+    released: Arc<tokio::sync::Notify>,
+    armed: std::sync::atomic::AtomicBool,
 }
 
 impl Guard {
@@ -615,11 +620,22 @@ impl Guard {
             fencing_token: g.fencing_token(),
             node: g.node().to_string(),
             inner: StdMutex::new(Some(g)),
+            lost: Arc::new(StdMutex::new(None)),
+            released: Arc::new(tokio::sync::Notify::new()),
+            armed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn take(&self) -> Option<LockGuard> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.released.notify_one();
+        g
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.released.notify_one();
     }
 }
 
@@ -643,7 +659,30 @@ impl Guard {
             .is_some_and(|g| g.is_held())
     }
 
-    /// Waits until the lock is lost; returns the reason.
+    /// None while held; the reason once the lock is lost. The first call starts watching
+    /// (also the lock node's deletion); released locks report None.
+    fn lost_reason(&self) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        if !self.armed.swap(true, Ordering::SeqCst) {
+            let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(g) = g.as_ref() {
+                let lost = g.lost_future();
+                let slot = self.lost.clone();
+                let released = self.released.clone();
+                zkha::runtime::spawn(async move {
+                    tokio::select! {
+                        r = lost => {
+                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(lost_name(r));
+                        }
+                        _ = released.notified() => {}
+                    }
+                });
+            }
+        }
+        *self.lost.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the lock is lost; returns the reason (never returns once released).
     #[pyo3(signature = (aio=None))]
     fn lost(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let lost = {

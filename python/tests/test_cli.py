@@ -208,3 +208,16 @@ def test_lock_stops_child_on_signal(hosts: str, path: str, sig: int) -> None:
         wait_gone(ev["pid"])
     finally:
         kill_group(p)
+
+
+def test_lock_stops_child_when_the_lock_is_lost(client: zkha.Client, hosts: str, path: str) -> None:
+    p = spawn("lock", path, "--hosts", hosts, "--json", "--grace", "2", "--", "sleep", "60")
+    try:
+        ev = read_event(p, "acquired")
+        for n in client.children(path) or []:  # someone deletes the lock node
+            client.delete(f"{path}/{n}")
+        assert read_event(p, "lost")["reason"] == "node_deleted"
+        assert p.wait(10) == 3
+        wait_gone(ev["pid"])
+    finally:
+        kill_group(p)

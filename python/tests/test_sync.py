@@ -225,3 +225,68 @@ def test_core_logs_reach_python_logging(hosts: str, caplog: pytest.LogCaptureFix
         assert any(n.startswith("zkha.") for n in names), names
     finally:
         zkha.set_log_level()
+
+
+def test_ctrl_c_interrupts_election_wait(client: zkha.Client, hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6) as other:
+        leader = client.election(path, "a")
+        leader.wait(10)
+        waiting = other.election(path, "b")
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            waiting.wait(60)
+        timer.join()
+        assert time.monotonic() - t0 < 2
+        waiting.close()
+        leader.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "asyncio"])
+def test_exit_without_close(hosts: str, path: str, mode: str) -> None:
+    """A process that exits with open clients, a held lock and a pending asyncio operation
+    ends promptly and cleanly."""
+    import subprocess
+    import sys
+
+    script = {
+        "sync": (
+            "import zkha\n"
+            f"c = zkha.Client({hosts!r}, 5)\n"
+            f"g = c.lock({path!r}).acquire(5)\n"
+            f"e = c.election({path!r} + '-e', 'x'); e.wait(5)\n"
+            "print('ok')\n"
+        ),
+        "asyncio": (
+            "import asyncio, zkha.aio\n"
+            "async def main():\n"
+            f"    c = await zkha.aio.connect({hosts!r}, 5)\n"
+            f"    await c.lock({path!r}).acquire(5)\n"
+            f"    t = asyncio.ensure_future(c.lock({path!r}).acquire())\n"
+            "    await asyncio.sleep(0.2)\n"
+            "    print('ok')\n"
+            "asyncio.run(main())\n"
+        ),
+    }[mode]
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_lock_lost_reason(client: zkha.Client, hosts: str, path: str) -> None:
+    g = client.lock(path).acquire(5)
+    assert g.lost_reason is None  # starts watching
+    with zkha.Client(hosts, session_timeout=6) as other:
+        for n in other.children(path) or []:
+            other.delete(f"{path}/{n}")
+    deadline = time.monotonic() + 5
+    while g.lost_reason is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert g.lost_reason == "node_deleted"
+    assert not g.is_held
+    g.release()
+    released = client.lock(path).acquire(5)
+    assert released.lost_reason is None
+    released.release()
+    assert released.lost_reason is None

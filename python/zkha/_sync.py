@@ -260,6 +260,12 @@ class LockGuard:
     def is_held(self) -> bool:
         return self._g.is_held()
 
+    @property
+    def lost_reason(self) -> str | None:
+        """None while held; why the lock was lost (lease_expired, session_expired,
+        node_deleted, closed) once it is. Watching starts at the first read."""
+        return self._g.lost_reason()
+
     def wait_lost(self) -> str:
         """Blocks until the lock is lost; returns why (lease_expired, session_expired,
         node_deleted, closed)."""

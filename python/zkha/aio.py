@@ -234,6 +234,11 @@ class LockGuard:
     def is_held(self) -> bool:
         return self._g.is_held()
 
+    @property
+    def lost_reason(self) -> str | None:
+        """None while held; why the lock was lost once it is (see zkha.LockGuard)."""
+        return self._g.lost_reason()
+
     async def wait_lost(self) -> str:
         return await self._g.lost(_loop())
 

@@ -153,10 +153,10 @@ def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
             )
             try:
                 while child.poll() is None:
-                    if not guard.is_held:
+                    if guard.lost_reason is not None or not guard.is_held:
                         _stop(child, args.grace)
                         out.emit(
-                            {"event": "lost", "path": args.path},
+                            {"event": "lost", "path": args.path, "reason": guard.lost_reason},
                             f"zkha: lock {args.path} lost, command stopped",
                         )
                         return LOST
