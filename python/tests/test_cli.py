@@ -221,3 +221,28 @@ def test_lock_stops_child_when_the_lock_is_lost(client: zkha.Client, hosts: str,
         wait_gone(ev["pid"])
     finally:
         kill_group(p)
+
+
+def test_elect_stops_its_child_when_the_lease_runs_out(ensemble) -> None:
+    """A real fault: the leader's connection is blackholed; once the lease runs out the
+    leadership is revoked and `zkha elect` stops its command."""
+    proxy = ensemble.proxy()
+    path = f"/pytest/lease-{os.getpid()}-{time.monotonic_ns()}"
+    p = spawn(
+        "elect", path, "--hosts", proxy.hosts, "--session-timeout", "4", "--json",
+        "--grace", "1", "--", "sleep", "60",
+    )  # fmt: skip
+    try:
+        child = read_event(p, "granted")["pid"]
+        t0 = time.monotonic()
+        proxy.blackhole()
+        ev = read_event(p, "revoked", timeout=15)
+        assert ev["reason"] in ("lease_expired", "session_expired")
+        t_revoke = time.monotonic() - t0
+        assert t_revoke < 8
+        wait_gone(child)
+        assert p.wait(10) == 3
+        print(f"revoked after {t_revoke:.2f} s, exited after {time.monotonic() - t0:.2f} s")
+    finally:
+        proxy.heal()
+        kill_group(p)
