@@ -86,8 +86,9 @@ jar: tools
 demo: zookeeper jar
 	@$(CARGO) run -q -p zkha-examples --bin zkha-demo
 
-bench: zookeeper
+bench: zookeeper jar
 	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench
+	$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench
 	$(MAKE) -s bench-python
 
 fmt:

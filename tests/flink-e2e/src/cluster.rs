@@ -518,6 +518,32 @@ impl Cluster {
         )?)
     }
 
+    /// The number of contenders in the leader election (children of `leader/latch`).
+    pub fn contenders(&self) -> Result<usize> {
+        let path = format!("{}/leader/latch", self.options.cluster_root());
+        let zk = self.zk.clone();
+        let children = zkha::runtime::block_on(async move { zk.get_children(&path).await })?;
+        Ok(children.map_or(0, |c| c.len()))
+    }
+
+    /// Waits until JobManager `jm` runs, answers on REST and all JobManagers contend.
+    pub fn wait_standby(&mut self, jm: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_alive()?;
+            if self.rest(jm).is_up() && self.contenders()? >= self.jms.len() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::new(format!(
+                    "JobManager {} did not join the election within {timeout:?}",
+                    jm + 1
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The leading JobManager, from ZooKeeper (`leader/rest_server/connection_info`), if the
     /// address there is one of this cluster's.
     pub fn leader(&self) -> Result<Option<Leader>> {

@@ -22,30 +22,20 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An ensemble, a cluster and the running job.
-pub struct Running {
-    /// The cluster (dropped before the ensemble).
-    pub cluster: Cluster,
-    /// The job id.
-    pub job: String,
-    /// The 3-node ZooKeeper ensemble.
-    pub zk: Ensemble,
-}
-
 /// Starts a 3-node ensemble.
 pub fn ensemble() -> Result<Ensemble> {
     Ok(Ensemble::start(3, Options::default())?)
 }
 
-/// Starts a cluster (options from `configure`), submits the job and waits until it runs and
-/// has completed `checkpoints` checkpoints.
+/// Starts a cluster against `zk` (options from `configure`), submits the job and waits until
+/// it runs and has completed `checkpoints` checkpoints; returns the cluster and the job id.
 pub fn start_with_job(
-    zk: Ensemble,
+    zk: &Ensemble,
     ha: Ha,
     checkpoints: u64,
     configure: impl FnOnce(&mut ClusterOptions),
     progress: Progress<'_>,
-) -> Result<Running> {
+) -> Result<(Cluster, String)> {
     let artifacts = Artifacts::prepare(progress)?;
     let mut options = ClusterOptions::new(ha, zk.connect_string());
     configure(&mut options);
@@ -72,7 +62,7 @@ pub fn start_with_job(
         "job {job} running, checkpoint {} completed",
         last.unwrap_or(0)
     ));
-    Ok(Running { cluster, job, zk })
+    Ok((cluster, job))
 }
 
 /// How the leader JobManager is taken down.

@@ -64,9 +64,9 @@ fn num_restarts(rest: &zkha_flink_e2e::rest::Rest, job: &str) -> f64 {
 fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
     let _serial = scenario::serial();
     let zk = scenario::ensemble().expect("ensemble");
-    let mut run =
-        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
-    let f = scenario::fail_leader(&mut run.cluster, &run.job, Fault::Kill).expect("failover");
+    let (mut cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+        .expect("cluster with job");
+    let f = scenario::fail_leader(&mut cluster, &job, Fault::Kill).expect("failover");
     eprintln!("{}", f.timeline);
     assert_ne!(f.new_leader, f.old_leader);
     assert!(
@@ -81,11 +81,10 @@ fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
         "restored from checkpoint {restored}, but {} had completed before the kill",
         f.checkpoint_before
     );
-    assert_single_instance(&run.cluster, &run.job);
+    assert_single_instance(&cluster, &job);
     // It makes progress: a checkpoint after the restored one completes.
-    let next = run
-        .cluster
-        .wait_checkpoint(&run.job, Some(restored), Duration::from_secs(30))
+    let next = cluster
+        .wait_checkpoint(&job, Some(restored), Duration::from_secs(30))
         .expect("a new checkpoint after the failover");
     eprintln!("  checkpoint {next} completed after the failover");
 }
@@ -94,9 +93,9 @@ fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
 fn leader_jobmanager_terminated_hands_over_within_a_second() {
     let _serial = scenario::serial();
     let zk = scenario::ensemble().expect("ensemble");
-    let mut run =
-        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
-    let f = scenario::fail_leader(&mut run.cluster, &run.job, Fault::Term).expect("failover");
+    let (mut cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+        .expect("cluster with job");
+    let f = scenario::fail_leader(&mut cluster, &job, Fault::Term).expect("failover");
     eprintln!("{}", f.timeline);
     assert!(
         f.leader_after < Duration::from_secs(1),
@@ -105,28 +104,26 @@ fn leader_jobmanager_terminated_hands_over_within_a_second() {
     );
     let restored = f.restored.expect("the job was restored from a checkpoint");
     assert!(restored >= f.checkpoint_before);
-    assert_single_instance(&run.cluster, &run.job);
+    assert_single_instance(&cluster, &job);
 }
 
 #[test]
 fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
     let _serial = scenario::serial();
     let zk = scenario::ensemble().expect("ensemble");
-    let mut run =
-        scenario::start_with_job(zk, Ha::Zkha, 3, |_| {}, &dist::stderr).expect("cluster with job");
-    let cluster = &mut run.cluster;
+    let (cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+        .expect("cluster with job");
     let leader = cluster.leader().expect("read leader").expect("a leader");
     let session = *logs::zkha_sessions(&cluster.jm_log(leader.jm))
         .last()
         .expect("the leader logged its zkha session");
-    let node = run
-        .zk
+    let node = zk
         .node_of_session(session)
         .expect("the ZooKeeper server the leader is connected to");
     let rest = cluster.rest(leader.jm);
-    let restarts_before = num_restarts(&rest, &run.job);
+    let restarts_before = num_restarts(&rest, &job);
     assert_eq!(restarts_before, 0.0, "a fresh job has not restarted");
-    let before = cluster.checkpoints(&run.job).expect("checkpoints");
+    let before = cluster.checkpoints(&job).expect("checkpoints");
     assert_eq!(
         before.latest_restored, None,
         "a fresh job was never restored"
@@ -135,7 +132,7 @@ fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
         "ZooKeeper server {node} (JobManager {}'s) killed",
         leader.jm + 1
     ));
-    run.zk.node(node).kill().expect("kill the server");
+    zk.node(node).kill().expect("kill the server");
     tl.mark(format!("server {node} killed"), tl.origin());
     // Watch for longer than a session timeout: the lease must carry the leader across.
     let mut moved = None;
@@ -149,7 +146,7 @@ fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
             tl.origin().elapsed()
         );
         if let Ok(jobs) = rest.jobs() {
-            let j = jobs.iter().find(|j| j.id == run.job).expect("job listed");
+            let j = jobs.iter().find(|j| j.id == job).expect("job listed");
             assert_eq!(
                 j.state,
                 "RUNNING",
@@ -159,7 +156,7 @@ fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
             polls += 1;
         }
         if moved.is_none() {
-            if let Some(n) = run.zk.node_of_session(session) {
+            if let Some(n) = zk.node_of_session(session) {
                 moved = Some(n);
                 tl.mark(
                     format!(
@@ -179,24 +176,24 @@ fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
     let moved = moved.expect("the leader's session moved to another server");
     assert_ne!(moved, node);
     let next = cluster
-        .wait_checkpoint(&run.job, before.latest_completed, Duration::from_secs(30))
+        .wait_checkpoint(&job, before.latest_completed, Duration::from_secs(30))
         .expect("checkpoints go on");
     tl.mark(
         format!("checkpoint {next} completed"),
         std::time::Instant::now(),
     );
-    let after = cluster.checkpoints(&run.job).expect("checkpoints");
+    let after = cluster.checkpoints(&job).expect("checkpoints");
     assert_eq!(
         after.latest_restored, None,
         "the job was restored: it restarted"
     );
     assert_eq!(
-        num_restarts(&rest, &run.job),
+        num_restarts(&rest, &job),
         restarts_before,
         "numRestarts changed"
     );
     assert_eq!(
-        rest.exception_count(&run.job).expect("exceptions"),
+        rest.exception_count(&job).expect("exceptions"),
         0,
         "the job's exception history is not empty"
     );
@@ -217,15 +214,14 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         .map(|_| FaultProxy::start(&zk.addrs()).expect("proxy"))
         .collect();
     let quorums: Vec<Option<String>> = proxies.iter().map(|p| Some(p.connect_string())).collect();
-    let mut run =
-        scenario::start_with_job(zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
+    let (mut cluster, job) =
+        scenario::start_with_job(&zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
             .expect("cluster with job");
-    let cluster = &mut run.cluster;
     let old = cluster.leader().expect("read leader").expect("a leader");
     let standby = 1 - old.jm;
     let old_pid = cluster.jm_pid(old.jm).expect("leader pid");
     let before = cluster
-        .checkpoints(&run.job)
+        .checkpoints(&job)
         .expect("checkpoints")
         .latest_completed
         .expect("a checkpoint");
@@ -250,11 +246,11 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         at,
     );
     let running = cluster
-        .wait_job_running(&run.job, Duration::from_secs(120))
+        .wait_job_running(&job, Duration::from_secs(120))
         .expect("job runs on the new leader");
     tl.mark("job RUNNING again", running);
     let restored = cluster
-        .checkpoints(&run.job)
+        .checkpoints(&job)
         .expect("checkpoints")
         .latest_restored
         .expect("restored from a checkpoint");
@@ -297,11 +293,11 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         Some(new.jm),
         "leadership stayed"
     );
-    assert_single_instance(cluster, &run.job);
+    assert_single_instance(&cluster, &job);
 
     // ZooKeeper's transaction log: nothing written by the old leader's sessions after the cut
     // but its election node (joining again as a standby); failed writes are rejections.
-    let txns = txnlog::read_dir(&txnlog::ensemble_data_dir(&run.zk, 1)).expect("transaction log");
+    let txns = txnlog::read_dir(&txnlog::ensemble_data_dir(&zk, 1)).expect("transaction log");
     let latch = format!("{}/leader/latch/", cluster.options().cluster_root());
     let tag = format!("{old_pid}@");
     let mut sessions: Vec<i64> = txns
