@@ -189,6 +189,18 @@ fn ms(v: Option<f64>) -> Option<Duration> {
     v.map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
+/// A core close: it starts at once, then waits for completion, at most `limit` (the core
+/// bounds the wait itself too); stopping the wait early leaves the close going.
+async fn bounded(limit: Option<Duration>, close: impl Future<Output = ()>) -> zkha::Result<()> {
+    match limit {
+        Some(t) => {
+            let _ = tokio::time::timeout(t, close).await;
+        }
+        None => close.await,
+    }
+    Ok(())
+}
+
 /// An event stream shared with the runtime task that waits on it.
 type Events<T> = Arc<tokio::sync::Mutex<EventStream<T>>>;
 
@@ -330,13 +342,20 @@ impl Client {
         connect(py, o, aio)
     }
 
-    #[pyo3(signature = (aio=None))]
-    fn close(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    /// Closes the session; waits for it up to `timeout` seconds (None: the core's bound).
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn close(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let c = self.inner.clone();
-        go(py, aio, async move {
-            c.close().await;
-            Ok(())
-        })
+        go(
+            py,
+            aio,
+            bounded(ms(timeout), async move { c.close().await }),
+        )
     }
 
     fn state(&self) -> &'static str {
@@ -589,13 +608,20 @@ impl Election {
         self.inner.node()
     }
 
-    #[pyo3(signature = (aio=None))]
-    fn close(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    /// Leaves the election; waits for it up to `timeout` seconds (None: the core's bound).
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn close(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let e = self.inner.clone();
-        go(py, aio, async move {
-            e.close().await;
-            Ok(())
-        })
+        go(
+            py,
+            aio,
+            bounded(ms(timeout), async move { e.close().await }),
+        )
     }
 }
 

@@ -52,9 +52,11 @@ class Client:
 
     # -- lifecycle and state ----------------------------------------------------------------
 
-    def close(self) -> None:
-        """Closes the session: ephemeral nodes (leadership, locks) go away. Idempotent."""
-        self._c.close()
+    def close(self, timeout: float | None = None) -> None:
+        """Closes the session: ephemeral nodes (leadership, locks) go away. Idempotent. Waits
+        for the server's answer at most ``timeout`` seconds (default: the core's bound, 10 s);
+        when disconnected the session then ends by expiry."""
+        self._c.close(timeout)
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(5)
@@ -231,9 +233,10 @@ class Election:
                 return
             yield election_event(ev)  # type: ignore[misc]
 
-    def close(self) -> None:
-        """Leaves the election (deletes the latch node; leadership is revoked)."""
-        self._e.close()
+    def close(self, timeout: float | None = None) -> None:
+        """Leaves the election (deletes the latch node; leadership is revoked); waits at most
+        ``timeout`` seconds (default: the core's bound)."""
+        self._e.close(timeout)
 
     def __enter__(self) -> Election:
         return self

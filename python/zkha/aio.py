@@ -102,8 +102,8 @@ class Client:
     def __init__(self, native: Any) -> None:
         self._c = native
 
-    async def close(self) -> None:
-        await self._c.close(_loop())
+    async def close(self, timeout: float | None = None) -> None:
+        await self._c.close(timeout, _loop())
 
     async def __aenter__(self) -> Client:
         return self
@@ -208,8 +208,8 @@ class Election:
         while (ev := await self._e.next_event(timeout, _loop())) is not None:
             yield election_event(ev)  # type: ignore[misc]
 
-    async def close(self) -> None:
-        await self._e.close(_loop())
+    async def close(self, timeout: float | None = None) -> None:
+        await self._e.close(timeout, _loop())
 
     async def __aenter__(self) -> Election:
         return self

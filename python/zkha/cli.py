@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import ZkhaError
-from ._sync import Client
+from ._sync import Client, Election
 from .flink import Cluster
 
 LOST = 3
@@ -131,39 +131,56 @@ def _forward_signals(child: list[subprocess.Popen[bytes] | None]) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+class _Session:
+    """The CLI's client: closed with a bounded wait, so a command whose connection is gone
+    still exits promptly (the session then ends by expiry)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.client = _client(args)
+        self.close_timeout: float = args.close_timeout
+
+    def __enter__(self) -> Client:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close(self.close_timeout)
+
+
 def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
     if not args.cmd:
         raise SystemExit("zkha lock: give a command after --")
     holder: list[subprocess.Popen[bytes] | None] = [None]
     _forward_signals(holder)
-    with _client(args) as client:
-        lock = client.lock(args.path, timeout=args.timeout)
-        with lock as guard:
-            child = _spawn(args.cmd)
-            holder[0] = child
-            out.emit(
-                {
-                    "event": "acquired",
-                    "path": args.path,
-                    "fencing_token": guard.fencing_token,
-                    "pid": child.pid,
-                },
-                f"zkha: lock {args.path} acquired (token {guard.fencing_token}), "
-                f"running pid {child.pid}",
-            )
-            try:
-                while child.poll() is None:
-                    if guard.lost_reason is not None or not guard.is_held:
-                        _stop(child, args.grace)
-                        out.emit(
-                            {"event": "lost", "path": args.path, "reason": guard.lost_reason},
-                            f"zkha: lock {args.path} lost, command stopped",
-                        )
-                        return LOST
-                    time.sleep(0.1)
-            except KeyboardInterrupt:
-                _stop(child, args.grace)
-                raise
+    with _Session(args) as client:
+        guard = client.lock(args.path).acquire(args.timeout)
+        child = _spawn(args.cmd)
+        holder[0] = child
+        out.emit(
+            {
+                "event": "acquired",
+                "path": args.path,
+                "fencing_token": guard.fencing_token,
+                "pid": child.pid,
+            },
+            f"zkha: lock {args.path} acquired (token {guard.fencing_token}), "
+            f"running pid {child.pid}",
+        )
+        try:
+            while child.poll() is None:
+                if guard.lost_reason is not None or not guard.is_held:
+                    _stop(child, args.grace)
+                    out.emit(
+                        {"event": "lost", "path": args.path, "reason": guard.lost_reason},
+                        f"zkha: lock {args.path} lost, command stopped",
+                    )
+                    return LOST  # the node is gone with the lock; closing ends the session
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            _stop(child, args.grace)
+            raise
+        finally:
+            if guard.lost_reason is None:
+                guard.release()
         out.emit(
             {"event": "released", "path": args.path, "exit_code": child.returncode},
             f"zkha: lock {args.path} released",
@@ -176,54 +193,67 @@ def cmd_elect(args: argparse.Namespace, out: _Out) -> int:
         raise SystemExit("zkha elect: give a command after --")
     holder: list[subprocess.Popen[bytes] | None] = [None]
     _forward_signals(holder)
-    with _client(args) as client, client.election(args.path, args.id) as election:
-        out.emit(
-            {"event": "waiting", "path": args.path, "id": election.participant_id},
-            f"zkha: waiting for leadership on {args.path}",
-        )
-        lead = None
-        while lead is None:
-            ev = election.next_event(None)
-            if ev is not None and ev.kind == "granted":
-                lead = ev.leadership
-        assert lead is not None
-        child = _spawn(args.cmd)
-        holder[0] = child
-        out.emit(
-            {
-                "event": "granted",
-                "path": args.path,
-                "fencing_token": lead.fencing_token,
-                "leader_session_id": lead.leader_session_id,
-                "pid": child.pid,
-            },
-            f"zkha: leader on {args.path} (token {lead.fencing_token}), running pid {child.pid}",
-        )
+    with _Session(args) as client:
+        election = client.election(args.path, args.id)
         try:
-            while child.poll() is None:
-                ev = election.next_event(0.1)
-                if ev is not None and ev.kind == "revoked":
-                    _stop(child, args.grace)
-                    out.emit(
-                        {"event": "revoked", "path": args.path, "reason": ev.reason},
-                        f"zkha: leadership revoked ({ev.reason}), command stopped",
-                    )
-                    return LOST
-        except KeyboardInterrupt:
-            _stop(child, args.grace)
-            raise
-        out.emit(
-            {"event": "exited", "path": args.path, "exit_code": child.returncode},
-            f"zkha: command exited with {child.returncode}, leaving the election",
-        )
-        return child.returncode
+            return _lead(args, out, election, holder)
+        finally:
+            election.close(args.close_timeout)
+
+
+def _lead(
+    args: argparse.Namespace,
+    out: _Out,
+    election: Election,
+    holder: list[subprocess.Popen[bytes] | None],
+) -> int:
+    out.emit(
+        {"event": "waiting", "path": args.path, "id": election.participant_id},
+        f"zkha: waiting for leadership on {args.path}",
+    )
+    lead = None
+    while lead is None:
+        ev = election.next_event(None)
+        if ev is not None and ev.kind == "granted":
+            lead = ev.leadership
+    assert lead is not None
+    child = _spawn(args.cmd)
+    holder[0] = child
+    out.emit(
+        {
+            "event": "granted",
+            "path": args.path,
+            "fencing_token": lead.fencing_token,
+            "leader_session_id": lead.leader_session_id,
+            "pid": child.pid,
+        },
+        f"zkha: leader on {args.path} (token {lead.fencing_token}), running pid {child.pid}",
+    )
+    try:
+        while child.poll() is None:
+            ev = election.next_event(0.1)
+            if ev is not None and ev.kind == "revoked":
+                _stop(child, args.grace)
+                out.emit(
+                    {"event": "revoked", "path": args.path, "reason": ev.reason},
+                    f"zkha: leadership revoked ({ev.reason}), command stopped",
+                )
+                return LOST
+    except KeyboardInterrupt:
+        _stop(child, args.grace)
+        raise
+    out.emit(
+        {"event": "exited", "path": args.path, "exit_code": child.returncode},
+        f"zkha: command exited with {child.returncode}, leaving the election",
+    )
+    return child.returncode
 
 
 # ---- watch -----------------------------------------------------------------------------------
 
 
 def cmd_watch(args: argparse.Namespace, out: _Out) -> int:
-    with _client(args) as client:
+    with _Session(args) as client:
         w = client.config_watch(args.path, timeout=args.timeout or 30)
         for k, v in sorted(w.snapshot().items()):
             out.emit({"event": "value", "path": k, "value": _text(v)}, f"{k} = {_text(v)}")
@@ -353,6 +383,9 @@ def parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser, connect: bool = True) -> None:
         sp.add_argument("--json", action="store_true", help="JSON output (one object a line)")
         if connect:
+            sp.add_argument(
+                "--close-timeout", type=float, default=2.0, help="seconds to wait for close"
+            )
             sp.add_argument("--hosts", help="ZooKeeper connect string (or ZKHA_HOSTS)")
             sp.add_argument("--config", help="Flink config.yaml: ZooKeeper settings from it")
             sp.add_argument("--session-timeout", type=float, default=None, help="seconds")
