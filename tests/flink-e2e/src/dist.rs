@@ -126,47 +126,65 @@ fn flink_lib(progress: Progress<'_>) -> Result<PathBuf> {
     if done.exists() {
         return Ok(lib);
     }
-    let wheel = match find_wheel(&cache) {
-        Some(w) => w,
-        None => {
-            download_wheel(&cache, progress)?;
-            find_wheel(&cache).ok_or_else(|| {
-                Error::new(format!(
-                    "pip reported success but no {WHEEL_PACKAGE} {FLINK_VERSION} wheel is in {}",
-                    cache.display()
-                ))
-            })?
-        }
-    };
-    progress(&format!(
-        "unpacking Flink {FLINK_VERSION}'s lib/ jars from {} into {}",
-        wheel.display(),
-        lib.display()
-    ));
     let staging = cache.join(FLINK_VERSION).join("lib.partial");
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging)?;
+    // A wheel that does not unpack (an interrupted download) is fetched again, once.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let wheel = match find_wheel(&cache) {
+            Some(w) => w,
+            None => {
+                download_wheel(&cache, progress)?;
+                find_wheel(&cache).ok_or_else(|| {
+                    Error::new(format!(
+                        "pip reported success but no {WHEEL_PACKAGE} {FLINK_VERSION} wheel is in {}",
+                        cache.display()
+                    ))
+                })?
+            }
+        };
+        progress(&format!(
+            "unpacking Flink {FLINK_VERSION}'s lib/ jars from {} into {}",
+            wheel.display(),
+            lib.display()
+        ));
+        match unpack_lib(&wheel, &staging) {
+            Ok(()) => break,
+            Err(e) if attempt == 1 => {
+                progress(&format!("{e}; downloading it again"));
+                fs::remove_file(&wheel)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = fs::remove_dir_all(&lib);
+    fs::rename(&staging, &lib)?;
+    File::create(&done)?;
+    Ok(lib)
+}
+
+/// Unpacks the wheel's `pyflink/lib/*.jar` into a fresh `staging` directory.
+fn unpack_lib(wheel: &Path, staging: &Path) -> Result<()> {
+    let _ = fs::remove_dir_all(staging);
+    fs::create_dir_all(staging)?;
     // Python is there anyway (pip); its zipfile module unpacks only the lib/ jars.
     let script = "import os, shutil, sys, zipfile\n\
         z = zipfile.ZipFile(sys.argv[1])\n\
-        n = 0\n\
         for name in z.namelist():\n\
         \x20   if name.startswith('pyflink/lib/') and name.endswith('.jar'):\n\
         \x20       with z.open(name) as src, open(os.path.join(sys.argv[2], os.path.basename(name)), 'wb') as dst:\n\
-        \x20           shutil.copyfileobj(src, dst, 1 << 20)\n\
-        \x20       n += 1\n\
-        print(n)\n";
+        \x20           shutil.copyfileobj(src, dst, 1 << 20)\n";
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .arg(&wheel)
-        .arg(&staging)
+        .arg(wheel)
+        .arg(staging)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::new(format!("cannot run python3 to unpack the wheel: {e}")))?;
     if !out.status.success() {
         return Err(Error::new(format!(
-            "unpacking {} failed (a partial download? delete it and retry): {}",
+            "unpacking {} failed: {}",
             wheel.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -180,10 +198,7 @@ fn flink_lib(progress: Progress<'_>) -> Result<PathBuf> {
             wheel.display()
         )));
     }
-    let _ = fs::remove_dir_all(&lib);
-    fs::rename(&staging, &lib)?;
-    File::create(&done)?;
-    Ok(lib)
+    Ok(())
 }
 
 fn find_wheel(cache: &Path) -> Option<PathBuf> {
