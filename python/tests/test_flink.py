@@ -129,3 +129,19 @@ def test_cluster_from_flink_config(hosts: str, client: zkha.Client, path: str, t
     with zkha.flink.Cluster.from_flink_config(str(cfg)) as cluster:
         assert cluster.root == root
         assert cluster.jobs() == [JOB]
+
+
+@pytest.mark.asyncio
+async def test_async_view(hosts: str, client: zkha.Client, flink_root: str) -> None:
+    import zkha.aio
+
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        cluster = zkha.flink.AsyncCluster(c, flink_root)
+        assert await cluster.jobs() == [JOB]
+        latest = await cluster.latest_checkpoint(JOB)
+        assert latest is not None and latest.id == 3
+        assert await cluster.checkpoint_counter(JOB) == 4
+        leaders = await cluster.leaders()
+        assert leaders["rest_server"] is not None
+        st = await cluster.status()
+        assert st == zkha.flink.Cluster(client, flink_root).status()

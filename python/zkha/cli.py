@@ -155,17 +155,17 @@ def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
         guard = client.lock(args.path).acquire(args.timeout)
         child = _spawn(args.cmd)
         holder[0] = child
-        out.emit(
-            {
-                "event": "acquired",
-                "path": args.path,
-                "fencing_token": guard.fencing_token,
-                "pid": child.pid,
-            },
-            f"zkha: lock {args.path} acquired (token {guard.fencing_token}), "
-            f"running pid {child.pid}",
-        )
         try:
+            out.emit(
+                {
+                    "event": "acquired",
+                    "path": args.path,
+                    "fencing_token": guard.fencing_token,
+                    "pid": child.pid,
+                },
+                f"zkha: lock {args.path} acquired (token {guard.fencing_token}), "
+                f"running pid {child.pid}",
+            )
             while child.poll() is None:
                 if guard.lost_reason is not None or not guard.is_held:
                     _stop(child, args.grace)
@@ -219,17 +219,17 @@ def _lead(
     assert lead is not None
     child = _spawn(args.cmd)
     holder[0] = child
-    out.emit(
-        {
-            "event": "granted",
-            "path": args.path,
-            "fencing_token": lead.fencing_token,
-            "leader_session_id": lead.leader_session_id,
-            "pid": child.pid,
-        },
-        f"zkha: leader on {args.path} (token {lead.fencing_token}), running pid {child.pid}",
-    )
-    try:
+    try:  # from here on, an interrupt stops the child
+        out.emit(
+            {
+                "event": "granted",
+                "path": args.path,
+                "fencing_token": lead.fencing_token,
+                "leader_session_id": lead.leader_session_id,
+                "pid": child.pid,
+            },
+            f"zkha: leader on {args.path} (token {lead.fencing_token}), running pid {child.pid}",
+        )
         while child.poll() is None:
             ev = election.next_event(0.1)
             if ev is not None and ev.kind == "revoked":

@@ -8,6 +8,7 @@ znodes and bytes). Byte formats are decoded by the core.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,7 +16,14 @@ from . import _zkha
 from ._errors import CorruptError, NoNodeError
 from ._sync import Client
 
-__all__ = ["COMPONENTS", "Checkpoint", "Cluster", "Leader", "decode_state_handle"]
+__all__ = [
+    "COMPONENTS",
+    "AsyncCluster",
+    "Checkpoint",
+    "Cluster",
+    "Leader",
+    "decode_state_handle",
+]
 
 COMPONENTS: tuple[str, ...] = tuple(_zkha.FlinkLayout.components())
 """The leader components Flink elects and publishes."""
@@ -55,6 +63,83 @@ def decode_state_handle(data: bytes) -> tuple[str, str | None, int | None]:
     return _zkha.decode_state_handle(bytes(data))
 
 
+# The reads below are written once, as generators that yield ("get" | "children", path) and
+# receive the answer; Cluster drives them with the sync client, AsyncCluster with zkha.aio.
+_Read = Generator[tuple[str, str], Any, Any]
+
+
+def _leader(layout: Any, component: str, path: str) -> _Read:
+    data = yield ("get", path)
+    if not data:
+        return None
+    address, session = _zkha.decode_connection_info(data)
+    return Leader(component, address, session)
+
+
+def _leaders(layout: Any) -> _Read:
+    out = {}
+    for c in COMPONENTS:
+        out[c] = yield from _leader(layout, c, layout.connection_info(c))
+    return out
+
+
+def _jobs(layout: Any) -> _Read:
+    return sorted((yield ("children", layout.execution_plans())) or [])
+
+
+def _execution_plan(layout: Any, job_id: str) -> _Read:
+    data = yield ("get", f"{layout.execution_plans()}/{job_id}")
+    return None if not data else decode_state_handle(data)[1]
+
+
+def _checkpoints(layout: Any, job_id: str) -> _Read:
+    root = layout.checkpoints(job_id)
+    out = []
+    for name in (yield ("children", root)) or []:
+        try:
+            cid = int(name)
+        except ValueError:
+            continue  # not a checkpoint node
+        data = yield ("get", f"{root}/{name}")
+        if data is None:
+            continue  # removed meanwhile (subsumed)
+        cls, location, size = decode_state_handle(data)
+        out.append(Checkpoint(cid, location, size, cls, f"{root}/{name}"))
+    return sorted(out, key=lambda c: c.id)
+
+
+def _latest(layout: Any, job_id: str) -> _Read:
+    cps = yield from _checkpoints(layout, job_id)
+    return cps[-1] if cps else None
+
+
+def _counter(layout: Any, job_id: str) -> _Read:
+    data = yield ("get", layout.checkpoint_id_counter(job_id))
+    return None if data is None else _zkha.decode_counter(data)
+
+
+def _status(layout: Any) -> _Read:
+    jobs = {}
+    for j in (yield from _jobs(layout)):
+        err = None
+        try:
+            latest = yield from _latest(layout, j)
+        except (CorruptError, NoNodeError) as e:
+            latest, err = None, str(e)
+        jobs[j] = {
+            "leader": _d((yield from _leader(layout, f"job-{j}", layout.job_connection_info(j)))),
+            "latest_checkpoint": _d(latest),
+            "checkpoint_counter": (yield from _counter(layout, j)),
+            **({"error": err} if err else {}),
+        }
+    leaders = yield from _leaders(layout)
+    return {
+        "root": layout.root(),
+        "leaders": {c: _d(lead) for c, lead in leaders.items()},
+        "jobs": jobs,
+    }
+
+
 class Cluster:
     """One Flink cluster's HA data under ``root`` (``<path.root>/<cluster-id>``, default
     ``/flink/default``)."""
@@ -87,79 +172,98 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _leader(self, component: str, path: str) -> Leader | None:
-        data = self.client.get(path)
-        if not data:
-            return None
-        address, session = _zkha.decode_connection_info(data)
-        return Leader(component, address, session)
+    def _run(self, gen: _Read) -> Any:
+        try:
+            op, path = next(gen)
+            while True:
+                answer = self.client.get(path) if op == "get" else self.client.children(path)
+                op, path = gen.send(answer)
+        except StopIteration as done:
+            return done.value
 
     def leaders(self) -> dict[str, Leader | None]:
         """The published leader of every component (None: no leader published)."""
-        return {c: self._leader(c, self.layout.connection_info(c)) for c in COMPONENTS}
+        return self._run(_leaders(self.layout))
 
     def job_leader(self, job_id: str) -> Leader | None:
         """The JobMaster leader of one job (``leader/job-<id>/connection_info``)."""
-        return self._leader(f"job-{job_id}", self.layout.job_connection_info(job_id))
+        return self._run(
+            _leader(self.layout, f"job-{job_id}", self.layout.job_connection_info(job_id))
+        )
 
     def jobs(self) -> list[str]:
         """Ids of the jobs with a stored execution plan (submitted, not yet globally
         terminated)."""
-        return sorted(self.client.children(self.layout.execution_plans()) or [])
+        return self._run(_jobs(self.layout))
 
     def execution_plan(self, job_id: str) -> str | None:
         """The storage location of a job's submitted execution plan."""
-        data = self.client.get(f"{self.layout.execution_plans()}/{job_id}")
-        return None if not data else decode_state_handle(data)[1]
+        return self._run(_execution_plan(self.layout, job_id))
 
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
         """The job's retained completed checkpoints, oldest first."""
-        root = self.layout.checkpoints(job_id)
-        out = []
-        for name in self.client.children(root) or []:
-            try:
-                cid = int(name)
-            except ValueError:
-                continue  # not a checkpoint node
-            data = self.client.get(f"{root}/{name}")
-            if data is None:
-                continue  # removed meanwhile (subsumed)
-            cls, location, size = decode_state_handle(data)
-            out.append(Checkpoint(cid, location, size, cls, f"{root}/{name}"))
-        return sorted(out, key=lambda c: c.id)
+        return self._run(_checkpoints(self.layout, job_id))
 
     def latest_checkpoint(self, job_id: str) -> Checkpoint | None:
-        cps = self.checkpoints(job_id)
-        return cps[-1] if cps else None
+        return self._run(_latest(self.layout, job_id))
 
     def checkpoint_counter(self, job_id: str) -> int | None:
         """The job's checkpoint-id counter (the next checkpoint id), or None if absent."""
-        data = self.client.get(self.layout.checkpoint_id_counter(job_id))
-        if data is None:
-            return None
-        return _zkha.decode_counter(data)
+        return self._run(_counter(self.layout, job_id))
 
     def status(self) -> dict[str, Any]:
         """Leaders, jobs and each job's latest checkpoint and counter, as plain data."""
-        jobs = {}
-        for j in self.jobs():
-            try:
-                latest = self.latest_checkpoint(j)
-            except (CorruptError, NoNodeError) as e:
-                latest, err = None, str(e)
-            else:
-                err = None
-            jobs[j] = {
-                "leader": _d(self.job_leader(j)),
-                "latest_checkpoint": _d(latest),
-                "checkpoint_counter": self.checkpoint_counter(j),
-                **({"error": err} if err else {}),
-            }
-        return {
-            "root": self.root,
-            "leaders": {c: _d(lead) for c, lead in self.leaders().items()},
-            "jobs": jobs,
-        }
+        return self._run(_status(self.layout))
+
+
+class AsyncCluster:
+    """:class:`Cluster` on a :mod:`zkha.aio` client: the same methods, awaitable."""
+
+    def __init__(self, client: Any, root: str = "/flink/default") -> None:
+        self.client = client
+        self.layout = _zkha.FlinkLayout(root)
+
+    @property
+    def root(self) -> str:
+        return self.layout.root()
+
+    async def _run(self, gen: _Read) -> Any:
+        try:
+            op, path = next(gen)
+            while True:
+                if op == "get":
+                    answer = await self.client.get(path)
+                else:
+                    answer = await self.client.children(path)
+                op, path = gen.send(answer)
+        except StopIteration as done:
+            return done.value
+
+    async def leaders(self) -> dict[str, Leader | None]:
+        return await self._run(_leaders(self.layout))
+
+    async def job_leader(self, job_id: str) -> Leader | None:
+        return await self._run(
+            _leader(self.layout, f"job-{job_id}", self.layout.job_connection_info(job_id))
+        )
+
+    async def jobs(self) -> list[str]:
+        return await self._run(_jobs(self.layout))
+
+    async def execution_plan(self, job_id: str) -> str | None:
+        return await self._run(_execution_plan(self.layout, job_id))
+
+    async def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        return await self._run(_checkpoints(self.layout, job_id))
+
+    async def latest_checkpoint(self, job_id: str) -> Checkpoint | None:
+        return await self._run(_latest(self.layout, job_id))
+
+    async def checkpoint_counter(self, job_id: str) -> int | None:
+        return await self._run(_counter(self.layout, job_id))
+
+    async def status(self) -> dict[str, Any]:
+        return await self._run(_status(self.layout))
 
 
 def _d(x: Leader | Checkpoint | None) -> dict[str, Any] | None:
