@@ -290,3 +290,48 @@ def test_lock_lost_reason(client: zkha.Client, hosts: str, path: str) -> None:
     assert released.lost_reason is None
     released.release()
     assert released.lost_reason is None
+
+
+def test_election_across_processes_leader_killed(hosts: str, path: str) -> None:
+    """Two processes using the library; the leader is SIGKILLed; the other one leads once the
+    dead leader's session expires, with a higher fencing token."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = str(Path(__file__).with_name("contender.py"))
+
+    def start(name: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, script, hosts, path, name], stdout=subprocess.PIPE, text=True
+        )
+
+    def next_event(p: subprocess.Popen[str]) -> dict:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        assert line, f"contender ended (rc {p.poll()})"
+        return json.loads(line)
+
+    a = start("a")
+    b = None
+    try:
+        assert next_event(a)["event"] == "joined"
+        granted_a = next_event(a)
+        assert granted_a["event"] == "granted"
+        b = start("b")
+        assert next_event(b)["event"] == "joined"
+        a.kill()
+        a.wait(5)
+        t0 = time.monotonic()
+        granted_b = next_event(b)  # blocks until b leads
+        assert granted_b["event"] == "granted"
+        assert granted_b["token"] > granted_a["token"]
+        assert time.monotonic() - t0 < 15
+    finally:
+        for p in (a, b):
+            if p is not None:
+                p.kill()
+                p.wait(5)
+                if p.stdout:
+                    p.stdout.close()
