@@ -89,6 +89,31 @@ fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
     eprintln!("  checkpoint {next} completed after the failover");
 }
 
+/// The liveness link at Flink's kind of session timeout: a crashed leader JobManager is replaced
+/// in well under a second although ZooKeeper would wait 30 s to expire its session.
+#[test]
+fn leader_jobmanager_killed_with_30s_session_standby_leads_within_a_second() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let (mut cluster, job) = scenario::start_with_job(
+        &zk,
+        Ha::Zkha,
+        2,
+        |o| o.session_timeout = Duration::from_secs(30),
+        &dist::stderr,
+    )
+    .expect("cluster with job");
+    let f = scenario::fail_leader(&mut cluster, &job, Fault::Kill).expect("failover");
+    eprintln!("{}", f.timeline);
+    assert_ne!(f.new_leader, f.old_leader);
+    assert!(
+        f.leader_after < Duration::from_secs(1),
+        "standby leads {:?} after the kill at a 30 s session timeout; expected within 1 s",
+        f.leader_after
+    );
+    assert_single_instance(&cluster, &job);
+}
+
 #[test]
 fn leader_jobmanager_terminated_hands_over_within_a_second() {
     let _serial = scenario::serial();
