@@ -98,23 +98,19 @@ impl Counter {
     /// missing).
     pub async fn get(&self) -> Result<(i64, i32)> {
         let me = self.clone();
-        runtime::spawn(async move { me.get_here().await })
-            .await
-            .map_err(|_| Error::closed("client"))?
+        runtime::run(async move { me.get_here().await }).await
     }
 
     /// Sets `value` if the node is still at `expected_version`; false if someone changed it.
     pub async fn compare_and_set(&self, expected_version: i32, value: i64) -> Result<bool> {
         let me = self.clone();
-        runtime::spawn(async move { me.cas_here(expected_version, value).await })
-            .await
-            .map_err(|_| Error::closed("client"))?
+        runtime::run(async move { me.cas_here(expected_version, value).await }).await
     }
 
     /// Atomically increments; returns the value before the increment.
     pub async fn get_and_increment(&self) -> Result<i64> {
         let me = self.clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             loop {
                 let (v, version) = me.get_here().await?;
                 let next = v
@@ -126,13 +122,12 @@ impl Counter {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Sets the value unconditionally.
     pub async fn set(&self, value: i64) -> Result<()> {
         let me = self.clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             loop {
                 let (_, version) = me.get_here().await?;
                 if me.cas_here(version, value).await? {
@@ -141,13 +136,12 @@ impl Counter {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Deletes the counter's node (missing is fine).
     pub async fn remove(&self) -> Result<()> {
         let me = self.clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let inner = me.client.inner();
             match &me.fence {
                 Some(f) => match f
@@ -173,7 +167,6 @@ impl Counter {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     async fn get_here(&self) -> Result<(i64, i32)> {

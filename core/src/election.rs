@@ -796,11 +796,10 @@ impl Election {
         let sh = self.shared().clone();
         let rel = rel.to_string();
         let data = data.to_vec();
-        runtime::spawn(
+        runtime::run(
             async move { crate::leader_info::publish(&sh.inner, &fence, &rel, &data).await },
         )
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Deletes `path` if this leader owns it, fenced.
@@ -808,8 +807,7 @@ impl Election {
         let fence = self.fence()?;
         let sh = self.shared().clone();
         let rel = rel.to_string();
-        runtime::spawn(async move { crate::leader_info::unpublish(&sh.inner, &fence, &rel).await })
+        runtime::run(async move { crate::leader_info::unpublish(&sh.inner, &fence, &rel).await })
             .await
-            .map_err(|_| Error::closed("client"))?
     }
 }

@@ -149,9 +149,7 @@ impl Fence {
     /// [`ErrorKind::NotLeader`] if the fence no longer holds (nothing is written).
     pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let fence = self.clone();
-        crate::runtime::spawn(async move { fence.multi_here(ops).await })
-            .await
-            .map_err(|_| Error::closed("client"))?
+        crate::runtime::run(async move { fence.multi_here(ops).await }).await
     }
 
     pub(crate) async fn multi_here(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {

@@ -455,9 +455,7 @@ impl LockGuard {
         let inner = self.client.inner().clone();
         let s = self.session.clone();
         let node = self.node.path.clone();
-        runtime::spawn(async move { queue::leave(&inner, &s, &node).await })
-            .await
-            .map_err(|_| Error::closed("client"))?
+        runtime::run(async move { queue::leave(&inner, &s, &node).await }).await
     }
 }
 

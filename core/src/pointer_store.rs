@@ -73,9 +73,7 @@ impl Client {
 macro_rules! on_runtime {
     ($self:ident, |$me:ident| $body:expr) => {{
         let $me = $self.clone();
-        runtime::spawn(async move { $body })
-            .await
-            .map_err(|_| Error::closed("client"))?
+        runtime::run(async move { $body }).await
     }};
 }
 

@@ -37,6 +37,16 @@ where
     handle().spawn(fut)
 }
 
+/// Runs `fut` on the shared runtime and awaits its result from any executor; a task that
+/// cannot complete because the runtime is going away counts as a closed client.
+pub(crate) async fn run<F, T>(fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    spawn(fut).await.map_err(|_| Error::closed("client"))?
+}
+
 /// Runs `fut` on the shared runtime and waits for it from a thread outside the runtime.
 ///
 /// Must not be called from a zkha runtime thread (that would deadlock a worker); doing so

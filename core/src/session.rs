@@ -315,7 +315,7 @@ impl Client {
     pub async fn get_data(&self, path: &str) -> Result<Option<(Vec<u8>, NodeStat)>> {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let s = inner.session().await?;
             match inner.run(&s, &full, s.zk.get_data(&full)).await {
                 Ok((data, stat)) => Ok(Some((data, NodeStat::from(&stat)))),
@@ -324,14 +324,13 @@ impl Client {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Lists a znode's children (namespace-relative path), sorted. `None` if it does not exist.
     pub async fn get_children(&self, path: &str) -> Result<Option<Vec<String>>> {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let s = inner.session().await?;
             match inner.run(&s, &full, s.zk.get_children(&full)).await {
                 Ok((mut children, _)) => {
@@ -343,7 +342,6 @@ impl Client {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Creates or overwrites a persistent znode (and its parents) with `data`; unfenced.
@@ -352,7 +350,7 @@ impl Client {
         self.inner().check_payload(&full, data.len())?;
         let inner = self.inner().clone();
         let data = data.to_vec();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let s = inner.session().await?;
             inner.ensure_parents(&s, &full).await?;
             let opts = zk::CreateMode::Persistent.with_acls(inner.acls());
@@ -366,7 +364,6 @@ impl Client {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Makes this client's next reads see every write the ensemble committed before this call
@@ -375,7 +372,7 @@ impl Client {
     pub async fn sync(&self, path: &str) -> Result<()> {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let s = inner.session().await?;
             match inner.run(&s, &full, s.zk.sync(&full)).await {
                 Ok(()) => Ok(()),
@@ -384,7 +381,6 @@ impl Client {
             }
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 
     /// Deletes a znode and everything below it (namespace-relative path); unfenced.
@@ -394,12 +390,11 @@ impl Client {
             return Err(Error::invalid("refusing to delete the root znode '/'"));
         }
         let inner = self.inner().clone();
-        runtime::spawn(async move {
+        runtime::run(async move {
             let s = inner.session().await?;
             inner.delete_tree(&s, &full).await
         })
         .await
-        .map_err(|_| Error::closed("client"))?
     }
 }
 
