@@ -168,31 +168,10 @@ impl Fence {
                 ),
             ));
         }
-        let mut full_paths = Vec::with_capacity(ops.len());
-        for op in &ops {
-            let full = inner.resolve(op.path(), "path")?;
-            if let Op::Create { data, .. } | Op::SetData { data, .. } = op {
-                inner.check_payload(&full, data.len())?;
-            }
-            full_paths.push(full);
-        }
-        let acls = inner.acls();
         let mut w = self.session.zk.new_multi_writer();
-        let map_bad = |e: zk::Error| Error::invalid(format!("bad operation: {e}"));
         w.add_check_version(&self.node, self.version)
-            .map_err(map_bad)?;
-        for (op, full) in ops.iter().zip(&full_paths) {
-            match op {
-                Op::Create { data, mode, .. } => {
-                    let opts = mode.to_zk().with_acls(acls);
-                    w.add_create(full, data, &opts)
-                }
-                Op::SetData { data, version, .. } => w.add_set_data(full, data, *version),
-                Op::Delete { version, .. } => w.add_delete(full, *version),
-                Op::Check { version, .. } => w.add_check_version(full, version.unwrap_or(-1)),
-            }
-            .map_err(map_bad)?;
-        }
+            .map_err(|e| Error::invalid(format!("bad fence check on {}: {e}", self.node)))?;
+        let full_paths = add_ops(inner, &mut w, &ops)?;
         let sent = Instant::now();
         let limit = inner.options.operation_timeout_for(self.session.timeout);
         let r = tokio::time::timeout(limit, w.commit()).await;
@@ -245,27 +224,64 @@ impl Fence {
             }
         };
         // Drop the check's result; map the rest.
-        let ns_len = inner.namespace.len();
-        Ok(results
-            .into_iter()
-            .skip(1)
-            .map(|r| match r {
-                zk::MultiWriteResult::Create { path, stat } => OpResult::Created {
-                    path: if ns_len > 0 && path.len() >= ns_len {
-                        path[ns_len..].to_string()
-                    } else {
-                        path
-                    },
-                    stat: NodeStat::from(&stat),
-                },
-                zk::MultiWriteResult::SetData { stat } => OpResult::SetData {
-                    stat: NodeStat::from(&stat),
-                },
-                zk::MultiWriteResult::Delete => OpResult::Deleted,
-                _ => OpResult::Checked,
-            })
-            .collect())
+        Ok(map_results(inner, results.into_iter().skip(1)))
     }
+}
+
+/// Adds `ops` (namespace-relative paths) to a multi, after checking every path and payload
+/// size; returns the full paths in op order.
+pub(crate) fn add_ops(
+    inner: &Inner,
+    w: &mut zk::MultiWriter<'_>,
+    ops: &[Op],
+) -> Result<Vec<String>> {
+    let mut full_paths = Vec::with_capacity(ops.len());
+    for op in ops {
+        let full = inner.resolve(op.path(), "path")?;
+        if let Op::Create { data, .. } | Op::SetData { data, .. } = op {
+            inner.check_payload(&full, data.len())?;
+        }
+        full_paths.push(full);
+    }
+    let acls = inner.acls();
+    for (op, full) in ops.iter().zip(&full_paths) {
+        match op {
+            Op::Create { data, mode, .. } => {
+                w.add_create(full, data, &mode.to_zk().with_acls(acls))
+            }
+            Op::SetData { data, version, .. } => w.add_set_data(full, data, *version),
+            Op::Delete { version, .. } => w.add_delete(full, *version),
+            Op::Check { version, .. } => w.add_check_version(full, version.unwrap_or(-1)),
+        }
+        .map_err(|e| Error::invalid(format!("bad operation on {full}: {e}")))?;
+    }
+    Ok(full_paths)
+}
+
+/// Maps a multi's results; created paths are made namespace-relative again.
+pub(crate) fn map_results(
+    inner: &Inner,
+    results: impl IntoIterator<Item = zk::MultiWriteResult>,
+) -> Vec<OpResult> {
+    let ns_len = inner.namespace.len();
+    results
+        .into_iter()
+        .map(|r| match r {
+            zk::MultiWriteResult::Create { path, stat } => OpResult::Created {
+                path: if ns_len > 0 && path.len() >= ns_len {
+                    path[ns_len..].to_string()
+                } else {
+                    path
+                },
+                stat: NodeStat::from(&stat),
+            },
+            zk::MultiWriteResult::SetData { stat } => OpResult::SetData {
+                stat: NodeStat::from(&stat),
+            },
+            zk::MultiWriteResult::Delete => OpResult::Deleted,
+            _ => OpResult::Checked,
+        })
+        .collect()
 }
 
 /// Something that can hand out the fence of a current grant: an [`crate::Election`] (the fence

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fence::{FenceSource, NodeMode, Op};
+use crate::fence::{add_ops, map_results, FenceSource, NodeMode, Op};
 use crate::session::{Client, Inner, Session};
 use crate::{path, runtime};
 
@@ -477,49 +477,13 @@ impl PointerStore {
             None => {
                 let inner = self.inner();
                 let mut w = s.zk.new_multi_writer();
-                let acls = inner.acls();
-                let mut fulls = Vec::new();
-                for op in &ops {
-                    let full = inner.resolve(op.path(), "path")?;
-                    let r = match op {
-                        Op::Create { data, mode, .. } => {
-                            w.add_create(&full, data, &mode.to_zk().with_acls(acls))
-                        }
-                        Op::SetData { data, version, .. } => w.add_set_data(&full, data, *version),
-                        Op::Delete { version, .. } => w.add_delete(&full, *version),
-                        Op::Check { version, .. } => {
-                            w.add_check_version(&full, version.unwrap_or(-1))
-                        }
-                    };
-                    r.map_err(|e| Error::invalid(format!("bad operation on {full}: {e}")))?;
-                    fulls.push(full);
-                }
-                match inner
+                add_ops(inner, &mut w, &ops)?;
+                let results = inner
                     .run(s, &self.root, async {
                         w.commit().await.map_err(zookeeper_client::Error::from)
                     })
-                    .await
-                {
-                    Ok(results) => Ok(results
-                        .into_iter()
-                        .map(|r| match r {
-                            zookeeper_client::MultiWriteResult::SetData { stat } => {
-                                crate::OpResult::SetData {
-                                    stat: crate::NodeStat::from(&stat),
-                                }
-                            }
-                            zookeeper_client::MultiWriteResult::Delete => crate::OpResult::Deleted,
-                            zookeeper_client::MultiWriteResult::Create { path, stat } => {
-                                crate::OpResult::Created {
-                                    path,
-                                    stat: crate::NodeStat::from(&stat),
-                                }
-                            }
-                            _ => crate::OpResult::Checked,
-                        })
-                        .collect()),
-                    Err(e) => Err(e),
-                }
+                    .await?;
+                Ok(map_results(inner, results))
             }
         }
     }
