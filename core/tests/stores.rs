@@ -63,6 +63,7 @@ async fn two_owners_lock_one_entry() {
             .unwrap(),
         "last owner removes it"
     );
+    c1.sync(&root).await.unwrap(); // see s2's removal, made through another session
     assert_eq!(s1.exists("0000000000000000001").await.unwrap(), None);
     assert!(c1
         .get_data(&format!("{root}/0000000000000000001"))
