@@ -169,7 +169,13 @@ impl Counter {
         .await
     }
 
+    /// Reads the value and version, creating the node with the initial value if missing;
+    /// retried through connection loss (every step is idempotent).
     async fn get_here(&self) -> Result<(i64, i32)> {
+        self.client.inner().retrying(|| self.get_once()).await
+    }
+
+    async fn get_once(&self) -> Result<(i64, i32)> {
         let inner = self.client.inner();
         loop {
             let s = inner.session().await?;

@@ -77,6 +77,20 @@ macro_rules! on_runtime {
     }};
 }
 
+/// [`on_runtime!`] for an idempotent body: repeated through connection loss per the retry
+/// policy. The body sees `me` and each named capture by reference.
+macro_rules! on_runtime_retrying {
+    ($self:ident, [$($cap:ident),*], |$me:ident| $body:expr) => {{
+        let $me = $self.clone();
+        runtime::run(async move {
+            let $me = &$me;
+            $(let $cap = &$cap;)*
+            $me.inner().retrying(|| async move { $body }).await
+        })
+        .await
+    }};
+}
+
 impl PointerStore {
     /// The same store with its writes fenced by `source` (an election or a fence).
     pub fn fenced_by(mut self, source: Arc<dyn FenceSource>) -> PointerStore {
@@ -222,10 +236,10 @@ impl PointerStore {
     pub async fn exists(&self, name: &str) -> Result<Option<i32>> {
         Self::check_name(name)?;
         let name = name.to_string();
-        on_runtime!(self, |me| {
+        on_runtime_retrying!(self, [name], |me| {
             let inner = me.inner();
             let s = inner.session().await?;
-            let full = me.full(&name);
+            let full = me.full(name);
             match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
                 Some(st) if st.num_children > 0 => Ok(Some(st.version)),
                 _ => Ok(None),
@@ -238,9 +252,9 @@ impl PointerStore {
     pub async fn get_and_lock(&self, name: &str) -> Result<Entry> {
         Self::check_name(name)?;
         let name = name.to_string();
-        on_runtime!(self, |me| {
+        on_runtime_retrying!(self, [name], |me| {
             let s = me.inner().session().await?;
-            me.lock_and_read(&s, &name).await
+            me.lock_and_read(&s, name).await
         })
     }
 
@@ -318,7 +332,7 @@ impl PointerStore {
     /// Locks and reads every entry; a consistent set (re-read until no entry was added or
     /// removed meanwhile). Entries marked for deletion are left out.
     pub async fn get_all_and_lock(&self) -> Result<Vec<Entry>> {
-        on_runtime!(self, |me| {
+        on_runtime_retrying!(self, [], |me| {
             let inner = me.inner();
             let s = inner.session().await?;
             loop {
@@ -338,7 +352,7 @@ impl PointerStore {
 
     /// The names of all entries (including ones marked for deletion), sorted.
     pub async fn get_all_handles(&self) -> Result<Vec<String>> {
-        on_runtime!(self, |me| {
+        on_runtime_retrying!(self, [], |me| {
             let inner = me.inner();
             let s = inner.session().await?;
             match inner.run(&s, &me.root, s.zk.get_children(&me.root)).await {
@@ -356,9 +370,9 @@ impl PointerStore {
     pub async fn release(&self, name: &str) -> Result<()> {
         Self::check_name(name)?;
         let name = name.to_string();
-        on_runtime!(self, |me| {
+        on_runtime_retrying!(self, [name], |me| {
             let s = me.inner().session().await?;
-            me.release_here(&s, &name).await
+            me.release_here(&s, name).await
         })
     }
 

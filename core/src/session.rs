@@ -316,12 +316,16 @@ impl Client {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
         runtime::run(async move {
-            let s = inner.session().await?;
-            match inner.run(&s, &full, s.zk.get_data(&full)).await {
-                Ok((data, stat)) => Ok(Some((data, NodeStat::from(&stat)))),
-                Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
-                Err(e) => Err(e),
-            }
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    match inner.run(&s, &full, s.zk.get_data(&full)).await {
+                        Ok((data, stat)) => Ok(Some((data, NodeStat::from(&stat)))),
+                        Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
         })
         .await
     }
@@ -331,15 +335,19 @@ impl Client {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
         runtime::run(async move {
-            let s = inner.session().await?;
-            match inner.run(&s, &full, s.zk.get_children(&full)).await {
-                Ok((mut children, _)) => {
-                    children.sort();
-                    Ok(Some(children))
-                }
-                Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
-                Err(e) => Err(e),
-            }
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    match inner.run(&s, &full, s.zk.get_children(&full)).await {
+                        Ok((mut children, _)) => {
+                            children.sort();
+                            Ok(Some(children))
+                        }
+                        Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
         })
         .await
     }
@@ -350,18 +358,23 @@ impl Client {
         self.inner().check_payload(&full, data.len())?;
         let inner = self.inner().clone();
         let data = data.to_vec();
+        // Idempotent: the end state is the same however often it runs.
         runtime::run(async move {
-            let s = inner.session().await?;
-            inner.ensure_parents(&s, &full).await?;
-            let opts = zk::CreateMode::Persistent.with_acls(inner.acls());
-            match inner.run(&s, &full, s.zk.create(&full, &data, &opts)).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::NodeExists => inner
-                    .run(&s, &full, s.zk.set_data(&full, &data, None))
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            }
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    inner.ensure_parents(&s, &full).await?;
+                    let opts = zk::CreateMode::Persistent.with_acls(inner.acls());
+                    match inner.run(&s, &full, s.zk.create(&full, &data, &opts)).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == ErrorKind::NodeExists => inner
+                            .run(&s, &full, s.zk.set_data(&full, &data, None))
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
         })
         .await
     }
@@ -373,12 +386,16 @@ impl Client {
         let full = self.resolve(path)?;
         let inner = self.inner().clone();
         runtime::run(async move {
-            let s = inner.session().await?;
-            match inner.run(&s, &full, s.zk.sync(&full)).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
-                Err(e) => Err(e),
-            }
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    match inner.run(&s, &full, s.zk.sync(&full)).await {
+                        Ok(()) => Ok(()),
+                        Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
         })
         .await
     }
@@ -391,8 +408,12 @@ impl Client {
         }
         let inner = self.inner().clone();
         runtime::run(async move {
-            let s = inner.session().await?;
-            inner.delete_tree(&s, &full).await
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    inner.delete_tree(&s, &full).await
+                })
+                .await
         })
         .await
     }
@@ -597,6 +618,33 @@ impl Inner {
                     ErrorKind::Timeout,
                     format!("no answer within {limit:?} (path {path}); the outcome is unknown"),
                 ))
+            }
+        }
+    }
+
+    /// Runs `attempt` (a whole idempotent operation: repeating it after an unknown outcome
+    /// does no harm) and repeats it after a connection loss or a timeout, per the retry
+    /// policy, until it succeeds, fails for another reason, or the client closes. Each attempt
+    /// takes the session anew, so a read also carries on under the session opened after an
+    /// expiry.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut retry = 0u32;
+        loop {
+            match attempt().await {
+                Err(e)
+                    if e.is_retryable()
+                        && retry < self.options.retry.max_retries
+                        && !self.is_closing() =>
+                {
+                    tracing::debug!(target: "zkha::session", error = %e, retry, "retrying an idempotent operation");
+                    tokio::time::sleep(self.options.retry.wait(retry)).await;
+                    retry += 1;
+                }
+                r => return r,
             }
         }
     }

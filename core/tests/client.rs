@@ -174,3 +174,61 @@ async fn flink_config_file_drives_the_client() {
     assert!(e.to_string().contains("missing.yaml"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_flight_when_the_connection_drops_are_retried() {
+    let zk = shared();
+    let t = Duration::from_secs(10);
+    let writer = client(&zk.connect_string(), t).await;
+    let root = unique("retried-reads");
+    writer.put(&format!("{root}/value"), b"v1").await.unwrap();
+    let store = writer.pointer_store(&format!("{root}/store")).unwrap();
+    store.add_and_lock("entry", b"pointer").await.unwrap();
+    writer
+        .counter(&format!("{root}/counter"), zkha::CounterFormat::Int64, 7)
+        .unwrap()
+        .get()
+        .await
+        .unwrap();
+
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let session = c.session_id();
+    c.sync(&root).await.unwrap();
+    let reader_store = c.pointer_store(&format!("{root}/store")).unwrap();
+    let counter = c
+        .counter(&format!("{root}/counter"), zkha::CounterFormat::Int64, 0)
+        .unwrap();
+    // The requests leave but get no answer; then the connection is cut under them.
+    proxy.blackhole();
+    let value = tokio::spawn({
+        let c = c.clone();
+        let p = format!("{root}/value");
+        async move { c.get_data(&p).await }
+    });
+    let children = tokio::spawn({
+        let c = c.clone();
+        let r = root.clone();
+        async move { c.get_children(&r).await }
+    });
+    let entries = tokio::spawn(async move { reader_store.get_all_and_lock().await });
+    let count = tokio::spawn(async move { counter.get().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.heal();
+    let (data, _) = value.await.unwrap().expect("get_data retried").unwrap();
+    assert_eq!(data, b"v1");
+    let names = children
+        .await
+        .unwrap()
+        .expect("get_children retried")
+        .unwrap();
+    assert_eq!(names, ["counter", "store", "value"]);
+    let entries = entries.await.unwrap().expect("get_all_and_lock retried");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].data, b"pointer");
+    assert_eq!(count.await.unwrap().expect("counter get retried").0, 7);
+    assert_eq!(c.session_id(), session, "the same session carried on");
+    c.close().await;
+    writer.close().await;
+}
