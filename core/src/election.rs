@@ -781,7 +781,8 @@ async fn create_own_node(sh: &Shared, s: &Session) -> Result<(String, Vec<String
     };
     let lock_name = liveness::latch_lock_name(advertised.as_deref());
     let (node, children) =
-        queue::join_as(&sh.inner, s, &sh.latch, &uuid, &lock_name, &data).await?;
+        queue::join_as(&sh.inner, s, &sh.latch, &uuid, &lock_name, &data, true).await?;
+    let children = children.unwrap_or_default(); // always listed with `true`
     *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.path.clone());
     *sh.registration.lock().unwrap_or_else(|p| p.into_inner()) = registration;
     sh.update_link(|l| l.endpoint = advertised);

@@ -31,6 +31,9 @@ impl<T: Clone> Subscribers<T> {
         for e in initial() {
             let _ = tx.send(e);
         }
+        // Drop the subscriptions whose streams are gone, so subscribing often (with no state
+        // change in between) does not grow the list.
+        txs.retain(|t| !t.is_closed());
         txs.push(tx);
         EventStream { rx }
     }

@@ -263,16 +263,11 @@ pub(crate) fn map_results(
     inner: &Inner,
     results: impl IntoIterator<Item = zk::MultiWriteResult>,
 ) -> Vec<OpResult> {
-    let ns_len = inner.namespace.len();
     results
         .into_iter()
         .map(|r| match r {
             zk::MultiWriteResult::Create { path, stat } => OpResult::Created {
-                path: if ns_len > 0 && path.len() >= ns_len {
-                    path[ns_len..].to_string()
-                } else {
-                    path
-                },
+                path: inner.relative(&path),
                 stat: NodeStat::from(&stat),
             },
             zk::MultiWriteResult::SetData { stat } => OpResult::SetData {

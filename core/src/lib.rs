@@ -5,6 +5,7 @@
 //! Start with [`Client::connect`], then join an [`Election`]. Every write a leader makes can be
 //! fenced on its latch node ([`Fence`]), so a stale leader's write fails atomically.
 
+mod child_view;
 pub mod config_watch;
 pub mod counter;
 pub mod election;
@@ -13,6 +14,7 @@ mod events;
 pub mod fence;
 mod fence_slot;
 pub mod flink;
+mod holds;
 pub mod leader_info;
 mod liveness;
 pub mod lock;

@@ -8,7 +8,8 @@
 //!   layout; not the `InterProcessSemaphoreV2` layout).
 //!
 //! An acquire sends `create` and `getChildren` back to back (one write round trip when
-//! uncontended); waiters watch only the node that blocks them, so a release wakes exactly one
+//! uncontended); a lock handle that keeps finding the lock free keeps an exact view of the
+//! children ([`crate::child_view`]) and then sends the `create` alone. Waiters watch only the node that blocks them, so a release wakes exactly one
 //! waiter. Every acquisition carries a fencing token (the czxid of its node) and can fence
 //! writes ([`LockGuard::fence`]). A holder keeps the lock through a disconnect while its
 //! lease holds; [`LockGuard::lost`] resolves when the lock is lost (the lease ran out, the
@@ -19,16 +20,17 @@
 //! server's acknowledgement and retries through connection loss until the node is gone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use zookeeper_client as zk;
 
+use crate::child_view::ChildView;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fence::Fence;
 use crate::queue::{self, QueueNode};
-use crate::session::{Client, ConnectionState, Inner, Session};
+use crate::session::{Client, Inner, Session};
 use crate::{path, runtime};
 
 const LOCK: &str = "lock-";
@@ -67,6 +69,23 @@ struct Recipe {
     client: Client,
     path: String,
     kind: Kind,
+    /// Shared by the clones of one lock handle.
+    views: Arc<StdMutex<ViewSlot>>,
+}
+
+/// Uncontended acquires in a row after which a lock handle keeps a [`ChildView`].
+const CALM_BEFORE_VIEW: u32 = 3;
+
+/// A lock handle's view of its parent's children, while the lock looks uncontended.
+///
+/// Every change of the parent is sent to every view holder, so a contended lock drops its
+/// view (waiters watch only their predecessor, as before) and opens one again only after
+/// [`CALM_BEFORE_VIEW`] uncontended acquires.
+#[derive(Default)]
+struct ViewSlot {
+    view: Option<ChildView>,
+    opening: bool,
+    calm: u32,
 }
 
 /// A Curator-compatible mutex. Cheap to clone.
@@ -101,6 +120,7 @@ impl Client {
                     leases: 1,
                     names: &[LOCK],
                 },
+                views: Arc::default(),
             },
         })
     }
@@ -113,6 +133,7 @@ impl Client {
                 client: self.clone(),
                 path: path.clone(),
                 kind: Kind::Read,
+                views: Arc::default(),
             },
             write: Recipe {
                 client: self.clone(),
@@ -122,6 +143,7 @@ impl Client {
                     leases: 1,
                     names: &[READ, WRITE],
                 },
+                views: Arc::default(),
             },
         })
     }
@@ -141,6 +163,7 @@ impl Client {
                     leases,
                     names: &[LOCK],
                 },
+                views: Arc::default(),
             },
         })
     }
@@ -210,7 +233,17 @@ impl Recipe {
         let inner = self.client.inner().clone();
         let deadline = timeout.map(|t| Instant::now() + t);
         let s = inner.session().await?;
-        let (node, children) = queue::join(&inner, &s, &self.path, self.node_name(), &[]).await?;
+        let use_view = self.view_ready(&s);
+        let (node, listed) =
+            queue::join(&inner, &s, &self.path, self.node_name(), &[], !use_view).await?;
+        let children = listed.or_else(|| {
+            let c = self.view_children(&node.name);
+            if c.is_some() {
+                crate::metrics::Metrics::inc(&inner.metrics.lock_view_acquires);
+            }
+            c
+        });
+        self.note_contention(&inner, &s, children.as_ref().map(Vec::len));
         let waited = self
             .wait_turn(&inner, &s, &node, children, deadline, &mut cancel)
             .await;
@@ -222,6 +255,66 @@ impl Recipe {
                 Err(e)
             }
         }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, ViewSlot> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True if this handle has an exact view of the children for session `s`.
+    fn view_ready(&self, s: &Session) -> bool {
+        let mut slot = self.slot();
+        let ready = slot.view.as_mut().is_some_and(|v| v.usable_for(s));
+        if !ready {
+            slot.view = None;
+        }
+        ready
+    }
+
+    /// The children from the view, once our node `own` is in it; `None` (and the view is
+    /// dropped) if the view cannot tell.
+    fn view_children(&self, own: &str) -> Option<Vec<String>> {
+        let mut slot = self.slot();
+        let children = slot.view.as_mut()?.children_with(own);
+        if children.is_none() {
+            slot.view = None;
+        }
+        children
+    }
+
+    /// Keeps a view while acquires find the queue empty (`queued` = children seen right after
+    /// our create, ours included); drops it on contention.
+    fn note_contention(&self, inner: &Arc<Inner>, s: &Arc<Session>, queued: Option<usize>) {
+        let mut slot = self.slot();
+        if queued != Some(1) {
+            slot.calm = 0;
+            slot.view = None;
+            return;
+        }
+        slot.calm = slot.calm.saturating_add(1);
+        if slot.view.is_some() || slot.opening || slot.calm < CALM_BEFORE_VIEW {
+            return;
+        }
+        slot.opening = true;
+        let (inner, s, path, views) = (
+            inner.clone(),
+            s.clone(),
+            self.path.clone(),
+            self.views.clone(),
+        );
+        runtime::spawn(async move {
+            let view = ChildView::open(&inner, &s, &path).await;
+            let mut slot = views.lock().unwrap_or_else(|p| p.into_inner());
+            slot.opening = false;
+            match view {
+                // Still calm: keep it (a contended acquire meanwhile reset `calm`).
+                Ok(v) if slot.calm >= CALM_BEFORE_VIEW => slot.view = Some(v),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(target: "zkha::lock", path = %path, error = %e, "no child view")
+                }
+            }
+        });
     }
 
     fn node_name(&self) -> &'static str {
@@ -237,11 +330,11 @@ impl Recipe {
         inner: &Arc<Inner>,
         s: &Arc<Session>,
         node: &QueueNode,
-        first_listing: Vec<String>,
+        first_listing: Option<Vec<String>>,
         deadline: Option<Instant>,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<()> {
-        let mut listing = Some(first_listing);
+        let mut listing = first_listing;
         loop {
             let children = match listing.take() {
                 Some(c) => c,
@@ -339,10 +432,12 @@ pub struct LockGuard {
     client: Client,
     session: Arc<Session>,
     node: QueueNode,
-    released: Arc<AtomicBool>,
+    released: AtomicBool,
+    /// Id in the client's [`crate::holds::Holds`], which reports the loss.
+    hold: u64,
     lost: watch::Receiver<Option<LostReason>>,
-    stop_monitor: watch::Sender<bool>,
-    watch_node: watch::Sender<bool>,
+    /// Stops the node watch (started by the first [`LockGuard::lost_future`]).
+    node_watch: StdMutex<Option<watch::Sender<bool>>>,
 }
 
 impl std::fmt::Debug for LockGuard {
@@ -356,26 +451,17 @@ impl std::fmt::Debug for LockGuard {
 
 impl LockGuard {
     fn new(client: Client, session: Arc<Session>, node: QueueNode) -> LockGuard {
-        crate::metrics::Metrics::inc(&client.inner().metrics.grants);
-        let (lost_tx, lost_rx) = watch::channel(None);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (watch_tx, watch_rx) = watch::channel(false);
-        runtime::spawn(monitor(
-            client.inner().clone(),
-            session.clone(),
-            node.path.clone(),
-            lost_tx,
-            stop_rx,
-            watch_rx,
-        ));
+        let inner = client.inner();
+        crate::metrics::Metrics::inc(&inner.metrics.grants);
+        let (hold, lost) = inner.holds.add(session.clone(), node.path.clone());
         LockGuard {
             client,
             session,
             node,
-            released: Arc::new(AtomicBool::new(false)),
-            lost: lost_rx,
-            stop_monitor: stop_tx,
-            watch_node: watch_tx,
+            released: AtomicBool::new(false),
+            hold,
+            lost,
+            node_watch: StdMutex::new(None),
         }
     }
 
@@ -410,7 +496,7 @@ impl LockGuard {
 
     /// Like [`LockGuard::lost`], as a `'static` future (for callbacks on another task).
     pub fn lost_future(&self) -> impl std::future::Future<Output = LostReason> + Send + 'static {
-        self.watch_node.send_replace(true);
+        self.watch_node();
         let mut rx = self.lost.clone();
         async move {
             loop {
@@ -447,11 +533,40 @@ impl LockGuard {
         self.release_ref().await
     }
 
-    async fn release_ref(&self) -> Result<()> {
+    /// Watches the lock node (once): its deletion by someone else is a loss.
+    fn watch_node(&self) {
+        let mut slot = self.node_watch.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() || self.released.load(Ordering::SeqCst) {
+            return;
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        *slot = Some(stop_tx);
+        runtime::spawn(node_watch(
+            self.client.inner().clone(),
+            self.session.clone(),
+            self.node.path.clone(),
+            self.hold,
+            stop_rx,
+        ));
+    }
+
+    /// Marks the guard released and stops reporting; false if it already was.
+    fn begin_release(&self) -> bool {
         if self.released.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let slot = self.node_watch.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stop) = slot.as_ref() {
+            stop.send_replace(true);
+        }
+        self.client.inner().holds.remove(self.hold);
+        true
+    }
+
+    async fn release_ref(&self) -> Result<()> {
+        if !self.begin_release() {
             return Ok(());
         }
-        self.stop_monitor.send_replace(true);
         let inner = self.client.inner().clone();
         let s = self.session.clone();
         let node = self.node.path.clone();
@@ -461,8 +576,7 @@ impl LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if !self.released.swap(true, Ordering::SeqCst) {
-            self.stop_monitor.send_replace(true);
+        if self.begin_release() {
             let inner = self.client.inner().clone();
             let s = self.session.clone();
             let node = self.node.path.clone();
@@ -475,70 +589,40 @@ impl Drop for LockGuard {
     }
 }
 
-/// Watches a held lock: its node, the lease and the session. Reports the first loss.
-async fn monitor(
+/// Watches a held lock's node until the guard is released; reports its deletion. (Lease,
+/// session and close are reported by the client's [`crate::holds::Holds`].)
+async fn node_watch(
     inner: Arc<Inner>,
     s: Arc<Session>,
     node: String,
-    lost: watch::Sender<Option<LostReason>>,
+    hold: u64,
     mut stop: watch::Receiver<bool>,
-    want_node_watch: watch::Receiver<bool>,
 ) {
-    let mut states = inner.subscribe();
-    let _ = states.try_next(); // the current state
-    let mut closing = inner.closing_watch();
-    let stopped = stop.clone();
-    let report = |r: LostReason| {
-        if !*stopped.borrow() {
-            tracing::warn!(target: "zkha::lock", node = %node, reason = ?r, "lock lost");
-            lost.send_replace(Some(r));
-        }
-    };
-    // The node itself is watched only once someone awaits `lost()`: it costs a request per
-    // acquisition, and losing a lock normally comes from the lease or the session.
-    let mut fired: Option<
-        std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>,
-    > = None;
-    let mut want_watch = want_node_watch;
     loop {
-        let watching = fired.is_some();
-        let node_event = async {
-            match fired.as_mut() {
-                Some(f) => f.await,
-                None => std::future::pending().await,
-            }
+        let watched = tokio::select! {
+            _ = crate::session::until_true(&mut stop) => return,
+            r = inner.run(&s, &node, s.zk.check_and_watch_stat(&node)) => r,
         };
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = crate::session::until_true(&mut closing) => { report(LostReason::Closed); return; }
-            _ = crate::session::until_true(&mut want_watch), if !watching => {
-                match inner.run(&s, &node, s.zk.check_and_watch_stat(&node)).await {
-                    Ok((Some(_), w)) => fired = Some(Box::pin(w.changed())),
-                    Ok((None, _)) => { report(LostReason::NodeDeleted); return; }
-                    Err(_) => fired = Some(Box::pin(std::future::pending())),
-                }
-            }
-            ev = node_event => {
-                match ev.event_type {
-                    zk::EventType::NodeDeleted => report(LostReason::NodeDeleted),
-                    zk::EventType::Session if ev.session_state.is_terminated() => report(LostReason::SessionExpired),
-                    _ => { fired = None; continue; }
-                }
+        let ev = match watched {
+            Ok((Some(_), w)) => tokio::select! {
+                _ = crate::session::until_true(&mut stop) => return,
+                ev = w.changed() => ev,
+            },
+            Ok((None, _)) => {
+                inner.holds.report(hold, LostReason::NodeDeleted);
                 return;
             }
-            st = states.next() => match st {
-                Some(ConnectionState::Lost) if inner.lease.safe_until(s.generation).is_none_or(|t| t <= Instant::now()) => {
-                    report(LostReason::LeaseExpired);
-                    // The holder was told; do not keep blocking others once reconnected.
-                    let _ = queue::leave(&inner, &s, &node).await;
-                    return;
-                }
-                Some(ConnectionState::Expired { .. }) | Some(ConnectionState::Closed) | None => {
-                    report(LostReason::SessionExpired);
-                    return;
-                }
-                _ => {}
-            },
+            // Connection trouble: the lease and the session states tell.
+            Err(_) => return,
+        };
+        match ev.event_type {
+            zk::EventType::NodeDeleted => {
+                inner.holds.report(hold, LostReason::NodeDeleted);
+                return;
+            }
+            zk::EventType::Session if ev.session_state.is_terminated() => return,
+            // A data change, or a reconnect: watch again.
+            _ => {}
         }
     }
 }

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub(crate) forced_takeovers: AtomicU64,
     pub(crate) lock_waits: AtomicU64,
     pub(crate) lock_wakeups: AtomicU64,
+    pub(crate) lock_view_acquires: AtomicU64,
     pub(crate) ops: AtomicU64,
     pub(crate) op_errors: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -54,6 +55,9 @@ pub struct MetricsSnapshot {
     pub lock_waits: u64,
     /// Times a lock waiter was woken by a watch (one per release it waited on).
     pub lock_wakeups: u64,
+    /// Lock acquires that learned their place from the handle's child view (a `create`
+    /// alone, no `getChildren`).
+    pub lock_view_acquires: u64,
     /// ZooKeeper operations sent.
     pub ops: u64,
     /// Operations that failed.
@@ -128,6 +132,7 @@ impl Metrics {
             forced_takeovers: self.forced_takeovers.load(Relaxed),
             lock_waits: self.lock_waits.load(Relaxed),
             lock_wakeups: self.lock_wakeups.load(Relaxed),
+            lock_view_acquires: self.lock_view_acquires.load(Relaxed),
             ops: self.ops.load(Relaxed),
             op_errors: self.op_errors.load(Relaxed),
             op_latency: Histogram {

@@ -3,7 +3,8 @@
 //!
 //! Joining is pipelined: the `create` and the `getChildren` of the parent are sent back to
 //! back (ZooKeeper answers one session's requests in order), so the caller learns its place in
-//! the queue after one write round trip. Joining is protected: after a connection loss during
+//! the queue after one write round trip. A lock holding an exact local view of the children
+//! ([`crate::child_view`]) sends the create alone. Joining is protected: after a connection loss during
 //! the create, the node is looked up by its uuid and adopted only if this session owns it
 //! (CURATOR-498).
 
@@ -47,17 +48,20 @@ pub(crate) fn sorted(children: &[String], lock_names: &[&str]) -> Vec<(i64, Stri
     v
 }
 
-/// Joins the queue under `parent` with a node named for `lock_name`; returns the node and the
-/// children of `parent` as listed right after the create.
+/// Joins the queue under `parent` with a node named for `lock_name`; returns the node and,
+/// with `list`, the children of `parent` as listed right after the create (without `list`
+/// only the create is sent, and the children come back only if a connection loss made a
+/// listing necessary anyway).
 pub(crate) async fn join(
     inner: &Inner,
     s: &Session,
     parent: &str,
     lock_name: &str,
     data: &[u8],
-) -> Result<(QueueNode, Vec<String>)> {
+    list: bool,
+) -> Result<(QueueNode, Option<Vec<String>>)> {
     let uuid = Uuid::new_v4().to_string();
-    join_as(inner, s, parent, &uuid, lock_name, data).await
+    join_as(inner, s, parent, &uuid, lock_name, data, list).await
 }
 
 /// [`join`] with the caller's `uuid` (`<parent>/_c_<uuid>-<lock_name><seq>`).
@@ -68,7 +72,8 @@ pub(crate) async fn join_as(
     uuid: &str,
     lock_name: &str,
     data: &[u8],
-) -> Result<(QueueNode, Vec<String>)> {
+    list: bool,
+) -> Result<(QueueNode, Option<Vec<String>>)> {
     let prefix = path::join(parent, &format!("_c_{uuid}-{lock_name}"));
     let opts = zk::CreateMode::EphemeralSequential.with_acls(inner.acls());
     let retries = inner.options.retry.max_retries;
@@ -77,9 +82,12 @@ pub(crate) async fn join_as(
         let sent = Instant::now();
         // Both requests leave before either answer arrives.
         let create = s.zk.create(&prefix, data, &opts);
-        let list = s.zk.get_children(parent);
+        let listing = list.then(|| s.zk.get_children(parent));
         let created = inner.run_at(s, &prefix, sent, create).await;
-        let listed = inner.run_at(s, parent, sent, list).await;
+        let listed = match listing {
+            Some(l) => Some(inner.run_at(s, parent, sent, l).await),
+            None => None,
+        };
         match created {
             Ok((stat, seq)) => {
                 let full = format!("{prefix}{seq}");
@@ -90,9 +98,10 @@ pub(crate) async fn join_as(
                     version: stat.version,
                 };
                 let children = match listed {
-                    Ok((c, _)) => c,
+                    None => None,
+                    Some(Ok((c, _))) => Some(c),
                     // Listed before... cannot be: the list follows the create. Ask again.
-                    Err(_) => inner.run(s, parent, s.zk.get_children(parent)).await?.0,
+                    Some(Err(_)) => Some(inner.run(s, parent, s.zk.get_children(parent)).await?.0),
                 };
                 return Ok((node, children));
             }
@@ -103,7 +112,7 @@ pub(crate) async fn join_as(
             Err(e) if e.is_retryable() => {
                 if let Some(found) = find_own(inner, s, parent, uuid).await? {
                     let children = inner.run(s, parent, s.zk.get_children(parent)).await?.0;
-                    return Ok((found, children));
+                    return Ok((found, Some(children)));
                 }
                 if attempt >= retries {
                     return Err(e.context(format!("joining the queue at {parent}")));

@@ -26,6 +26,8 @@ use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{EventStream, Subscribers};
+use crate::fence::NodeMode;
+use crate::holds::Holds;
 use crate::liveness::Endpoint;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::{AclMode, ClientOptions};
@@ -154,6 +156,8 @@ pub(crate) struct Inner {
     route_ip: Option<IpAddr>,
     /// The liveness endpoint, bound by the first election.
     liveness: Mutex<Option<Arc<Endpoint>>>,
+    /// The locks held right now (told of losses by [`Inner::emit`]).
+    pub holds: Holds,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -216,6 +220,7 @@ impl Client {
             closed: watch::channel(false).0,
             route_ip,
             liveness: Mutex::new(None),
+            holds: Holds::default(),
         });
         let first = runtime::spawn(open_session(inner.clone()));
         let (zk, started) = match first.await {
@@ -352,6 +357,48 @@ impl Client {
         .await
     }
 
+    /// Creates one znode (namespace-relative path; the parent must exist); unfenced and sent
+    /// once (after a connection loss the outcome is unknown: `ConnectionLoss`). Returns the
+    /// created path (with the sequence suffix for sequential modes) and its stat.
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: NodeMode,
+    ) -> Result<(String, NodeStat)> {
+        let full = self.resolve(path)?;
+        self.inner().check_payload(&full, data.len())?;
+        let inner = self.inner().clone();
+        let data = data.to_vec();
+        runtime::run(async move {
+            let s = inner.session().await?;
+            let opts = mode.to_zk().with_acls(inner.acls());
+            let (stat, seq) = inner
+                .run(&s, &full, s.zk.create(&full, &data, &opts))
+                .await?;
+            let created = match mode {
+                NodeMode::PersistentSequential | NodeMode::EphemeralSequential => {
+                    format!("{full}{seq}")
+                }
+                _ => full,
+            };
+            Ok((inner.relative(&created), NodeStat::from(&stat)))
+        })
+        .await
+    }
+
+    /// Deletes one znode if its data version is `version` (`None`: any); unfenced and sent
+    /// once. `NoNode`, `BadVersion` and `NotEmpty` are errors of that kind.
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::run(async move {
+            let s = inner.session().await?;
+            inner.run(&s, &full, s.zk.delete(&full, version)).await
+        })
+        .await
+    }
+
     /// Creates or overwrites a persistent znode (and its parents) with `data`; unfenced.
     pub async fn put(&self, path: &str, data: &[u8]) -> Result<()> {
         let full = self.resolve(path)?;
@@ -460,7 +507,7 @@ impl Inner {
         self.subscribers.subscribe(|| [*self.state.borrow()])
     }
 
-    fn emit(&self, state: ConnectionState) {
+    fn emit(self: &Arc<Self>, state: ConnectionState) {
         Metrics::inc(&self.metrics.state_transitions);
         let counter = match state {
             ConnectionState::Connected { .. } => Some(&self.metrics.connects),
@@ -478,6 +525,7 @@ impl Inner {
             self.state.send_replace(state);
             Some(state)
         });
+        self.holds.on_state(self, state);
     }
 
     pub(crate) fn current(&self) -> Option<Arc<Session>> {
@@ -496,8 +544,9 @@ impl Inner {
         self.session.subscribe()
     }
 
-    fn begin_close(&self) {
+    fn begin_close(self: &Arc<Self>) {
         self.closing.send_replace(true);
+        self.holds.on_state(self, ConnectionState::Closed);
     }
 
     /// The client's liveness endpoint, bound on first use (`None` with the link off).
@@ -558,6 +607,15 @@ impl Inner {
             path::join(&self.namespace, p)
         };
         Ok(full)
+    }
+
+    /// The namespace-relative form of a full path (the inverse of [`Inner::resolve`]).
+    pub(crate) fn relative(&self, full: &str) -> String {
+        match full.strip_prefix(self.namespace.as_str()) {
+            Some("") if !self.namespace.is_empty() => "/".to_string(),
+            Some(rest) if !self.namespace.is_empty() && rest.starts_with('/') => rest.to_string(),
+            _ => full.to_string(),
+        }
     }
 
     pub(crate) fn acls(&self) -> zk::Acls<'static> {
@@ -910,7 +968,7 @@ pub(crate) async fn until_true(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await.map(|_| ());
 }
 
-fn suspend(inner: &Inner, session: &Session) {
+fn suspend(inner: &Arc<Inner>, session: &Session) {
     let safe_until = inner
         .lease
         .safe_until(session.generation)

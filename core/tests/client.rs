@@ -232,3 +232,56 @@ async fn reads_in_flight_when_the_connection_drops_are_retried() {
     c.close().await;
     writer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_create_and_delete_under_a_namespace() {
+    let zk = shared();
+    let ns = unique("raw-ns");
+    let c = Client::connect(options(&zk.connect_string(), Duration::from_secs(10)).namespace(&ns))
+        .await
+        .unwrap();
+    c.put("/q/base", b"").await.unwrap();
+    let (p1, st1) = c
+        .create("/q/item-", b"one", zkha::NodeMode::EphemeralSequential)
+        .await
+        .unwrap();
+    let (p2, _) = c
+        .create("/q/item-", b"two", zkha::NodeMode::EphemeralSequential)
+        .await
+        .unwrap();
+    assert!(
+        p1.starts_with("/q/item-") && p2.starts_with("/q/item-"),
+        "{p1} {p2}"
+    );
+    assert!(p2 > p1, "sequence suffixes grow: {p1} {p2}");
+    assert_eq!(st1.ephemeral_owner, c.session_id());
+    let (data, _) = c.get_data(&p1).await.unwrap().unwrap();
+    assert_eq!(data, b"one");
+    let dup = c.create("/q/base", b"", zkha::NodeMode::Persistent).await;
+    assert_eq!(dup.unwrap_err().kind(), ErrorKind::NodeExists);
+    let missing_parent = c.create("/nope/x", b"", zkha::NodeMode::Persistent).await;
+    assert_eq!(missing_parent.unwrap_err().kind(), ErrorKind::NoNode);
+
+    let wrong = c.delete(&p1, Some(st1.version + 1)).await;
+    assert_eq!(wrong.unwrap_err().kind(), ErrorKind::BadVersion);
+    c.delete(&p1, Some(st1.version)).await.unwrap();
+    assert!(c.get_data(&p1).await.unwrap().is_none());
+    assert_eq!(
+        c.delete(&p1, None).await.unwrap_err().kind(),
+        ErrorKind::NoNode
+    );
+    let not_empty = c.delete("/q", None).await;
+    assert_eq!(not_empty.unwrap_err().kind(), ErrorKind::NotEmpty);
+
+    // The nodes live under the namespace.
+    let plain = client(&zk.connect_string(), Duration::from_secs(10)).await;
+    plain.sync(&ns).await.unwrap();
+    let under = plain
+        .get_children(&format!("{ns}/q"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(under.len(), 2, "{under:?}");
+    c.close().await;
+    plain.close().await;
+}

@@ -329,6 +329,47 @@ async fn holder_is_told_when_the_lease_runs_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_is_told_when_its_node_is_deleted_or_the_client_closes() {
+    let zk = shared();
+    let t = Duration::from_secs(8);
+    let c = client(&zk.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let path = unique("lost-reasons");
+    let m = c.mutex(&path).unwrap();
+
+    // Released first: nothing is reported afterwards, even when the client closes.
+    let released = m.acquire(None).await.unwrap();
+    let never = released.lost_future();
+    released.release().await.unwrap();
+
+    let g = m.acquire(None).await.unwrap();
+    let lost = g.lost_future(); // starts watching the node
+    admin.sync(g.node()).await.unwrap();
+    admin.delete(g.node(), None).await.unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(3), lost)
+        .await
+        .expect("told of the deletion");
+    assert_eq!(reason, LostReason::NodeDeleted);
+    assert!(!g.is_held());
+
+    let g2 = m.acquire(None).await.unwrap();
+    let lost = g2.lost_future();
+    c.close().await;
+    let reason = tokio::time::timeout(Duration::from_secs(3), lost)
+        .await
+        .expect("told of the close");
+    assert_eq!(reason, LostReason::Closed);
+    assert!(!g2.is_held());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), never)
+            .await
+            .is_err(),
+        "a released lock is never reported lost"
+    );
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_lock_and_semaphore() {
     let zk = shared();
     let t = Duration::from_secs(6);
@@ -394,4 +435,89 @@ async fn read_write_lock_and_semaphore() {
     }])
     .await
     .unwrap();
+}
+
+/// Acquires and releases `m` until an acquire came from the handle's child view (the view
+/// opens in the background after a few uncontended acquires).
+async fn warm_up(c: &zkha::Client, m: &zkha::Mutex) {
+    let start = Instant::now();
+    let before = c.metrics().lock_view_acquires;
+    while c.metrics().lock_view_acquires == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no acquire used the child view"
+        );
+        m.acquire(None).await.unwrap().release().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_handle_skips_the_listing_and_still_excludes() {
+    let zk = shared();
+    let t = Duration::from_secs(8);
+    let c1 = client(&zk.connect_string(), t).await;
+    let c2 = client(&zk.connect_string(), t).await;
+    let path = unique("view");
+    let m1 = c1.mutex(&path).unwrap();
+    warm_up(&c1, &m1).await;
+
+    // Another session holds the lock: the warm handle must see its node and wait.
+    let held = c2.mutex(&path).unwrap().acquire(None).await.unwrap();
+    let views = c1.metrics().lock_view_acquires;
+    let e = m1
+        .acquire(Some(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let waiter = tokio::spawn({
+        let m1 = m1.clone();
+        async move { m1.acquire(Some(Duration::from_secs(5))).await }
+    });
+    wait_children(&c2, &path, 2).await;
+    assert!(!waiter.is_finished(), "acquired while another session held");
+    let token = held.fencing_token();
+    held.release().await.unwrap();
+    let g = waiter.await.unwrap().unwrap();
+    assert!(g.fencing_token() > token);
+    g.release().await.unwrap();
+    assert_eq!(
+        c1.metrics().lock_view_acquires,
+        views + 1,
+        "the first contended acquire read the view (and saw the holder), then dropped it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_view_is_not_trusted_after_a_disconnect() {
+    let zk = shared();
+    let t = Duration::from_secs(8);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c1 = client(&proxy.connect_string(), t).await;
+    let c2 = client(&zk.connect_string(), t).await;
+    let path = unique("view-cut");
+    let m1 = c1.mutex(&path).unwrap();
+    warm_up(&c1, &m1).await;
+    let session = c1.session_id();
+
+    // c1 is cut off while c2 takes the lock; events sent meanwhile may never reach c1.
+    proxy.blackhole();
+    let held = c2.mutex(&path).unwrap().acquire(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.heal();
+    let views = c1.metrics().lock_view_acquires;
+    let e = m1
+        .acquire(Some(Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "acquired while c2 held: {e}");
+    assert_eq!(c1.session_id(), session, "same session after the cut");
+    assert_eq!(c1.metrics().lock_view_acquires, views);
+    held.release().await.unwrap();
+    m1.acquire(Some(Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
 }
