@@ -301,51 +301,61 @@ async fn locks(connect: &str, config: &str, raw: &zk::Client) {
     // all alike. Warm-up iterations (connection, the handle's child view) are not counted.
     c.put("/bench-floor-same/base", b"").await.unwrap();
     let node_prefix = "/bench-floor-same/_c_0b2e5a6d-94c3-4f1e-8a57-3c1d9e7f2b10-lock-";
+    // Rotated: each iteration starts at another measurement, so none always follows the same
+    // one (what ran just before shows in a round trip's cost).
     for i in 0..cycles.min(1000) + 50 {
-        // The floor of the goal: the same zkha client creating and deleting the node a lock
-        // cycle creates and deletes (EPHEMERAL_SEQUENTIAL, Curator's name, same depth), raw:
-        // same session, same runtime hand-offs; what the lock adds is the recipe.
-        let t = Instant::now();
-        let (node, _) = c
-            .create(node_prefix, b"", zkha::NodeMode::EphemeralSequential)
-            .await
-            .unwrap();
-        c.delete(&node, None).await.unwrap();
-        let f = ms(t.elapsed());
-        // The same client's create + delete of a short plain node under the root.
-        let t = Instant::now();
-        c.create("/bench-floor-short", b"", zkha::NodeMode::Ephemeral)
-            .await
-            .unwrap();
-        c.delete("/bench-floor-short", None).await.unwrap();
-        let sh = ms(t.elapsed());
-        // The bare client library on the caller's own runtime (no zkha runtime hand-off).
-        let t = Instant::now();
-        raw.create("/bench-floor", b"", &eph).await.unwrap();
-        raw.delete("/bench-floor", None).await.unwrap();
-        let b = ms(t.elapsed());
-        // The lock protocol done by hand with the bare library: sequential create and
-        // getChildren sent back to back, then delete. ZooKeeper holds a session's read until
-        // its preceding write has committed, so this costs more than create+delete.
-        let t = Instant::now();
-        let create = raw.create("/bench-proto/_c_x-lock-", b"", &seq);
-        let list = raw.get_children("/bench-proto");
-        let (_, n) = create.await.unwrap();
-        list.await.unwrap();
-        raw.delete(&format!("/bench-proto/_c_x-lock-{n}"), None)
-            .await
-            .unwrap();
-        let p = ms(t.elapsed());
-        let t = Instant::now();
-        let g = m.acquire(None).await.unwrap();
-        g.release().await.unwrap();
-        let l = ms(t.elapsed());
+        let mut row = [0.0f64; 5];
+        for k in 0..5 {
+            let which = (i + k) % 5;
+            let t = Instant::now();
+            match which {
+                // The floor of the goal: the same zkha client creating and deleting the node a
+                // lock cycle creates and deletes (EPHEMERAL_SEQUENTIAL, Curator's name, same
+                // depth), raw: same session, same runtime hand-offs; the lock adds the recipe.
+                0 => {
+                    let (node, _) = c
+                        .create(node_prefix, b"", zkha::NodeMode::EphemeralSequential)
+                        .await
+                        .unwrap();
+                    c.delete(&node, None).await.unwrap();
+                }
+                // The same client's create + delete of a short plain node under the root.
+                1 => {
+                    c.create("/bench-floor-short", b"", zkha::NodeMode::Ephemeral)
+                        .await
+                        .unwrap();
+                    c.delete("/bench-floor-short", None).await.unwrap();
+                }
+                // The bare client library on the caller's own runtime (no zkha runtime).
+                2 => {
+                    raw.create("/bench-floor", b"", &eph).await.unwrap();
+                    raw.delete("/bench-floor", None).await.unwrap();
+                }
+                // The lock protocol done by hand with the bare library: sequential create and
+                // getChildren sent back to back, then delete. ZooKeeper holds a session's
+                // read until its preceding write has committed, so this costs more.
+                3 => {
+                    let create = raw.create("/bench-proto/_c_x-lock-", b"", &seq);
+                    let list = raw.get_children("/bench-proto");
+                    let (_, n) = create.await.unwrap();
+                    list.await.unwrap();
+                    raw.delete(&format!("/bench-proto/_c_x-lock-{n}"), None)
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    let g = m.acquire(None).await.unwrap();
+                    g.release().await.unwrap();
+                }
+            }
+            row[which] = ms(t.elapsed());
+        }
         if i >= 50 {
-            floor.push(f);
-            short.push(sh);
-            lib.push(b);
-            proto.push(p);
-            lock.push(l);
+            floor.push(row[0]);
+            short.push(row[1]);
+            lib.push(row[2]);
+            proto.push(row[3]);
+            lock.push(row[4]);
         }
     }
     let n = floor.len();
