@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use zkha::{Client, ClientOptions};
+use zkha::{Client, ClientOptions, RetryPolicy};
 use zkha_testkit::spawn;
 
 use crate::dist::Artifacts;
@@ -213,8 +213,16 @@ impl Cluster {
         fs::copy(&artifacts.plugin_jar, dir.join("lib/zkha-flink.jar"))?;
         fs::write(dir.join("log4j2.properties"), log4j_config())?;
 
+        // The test's own observer: its reads ride out the ZooKeeper server kills the tests
+        // make (retried through the reconnect to another server).
         let zk = Client::connect_blocking(
-            ClientOptions::new(options.quorum.clone()).session_timeout(Duration::from_secs(10)),
+            ClientOptions::new(options.quorum.clone())
+                .session_timeout(Duration::from_secs(10))
+                .retry(RetryPolicy {
+                    max_retries: 10,
+                    base_wait: Duration::from_millis(100),
+                    max_wait: Duration::from_secs(1),
+                }),
         )?;
         let mut cluster = Cluster {
             artifacts: artifacts.clone(),
