@@ -8,11 +8,15 @@
 //! once the reply to our `create` has arrived, the event of every child change before it has
 //! arrived too. Events may be lost across a reconnect (ZOOKEEPER-4698, and the client does not
 //! re-register persistent watches), so a view that saw its connection drop is discarded, never
-//! repaired.
+//! repaired. Servers before 3.9 send no zxid with events and keep only one watch mode per
+//! path and connection (ZOOKEEPER-4466: a one-shot watch on the parent by the same client
+//! silently ends the recursive one), so the first event without a zxid disables views for the
+//! handle; a lock then always lists.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use zookeeper_client as zk;
 
@@ -26,6 +30,9 @@ pub(crate) struct ChildView {
     generation: u64,
     children: BTreeSet<String>,
     broken: bool,
+    /// An event came without a zxid: the server is older than 3.9.
+    old_server: bool,
+    last_used: Instant,
 }
 
 impl ChildView {
@@ -45,6 +52,8 @@ impl ChildView {
             generation: s.generation,
             children: listed.into_iter().collect(),
             broken: false,
+            old_server: false,
+            last_used: Instant::now(),
         };
         view.catch_up();
         Ok(view)
@@ -60,6 +69,10 @@ impl ChildView {
             match ev.event_type {
                 // Any session event (Disconnected first) means events may be missing.
                 zk::EventType::Session => self.broken = true,
+                _ if ev.zxid < 0 => {
+                    self.old_server = true;
+                    self.broken = true;
+                }
                 zk::EventType::NodeCreated | zk::EventType::NodeDeleted => {
                     match direct_child(&self.parent, &ev.path) {
                         Some(name) if ev.event_type == zk::EventType::NodeCreated => {
@@ -81,6 +94,7 @@ impl ChildView {
 
     /// True if the view is still exact for session `s`.
     pub(crate) fn usable_for(&mut self, s: &Session) -> bool {
+        self.last_used = Instant::now();
         self.generation == s.generation && self.catch_up()
     }
 
@@ -90,6 +104,16 @@ impl ChildView {
             return None;
         }
         Some(self.children.iter().cloned().collect())
+    }
+
+    /// True once an event showed the server cannot keep views exact (older than 3.9).
+    pub(crate) fn old_server(&self) -> bool {
+        self.old_server
+    }
+
+    /// When an acquire last asked for the view.
+    pub(crate) fn last_used(&self) -> Instant {
+        self.last_used
     }
 }
 

@@ -31,9 +31,11 @@ impl Holds {
     }
 
     /// Registers a lock node held under `session`; returns its id and the receiver of its
-    /// loss.
+    /// loss. A lock whose end was already announced (the client closing, the session gone) is
+    /// reported lost at once.
     pub(crate) fn add(
         &self,
+        inner: &Inner,
         session: Arc<Session>,
         node: String,
     ) -> (u64, watch::Receiver<Option<LostReason>>) {
@@ -41,14 +43,26 @@ impl Holds {
         let mut held = self.held();
         held.0 += 1;
         let id = held.0;
-        held.1.insert(
-            id,
-            Hold {
-                session,
-                node,
-                lost,
-            },
-        );
+        // Checked under the lock: `on_state` runs after these conditions are set and scans
+        // under the same lock, so each hold is reported exactly once.
+        let ended = if inner.is_closing() {
+            Some(LostReason::Closed)
+        } else if inner.lease.safe_until(session.generation).is_none() {
+            Some(LostReason::SessionExpired)
+        } else {
+            None
+        };
+        let hold = Hold {
+            session,
+            node,
+            lost,
+        };
+        match ended {
+            Some(reason) => lose(&hold, reason),
+            None => {
+                held.1.insert(id, hold);
+            }
+        }
         (id, rx)
     }
 
@@ -59,7 +73,8 @@ impl Holds {
 
     /// Reports `reason` for lock `id` if it is still held (from the node watch).
     pub(crate) fn report(&self, id: u64, reason: LostReason) {
-        if let Some(h) = self.held().1.remove(&id) {
+        let mut held = self.held();
+        if let Some(h) = held.1.remove(&id) {
             lose(&h, reason);
         }
     }
@@ -67,38 +82,49 @@ impl Holds {
     /// Called on every connection-state change: the lease ran out (`Lost`), the session
     /// ended (`Expired`) or the client closes (`Closed`) ends the holds it concerns.
     pub(crate) fn on_state(&self, inner: &Arc<Inner>, state: ConnectionState) {
-        let reason = match state {
-            ConnectionState::Lost => LostReason::LeaseExpired,
-            ConnectionState::Expired { .. } => LostReason::SessionExpired,
-            ConnectionState::Closed => LostReason::Closed,
-            _ => return,
-        };
         let now = Instant::now();
-        let ended: Vec<Hold> = {
+        let reason_for = |h: &Hold| match state {
+            ConnectionState::Lost => match inner.lease.safe_until(h.session.generation) {
+                Some(t) if t > now => None,
+                Some(_) => Some(LostReason::LeaseExpired),
+                // A hold of an ended session (reported already, or missed): the session.
+                None => Some(LostReason::SessionExpired),
+            },
+            ConnectionState::Expired { .. } => Some(LostReason::SessionExpired),
+            ConnectionState::Closed => Some(LostReason::Closed),
+            _ => None,
+        };
+        if !matches!(
+            state,
+            ConnectionState::Lost | ConnectionState::Expired { .. } | ConnectionState::Closed
+        ) {
+            return;
+        }
+        // Reported under the lock, so a release that runs meanwhile either finds the hold
+        // (and nothing is reported) or comes after the report.
+        let mut leave = Vec::new();
+        {
             let mut held = self.held();
-            let ids: Vec<u64> = held
+            let ended: Vec<(u64, LostReason)> = held
                 .1
                 .iter()
-                .filter(|(_, h)| {
-                    reason != LostReason::LeaseExpired
-                        || inner
-                            .lease
-                            .safe_until(h.session.generation)
-                            .is_none_or(|t| t <= now)
-                })
-                .map(|(id, _)| *id)
+                .filter_map(|(id, h)| reason_for(h).map(|r| (*id, r)))
                 .collect();
-            ids.iter().filter_map(|id| held.1.remove(id)).collect()
-        };
-        for h in ended {
-            lose(&h, reason);
-            if reason == LostReason::LeaseExpired {
-                // The holder was told; do not keep blocking others once reconnected.
-                let inner = inner.clone();
-                runtime::spawn(async move {
-                    let _ = queue::leave(&inner, &h.session, &h.node).await;
-                });
+            for (id, reason) in ended {
+                if let Some(h) = held.1.remove(&id) {
+                    lose(&h, reason);
+                    if reason == LostReason::LeaseExpired {
+                        leave.push(h);
+                    }
+                }
             }
+        }
+        for h in leave {
+            // The holder was told; do not keep blocking others once reconnected.
+            let inner = inner.clone();
+            runtime::spawn(async move {
+                let _ = queue::leave(&inner, &h.session, &h.node).await;
+            });
         }
     }
 }

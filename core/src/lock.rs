@@ -75,17 +75,34 @@ struct Recipe {
 
 /// Uncontended acquires in a row after which a lock handle keeps a [`ChildView`].
 const CALM_BEFORE_VIEW: u32 = 3;
+/// How often a kept view is drained of the events of others' changes while no acquire asks.
+const VIEW_DRAIN_EVERY: Duration = Duration::from_secs(1);
+/// A view no acquire asked for this long is dropped (its watch removed).
+const VIEW_IDLE: Duration = Duration::from_secs(10);
 
 /// A lock handle's view of its parent's children, while the lock looks uncontended.
 ///
 /// Every change of the parent is sent to every view holder, so a contended lock drops its
 /// view (waiters watch only their predecessor, as before) and opens one again only after
-/// [`CALM_BEFORE_VIEW`] uncontended acquires.
+/// [`CALM_BEFORE_VIEW`] uncontended acquires; an idle one goes after [`VIEW_IDLE`].
 #[derive(Default)]
 struct ViewSlot {
     view: Option<ChildView>,
+    /// Counts installed views (a keeper task serves one).
+    epoch: u64,
     opening: bool,
     calm: u32,
+    /// The server cannot keep views exact (older than 3.9): never open one again.
+    disabled: bool,
+}
+
+impl ViewSlot {
+    /// Drops the view (remembering if it showed the server too old for views).
+    fn discard(&mut self) {
+        if let Some(v) = self.view.take() {
+            self.disabled |= v.old_server();
+        }
+    }
 }
 
 /// A Curator-compatible mutex. Cheap to clone.
@@ -266,7 +283,7 @@ impl Recipe {
         let mut slot = self.slot();
         let ready = slot.view.as_mut().is_some_and(|v| v.usable_for(s));
         if !ready {
-            slot.view = None;
+            slot.discard();
         }
         ready
     }
@@ -277,7 +294,7 @@ impl Recipe {
         let mut slot = self.slot();
         let children = slot.view.as_mut()?.children_with(own);
         if children.is_none() {
-            slot.view = None;
+            slot.discard();
         }
         children
     }
@@ -288,11 +305,11 @@ impl Recipe {
         let mut slot = self.slot();
         if queued != Some(1) {
             slot.calm = 0;
-            slot.view = None;
+            slot.discard();
             return;
         }
         slot.calm = slot.calm.saturating_add(1);
-        if slot.view.is_some() || slot.opening || slot.calm < CALM_BEFORE_VIEW {
+        if slot.view.is_some() || slot.opening || slot.disabled || slot.calm < CALM_BEFORE_VIEW {
             return;
         }
         slot.opening = true;
@@ -308,7 +325,11 @@ impl Recipe {
             slot.opening = false;
             match view {
                 // Still calm: keep it (a contended acquire meanwhile reset `calm`).
-                Ok(v) if slot.calm >= CALM_BEFORE_VIEW => slot.view = Some(v),
+                Ok(v) if slot.calm >= CALM_BEFORE_VIEW => {
+                    slot.view = Some(v);
+                    slot.epoch += 1;
+                    runtime::spawn(keep_view(Arc::downgrade(&views), slot.epoch));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(target: "zkha::lock", path = %path, error = %e, "no child view")
@@ -427,6 +448,31 @@ impl Recipe {
     }
 }
 
+/// Drains the view of installment `epoch` every [`VIEW_DRAIN_EVERY`] (so events of others'
+/// changes do not pile up between acquires) and drops it once idle for [`VIEW_IDLE`], broken,
+/// replaced, or its lock handle is gone.
+async fn keep_view(views: std::sync::Weak<StdMutex<ViewSlot>>, epoch: u64) {
+    let mut tick = tokio::time::interval(VIEW_DRAIN_EVERY);
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tick.tick().await;
+        let Some(views) = views.upgrade() else {
+            return;
+        };
+        let mut slot = views.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.epoch != epoch {
+            return;
+        }
+        let Some(view) = slot.view.as_mut() else {
+            return;
+        };
+        if view.last_used().elapsed() >= VIEW_IDLE || !view.catch_up() {
+            slot.discard();
+            return;
+        }
+    }
+}
+
 /// A held lock (or lease). Dropping it releases in the background.
 pub struct LockGuard {
     client: Client,
@@ -453,7 +499,7 @@ impl LockGuard {
     fn new(client: Client, session: Arc<Session>, node: QueueNode) -> LockGuard {
         let inner = client.inner();
         crate::metrics::Metrics::inc(&inner.metrics.grants);
-        let (hold, lost) = inner.holds.add(session.clone(), node.path.clone());
+        let (hold, lost) = inner.holds.add(inner, session.clone(), node.path.clone());
         LockGuard {
             client,
             session,
@@ -598,21 +644,39 @@ async fn node_watch(
     hold: u64,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut attempt = 0u32;
     loop {
         let watched = tokio::select! {
             _ = crate::session::until_true(&mut stop) => return,
             r = inner.run(&s, &node, s.zk.check_and_watch_stat(&node)) => r,
         };
         let ev = match watched {
-            Ok((Some(_), w)) => tokio::select! {
-                _ = crate::session::until_true(&mut stop) => return,
-                ev = w.changed() => ev,
-            },
+            Ok((Some(_), w)) => {
+                attempt = 0;
+                tokio::select! {
+                    _ = crate::session::until_true(&mut stop) => return,
+                    ev = w.changed() => ev,
+                }
+            }
             Ok((None, _)) => {
                 inner.holds.report(hold, LostReason::NodeDeleted);
                 return;
             }
-            // Connection trouble: the lease and the session states tell.
+            // Connection trouble: watch again while the session lives (its end, and the
+            // lease, are reported by the client's holds).
+            Err(e)
+                if e.is_retryable()
+                    && inner
+                        .current()
+                        .is_some_and(|c| c.generation == s.generation) =>
+            {
+                let wait = inner.options.retry.wait(attempt.min(5));
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    _ = crate::session::until_true(&mut stop) => return,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
             Err(_) => return,
         };
         match ev.event_type {

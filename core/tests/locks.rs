@@ -76,6 +76,8 @@ async fn mutual_exclusion_with_fenced_register() {
     for t in tasks {
         t.await.unwrap();
     }
+    admin.sync(&register).await.unwrap(); // admin may be on a lagging server
+    admin.sync(&lock_path).await.unwrap();
     let (data, _) = admin.get_data(&register).await.unwrap().unwrap();
     let text = String::from_utf8(data).unwrap();
     assert!(text.ends_with(":800"), "final register {text}");
@@ -157,6 +159,7 @@ async fn connection_cut_after_create_leaves_no_orphan() {
         proxy.cut();
         proxy.heal();
         let result = acquire.await.unwrap();
+        admin.sync(&path).await.unwrap(); // admin may be on another server: catch up first
         let nodes = children(&admin, &path).await;
         match &result {
             Ok(g) => {
@@ -176,6 +179,7 @@ async fn connection_cut_after_create_leaves_no_orphan() {
         if let Ok(g) = result {
             g.release().await.unwrap();
         }
+        admin.sync(&path).await.unwrap();
         assert!(
             children(&admin, &path).await.is_empty(),
             "no orphan after release"
@@ -197,6 +201,7 @@ async fn release_during_connection_loss_completes_after_reconnect() {
     proxy.cut();
     let release = tokio::spawn(async move { g.release().await });
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    admin.sync(&node).await.unwrap();
     assert!(
         admin.get_data(&node).await.unwrap().is_some(),
         "cannot be deleted while disconnected"
@@ -437,9 +442,23 @@ async fn read_write_lock_and_semaphore() {
     .unwrap();
 }
 
+/// True if the ensemble's servers keep child views exact (3.9 and later send the zxid of
+/// each watch event; 3.8 does not, and zkha then never uses a view).
+fn views_supported(zk: &zkha_testkit::Ensemble) -> bool {
+    !zk.zk_version().starts_with("3.8")
+}
+
 /// Acquires and releases `m` until an acquire came from the handle's child view (the view
-/// opens in the background after a few uncontended acquires).
+/// opens in the background after a few uncontended acquires); on a server without views,
+/// acquires a few times and checks that none used one.
 async fn warm_up(c: &zkha::Client, m: &zkha::Mutex) {
+    if !views_supported(shared()) {
+        for _ in 0..10 {
+            m.acquire(None).await.unwrap().release().await.unwrap();
+        }
+        assert_eq!(c.metrics().lock_view_acquires, 0, "a view on ZooKeeper 3.8");
+        return;
+    }
     let start = Instant::now();
     let before = c.metrics().lock_view_acquires;
     while c.metrics().lock_view_acquires == before {
@@ -482,7 +501,7 @@ async fn warm_handle_skips_the_listing_and_still_excludes() {
     g.release().await.unwrap();
     assert_eq!(
         c1.metrics().lock_view_acquires,
-        views + 1,
+        views + u64::from(views_supported(zk)),
         "the first contended acquire read the view (and saw the holder), then dropped it"
     );
 }
@@ -520,4 +539,62 @@ async fn child_view_is_not_trusted_after_a_disconnect() {
         .release()
         .await
         .unwrap();
+}
+
+/// The paths session `session` watches on server `addr` (`wchp`).
+fn watched_paths(addr: std::net::SocketAddr, session: i64) -> Vec<String> {
+    let out = zkha_testkit::four_letter::send(addr, "wchp", Duration::from_secs(2)).unwrap();
+    let mut paths = Vec::new();
+    let mut current = None;
+    for line in out.lines() {
+        if let Some(s) = line.strip_prefix('\t') {
+            let id = i64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+            if id == session {
+                paths.extend(current.clone());
+            }
+        } else {
+            current = Some(line.trim().to_string());
+        }
+    }
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_child_view_is_dropped_and_its_watch_removed() {
+    let zk = shared();
+    let addr = zk.node(1).addr();
+    let c = client(&addr.to_string(), Duration::from_secs(8)).await;
+    let path = unique("view-idle");
+    let m = c.mutex(&path).unwrap();
+    if views_supported(zk) {
+        warm_up(&c, &m).await;
+        assert!(
+            watched_paths(addr, c.session_id()).contains(&path),
+            "the view watches {path}"
+        );
+        // Idle for longer than 10 s: the view goes, and its watch with it.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert!(
+            !watched_paths(addr, c.session_id()).contains(&path),
+            "the idle view still watches {path}"
+        );
+        let before = c.metrics().lock_view_acquires;
+        warm_up(&c, &m).await;
+        assert!(
+            c.metrics().lock_view_acquires > before,
+            "a new view after use"
+        );
+    } else {
+        // 3.8 sends no zxid with events: the first one disables views for the handle.
+        for _ in 0..20 {
+            m.acquire(None).await.unwrap().release().await.unwrap();
+        }
+        assert_eq!(
+            c.metrics().lock_view_acquires,
+            0,
+            "no view on ZooKeeper 3.8"
+        );
+        assert!(!watched_paths(addr, c.session_id()).contains(&path));
+    }
+    c.close().await;
 }
