@@ -171,6 +171,8 @@ async fn run(zk: &Ensemble, config: &str) {
         handover.push(ms(t.elapsed()));
         b.close().await;
     }
+    c1.close().await;
+    c2.close().await;
     let p50 = percentile(&mut handover, 0.5);
     emit(
         "election_graceful_handover_p50",
