@@ -681,10 +681,12 @@ impl Inner {
     }
 
     /// Runs `attempt` (a whole idempotent operation: repeating it after an unknown outcome
-    /// does no harm) and repeats it after a connection loss or a timeout, per the retry
-    /// policy, until it succeeds, fails for another reason, or the client closes. Each attempt
-    /// takes the session anew, so a read also carries on under the session opened after an
-    /// expiry.
+    /// does no harm) and repeats it after a connection loss, per the retry policy, until it
+    /// succeeds, fails for another reason, or the client closes. The first repeat goes at
+    /// once (the client holds a request made while disconnected until it has reconnected,
+    /// within the operation timeout); later ones after the policy's backoff. An operation
+    /// timeout is not repeated: that wait would only be multiplied. Each attempt takes the
+    /// session anew, so a read also carries on under the session opened after an expiry.
     pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -694,12 +696,14 @@ impl Inner {
         loop {
             match attempt().await {
                 Err(e)
-                    if e.is_retryable()
+                    if e.kind() == ErrorKind::ConnectionLoss
                         && retry < self.options.retry.max_retries
                         && !self.is_closing() =>
                 {
-                    tracing::debug!(target: "zkha::session", error = %e, retry, "retrying an idempotent operation");
-                    tokio::time::sleep(self.options.retry.wait(retry)).await;
+                    tracing::debug!(target: "zkha::session", error = %e, retry, "repeating an idempotent operation");
+                    if retry > 0 {
+                        tokio::time::sleep(self.options.retry.wait(retry - 1)).await;
+                    }
                     retry += 1;
                 }
                 r => return r,

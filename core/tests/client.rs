@@ -285,3 +285,26 @@ async fn raw_create_and_delete_under_a_namespace() {
     c.close().await;
     plain.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_fails_a_read_within_about_one_operation_timeout() {
+    let zk = shared();
+    let t = Duration::from_secs(2);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let path = unique("partitioned-read");
+    c.put(&path, b"x").await.unwrap();
+    proxy.blackhole();
+    let start = Instant::now();
+    let r = c.get_data(&path).await;
+    let took = start.elapsed();
+    println!("read through a blackhole failed after {took:?}: {r:?}");
+    assert!(
+        r.is_err(),
+        "a read through a blackhole cannot succeed: {r:?}"
+    );
+    // Connection loss is noticed within T, the one repeat waits at most T: no multiplying.
+    assert!(took < t * 5 / 2, "the read took {took:?} (T = {t:?})");
+    proxy.heal();
+    c.close().await;
+}
