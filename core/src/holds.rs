@@ -35,7 +35,7 @@ impl Holds {
     /// reported lost at once.
     pub(crate) fn add(
         &self,
-        inner: &Inner,
+        inner: &Arc<Inner>,
         session: Arc<Session>,
         node: String,
     ) -> (u64, watch::Receiver<Option<LostReason>>) {
@@ -45,12 +45,16 @@ impl Holds {
         let id = held.0;
         // Checked under the lock: `on_state` runs after these conditions are set and scans
         // under the same lock, so each hold is reported exactly once.
+        // A lease that ran out already may have been announced (`Lost`) before this hold
+        // existed: report it here, as `on_state` would have.
         let ended = if inner.is_closing() {
             Some(LostReason::Closed)
-        } else if inner.lease.safe_until(session.generation).is_none() {
-            Some(LostReason::SessionExpired)
         } else {
-            None
+            match inner.lease.safe_until(session.generation) {
+                None => Some(LostReason::SessionExpired),
+                Some(t) if t <= Instant::now() => Some(LostReason::LeaseExpired),
+                Some(_) => None,
+            }
         };
         let hold = Hold {
             session,
@@ -58,7 +62,13 @@ impl Holds {
             lost,
         };
         match ended {
-            Some(reason) => lose(&hold, reason),
+            Some(reason) => {
+                lose(&hold, reason);
+                drop(held);
+                if reason == LostReason::LeaseExpired {
+                    leave_later(inner, hold);
+                }
+            }
             None => {
                 held.1.insert(id, hold);
             }
@@ -120,13 +130,18 @@ impl Holds {
             }
         }
         for h in leave {
-            // The holder was told; do not keep blocking others once reconnected.
-            let inner = inner.clone();
-            runtime::spawn(async move {
-                let _ = queue::leave(&inner, &h.session, &h.node).await;
-            });
+            leave_later(inner, h);
         }
     }
+}
+
+/// Deletes the node of a hold whose lease ran out: the holder was told; do not keep blocking
+/// others once reconnected.
+fn leave_later(inner: &Arc<Inner>, h: Hold) {
+    let inner = inner.clone();
+    runtime::spawn(async move {
+        let _ = queue::leave(&inner, &h.session, &h.node).await;
+    });
 }
 
 fn lose(h: &Hold, reason: LostReason) {

@@ -265,7 +265,23 @@ impl Recipe {
             .wait_turn(&inner, &s, &node, children, deadline, &mut cancel)
             .await;
         match waited {
-            Ok(()) => Ok(LockGuard::new(self.client.clone(), s, node)),
+            Ok(()) => {
+                let guard = LockGuard::new(self.client.clone(), s, node);
+                let born_lost = *guard.lost.borrow();
+                match born_lost {
+                    // Granted, but its end was announced already: never hand it out (the
+                    // dropped guard releases the node).
+                    Some(reason) => Err(Error::new(
+                        match reason {
+                            LostReason::Closed => ErrorKind::Closed,
+                            LostReason::LeaseExpired => ErrorKind::ConnectionLoss,
+                            _ => ErrorKind::SessionExpired,
+                        },
+                        format!("lock {} was lost as it was granted ({reason:?})", self.path),
+                    )),
+                    None => Ok(guard),
+                }
+            }
             Err(e) => {
                 // Leave no node behind: cancelled, timed out or failed.
                 let _ = queue::leave(&inner, &s, &node.path).await;
@@ -330,7 +346,7 @@ impl Recipe {
                     slot.epoch += 1;
                     runtime::spawn(keep_view(Arc::downgrade(&views), slot.epoch));
                 }
-                Ok(_) => {}
+                Ok(v) => slot.disabled |= v.old_server(),
                 Err(e) => {
                     tracing::debug!(target: "zkha::lock", path = %path, error = %e, "no child view")
                 }

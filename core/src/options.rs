@@ -325,6 +325,11 @@ impl ClientOptions {
         if self.max_payload == 0 {
             return Err(Error::invalid("max payload must be positive"));
         }
+        if self.retry.base_wait.is_zero() {
+            return Err(Error::invalid(
+                "retry base wait must be positive (Flink: high-availability.zookeeper.client.retry-wait)",
+            ));
+        }
         self.liveness.validate()
     }
 

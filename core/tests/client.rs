@@ -128,6 +128,18 @@ async fn bad_input_gives_typed_errors_naming_the_input() {
         "{e}"
     );
     assert!(start.elapsed() < Duration::from_secs(10));
+    // A zero retry wait would let retry loops spin.
+    let e = Client::connect(
+        ClientOptions::new(zk.connect_string()).retry(zkha::RetryPolicy {
+            max_retries: 3,
+            base_wait: Duration::ZERO,
+            max_wait: Duration::from_secs(1),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.to_string().contains("retry-wait"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,7 @@ async fn get_all_and_lock_is_consistent_during_concurrent_adds() {
     }
     adder.await.unwrap();
     assert!(reads > 1);
+    c2.sync(&root).await.unwrap(); // the adds came through another session
     assert_eq!(reader.get_all_and_lock().await.unwrap().len(), 150);
 }
 
@@ -295,6 +296,7 @@ async fn counter_cas_increment_and_flink_format() {
         (1..=100).collect::<Vec<i64>>(),
         "every value handed out once"
     );
+    c.sync(&path).await.unwrap(); // the last increments came through other sessions
     let (v, version) = counter.get().await.unwrap();
     assert_eq!(v, 101);
     assert!(
