@@ -682,12 +682,13 @@ impl Inner {
     }
 
     /// Runs `attempt` (a whole idempotent operation: repeating it after an unknown outcome
-    /// does no harm) and repeats it after a connection loss or a session expiry, per the
-    /// retry policy, until it succeeds, fails for another reason, or the client closes. The
-    /// first repeat goes at once (the client holds a request made while disconnected until
-    /// it has reconnected, within the operation timeout; after an expiry the next attempt
-    /// waits for the new session); later ones after the policy's backoff. An operation
-    /// timeout is not repeated: that wait would only be multiplied.
+    /// does no harm) and repeats it after a connection loss, per the retry policy, until it
+    /// succeeds, fails for another reason, or the client closes. The first repeat goes at
+    /// once (the client holds a request made while disconnected until it has reconnected,
+    /// within the operation timeout); later ones after the policy's backoff. An operation
+    /// timeout is not repeated (that wait would only be multiplied), nor is a session expiry:
+    /// an operation never silently crosses into the next session (a leader's pending reads
+    /// fail with the session that made it leader).
     pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -697,10 +698,8 @@ impl Inner {
         loop {
             match attempt().await {
                 Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::ConnectionLoss | ErrorKind::SessionExpired
-                    ) && retry < self.options.retry.max_retries
+                    if e.kind() == ErrorKind::ConnectionLoss
+                        && retry < self.options.retry.max_retries
                         && !self.is_closing() =>
                 {
                     tracing::debug!(target: "zkha::session", error = %e, retry, "repeating an idempotent operation");
