@@ -494,13 +494,6 @@ async fn force_takeover(
     }
 }
 
-/// True while `s` is the client's current session.
-fn is_current(inner: &Inner, s: &Session) -> bool {
-    inner
-        .current()
-        .is_some_and(|c| c.generation == s.generation)
-}
-
 /// True while the lease of session `s` holds.
 fn lease_holds(inner: &Inner, s: &Session) -> bool {
     inner
@@ -649,7 +642,7 @@ async fn run_pass(
                 evidence = &mut link => break Some(evidence),
                 st = states.next() => match st {
                     None | Some(ConnectionState::Closed) => return Pass::SessionGone,
-                    _ if !is_current(inner, s) => return Pass::SessionGone,
+                    _ if !inner.is_current(s) => return Pass::SessionGone,
                     _ => {}
                 },
                 _ = close.changed() => return Pass::Close,
@@ -687,7 +680,7 @@ async fn lead(
     // Events are only hints: each is checked against the state of *this* session, so a
     // stale event queued during an earlier session never acts on this one.
     let on_state = |st: Option<ConnectionState>, revoked: &mut bool| -> Option<Pass> {
-        let current = is_current(inner, s);
+        let current = inner.is_current(s);
         match st {
             None | Some(ConnectionState::Closed) => Some(Pass::SessionGone),
             _ if !current => Some(Pass::SessionGone),

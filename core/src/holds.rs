@@ -50,11 +50,7 @@ impl Holds {
         let ended = if inner.is_closing() {
             Some(LostReason::Closed)
         } else {
-            match inner.lease.safe_until(session.generation) {
-                None => Some(LostReason::SessionExpired),
-                Some(t) if t <= Instant::now() => Some(LostReason::LeaseExpired),
-                Some(_) => None,
-            }
+            lease_end(inner, &session, Instant::now())
         };
         let hold = Hold {
             session,
@@ -92,24 +88,15 @@ impl Holds {
     /// Called on every connection-state change: the lease ran out (`Lost`), the session
     /// ended (`Expired`) or the client closes (`Closed`) ends the holds it concerns.
     pub(crate) fn on_state(&self, inner: &Arc<Inner>, state: ConnectionState) {
-        let now = Instant::now();
-        let reason_for = |h: &Hold| match state {
-            ConnectionState::Lost => match inner.lease.safe_until(h.session.generation) {
-                Some(t) if t > now => None,
-                Some(_) => Some(LostReason::LeaseExpired),
-                // A hold of an ended session (reported already, or missed): the session.
-                None => Some(LostReason::SessionExpired),
-            },
+        // `None`: each hold's own lease decides.
+        let every = match state {
+            ConnectionState::Lost => None,
             ConnectionState::Expired { .. } => Some(LostReason::SessionExpired),
             ConnectionState::Closed => Some(LostReason::Closed),
-            _ => None,
+            _ => return,
         };
-        if !matches!(
-            state,
-            ConnectionState::Lost | ConnectionState::Expired { .. } | ConnectionState::Closed
-        ) {
-            return;
-        }
+        let now = Instant::now();
+        let reason_for = |h: &Hold| every.or_else(|| lease_end(inner, &h.session, now));
         // Reported under the lock, so a release that runs meanwhile either finds the hold
         // (and nothing is reported) or comes after the report.
         let mut leave = Vec::new();
@@ -132,6 +119,16 @@ impl Holds {
         for h in leave {
             leave_later(inner, h);
         }
+    }
+}
+
+/// How a hold under `session` has ended by `now`, judged by its lease: `LeaseExpired` once
+/// the lease ran out, `SessionExpired` once the session is no longer the current one.
+fn lease_end(inner: &Inner, session: &Session, now: Instant) -> Option<LostReason> {
+    match inner.lease.safe_until(session.generation) {
+        None => Some(LostReason::SessionExpired),
+        Some(t) if t <= now => Some(LostReason::LeaseExpired),
+        Some(_) => None,
     }
 }
 

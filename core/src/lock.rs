@@ -9,8 +9,8 @@
 //!
 //! An acquire sends `create` and `getChildren` back to back (one write round trip when
 //! uncontended); a lock handle that keeps finding the lock free keeps an exact view of the
-//! children ([`crate::child_view`]) and then sends the `create` alone. Waiters watch only the node that blocks them, so a release wakes exactly one
-//! waiter. Every acquisition carries a fencing token (the czxid of its node) and can fence
+//! children ([`crate::child_view`]) and then sends the `create` alone. Waiters watch only the
+//! node that blocks them, so a release wakes exactly one waiter. Every acquisition carries a fencing token (the czxid of its node) and can fence
 //! writes ([`LockGuard::fence`]). A holder keeps the lock through a disconnect while its
 //! lease holds; [`LockGuard::lost`] resolves when the lock is lost (the lease ran out, the
 //! session expired, or the node was deleted).
@@ -97,6 +97,11 @@ struct ViewSlot {
 }
 
 impl ViewSlot {
+    /// Locks a handle's slot (a panic while it was held leaves it usable).
+    fn lock(slot: &StdMutex<ViewSlot>) -> std::sync::MutexGuard<'_, ViewSlot> {
+        slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Drops the view (remembering if it showed the server too old for views).
     fn discard(&mut self) {
         if let Some(v) = self.view.take() {
@@ -129,16 +134,15 @@ impl Client {
     pub fn mutex(&self, path: &str) -> Result<Mutex> {
         let path = self.inner().resolve(path, "lock path")?;
         Ok(Mutex {
-            recipe: Recipe {
-                client: self.clone(),
+            recipe: Recipe::new(
+                self,
                 path,
-                kind: Kind::Exclusive {
+                Kind::Exclusive {
                     name: LOCK,
                     leases: 1,
                     names: &[LOCK],
                 },
-                views: Arc::default(),
-            },
+            ),
         })
     }
 
@@ -146,22 +150,16 @@ impl Client {
     pub fn read_write_lock(&self, path: &str) -> Result<ReadWriteLock> {
         let path = self.inner().resolve(path, "lock path")?;
         Ok(ReadWriteLock {
-            read: Recipe {
-                client: self.clone(),
-                path: path.clone(),
-                kind: Kind::Read,
-                views: Arc::default(),
-            },
-            write: Recipe {
-                client: self.clone(),
+            read: Recipe::new(self, path.clone(), Kind::Read),
+            write: Recipe::new(
+                self,
                 path,
-                kind: Kind::Exclusive {
+                Kind::Exclusive {
                     name: WRITE,
                     leases: 1,
                     names: &[READ, WRITE],
                 },
-                views: Arc::default(),
-            },
+            ),
         })
     }
 
@@ -172,16 +170,15 @@ impl Client {
         }
         let path = self.inner().resolve(path, "semaphore path")?;
         Ok(Semaphore {
-            recipe: Recipe {
-                client: self.clone(),
+            recipe: Recipe::new(
+                self,
                 path,
-                kind: Kind::Exclusive {
+                Kind::Exclusive {
                     name: LOCK,
                     leases,
                     names: &[LOCK],
                 },
-                views: Arc::default(),
-            },
+            ),
         })
     }
 }
@@ -229,6 +226,15 @@ impl Drop for CancelOnDrop {
 }
 
 impl Recipe {
+    fn new(client: &Client, path: String, kind: Kind) -> Recipe {
+        Recipe {
+            client: client.clone(),
+            path,
+            kind,
+            views: Arc::default(),
+        }
+    }
+
     async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard> {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut guard = CancelOnDrop(Some(cancel_tx));
@@ -291,7 +297,7 @@ impl Recipe {
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, ViewSlot> {
-        self.views.lock().unwrap_or_else(|p| p.into_inner())
+        ViewSlot::lock(&self.views)
     }
 
     /// True if this handle has an exact view of the children for session `s`.
@@ -337,7 +343,7 @@ impl Recipe {
         );
         runtime::spawn(async move {
             let view = ChildView::open(&inner, &s, &path).await;
-            let mut slot = views.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = ViewSlot::lock(&views);
             slot.opening = false;
             match view {
                 // Still calm: keep it (a contended acquire meanwhile reset `calm`).
@@ -475,7 +481,7 @@ async fn keep_view(views: std::sync::Weak<StdMutex<ViewSlot>>, epoch: u64) {
         let Some(views) = views.upgrade() else {
             return;
         };
-        let mut slot = views.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = ViewSlot::lock(&views);
         if slot.epoch != epoch {
             return;
         }
@@ -680,12 +686,7 @@ async fn node_watch(
             }
             // Connection trouble: watch again while the session lives (its end, and the
             // lease, are reported by the client's holds).
-            Err(e)
-                if e.is_retryable()
-                    && inner
-                        .current()
-                        .is_some_and(|c| c.generation == s.generation) =>
-            {
+            Err(e) if e.is_retryable() && inner.is_current(&s) => {
                 let wait = inner.options.retry.wait(attempt.min(5));
                 attempt = attempt.saturating_add(1);
                 tokio::select! {

@@ -4,9 +4,9 @@
 //! Joining is pipelined: the `create` and the `getChildren` of the parent are sent back to
 //! back (ZooKeeper answers one session's requests in order), so the caller learns its place in
 //! the queue after one write round trip. A lock holding an exact local view of the children
-//! ([`crate::child_view`]) sends the create alone. Joining is protected: after a connection loss during
-//! the create, the node is looked up by its uuid and adopted only if this session owns it
-//! (CURATOR-498).
+//! ([`crate::child_view`]) sends the create alone. Joining is protected: after a connection
+//! loss during the create, the node is looked up by its uuid and adopted only if this session
+//! owns it (CURATOR-498).
 
 use std::time::Instant;
 
@@ -171,7 +171,7 @@ pub(crate) async fn leave(inner: &Inner, s: &Session, node: &str) -> Result<()> 
                 return Ok(())
             }
             Err(e) if e.is_retryable() => {
-                if inner.current().is_none_or(|c| c.generation != s.generation) {
+                if !inner.is_current(s) {
                     // The session is gone: its ephemeral nodes went with it.
                     return Ok(());
                 }

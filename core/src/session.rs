@@ -532,6 +532,14 @@ impl Inner {
         self.session.borrow().clone()
     }
 
+    /// True while `s` is the client's current session.
+    pub(crate) fn is_current(&self, s: &Session) -> bool {
+        self.session
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.generation == s.generation)
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         *self.closing.borrow()
     }

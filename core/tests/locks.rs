@@ -541,22 +541,9 @@ async fn child_view_is_not_trusted_after_a_disconnect() {
         .unwrap();
 }
 
-/// The paths session `session` watches on server `addr` (`wchp`).
+/// The paths session `session` watches on server `addr`.
 fn watched_paths(addr: std::net::SocketAddr, session: i64) -> Vec<String> {
-    let out = zkha_testkit::four_letter::send(addr, "wchp", Duration::from_secs(2)).unwrap();
-    let mut paths = Vec::new();
-    let mut current = None;
-    for line in out.lines() {
-        if let Some(s) = line.strip_prefix('\t') {
-            let id = i64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap_or(0);
-            if id == session {
-                paths.extend(current.clone());
-            }
-        } else {
-            current = Some(line.trim().to_string());
-        }
-    }
-    paths
+    zkha_testkit::four_letter::watched_paths(addr, session, Duration::from_secs(2)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

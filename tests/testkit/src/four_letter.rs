@@ -70,3 +70,27 @@ pub fn sessions(addr: SocketAddr, timeout: Duration) -> Vec<i64> {
         })
         .collect()
 }
+
+/// The paths session `session_id` watches on server `addr` (`wchp`; the command must be
+/// whitelisted, as in the test kit's ensembles).
+pub fn watched_paths(
+    addr: SocketAddr,
+    session_id: i64,
+    timeout: Duration,
+) -> std::io::Result<Vec<String>> {
+    let answer = send(addr, "wchp", timeout)?;
+    let mut paths = Vec::new();
+    let mut path = None;
+    for line in answer.lines() {
+        match line.strip_prefix('\t') {
+            Some(sid) => {
+                let hex = sid.trim().trim_start_matches("0x");
+                if u64::from_str_radix(hex, 16).is_ok_and(|v| v as i64 == session_id) {
+                    paths.extend(path.clone());
+                }
+            }
+            None => path = Some(line.trim().to_string()),
+        }
+    }
+    Ok(paths)
+}
