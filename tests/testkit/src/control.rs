@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{Ensemble, Error, FaultProxy, Options, Result};
+use crate::{Ensemble, Error, FaultProxy, Options, Result, ZkRequest};
 
 /// A request to a supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +52,14 @@ pub enum Request {
         action: String,
         #[serde(default)]
         ms: u64,
+    },
+    /// Arm a one-shot cut before the reply to the next matching request
+    /// ([`FaultProxy::cut_before_reply`]).
+    ProxyCutBeforeReply {
+        id: usize,
+        request: ZkRequest,
+        #[serde(default)]
+        path_prefix: String,
     },
     /// Stop a proxy.
     ProxyStop { id: usize },
@@ -218,6 +226,17 @@ fn handle(req: Request, sup: &Supervised) -> Result<Value> {
                 }
             }
         }
+        Request::ProxyCutBeforeReply {
+            id,
+            request,
+            path_prefix,
+        } => {
+            let proxies = sup.proxies.lock().unwrap_or_else(|p| p.into_inner());
+            let proxy = proxies
+                .get(&id)
+                .ok_or_else(|| Error::Usage(format!("no proxy {id}")))?;
+            proxy.cut_before_reply(request, &path_prefix);
+        }
         Request::ProxyStop { id } => {
             sup.proxies
                 .lock()
@@ -239,7 +258,10 @@ fn status_json(sup: &Supervised) -> Value {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .map(|(id, p)| json!({"proxy": id, "connect_string": p.connect_string(), "fault": p.fault()}))
+        .map(|(id, p)| {
+            json!({"proxy": id, "connect_string": p.connect_string(), "fault": p.fault(),
+            "replies_cut": p.replies_cut(), "armed_reply_cuts": p.armed_reply_cuts()})
+        })
         .collect();
     json!({
         "connect_string": e.connect_string(),

@@ -2,7 +2,8 @@
 //!
 //! - [`Ensemble`]: `QuorumPeerMain` JVMs on 127.0.0.1 with free ports; kill, stop, restart,
 //!   pause (SIGSTOP), resume, find the leader, wait for a quorum.
-//! - [`FaultProxy`]: a per-client TCP proxy that cuts, blackholes or delays traffic.
+//! - [`FaultProxy`]: a per-client TCP proxy that cuts, blackholes or delays traffic, or cuts
+//!   a connection just before the reply to a chosen ZooKeeper request.
 //! - [`control`]: the same, steered from another process through the `zkha-testkit` CLI, for
 //!   pytest, JUnit and CTest.
 //!
@@ -16,8 +17,10 @@ pub mod install;
 pub mod peers;
 mod proxy;
 pub mod spawn;
+mod zk_frames;
 
 pub use ensemble::{Ensemble, NodeRef, NodeStatus, Options};
 pub use error::{Error, Result};
 pub use four_letter::Mode;
 pub use proxy::{Fault, FaultProxy};
+pub use zk_frames::ZkRequest;

@@ -11,8 +11,11 @@
 //!   them, and delivered in order after [`FaultProxy::heal`], so a stream is never corrupted.
 //! - [`FaultProxy::delay`] delays every byte by a fixed time in both directions.
 //! - [`FaultProxy::refuse`] closes new connections at once (a listener that is gone).
+//! - [`FaultProxy::cut_before_reply`] lets the next matching ZooKeeper request through and
+//!   cuts the connection just before its reply: the server did the work, the client never
+//!   hears of it (the "outcome unknown" of a connection loss, made exact).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::zk_frames::{ReplyScanner, RequestScanner, SeenRequest, ZkRequest};
 
 /// What the proxy currently does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,8 +40,28 @@ pub enum Fault {
     Refuse,
 }
 
+/// A one-shot rule of [`FaultProxy::cut_before_reply`].
+#[derive(Debug, Clone)]
+struct ReplyCut {
+    kind: ZkRequest,
+    path_prefix: String,
+}
+
+impl ReplyCut {
+    fn matches(&self, r: &SeenRequest) -> bool {
+        r.kind == Some(self.kind)
+            && r.path
+                .as_deref()
+                .is_some_and(|p| p.starts_with(&self.path_prefix))
+    }
+}
+
 struct Shared {
     fault: Mutex<Fault>,
+    /// Armed [`ReplyCut`]s, in the order they were armed.
+    reply_cuts: Mutex<VecDeque<ReplyCut>>,
+    /// How many replies were withheld by a cut.
+    replies_cut: AtomicU64,
     changed: Condvar,
     conns: Mutex<Vec<(u64, TcpStream, TcpStream)>>,
     next_conn: AtomicU64,
@@ -67,6 +91,8 @@ impl FaultProxy {
         }
         let shared = Arc::new(Shared {
             fault: Mutex::new(Fault::None),
+            reply_cuts: Mutex::new(VecDeque::new()),
+            replies_cut: AtomicU64::new(0),
             changed: Condvar::new(),
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(0),
@@ -136,6 +162,37 @@ impl FaultProxy {
         self.set(Fault::None);
     }
 
+    /// Arms a one-shot cut: the next request of `kind` whose path starts with `path_prefix`
+    /// (a multi: its first operation's path) reaches the server, and the connection that
+    /// carried it is cut just before the reply would reach the client, so the server has
+    /// done the work and the client sees a connection loss. Rules armed together fire in
+    /// turn (each request matches the first armed rule it fits). Paths are the server's
+    /// (with any chroot or namespace prefix).
+    pub fn cut_before_reply(&self, kind: ZkRequest, path_prefix: &str) {
+        self.shared
+            .reply_cuts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(ReplyCut {
+                kind,
+                path_prefix: path_prefix.to_string(),
+            });
+    }
+
+    /// Replies withheld by [`FaultProxy::cut_before_reply`] so far.
+    pub fn replies_cut(&self) -> u64 {
+        self.shared.replies_cut.load(Ordering::SeqCst)
+    }
+
+    /// Rules of [`FaultProxy::cut_before_reply`] that have not fired yet.
+    pub fn armed_reply_cuts(&self) -> usize {
+        self.shared
+            .reply_cuts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// The fault in force.
     pub fn fault(&self) -> Fault {
         self.shared.fault()
@@ -199,8 +256,15 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((id, c2, s2));
-        pipe(id, &client, &server, &shared);
-        pipe(id, &server, &client, &shared);
+        let doomed = Arc::new(Mutex::new(HashSet::new()));
+        pipe(
+            id,
+            &client,
+            &server,
+            &shared,
+            Direction::Requests(doomed.clone()),
+        );
+        pipe(id, &server, &client, &shared, Direction::Replies(doomed));
     }
 }
 
@@ -208,11 +272,58 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
 enum Chunk {
     Data(Instant, Vec<u8>),
     Eof(Instant),
+    /// Close the connection (a withheld reply) once the bytes before it are delivered.
+    Cut(Instant),
+}
+
+/// Which way a pump forwards, with the xids of requests whose replies must not arrive
+/// (shared by the two pumps of a connection).
+enum Direction {
+    Requests(Arc<Mutex<HashSet<i32>>>),
+    Replies(Arc<Mutex<HashSet<i32>>>),
+}
+
+impl Direction {
+    /// Splits a chunk read from the stream into what to hand the writer.
+    fn inspect(&self, data: Vec<u8>, at: Instant, shared: &Shared, scan: &mut Scan) -> Vec<Chunk> {
+        match (self, scan) {
+            (Direction::Requests(doomed), Scan::Requests(s)) => {
+                for r in s.feed(&data) {
+                    let mut rules = shared.reply_cuts.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(i) = rules.iter().position(|c| c.matches(&r)) {
+                        rules.remove(i);
+                        doomed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(r.xid);
+                    }
+                }
+                vec![Chunk::Data(at, data)]
+            }
+            (Direction::Replies(doomed), Scan::Replies(s)) => {
+                let mut doomed = doomed.lock().unwrap_or_else(|p| p.into_inner());
+                match s.feed(&data, &mut doomed) {
+                    Some(k) => {
+                        shared.replies_cut.fetch_add(1, Ordering::SeqCst);
+                        vec![Chunk::Data(at, data[..k].to_vec()), Chunk::Cut(at)]
+                    }
+                    None => vec![Chunk::Data(at, data)],
+                }
+            }
+            _ => vec![Chunk::Data(at, data)],
+        }
+    }
+}
+
+/// A pump's parser state.
+enum Scan {
+    Requests(RequestScanner),
+    Replies(ReplyScanner),
 }
 
 /// Forwards `from` -> `to` with two threads: a reader that timestamps chunks and a writer that
 /// delivers them when the fault in force allows.
-fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
+fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>, dir: Direction) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -223,16 +334,24 @@ fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
         .name(format!("zkha-proxy-r{id}"))
         .spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
+            let mut scan = match dir {
+                Direction::Requests(_) => Scan::Requests(RequestScanner::default()),
+                Direction::Replies(_) => Scan::Replies(ReplyScanner::default()),
+            };
             loop {
-                let chunk = match from.read(&mut buf) {
-                    Ok(0) | Err(_) => Chunk::Eof(Instant::now()),
-                    Ok(n) => Chunk::Data(Instant::now(), buf[..n].to_vec()),
+                let chunks = match from.read(&mut buf) {
+                    Ok(0) | Err(_) => vec![Chunk::Eof(Instant::now())],
+                    Ok(n) => {
+                        dir.inspect(buf[..n].to_vec(), Instant::now(), &reader_shared, &mut scan)
+                    }
                 };
-                let eof = matches!(chunk, Chunk::Eof(_));
+                let eof = chunks
+                    .iter()
+                    .any(|c| matches!(c, Chunk::Eof(_) | Chunk::Cut(_)));
                 let (lock, cv) = &*reader_queue;
                 lock.lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push_back(chunk);
+                    .extend(chunks);
                 cv.notify_all();
                 // Wake a writer that waits for the fault to change.
                 reader_shared.changed.notify_all();
@@ -255,7 +374,7 @@ fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
                     q.pop_front().expect("non-empty")
                 };
                 let read_at = match &chunk {
-                    Chunk::Data(at, _) | Chunk::Eof(at) => *at,
+                    Chunk::Data(at, _) | Chunk::Eof(at) | Chunk::Cut(at) => *at,
                 };
                 // Wait while blackholed; honour the delay.
                 loop {
@@ -281,7 +400,7 @@ fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
                 }
                 let ok = match chunk {
                     Chunk::Data(_, bytes) => to.write_all(&bytes).is_ok(),
-                    Chunk::Eof(_) => false,
+                    Chunk::Eof(_) | Chunk::Cut(_) => false,
                 };
                 if !ok {
                     let _ = to.shutdown(Shutdown::Both);

@@ -135,3 +135,76 @@ fn unknown_handle_says_what_is_wrong() {
         "{err}"
     );
 }
+
+#[test]
+fn every_command_answers_help_and_does_nothing_else() {
+    let jvms = || {
+        Command::new("pgrep")
+            .args(["-f", "QuorumPeerMain"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    };
+    let before = jvms();
+    for words in [
+        &["--help"][..],
+        &["help"],
+        &["ensemble", "start", "--help"],
+        &["ensemble", "start", "--nodes", "--help"],
+        &["ensemble", "stop", "--help"],
+        &["ensemble", "status", "-h"],
+        &["node", "--help"],
+        &["wait-quorum", "--help"],
+        &["leader", "--help"],
+        &["proxy", "--help"],
+        &["install", "--help"],
+    ] {
+        let t = Instant::now();
+        let out = Command::new(BIN).args(words).output().unwrap();
+        assert!(out.status.success(), "{words:?}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("USAGE") || text.contains("\nUSAGE"),
+            "{words:?}: {text}"
+        );
+        let cmd = words.iter().find(|w| !w.starts_with('-') && **w != "help");
+        if let Some(cmd) = cmd {
+            assert!(
+                text.contains(&format!("zkha-testkit {cmd}")),
+                "{words:?}: {text}"
+            );
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{words:?} took {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(jvms() <= before, "a --help started ZooKeeper");
+}
+
+#[test]
+fn cut_before_reply_through_the_cli() {
+    let me = std::process::id().to_string();
+    let started = cli(&["ensemble", "start", "--nodes", "1", "--owner-pid", &me]);
+    let handle = started["handle"].as_str().unwrap().to_string();
+    let proxy = cli(&["proxy", &handle, "start"]);
+    let id = proxy["proxy"].as_u64().unwrap().to_string();
+    cli(&[
+        "proxy",
+        &handle,
+        "cut-before-reply",
+        &id,
+        "get-children",
+        "/x",
+    ]);
+    let status = cli(&["ensemble", "status", &handle]);
+    assert_eq!(status["proxies"][0]["armed_reply_cuts"], 1);
+    let out = Command::new(BIN)
+        .args(["proxy", &handle, "cut-before-reply", &id, "frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+    cli(&["ensemble", "stop", &handle]);
+}

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use zkha_testkit::{Ensemble, FaultProxy, Options};
+use zkha_testkit::{Ensemble, FaultProxy, Options, ZkRequest};
 use zookeeper_client::{Acls, Client, CreateMode, SessionState};
 
 fn ensemble(nodes: usize) -> Ensemble {
@@ -219,4 +219,44 @@ async fn paused_node_stops_serving_and_resumes() {
     )
     .await;
     client.check_stat("/").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_before_reply_applies_the_request_and_loses_its_reply() {
+    let zk = ensemble(1);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let client = connect(&proxy.connect_string(), Duration::from_secs(6)).await;
+    let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    client.create("/cbr", b"", &opts).await.unwrap();
+
+    // Two rules in turn: the create's reply, then the next listing's.
+    proxy.cut_before_reply(ZkRequest::Create, "/cbr/");
+    proxy.cut_before_reply(ZkRequest::GetChildren, "/cbr");
+    // A read that matches no rule passes.
+    client.check_stat("/cbr").await.unwrap();
+    assert_eq!(proxy.armed_reply_cuts(), 2);
+    let created = client.create("/cbr/a", b"x", &opts).await;
+    assert!(
+        matches!(created, Err(zookeeper_client::Error::ConnectionLoss)),
+        "{created:?}"
+    );
+    wait_state(
+        &client,
+        SessionState::SyncConnected,
+        Duration::from_secs(10),
+    )
+    .await;
+    let listed = client.list_children("/cbr").await;
+    assert!(
+        matches!(listed, Err(zookeeper_client::Error::ConnectionLoss)),
+        "{listed:?}"
+    );
+    assert_eq!(proxy.replies_cut(), 2);
+    assert_eq!(proxy.armed_reply_cuts(), 0);
+
+    // The server did the work: the node is there; the same session carries on.
+    let session = client.session_id();
+    let children = client.list_children("/cbr").await.unwrap();
+    assert_eq!(children, vec!["a".to_string()]);
+    assert_eq!(client.session_id(), session);
 }

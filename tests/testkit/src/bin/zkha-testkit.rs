@@ -33,7 +33,13 @@ USAGE
       connect string.
   zkha-testkit proxy HANDLE cut|blackhole|refuse|heal ID
   zkha-testkit proxy HANDLE delay ID MS
+  zkha-testkit proxy HANDLE cut-before-reply ID REQUEST [PATH_PREFIX]
+      Lets the next REQUEST (create|delete|exists|get-data|set-data|get-children|sync|
+      multi|check) on a path starting with PATH_PREFIX reach the server and cuts its
+      connection just before the reply: the server did the work, the client sees a
+      connection loss. One-shot; rules armed together fire in turn.
   zkha-testkit proxy HANDLE stop ID
+  zkha-testkit COMMAND ... --help                 the usage of COMMAND alone
 
 ENVIRONMENT
   ZKHA_ZK_VERSION     ZooKeeper version (default 3.9.5; 3.8.x works too)
@@ -114,7 +120,54 @@ impl Args {
     }
 }
 
+/// The usage entries of `USAGE` for `words` (the command and subcommand as given), or all of
+/// it if none match.
+fn usage_for(words: &[String]) -> String {
+    let (head, rest) = USAGE.split_once("USAGE\n").unwrap_or(("", USAGE));
+    let (body, tail) = rest.split_once("\nENVIRONMENT").unwrap_or((rest, ""));
+    let mut entries: Vec<String> = Vec::new();
+    for line in body.lines() {
+        match entries.last_mut() {
+            Some(e) if !line.starts_with("  zkha-testkit ") => {
+                e.push('\n');
+                e.push_str(line);
+            }
+            _ => entries.push(line.to_string()),
+        }
+    }
+    // The longest prefix of `words` that some entry starts with decides.
+    for n in (1..=words.len().min(2)).rev() {
+        let want = format!("  zkha-testkit {}", words[..n].join(" "));
+        let fitting: Vec<&String> = entries
+            .iter()
+            .filter(|e| {
+                let first = e.lines().next().unwrap_or("");
+                // `node HANDLE kill...`: the subcommand follows the handle.
+                first.starts_with(&want)
+                    || (n == 2
+                        && first.starts_with(&format!("  zkha-testkit {} HANDLE", words[0]))
+                        && first.contains(words[1].as_str()))
+            })
+            .collect();
+        if !fitting.is_empty() {
+            let list: Vec<&str> = fitting.iter().map(|e| e.as_str()).collect();
+            return format!("USAGE\n{}\n", list.join("\n"));
+        }
+    }
+    format!("{head}USAGE\n{body}\nENVIRONMENT{tail}")
+}
+
 fn run(raw: &[String]) -> Result<(), Error> {
+    // `--help` anywhere asks for usage and does nothing else (it is never a flag's value).
+    if raw.iter().any(|a| a == "--help" || a == "-h") {
+        let words: Vec<String> = raw
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .cloned()
+            .collect();
+        print!("{}", usage_for(&words));
+        return Ok(());
+    }
     let args = Args::parse(raw);
     let json = args.has("--json");
     let cmd = args
@@ -124,8 +177,8 @@ fn run(raw: &[String]) -> Result<(), Error> {
         .unwrap_or("help");
     let sub = args.positional.get(1).map(String::as_str);
     let out = match (cmd, sub) {
-        ("help", _) | ("--help", _) => {
-            print!("{USAGE}");
+        ("help", _) => {
+            print!("{}", usage_for(&args.positional[1..]));
             return Ok(());
         }
         ("install", _) => {
@@ -195,6 +248,19 @@ fn run(raw: &[String]) -> Result<(), Error> {
                     action: "delay".into(),
                     ms: parse_num(args.pos(4, "delay in ms")?, "delay")?,
                 },
+                "cut-before-reply" => {
+                    let name = args.pos(4, "request kind (create, get-children, ...)")?;
+                    Request::ProxyCutBeforeReply {
+                        id: parse_num(args.pos(3, "proxy id")?, "proxy id")?,
+                        request: zkha_testkit::ZkRequest::parse(name).ok_or_else(|| {
+                            Error::Usage(format!(
+                                "unknown request kind {name:?}: use create, delete, exists, \
+                                 get-data, set-data, get-children, sync, multi or check"
+                            ))
+                        })?,
+                        path_prefix: args.positional.get(5).cloned().unwrap_or_default(),
+                    }
+                }
                 other => Request::Proxy {
                     id: parse_num(args.pos(3, "proxy id")?, "proxy id")?,
                     action: other.to_string(),
