@@ -39,13 +39,14 @@ impl ChildView {
     /// Registers the watch on `parent`, then lists it.
     pub(crate) async fn open(inner: &Inner, s: &Session, parent: &str) -> Result<ChildView> {
         let watcher = inner
-            .run(
-                s,
-                parent,
-                s.zk.watch(parent, zk::AddWatchMode::PersistentRecursive),
-            )
+            .run(s, parent, async |zk| {
+                zk.watch(parent, zk::AddWatchMode::PersistentRecursive)
+                    .await
+            })
             .await?;
-        let (listed, _) = inner.run(s, parent, s.zk.get_children(parent)).await?;
+        let (listed, _) = inner
+            .run(s, parent, async |zk| zk.get_children(parent).await)
+            .await?;
         let mut view = ChildView {
             parent: parent.to_string(),
             watcher,

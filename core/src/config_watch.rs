@@ -179,14 +179,17 @@ async fn read_tree(inner: &Inner, s: &Session, root: &str) -> Result<ConfigSnaps
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_string()];
     while let Some(p) = stack.pop() {
-        let children = match inner.run(s, &p, s.zk.get_children(&p)).await {
+        let children = match inner.run(s, &p, async |zk| zk.get_children(&p).await).await {
             Ok((c, _)) => c,
             Err(e) if e.kind() == ErrorKind::NoNode => continue,
             Err(e) => return Err(e),
         };
         for c in children {
             let child = path::join(&p, &c);
-            match inner.run(s, &child, s.zk.get_data(&child)).await {
+            match inner
+                .run(s, &child, async |zk| zk.get_data(&child).await)
+                .await
+            {
                 Ok((data, _)) => {
                     out.insert(rel(root, &child), data);
                     stack.push(child);
@@ -218,11 +221,9 @@ async fn follow(
         };
         // Register first, then read: nothing can fall in between.
         let mut watcher = match inner
-            .run(
-                &s,
-                &root,
-                s.zk.watch(&root, zk::AddWatchMode::PersistentRecursive),
-            )
+            .run(&s, &root, async |zk| {
+                zk.watch(&root, zk::AddWatchMode::PersistentRecursive).await
+            })
             .await
         {
             Ok(w) => w,
@@ -275,7 +276,10 @@ async fn follow(
                     if ev.path == root {
                         continue;
                     }
-                    let value = match inner.run(&s, &ev.path, s.zk.get_data(&ev.path)).await {
+                    let value = match inner
+                        .run(&s, &ev.path, async |zk| zk.get_data(&ev.path).await)
+                        .await
+                    {
                         Ok((d, _)) => Some(d),
                         Err(e) if e.kind() == ErrorKind::NoNode => None,
                         Err(_) => continue 'outer, // re-read everything

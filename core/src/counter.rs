@@ -158,7 +158,10 @@ impl Counter {
                 },
                 None => {
                     let s = inner.session().await?;
-                    match inner.run(&s, &me.path, s.zk.delete(&me.path, None)).await {
+                    match inner
+                        .run(&s, &me.path, async |zk| zk.delete(&me.path, None).await)
+                        .await
+                    {
                         Ok(()) => Ok(()),
                         Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
                         Err(e) => Err(e),
@@ -179,7 +182,10 @@ impl Counter {
         let inner = self.client.inner();
         loop {
             let s = inner.session().await?;
-            match inner.run(&s, &self.path, s.zk.get_data(&self.path)).await {
+            match inner
+                .run(&s, &self.path, async |zk| zk.get_data(&self.path).await)
+                .await
+            {
                 Ok((data, stat)) => {
                     return Ok((self.format.decode(&data, &self.path)?, stat.version))
                 }
@@ -202,7 +208,9 @@ impl Counter {
                             let opts =
                                 zookeeper_client::CreateMode::Persistent.with_acls(inner.acls());
                             inner
-                                .run(&s, &self.path, s.zk.create(&self.path, &data, &opts))
+                                .run(&s, &self.path, async |zk| {
+                                    zk.create(&self.path, &data, &opts).await
+                                })
                                 .await
                                 .map(|_| ())
                         }
@@ -234,11 +242,9 @@ impl Counter {
             None => {
                 let s = inner.session().await?;
                 inner
-                    .run(
-                        &s,
-                        &self.path,
-                        s.zk.set_data(&self.path, &data, Some(expected_version)),
-                    )
+                    .run(&s, &self.path, async |zk| {
+                        zk.set_data(&self.path, &data, Some(expected_version)).await
+                    })
                     .await
                     .map(|_| ())
             }

@@ -473,7 +473,10 @@ async fn force_takeover(
     evidence: &Evidence,
 ) -> Result<()> {
     let inner = &sh.inner;
-    match inner.run(s, pred, s.zk.delete(pred, Some(version))).await {
+    match inner
+        .run(s, pred, async |zk| zk.delete(pred, Some(version)).await)
+        .await
+    {
         Ok(()) => {
             Metrics::inc(&inner.metrics.forced_takeovers);
             tracing::warn!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
@@ -550,7 +553,10 @@ async fn run_pass(
         }
         let children = match listing.take() {
             Some(c) => c,
-            None => match inner.run(s, &sh.latch, s.zk.get_children(&sh.latch)).await {
+            None => match inner
+                .run(s, &sh.latch, async |zk| zk.get_children(&sh.latch).await)
+                .await
+            {
                 Ok((c, _)) => c,
                 // Parent deleted (CURATOR-724): our node went with it; join again.
                 Err(e) if e.kind() == ErrorKind::NoNode => return Pass::Rejoin,
@@ -568,7 +574,11 @@ async fn run_pass(
         };
         if idx == 0 {
             // Ownership check before the grant (CURATOR-696), and the fencing token.
-            let stat = match try_op!(inner.run(s, &node, s.zk.check_stat(&node)).await) {
+            let stat = match try_op!(
+                inner
+                    .run(s, &node, async |zk| zk.check_stat(&node).await)
+                    .await
+            ) {
                 Some(st) if st.ephemeral_owner == s.id => st,
                 _ => return Pass::Rejoin,
             };
@@ -594,9 +604,10 @@ async fn run_pass(
         // wrong liveness takeover, an operator — we join again at once.
         let pred_name = &contenders[idx - 1].1;
         let pred = path::join(&sh.latch, pred_name);
+        let zk = try_op!(s.zk());
         let sent = Instant::now();
-        let pred_req = s.zk.check_and_watch_stat(&pred);
-        let own_req = s.zk.check_and_watch_stat(&node);
+        let pred_req = zk.check_and_watch_stat(&pred);
+        let own_req = zk.check_and_watch_stat(&node);
         let pred_watched = inner.run_at(s, &pred, sent, pred_req).await;
         let own_watched = inner.run_at(s, &node, sent, own_req).await;
         let (stat, watcher) = try_op!(pred_watched);
@@ -700,7 +711,7 @@ async fn lead(
     };
     loop {
         // Watch our own node; keep handling states while the request is in flight.
-        let watch_req = inner.run(s, node, s.zk.check_and_watch_stat(node));
+        let watch_req = inner.run(s, node, async |zk| zk.check_and_watch_stat(node).await);
         tokio::pin!(watch_req);
         let watched = loop {
             tokio::select! {

@@ -168,7 +168,8 @@ impl Fence {
                 ),
             ));
         }
-        let mut w = self.session.zk.new_multi_writer();
+        let zk = self.session.zk()?;
+        let mut w = zk.new_multi_writer();
         w.add_check_version(&self.node, self.version)
             .map_err(|e| Error::invalid(format!("bad fence check on {}: {e}", self.node)))?;
         let full_paths = add_ops(inner, &mut w, &ops)?;

@@ -53,7 +53,9 @@ pub(crate) async fn publish(
     let s = fence.session.clone();
     inner.ensure_parents(&s, &full).await?;
     for _ in 0..32 {
-        let stat = inner.run(&s, &full, s.zk.check_stat(&full)).await?;
+        let stat = inner
+            .run(&s, &full, async |zk| zk.check_stat(&full).await)
+            .await?;
         let ops = match stat {
             Some(st) if st.ephemeral_owner == s.id => {
                 vec![Op::SetData {
@@ -98,7 +100,10 @@ pub(crate) async fn publish(
 pub(crate) async fn unpublish(inner: &Arc<Inner>, fence: &Fence, rel: &str) -> Result<()> {
     let full = inner.resolve(rel, "leader information path")?;
     let s = fence.session.clone();
-    match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
+    match inner
+        .run(&s, &full, async |zk| zk.check_stat(&full).await)
+        .await?
+    {
         Some(st) if st.ephemeral_owner == s.id => {
             match fence
                 .multi_here(vec![Op::Delete {
@@ -228,11 +233,16 @@ async fn follow(
             Err(_) => continue,
         };
         // Read data and set a watch; if the node is missing, watch for its creation.
-        let read = inner.run(&s, &full, s.zk.get_and_watch_data(&full)).await;
+        let read = inner
+            .run(&s, &full, async |zk| zk.get_and_watch_data(&full).await)
+            .await;
         let (info, watcher) = match read {
             Ok((data, _, w)) => (LeaderInfo::Present(data), w),
             Err(e) if e.kind() == ErrorKind::NoNode => {
-                match inner.run(&s, &full, s.zk.check_and_watch_stat(&full)).await {
+                match inner
+                    .run(&s, &full, async |zk| zk.check_and_watch_stat(&full).await)
+                    .await
+                {
                     Ok((None, w)) => (LeaderInfo::Empty, w),
                     Ok((Some(_), _)) => continue, // created meanwhile: read again
                     Err(_) => {

@@ -383,7 +383,7 @@ impl Recipe {
                 Some(c) => c,
                 None => {
                     inner
-                        .run(s, &self.path, s.zk.get_children(&self.path))
+                        .run(s, &self.path, async |zk| zk.get_children(&self.path).await)
                         .await?
                         .0
                 }
@@ -397,7 +397,9 @@ impl Recipe {
             let mut vanished = false;
             for b in blockers {
                 let b = path::join(&self.path, &b);
-                let (stat, watcher) = inner.run(s, &b, s.zk.check_and_watch_stat(&b)).await?;
+                let (stat, watcher) = inner
+                    .run(s, &b, async |zk| zk.check_and_watch_stat(&b).await)
+                    .await?;
                 if stat.is_none() {
                     vanished = true;
                     break;
@@ -670,7 +672,7 @@ async fn node_watch(
     loop {
         let watched = tokio::select! {
             _ = crate::session::until_true(&mut stop) => return,
-            r = inner.run(&s, &node, s.zk.check_and_watch_stat(&node)) => r,
+            r = inner.run(&s, &node, async |zk| zk.check_and_watch_stat(&node).await) => r,
         };
         let ev = match watched {
             Ok((Some(_), w)) => {

@@ -142,7 +142,10 @@ impl PointerStore {
             inner.ensure_path(&s, &me.root).await?;
             let full = me.full(&name);
             let own_lock = path::join(&full, &format!("locks/{}", me.owner));
-            match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
+            match inner
+                .run(&s, &full, async |zk| zk.check_stat(&full).await)
+                .await?
+            {
                 Some(st) if st.num_children == 0 => {
                     me.delete(&s, &me.rel(&name, ""), &full).await?
                 }
@@ -176,7 +179,7 @@ impl PointerStore {
                 // A retried commit that had succeeded: our lock is there.
                 Err(e) if e.kind() == ErrorKind::NodeExists => {
                     if inner
-                        .run(&s, &own_lock, s.zk.check_stat(&own_lock))
+                        .run(&s, &own_lock, async |zk| zk.check_stat(&own_lock).await)
                         .await?
                         .is_some()
                     {
@@ -240,7 +243,10 @@ impl PointerStore {
             let inner = me.inner();
             let s = inner.session().await?;
             let full = me.full(name);
-            match inner.run(&s, &full, s.zk.check_stat(&full)).await? {
+            match inner
+                .run(&s, &full, async |zk| zk.check_stat(&full).await)
+                .await?
+            {
                 Some(st) if st.num_children > 0 => Ok(Some(st.version)),
                 _ => Ok(None),
             }
@@ -262,7 +268,10 @@ impl PointerStore {
         let inner = self.inner();
         let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
         let opts = zookeeper_client::CreateMode::Ephemeral.with_acls(inner.acls());
-        match inner.run(s, &lock, s.zk.create(&lock, &[], &opts)).await {
+        match inner
+            .run(s, &lock, async |zk| zk.create(&lock, &[], &opts).await)
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NodeExists => {}
             // No `locks` node: missing or marked for deletion.
@@ -275,7 +284,10 @@ impl PointerStore {
             Err(e) => return Err(e),
         }
         let full = self.full(name);
-        match inner.run(s, &full, s.zk.get_data(&full)).await {
+        match inner
+            .run(s, &full, async |zk| zk.get_data(&full).await)
+            .await
+        {
             Ok((data, stat)) => Ok(Entry {
                 name: name.to_string(),
                 data,
@@ -291,6 +303,7 @@ impl PointerStore {
     async fn lock_and_read_all(&self, s: &Session, names: &[String]) -> Result<Vec<Entry>> {
         let inner = self.inner();
         let opts = zookeeper_client::CreateMode::Ephemeral.with_acls(inner.acls());
+        let zk = s.zk()?;
         let sent = std::time::Instant::now();
         let paths: Vec<(String, String)> = names
             .iter()
@@ -302,8 +315,8 @@ impl PointerStore {
             .collect();
         let mut pending = Vec::with_capacity(names.len());
         for (name, (full, lock)) in names.iter().zip(&paths) {
-            let create = s.zk.create(lock, &[], &opts);
-            let read = s.zk.get_data(full);
+            let create = zk.create(lock, &[], &opts);
+            let read = zk.get_data(full);
             pending.push((name, lock, full, create, read));
         }
         let mut out = Vec::with_capacity(names.len());
@@ -336,13 +349,20 @@ impl PointerStore {
             let inner = me.inner();
             let s = inner.session().await?;
             loop {
-                let Some(before) = inner.run(&s, &me.root, s.zk.check_stat(&me.root)).await? else {
+                let Some(before) = inner
+                    .run(&s, &me.root, async |zk| zk.check_stat(&me.root).await)
+                    .await?
+                else {
                     return Ok(Vec::new());
                 };
-                let (mut names, _) = inner.run(&s, &me.root, s.zk.get_children(&me.root)).await?;
+                let (mut names, _) = inner
+                    .run(&s, &me.root, async |zk| zk.get_children(&me.root).await)
+                    .await?;
                 names.sort();
                 let out = me.lock_and_read_all(&s, &names).await?;
-                let after = inner.run(&s, &me.root, s.zk.check_stat(&me.root)).await?;
+                let after = inner
+                    .run(&s, &me.root, async |zk| zk.check_stat(&me.root).await)
+                    .await?;
                 if after.is_some_and(|a| a.cversion == before.cversion) {
                     return Ok(out);
                 }
@@ -355,7 +375,10 @@ impl PointerStore {
         on_runtime_retrying!(self, [], |me| {
             let inner = me.inner();
             let s = inner.session().await?;
-            match inner.run(&s, &me.root, s.zk.get_children(&me.root)).await {
+            match inner
+                .run(&s, &me.root, async |zk| zk.get_children(&me.root).await)
+                .await
+            {
                 Ok((mut names, _)) => {
                     names.sort();
                     Ok(names)
@@ -379,7 +402,10 @@ impl PointerStore {
     async fn release_here(&self, s: &Session, name: &str) -> Result<()> {
         let inner = self.inner();
         let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
-        match inner.run(s, &lock, s.zk.delete(&lock, None)).await {
+        match inner
+            .run(s, &lock, async |zk| zk.delete(&lock, None).await)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
             Err(e) => Err(e),
@@ -396,7 +422,10 @@ impl PointerStore {
             let inner = me.inner();
             let s = inner.session().await?;
             let full = me.full(&name);
-            let data = match inner.run(&s, &full, s.zk.get_data(&full)).await {
+            let data = match inner
+                .run(&s, &full, async |zk| zk.get_data(&full).await)
+                .await
+            {
                 Ok((d, _)) => Some(d),
                 Err(e) if e.kind() == ErrorKind::NoNode => None,
                 Err(e) => return Err(e),
@@ -406,8 +435,13 @@ impl PointerStore {
             // Another owner still holds it: done, no fenced write needed (a process that does
             // not lead may still release its own lock).
             // Sync first: a lagging server could still list a lock its owner just released.
-            let _ = inner.run(&s, &locks, s.zk.sync(&locks)).await;
-            if let Ok((others, _)) = inner.run(&s, &locks, s.zk.get_children(&locks)).await {
+            let _ = inner
+                .run(&s, &locks, async |zk| zk.sync(&locks).await)
+                .await;
+            if let Ok((others, _)) = inner
+                .run(&s, &locks, async |zk| zk.get_children(&locks).await)
+                .await
+            {
                 if !others.is_empty() {
                     return Ok(None);
                 }
@@ -476,7 +510,11 @@ impl PointerStore {
                 }])
                 .await
                 .map(|_| ()),
-            None => self.inner().run(s, full, s.zk.delete(full, None)).await,
+            None => {
+                self.inner()
+                    .run(s, full, async |zk| zk.delete(full, None).await)
+                    .await
+            }
         };
         match r {
             Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
@@ -490,13 +528,12 @@ impl PointerStore {
             Some(f) => f.current_fence()?.multi_here(ops).await,
             None => {
                 let inner = self.inner();
-                let mut w = s.zk.new_multi_writer();
+                let zk = s.zk()?;
+                let mut w = zk.new_multi_writer();
                 add_ops(inner, &mut w, &ops)?;
-                let results = inner
-                    .run(s, &self.root, async {
-                        w.commit().await.map_err(zookeeper_client::Error::from)
-                    })
-                    .await?;
+                let sent = std::time::Instant::now();
+                let commit = async { w.commit().await.map_err(zookeeper_client::Error::from) };
+                let results = inner.run_at(s, &self.root, sent, commit).await?;
                 Ok(map_results(inner, results))
             }
         }

@@ -79,10 +79,11 @@ pub(crate) async fn join_as(
     let retries = inner.options.retry.max_retries;
     let mut attempt = 0;
     loop {
+        let zk = s.zk()?;
         let sent = Instant::now();
         // Both requests leave before either answer arrives.
-        let create = s.zk.create(&prefix, data, &opts);
-        let listing = list.then(|| s.zk.get_children(parent));
+        let create = zk.create(&prefix, data, &opts);
+        let listing = list.then(|| zk.get_children(parent));
         let created = inner.run_at(s, &prefix, sent, create).await;
         let listed = match listing {
             Some(l) => Some(inner.run_at(s, parent, sent, l).await),
@@ -101,7 +102,12 @@ pub(crate) async fn join_as(
                     None => None,
                     Some(Ok((c, _))) => Some(c),
                     // Listed before... cannot be: the list follows the create. Ask again.
-                    Some(Err(_)) => Some(inner.run(s, parent, s.zk.get_children(parent)).await?.0),
+                    Some(Err(_)) => Some(
+                        inner
+                            .run(s, parent, async |zk| zk.get_children(parent).await)
+                            .await?
+                            .0,
+                    ),
                 };
                 return Ok((node, children));
             }
@@ -111,7 +117,10 @@ pub(crate) async fn join_as(
             }
             Err(e) if e.is_retryable() => {
                 if let Some(found) = find_own(inner, s, parent, uuid).await? {
-                    let children = inner.run(s, parent, s.zk.get_children(parent)).await?.0;
+                    let children = inner
+                        .run(s, parent, async |zk| zk.get_children(parent).await)
+                        .await?
+                        .0;
                     return Ok((found, Some(children)));
                 }
                 if attempt >= retries {
@@ -132,14 +141,17 @@ async fn find_own(
     parent: &str,
     uuid: &str,
 ) -> Result<Option<QueueNode>> {
-    let children = match inner.run(s, parent, s.zk.get_children(parent)).await {
+    let children = match inner
+        .run(s, parent, async |zk| zk.get_children(parent).await)
+        .await
+    {
         Ok((c, _)) => c,
         Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
         Err(e) => return Err(e),
     };
     for c in children.iter().filter(|c| c.contains(uuid)) {
         let p = path::join(parent, c);
-        if let Some(st) = inner.run(s, &p, s.zk.check_stat(&p)).await? {
+        if let Some(st) = inner.run(s, &p, async |zk| zk.check_stat(&p).await).await? {
             if st.ephemeral_owner == s.id {
                 return Ok(Some(QueueNode {
                     name: c.clone(),
@@ -159,7 +171,10 @@ async fn find_own(
 pub(crate) async fn leave(inner: &Inner, s: &Session, node: &str) -> Result<()> {
     let mut attempt = 0u32;
     loop {
-        match inner.run(s, node, s.zk.delete(node, None)).await {
+        match inner
+            .run(s, node, async |zk| zk.delete(node, None).await)
+            .await
+        {
             Ok(()) => return Ok(()),
             // Gone already, or gone with the session.
             Err(e)

@@ -79,12 +79,47 @@ impl ConnectionState {
 }
 
 /// One ZooKeeper session (replaced after expiry).
+///
+/// The ZooKeeper client library closes a session only when the last clone of its client is
+/// dropped, and guards, fences and recipes hold the session for as long as they live. So the
+/// session holds the one client in a slot that [`Session::end`] empties: from then on no new
+/// request can start, and the library sends CloseSession as soon as the requests already in
+/// flight are answered, whatever handles still point at the session.
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub zk: zk::Client,
+    client: std::sync::RwLock<Option<Arc<zk::Client>>>,
     pub id: i64,
     pub timeout: Duration,
     pub generation: u64,
+}
+
+impl Session {
+    fn new(zk: zk::Client, generation: u64) -> Session {
+        Session {
+            id: zk.session_id().0,
+            timeout: zk.session_timeout(),
+            generation,
+            client: std::sync::RwLock::new(Some(Arc::new(zk))),
+        }
+    }
+
+    /// The session's ZooKeeper client; `Closed` once the session was ended.
+    pub(crate) fn zk(&self) -> Result<Arc<zk::Client>> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::closed("client"))
+    }
+
+    /// Lets the session close: drops the client, so CloseSession goes out once the requests
+    /// in flight are answered.
+    fn end(&self) {
+        self.client
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
 }
 
 /// Monotonic nanoseconds since a process-wide base instant.
@@ -324,7 +359,10 @@ impl Client {
             inner
                 .retrying(|| async {
                     let s = inner.session().await?;
-                    match inner.run(&s, &full, s.zk.get_data(&full)).await {
+                    match inner
+                        .run(&s, &full, async |zk| zk.get_data(&full).await)
+                        .await
+                    {
                         Ok((data, stat)) => Ok(Some((data, NodeStat::from(&stat)))),
                         Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
                         Err(e) => Err(e),
@@ -343,7 +381,10 @@ impl Client {
             inner
                 .retrying(|| async {
                     let s = inner.session().await?;
-                    match inner.run(&s, &full, s.zk.get_children(&full)).await {
+                    match inner
+                        .run(&s, &full, async |zk| zk.get_children(&full).await)
+                        .await
+                    {
                         Ok((mut children, _)) => {
                             children.sort();
                             Ok(Some(children))
@@ -374,7 +415,7 @@ impl Client {
             let s = inner.session().await?;
             let opts = mode.to_zk().with_acls(inner.acls());
             let (stat, seq) = inner
-                .run(&s, &full, s.zk.create(&full, &data, &opts))
+                .run(&s, &full, async |zk| zk.create(&full, &data, &opts).await)
                 .await?;
             let created = match mode {
                 NodeMode::PersistentSequential | NodeMode::EphemeralSequential => {
@@ -394,7 +435,9 @@ impl Client {
         let inner = self.inner().clone();
         runtime::run(async move {
             let s = inner.session().await?;
-            inner.run(&s, &full, s.zk.delete(&full, version)).await
+            inner
+                .run(&s, &full, async |zk| zk.delete(&full, version).await)
+                .await
         })
         .await
     }
@@ -412,10 +455,13 @@ impl Client {
                     let s = inner.session().await?;
                     inner.ensure_parents(&s, &full).await?;
                     let opts = zk::CreateMode::Persistent.with_acls(inner.acls());
-                    match inner.run(&s, &full, s.zk.create(&full, &data, &opts)).await {
+                    match inner
+                        .run(&s, &full, async |zk| zk.create(&full, &data, &opts).await)
+                        .await
+                    {
                         Ok(_) => Ok(()),
                         Err(e) if e.kind() == ErrorKind::NodeExists => inner
-                            .run(&s, &full, s.zk.set_data(&full, &data, None))
+                            .run(&s, &full, async |zk| zk.set_data(&full, &data, None).await)
                             .await
                             .map(|_| ()),
                         Err(e) => Err(e),
@@ -436,7 +482,7 @@ impl Client {
             inner
                 .retrying(|| async {
                     let s = inner.session().await?;
-                    match inner.run(&s, &full, s.zk.sync(&full)).await {
+                    match inner.run(&s, &full, async |zk| zk.sync(&full).await).await {
                         Ok(()) => Ok(()),
                         Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
                         Err(e) => Err(e),
@@ -721,13 +767,16 @@ impl Inner {
         }
     }
 
-    /// [`Inner::run_at`] for a future created right now.
-    pub(crate) async fn run<T, F>(&self, s: &Session, path: &str, fut: F) -> Result<T>
+    /// Sends one request of session `s` (made by `make` from the session's client) and awaits
+    /// it as [`Inner::run_at`] does. The send time is taken before the request exists, so the
+    /// lease never counts from later than the request really left.
+    pub(crate) async fn run<T, F>(&self, s: &Session, path: &str, make: F) -> Result<T>
     where
-        F: Future<Output = std::result::Result<T, zk::Error>>,
+        F: AsyncFnOnce(&zk::Client) -> std::result::Result<T, zk::Error>,
     {
+        let zk = s.zk()?;
         let sent = Instant::now();
-        self.run_at(s, path, sent, fut).await
+        self.run_at(s, path, sent, make(&zk)).await
     }
 
     /// Creates the persistent parents of `path` that are missing.
@@ -741,7 +790,11 @@ impl Inner {
             return Ok(());
         }
         // Fast path: it exists.
-        if self.run(s, dir, s.zk.check_stat(dir)).await?.is_some() {
+        if self
+            .run(s, dir, async |zk| zk.check_stat(dir).await)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let opts = zk::CreateMode::Persistent.with_acls(self.acls());
@@ -749,7 +802,10 @@ impl Inner {
         for seg in dir[1..].split('/') {
             at.push('/');
             at.push_str(seg);
-            match self.run(s, &at, s.zk.create(&at, &[], &opts)).await {
+            match self
+                .run(s, &at, async |zk| zk.create(&at, &[], &opts).await)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NodeExists => {}
                 Err(e) => return Err(e),
@@ -763,7 +819,7 @@ impl Inner {
         let mut stack = vec![(full.to_string(), false)];
         while let Some((p, expanded)) = stack.pop() {
             if !expanded {
-                match self.run(s, &p, s.zk.get_children(&p)).await {
+                match self.run(s, &p, async |zk| zk.get_children(&p).await).await {
                     Ok((children, _)) => {
                         stack.push((p.clone(), true));
                         for c in children {
@@ -774,7 +830,7 @@ impl Inner {
                     Err(e) => return Err(e),
                 }
             } else {
-                match self.run(s, &p, s.zk.delete(&p, None)).await {
+                match self.run(s, &p, async |zk| zk.delete(&p, None).await).await {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::NoNode => {}
                     Err(e) if e.kind() == ErrorKind::NotEmpty => stack.push((p, false)),
@@ -852,14 +908,10 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
             },
         };
         generation += 1;
-        let timeout = zk.session_timeout();
+        let states = zk.state_watcher();
+        let session = Arc::new(Session::new(zk, generation));
+        let timeout = session.timeout;
         let margin = inner.options.lease_margin_for(timeout);
-        let session = Arc::new(Session {
-            id: zk.session_id().0,
-            timeout,
-            generation,
-            zk,
-        });
         inner
             .lease
             .reset(generation, started, timeout.saturating_sub(margin));
@@ -870,7 +922,7 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
         });
         inner.session.send_replace(Some(session.clone()));
         let session_id = session.id;
-        let end = monitor(&inner, session).await;
+        let end = monitor(&inner, session, states).await;
         // Unpublish first, so whoever reacts to the events below sees no session.
         inner.lease.invalidate();
         inner.session.send_replace(None);
@@ -893,8 +945,7 @@ async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant)
 }
 
 /// Watches one session until it expires or the client closes.
-async fn monitor(inner: &Arc<Inner>, session: Arc<Session>) -> End {
-    let mut states = session.zk.state_watcher();
+async fn monitor(inner: &Arc<Inner>, session: Arc<Session>, mut states: zk::StateWatcher) -> End {
     let mut closing = inner.closing_watch();
     let heartbeat_every = inner.options.heartbeat_for(session.timeout);
     let mut ticker = tokio::time::interval(heartbeat_every);
@@ -918,11 +969,12 @@ async fn monitor(inner: &Arc<Inner>, session: Arc<Session>) -> End {
         tokio::select! {
             biased;
             _ = until_true(&mut closing) => {
-                // Drop our references; the session closes once every clone is gone.
+                // End the session whoever still holds it: CloseSession goes out once the
+                // requests in flight are answered, and its ephemeral nodes go with it.
                 inner.lease.invalidate();
                 inner.session.send_replace(None);
+                session.end();
                 drop(session);
-                // The session closes once every clone of the client is dropped.
                 let wait = async {
                     loop {
                         if states.peek_state() == zk::SessionState::Closed { break; }
@@ -999,12 +1051,16 @@ fn send_heartbeat(
     sent_at: &mut Instant,
     force: bool,
 ) {
+    let Ok(zk) = session.zk() else {
+        return;
+    };
     if outstanding.swap(true, Ordering::SeqCst) && !force {
         return;
     }
     let sent = Instant::now();
     *sent_at = sent;
-    let fut = session.zk.check_stat("/");
+    let fut = zk.check_stat("/");
+    drop(zk);
     let inner = inner.clone();
     let generation = session.generation;
     let done = done.clone();
@@ -1017,4 +1073,49 @@ fn send_heartbeat(
         outstanding.store(false, Ordering::SeqCst);
         let _ = done.send(ok);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lease counts from a send time taken before the request was made, never after
+    /// (a later time would stretch the lease past what the server's answer proves).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn send_time_is_taken_before_the_request_is_made() {
+        let zk = zkha_testkit::Ensemble::start(1, zkha_testkit::Options::default()).unwrap();
+        // A long session: no heartbeat renews the lease while the test runs.
+        let c = Client::connect(
+            ClientOptions::new(zk.connect_string()).session_timeout(Duration::from_secs(40)),
+        )
+        .await
+        .unwrap();
+        let inner = c.inner().clone();
+        let s = inner.current().unwrap();
+        let window = inner.lease.window_ns.load(Ordering::SeqCst);
+        for _ in 0..20 {
+            let made = Arc::new(Mutex::new(None));
+            let m = made.clone();
+            let inner2 = inner.clone();
+            let s2 = s.clone();
+            runtime::run(async move {
+                inner2
+                    .run(&s2, "/", async |zk| {
+                        *m.lock().unwrap() = Some(Instant::now());
+                        zk.check_stat("/").await
+                    })
+                    .await
+            })
+            .await
+            .unwrap();
+            let made = made.lock().unwrap().unwrap();
+            let heard =
+                inner.lease.safe_until(s.generation).unwrap() - Duration::from_nanos(window);
+            assert!(
+                heard <= made,
+                "the lease counts from {:?} after the request was made",
+                heard - made
+            );
+        }
+    }
 }

@@ -80,6 +80,54 @@ async fn closing_the_client_removes_its_ephemeral_nodes_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_the_session_while_guards_and_fences_are_alive() {
+    let zk = shared();
+    let t = Duration::from_secs(10);
+    let c = client(&zk.connect_string(), t).await;
+    let other = client(&zk.connect_string(), t).await;
+    let lock = unique("close-guard");
+    let guard = c.mutex(&lock).unwrap().acquire(None).await.unwrap();
+    let lock_fence = guard.fence().unwrap();
+    let latch = unique("close-fence");
+    let e = elect(&c, &latch, "a");
+    let l = e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let leader_fence = e.fence().unwrap();
+    // Another client waits for the lock the guard holds.
+    let waiter = other.mutex(&lock).unwrap();
+    let waiting = tokio::spawn(async move { waiter.acquire(Some(Duration::from_secs(9))).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let start = Instant::now();
+    c.close().await;
+    let closed_in = start.elapsed();
+    let granted = waiting.await.unwrap();
+    let granted_in = start.elapsed();
+    assert!(granted.is_ok(), "the waiter got the lock: {granted:?}");
+    assert!(
+        closed_in < Duration::from_secs(1) && granted_in < Duration::from_secs(1),
+        "close took {closed_in:?}, the waiter was granted after {granted_in:?} \
+         (one round trip, not the session timeout of {t:?})"
+    );
+    other.sync(&l.latch_node).await.unwrap();
+    assert!(other.get_data(&l.latch_node).await.unwrap().is_none());
+    assert!(!guard.is_held());
+    // The handles still alive write nothing.
+    let probe = format!("{lock}-probe");
+    for fence in [&lock_fence, &leader_fence] {
+        let r = fence
+            .multi(vec![zkha::Op::Create {
+                path: probe.clone(),
+                data: vec![],
+                mode: zkha::NodeMode::Persistent,
+            }])
+            .await;
+        assert!(r.is_err(), "a fence of a closed client wrote: {r:?}");
+    }
+    assert!(other.get_data(&probe).await.unwrap().is_none());
+    drop((guard, e));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gives_typed_errors_naming_the_input() {
     for bad in ["", "host:99999", "a:1,,b:2", "h:1/chroot/"] {
         let e = Client::connect(ClientOptions::new(bad)).await.unwrap_err();
