@@ -29,6 +29,12 @@ use crate::fence::{add_ops, map_results, FenceSource, NodeMode, Op};
 use crate::session::{Client, Inner, Session};
 use crate::{path, runtime};
 
+/// Deletes per fenced multi in [`PointerStore::clear_entries`] (paths of ~100 bytes: far
+/// below ZooKeeper's 1 MB request limit).
+const CLEAR_BATCH: usize = 200;
+/// Listings [`PointerStore::clear_entries`] takes of a tree that keeps changing under it.
+const CLEAR_RELISTS: u32 = 10;
+
 /// A pointer store rooted at one path. Cheap to clone; clones share the owner id.
 #[derive(Clone)]
 pub struct PointerStore {
@@ -486,16 +492,54 @@ impl PointerStore {
     }
 
     /// Deletes every entry and the store's root, whoever holds locks (Flink's
-    /// `clearEntries`, used when a job reaches a globally terminal state).
+    /// `clearEntries`, used when a job reaches a globally terminal state). In a fenced store
+    /// every delete is fenced: a leader deposed before or during the call deletes nothing
+    /// more (`NotLeader`).
     pub async fn clear_entries(&self) -> Result<()> {
         on_runtime!(self, |me| {
             let inner = me.inner();
             let s = inner.session().await?;
-            if let Some(f) = &me.fence {
-                // Refuse at once if the fence no longer holds.
-                f.current_fence()?;
+            let Some(f) = &me.fence else {
+                return inner.delete_tree(&s, &me.root).await;
+            };
+            // Children before parents, a batch per multi behind the fence check; a tree that
+            // changed meanwhile (NoNode, NotEmpty: nothing of that batch was deleted) is
+            // listed again.
+            let mut changed = 0;
+            loop {
+                let nodes = inner.subtree(&s, &me.root).await?;
+                if nodes.is_empty() {
+                    return Ok(());
+                }
+                let mut relist = None;
+                for batch in nodes.chunks(CLEAR_BATCH) {
+                    let ops = batch
+                        .iter()
+                        .map(|full| Op::Delete {
+                            path: inner.relative(full),
+                            version: None,
+                        })
+                        .collect();
+                    match f.current_fence()?.multi_here(ops).await {
+                        Ok(_) => {}
+                        Err(e) if matches!(e.kind(), ErrorKind::NoNode | ErrorKind::NotEmpty) => {
+                            relist = Some(e);
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                match relist {
+                    None => return Ok(()),
+                    Some(e) if changed >= CLEAR_RELISTS => {
+                        return Err(e.context(format!(
+                            "clearing {}: the tree kept changing ({changed} listings)",
+                            me.root
+                        )))
+                    }
+                    Some(_) => changed += 1,
+                }
             }
-            inner.delete_tree(&s, &me.root).await
         })
     }
 

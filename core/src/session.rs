@@ -814,31 +814,44 @@ impl Inner {
         Ok(())
     }
 
-    /// Deletes `full` and its subtree (children first); missing nodes are fine.
-    pub(crate) async fn delete_tree(&self, s: &Session, full: &str) -> Result<()> {
+    /// `full` and every node below it, children before their parents (empty if `full` does
+    /// not exist).
+    pub(crate) async fn subtree(&self, s: &Session, full: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
         let mut stack = vec![(full.to_string(), false)];
         while let Some((p, expanded)) = stack.pop() {
-            if !expanded {
-                match self.run(s, &p, async |zk| zk.get_children(&p).await).await {
-                    Ok((children, _)) => {
-                        stack.push((p.clone(), true));
-                        for c in children {
-                            stack.push((path::join(&p, &c), false));
-                        }
+            if expanded {
+                out.push(p);
+                continue;
+            }
+            match self.run(s, &p, async |zk| zk.get_children(&p).await).await {
+                Ok((children, _)) => {
+                    stack.push((p.clone(), true));
+                    for c in children {
+                        stack.push((path::join(&p, &c), false));
                     }
-                    Err(e) if e.kind() == ErrorKind::NoNode => {}
-                    Err(e) => return Err(e),
                 }
-            } else {
+                Err(e) if e.kind() == ErrorKind::NoNode => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes `full` and its subtree (children first); missing nodes are fine, a node that
+    /// gained children meanwhile is listed again.
+    pub(crate) async fn delete_tree(&self, s: &Session, full: &str) -> Result<()> {
+        'list: loop {
+            for p in self.subtree(s, full).await? {
                 match self.run(s, &p, async |zk| zk.delete(&p, None).await).await {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::NoNode => {}
-                    Err(e) if e.kind() == ErrorKind::NotEmpty => stack.push((p, false)),
+                    Err(e) if e.kind() == ErrorKind::NotEmpty => continue 'list,
                     Err(e) => return Err(e),
                 }
             }
+            return Ok(());
         }
-        Ok(())
     }
 }
 

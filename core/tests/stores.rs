@@ -266,6 +266,70 @@ async fn stale_leaders_store_and_counter_writes_are_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_cannot_clear_the_store() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let base = unique("clear-fenced");
+    let latch = format!("{base}/leader/latch");
+    let e1 = elect(&c1, &latch, "jm-1");
+    let l1 = e1
+        .wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let root = format!("{base}/checkpoints");
+    // One store fenced by the grant it was given (a fixed fence), one by the election.
+    let fixed: Arc<dyn FenceSource> = Arc::new(e1.fence().unwrap());
+    let by_fence = c1.pointer_store(&root).unwrap().fenced_by(fixed);
+    let by_election = c1
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e1.clone()));
+    for i in 1..=5 {
+        by_fence
+            .add_and_lock(&format!("{i:019}"), b"cp")
+            .await
+            .unwrap();
+    }
+    // jm-2 waits behind jm-1; someone deletes jm-1's latch node: jm-2 leads, jm-1 joins
+    // again behind it, whatever it still holds.
+    let e2 = elect(&c2, &latch, "jm-2");
+    eventually(Duration::from_secs(5), "jm-2 queued", || {
+        e2.node().is_some()
+    })
+    .await;
+    c2.delete(&l1.latch_node, None).await.unwrap();
+    e2.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    for store in [&by_fence, &by_election] {
+        let e = store.clear_entries().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotLeader, "{e}");
+    }
+    c2.sync(&root).await.unwrap();
+    let left = c2.get_children(&root).await.unwrap().unwrap_or_default();
+    assert_eq!(left.len(), 5, "every entry is still there: {left:?}");
+    for name in &left {
+        let locks = format!("{root}/{name}/locks");
+        assert!(
+            c2.get_data(&locks).await.unwrap().is_some(),
+            "{locks} deleted"
+        );
+    }
+
+    // The current leader clears it all, locks of other owners included.
+    let store2 = c2
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e2.clone()));
+    store2.clear_entries().await.unwrap();
+    assert_eq!(c2.get_children(&root).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_cas_increment_and_flink_format() {
     let zk = shared();
     let t = Duration::from_secs(6);
