@@ -43,6 +43,31 @@ pub enum ErrorKind {
     ZooKeeper,
 }
 
+impl ErrorKind {
+    /// True if a write that failed with this kind may have been applied all the same: the
+    /// request may have reached ZooKeeper before the failure was seen (a connection loss, a
+    /// timeout, a session that expired or a client that closed with it in flight, any other
+    /// failure). False only for kinds that prove nothing was written: refused before sending
+    /// (`InvalidArgument`, `Config`, `TooLarge`, `NotLeader` from the lease or a missing
+    /// grant) or a failed atomic request answered by the server (`NoNode`, `NodeExists`,
+    /// `BadVersion`, `NotEmpty`, `NoAuth`, `NotLeader` from the fence check). Flink's
+    /// `ZooKeeperStateHandleStore` draws the same line before it deletes a state file.
+    pub fn outcome_unknown(self) -> bool {
+        !matches!(
+            self,
+            ErrorKind::InvalidArgument
+                | ErrorKind::Config
+                | ErrorKind::TooLarge
+                | ErrorKind::NotLeader
+                | ErrorKind::NoNode
+                | ErrorKind::NodeExists
+                | ErrorKind::BadVersion
+                | ErrorKind::NotEmpty
+                | ErrorKind::NoAuth
+        )
+    }
+}
+
 /// zkha's error: a kind and a message that names the offending input.
 #[derive(Debug, Clone)]
 pub struct Error {
@@ -129,6 +154,12 @@ impl Error {
                 | Z::NoChildrenForEphemerals
                 | Z::NoAuth
         )
+    }
+
+    /// True if a write that failed with this error may have been applied all the same (see
+    /// [`ErrorKind::outcome_unknown`]).
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind.outcome_unknown()
     }
 
     /// True if retrying the same idempotent request may succeed.

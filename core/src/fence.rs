@@ -211,12 +211,15 @@ impl Fence {
                 return Err(Error::zk(source, path));
             }
             Ok(Err(zk::MultiWriteError::RequestFailed { source })) => {
+                // Not `NotLeader`: that kind promises nothing was written, and a request in
+                // flight when the session ended may have been applied.
                 if matches!(source, zk::Error::SessionExpired | zk::Error::SessionMoved) {
                     Metrics::inc(&inner.metrics.fenced_rejections);
                     return Err(Error::new(
-                        ErrorKind::NotLeader,
+                        ErrorKind::SessionExpired,
                         format!(
-                            "fenced write refused: the session of the grant on {} has expired",
+                            "fenced write on {} failed: the session of the grant has ended \
+                             (the grant is gone; the outcome of a request already sent is unknown)",
                             self.node
                         ),
                     ));

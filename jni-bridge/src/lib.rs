@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jni::errors::ErrorPolicy;
-use jni::objects::{JByteArray, JClass, JString};
+use jni::objects::{JByteArray, JClass, JString, JThrowable, JValue};
 use jni::strings::JNIString;
 use jni::sys::{jboolean, jint, jlong};
-use jni::{jni_str, Env, EnvUnowned};
+use jni::{jni_sig, jni_str, Env, EnvUnowned};
 use tokio::sync::Mutex as AsyncMutex;
 use zkha::flink::FlinkConfig;
 use zkha::{
@@ -78,19 +78,38 @@ fn exception_class(kind: ErrorKind) -> &'static jni::strings::JNIStr {
 
 /// Throws `class_name` (a binary name) with `msg`, loading the class through the class loader
 /// that defined `Native`, so that a plugin loaded in its own class loader sees its own exception
-/// classes (the thread's context class loader may be another one).
-fn throw(env: &mut Env<'_>, native: &JClass<'_>, class_name: &jni::strings::JNIStr, msg: String) {
+/// classes (the thread's context class loader may be another one). `outcome_unknown` sets the
+/// exception's `outcomeUnknown` flag (core's [`ErrorKind::outcome_unknown`]).
+fn throw(
+    env: &mut Env<'_>,
+    native: &JClass<'_>,
+    class_name: &jni::strings::JNIStr,
+    msg: String,
+    outcome_unknown: bool,
+) {
     let loaded = native.get_class_loader(env).and_then(|loader| {
         jni::refs::LoaderContext::Loader(&loader).load_class(env, class_name, false)
     });
-    let msg = JNIString::new(msg);
-    match loaded {
-        Ok(class) => {
-            let _ = env.throw_new(&class, &msg);
+    let thrown = loaded.and_then(|class| {
+        let text = env.new_string(&msg)?;
+        let e = env.new_object(
+            &class,
+            jni_sig!("(Ljava/lang/String;)V"),
+            &[JValue::Object(&text)],
+        )?;
+        if outcome_unknown {
+            env.set_field(
+                &e,
+                jni_str!("outcomeUnknown"),
+                jni_sig!("Z"),
+                JValue::Bool(true),
+            )?;
         }
-        Err(_) => {
-            let _ = env.throw_new(jni_str!("java/lang/RuntimeException"), &msg);
-        }
+        let e = env.cast_local::<JThrowable>(e)?;
+        env.throw(e)
+    });
+    if thrown.is_err() && !env.exception_check() {
+        let _ = env.throw_new(jni_str!("java/lang/RuntimeException"), JNIString::new(msg));
     }
 }
 
@@ -106,14 +125,19 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
         if env.exception_check() {
             return Ok(T::default());
         }
-        let (class, msg) = match err {
-            BridgeError::Zkha(e) => (exception_class(e.kind()), e.message().to_string()),
+        let (class, msg, unknown) = match err {
+            BridgeError::Zkha(e) => (
+                exception_class(e.kind()),
+                e.message().to_string(),
+                e.outcome_unknown(),
+            ),
             BridgeError::Jni(e) => (
                 jni_str!("io.zkha.jni.ZkhaException"),
                 format!("JNI error: {e}"),
+                true,
             ),
         };
-        throw(env, native, class, msg);
+        throw(env, native, class, msg, unknown);
         Ok(T::default())
     }
 
@@ -133,6 +157,7 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
                 native,
                 jni_str!("io.zkha.jni.ZkhaException"),
                 format!("internal error in zkha: {what}"),
+                true,
             );
         }
         Ok(T::default())

@@ -7,7 +7,9 @@ import java.util.UUID;
 
 import io.zkha.jni.Codec;
 import io.zkha.jni.Native;
+import io.zkha.jni.ClosedException;
 import io.zkha.jni.NotLeaderException;
+import io.zkha.jni.SessionExpiredException;
 import io.zkha.jni.ZkhaException;
 import org.apache.flink.runtime.leaderelection.LeaderElectionDriver;
 import org.apache.flink.runtime.leaderelection.LeaderInformation;
@@ -135,7 +137,8 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         }
         try {
             Native.electionPublish(election, connectionInfoPath(componentId), ConnectionInfo.encode(info));
-        } catch (NotLeaderException e) {
+        } catch (NotLeaderException | SessionExpiredException e) {
+            // The grant is gone (its revocation is on its way): nothing to publish for it.
             LOG.info("zkha: not publishing leader information for {}: {}", componentId, e.getMessage());
         } catch (Exception e) {
             listener.onError(e);
@@ -149,7 +152,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         }
         try {
             Native.electionDelete(election, connectionInfoPath(componentId));
-        } catch (NotLeaderException e) {
+        } catch (NotLeaderException | SessionExpiredException e) {
             LOG.info("zkha: not deleting leader information for {}: {}", componentId, e.getMessage());
         } catch (Exception e) {
             listener.onError(e);
@@ -166,7 +169,12 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
             return;
         }
         running = false;
-        Native.slotBind(client.slot, 0);
+        try {
+            Native.slotBind(client.slot, 0);
+        } catch (ClosedException e) {
+            // The client was closed first (its watchdog fired, or shutdown order): nothing
+            // is bound to it any more.
+        }
         Native.electionClose(election);
         Native.free(leaderWatch);
         dispatcher.join(2 * POLL_MS + 1000);

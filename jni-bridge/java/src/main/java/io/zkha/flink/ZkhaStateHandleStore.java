@@ -7,11 +7,9 @@ import java.util.Collection;
 import java.util.List;
 
 import io.zkha.jni.Codec;
-import io.zkha.jni.ConnectionLossException;
 import io.zkha.jni.Native;
 import io.zkha.jni.NoNodeException;
 import io.zkha.jni.NodeExistsException;
-import io.zkha.jni.TimeoutException;
 import io.zkha.jni.ZkhaException;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.runtime.persistence.IntegerResourceVersion;
@@ -46,8 +44,14 @@ final class ZkhaStateHandleStore<T extends Serializable> implements StateHandleS
         return name.startsWith("/") ? name.substring(1) : name;
     }
 
-    private static boolean possiblyInconsistent(ZkhaException e) {
-        return e instanceof ConnectionLossException || e instanceof TimeoutException;
+    /**
+     * True unless the core knows the failed write changed nothing: only then may the state file
+     * it points at be deleted (a pointer to a deleted file makes the job unrecoverable). Flink's
+     * ZooKeeperStateHandleStore keeps the file for every error outside a short known-safe list
+     * the same way.
+     */
+    static boolean possiblyInconsistent(Exception e) {
+        return !(e instanceof ZkhaException) || ((ZkhaException) e).isOutcomeUnknown();
     }
 
     @Override

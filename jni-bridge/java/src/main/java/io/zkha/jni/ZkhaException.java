@@ -7,9 +7,23 @@ package io.zkha.jni;
 public class ZkhaException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** Set by the native side: a write that failed this way may have been applied. */
+    private boolean outcomeUnknown;
+
     /** Creates the exception with the core's message. */
     public ZkhaException(String message) {
         super(message);
+    }
+
+    /**
+     * True if a write that failed with this exception may have been applied all the same (a
+     * connection loss, a timeout, a session that ended with the request in flight, ...); false
+     * only when the core knows that nothing was written. The core decides (its
+     * {@code ErrorKind::outcome_unknown}); this is the line Flink's
+     * {@code ZooKeeperStateHandleStore} draws before it deletes a state file.
+     */
+    public boolean isOutcomeUnknown() {
+        return outcomeUnknown;
     }
 
     /** True for failures whose outcome is unknown (retrying an idempotent call may succeed). */

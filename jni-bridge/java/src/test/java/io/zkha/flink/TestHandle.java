@@ -40,9 +40,13 @@ final class TestHandle implements RetrievableStateHandle<Long> {
 
     /** A storage helper that makes TestHandles. */
     static final class Helper implements RetrievableStateStorageHelper<Long> {
+        /** The handle made last. */
+        volatile TestHandle last;
+
         @Override
         public RetrievableStateHandle<Long> store(Long state) {
-            return new TestHandle(state);
+            last = new TestHandle(state);
+            return last;
         }
     }
 }

@@ -28,6 +28,7 @@ import org.apache.flink.runtime.leaderelection.LeaderElection;
 import org.apache.flink.runtime.leaderretrieval.DefaultLeaderRetrievalService;
 import org.apache.flink.runtime.leaderretrieval.LeaderRetrievalListener;
 import org.apache.flink.runtime.persistence.IntegerResourceVersion;
+import org.apache.flink.runtime.persistence.PossibleInconsistentStateException;
 import org.apache.flink.runtime.persistence.StateHandleStore;
 import org.apache.flink.runtime.state.RetrievableStateHandle;
 import org.junit.jupiter.api.AfterAll;
@@ -199,6 +200,42 @@ class ZkhaHaTest {
             assertThrows(NotLeaderException.class, () -> one.addAndLock("/0000000000000000004", 4L));
             assertFalse(two.exists("/0000000000000000004").isExisting());
             s.close();
+        }
+    }
+
+    @Test
+    void aStateFileIsDeletedOnlyWhenTheWriteSurelyFailed() throws Exception {
+        Configuration conf = zk.flinkConfig(storage);
+        ZkhaClient c1 = ZkhaClient.connect(conf, false);
+        try (ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
+            DefaultLeaderElectionService s = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c1));
+            Contender leader = new Contender();
+            LeaderElection e = s.createLeaderElection("dispatcher");
+            e.startLeaderElection(leader);
+            leader.next();
+            String root = c1.path("jobs/j2/checkpoints");
+            TestHandle.Helper helper = new TestHandle.Helper();
+            StateHandleStore<Long, IntegerResourceVersion> one = new ZkhaStateHandleStore<>(c1, root, helper);
+            StateHandleStore<Long, IntegerResourceVersion> two = new ZkhaStateHandleStore<>(c2, root, new TestHandle.Helper());
+            one.addAndLock("/0000000000000000001", 1L);
+
+            // The client closes under the writes: ZooKeeper may have applied them (Flink's
+            // rule: anything but a known-safe error), so the new files are kept and Flink is
+            // told the state may be inconsistent.
+            c1.close();
+            assertThrows(PossibleInconsistentStateException.class, () -> one.addAndLock("/0000000000000000002", 2L));
+            assertFalse(helper.last.discarded(), "the file of a write that may have landed is kept");
+
+            // Refused by the fence: nothing was written, so the file goes.
+            TestHandle.Helper stale = new TestHandle.Helper();
+            StateHandleStore<Long, IntegerResourceVersion> notLeader = new ZkhaStateHandleStore<>(c2, root, stale);
+            assertThrows(NotLeaderException.class, () -> notLeader.addAndLock("/0000000000000000004", 4L));
+            assertTrue(stale.last.discarded(), "the file of a refused write is discarded");
+            assertFalse(two.exists("/0000000000000000004").isExisting());
+            e.close();
+            s.close();
+        } finally {
+            c1.close();
         }
     }
 
