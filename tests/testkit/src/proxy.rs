@@ -58,8 +58,9 @@ impl ReplyCut {
 
 struct Shared {
     fault: Mutex<Fault>,
-    /// Armed [`ReplyCut`]s, in the order they were armed.
-    reply_cuts: Mutex<VecDeque<ReplyCut>>,
+    /// Armed [`ReplyCut`]s, in the order they were armed; `true` while the first has
+    /// matched a request and waits for its reply (the next does not match meanwhile).
+    reply_cuts: Mutex<(VecDeque<ReplyCut>, bool)>,
     /// How many replies were withheld by a cut.
     replies_cut: AtomicU64,
     changed: Condvar,
@@ -91,7 +92,7 @@ impl FaultProxy {
         }
         let shared = Arc::new(Shared {
             fault: Mutex::new(Fault::None),
-            reply_cuts: Mutex::new(VecDeque::new()),
+            reply_cuts: Mutex::new((VecDeque::new(), false)),
             replies_cut: AtomicU64::new(0),
             changed: Condvar::new(),
             conns: Mutex::new(Vec::new()),
@@ -165,14 +166,17 @@ impl FaultProxy {
     /// Arms a one-shot cut: the next request of `kind` whose path starts with `path_prefix`
     /// (a multi: its first operation's path) reaches the server, and the connection that
     /// carried it is cut just before the reply would reach the client, so the server has
-    /// done the work and the client sees a connection loss. Rules armed together fire in
-    /// turn (each request matches the first armed rule it fits). Paths are the server's
-    /// (with any chroot or namespace prefix).
+    /// done the work and the client sees a connection loss. Rules armed together fire one
+    /// after another: a rule starts to look at requests only once the rule before it has
+    /// cut its connection (so a second rule catches the request that follows the first
+    /// loss, not one pipelined behind the first request). Paths are the server's (with any
+    /// chroot or namespace prefix).
     pub fn cut_before_reply(&self, kind: ZkRequest, path_prefix: &str) {
         self.shared
             .reply_cuts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .0
             .push_back(ReplyCut {
                 kind,
                 path_prefix: path_prefix.to_string(),
@@ -190,6 +194,7 @@ impl FaultProxy {
             .reply_cuts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .0
             .len()
     }
 
@@ -290,8 +295,9 @@ impl Direction {
             (Direction::Requests(doomed), Scan::Requests(s)) => {
                 for r in s.feed(&data) {
                     let mut rules = shared.reply_cuts.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(i) = rules.iter().position(|c| c.matches(&r)) {
-                        rules.remove(i);
+                    let (queue, waiting) = &mut *rules;
+                    if !*waiting && queue.front().is_some_and(|c| c.matches(&r)) {
+                        *waiting = true;
                         doomed
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -305,6 +311,9 @@ impl Direction {
                 match s.feed(&data, &mut doomed) {
                     Some(k) => {
                         shared.replies_cut.fetch_add(1, Ordering::SeqCst);
+                        let mut rules = shared.reply_cuts.lock().unwrap_or_else(|p| p.into_inner());
+                        rules.0.pop_front();
+                        rules.1 = false;
                         vec![Chunk::Data(at, data[..k].to_vec()), Chunk::Cut(at)]
                     }
                     None => vec![Chunk::Data(at, data)],
