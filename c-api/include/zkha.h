@@ -163,6 +163,11 @@ typedef enum zkha_election_event_kind {
    * This contender no longer leads.
    */
   ZKHA_ELECTION_EVENT_KIND_REVOKED,
+  /**
+   * Contending fails for a reason that does not pass by itself (e.g. an ACL that refuses
+   * the latch node); the contender keeps retrying with backoff.
+   */
+  ZKHA_ELECTION_EVENT_KIND_ERROR,
 } zkha_election_event_kind;
 
 /**
@@ -258,6 +263,10 @@ typedef struct zkha_election_event {
    * 3 session expired, 4 node deleted.
    */
   int32_t revoke_reason;
+  /**
+   * What kind of failure (Error): a `zkha_status`, else `ZKHA_STATUS_OK`.
+   */
+  enum zkha_status error_status;
 } zkha_election_event;
 
 /**

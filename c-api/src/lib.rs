@@ -124,6 +124,9 @@ pub enum zkha_election_event_kind {
     Granted,
     /// This contender no longer leads.
     Revoked,
+    /// Contending fails for a reason that does not pass by itself (e.g. an ACL that refuses
+    /// the latch node); the contender keeps retrying with backoff.
+    Error,
 }
 
 /// An election event (see `zkha_election_next_event`).
@@ -137,6 +140,8 @@ pub struct zkha_election_event {
     /// Why leadership ended (Revoked): 0 closed, 1 lease expired, 2 suspended (strict),
     /// 3 session expired, 4 node deleted.
     pub revoke_reason: i32,
+    /// What kind of failure (Error): a `zkha_status`, else `ZKHA_STATUS_OK`.
+    pub error_status: zkha_status,
 }
 
 /// Bytes owned by zkha; free with `zkha_bytes_free`.
@@ -644,6 +649,7 @@ pub unsafe extern "C" fn zkha_election_next_event(
             kind: zkha_election_event_kind::None,
             fencing_token: -1,
             revoke_reason: -1,
+            error_status: zkha_status::Ok,
         };
         let got = next_event(&e.events, ms(timeout_ms))?;
         match got {
@@ -654,6 +660,10 @@ pub unsafe extern "C" fn zkha_election_next_event(
             Some(ElectionEvent::Revoked { reason }) => {
                 none.kind = zkha_election_event_kind::Revoked;
                 none.revoke_reason = revoke_code(reason);
+            }
+            Some(ElectionEvent::Error { kind, .. }) => {
+                none.kind = zkha_election_event_kind::Error;
+                none.error_status = kind.into();
             }
             None => {}
         }

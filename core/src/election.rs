@@ -25,6 +25,7 @@
 //! Cancellation: dropping the last [`Election`] handle (or [`Election::close`]) revokes and
 //! deletes the contender's node in the background; `close` waits for it.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,15 @@ pub enum ElectionEvent {
     Revoked {
         /// Why.
         reason: RevokeReason,
+    },
+    /// Contending fails for a reason that does not go away by itself (an ACL that refuses
+    /// the latch node, a bad path): told once per run of failures; the contender keeps
+    /// retrying with backoff, so fixing the cause lets it in without a restart.
+    Error {
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// The core's message, naming the path.
+        message: String,
     },
 }
 
@@ -133,6 +143,8 @@ struct Shared {
     registration: Mutex<Option<Registration>>,
     link: Mutex<LivenessStatus>,
     events: Subscribers<ElectionEvent>,
+    /// Persistent failures in a row (backoff, and the error event only for the first).
+    failures: AtomicU32,
     close: watch::Sender<bool>,
     finished: watch::Sender<bool>,
 }
@@ -172,6 +184,7 @@ impl Client {
             registration: Mutex::new(None),
             link: Mutex::new(LivenessStatus::default()),
             events: Subscribers::default(),
+            failures: AtomicU32::new(0),
             close: watch::channel(false).0,
             finished: watch::channel(false).0,
         });
@@ -222,7 +235,8 @@ impl Election {
         ok.then_some(held.leadership)
     }
 
-    /// Waits until this contender leads, up to `timeout`.
+    /// Waits until this contender leads, up to `timeout`. Fails at once with the cause if
+    /// contending fails persistently meanwhile ([`ElectionEvent::Error`]).
     pub async fn wait_for_leadership(&self, timeout: Duration) -> Result<Leadership> {
         let mut events = self.events();
         let wait = async {
@@ -232,7 +246,10 @@ impl Election {
                 }
                 match events.next().await {
                     Some(ElectionEvent::Granted(l)) => return Ok(l),
-                    Some(_) => {}
+                    Some(ElectionEvent::Error { kind, message }) => {
+                        return Err(Error::new(kind, message))
+                    }
+                    Some(ElectionEvent::Revoked { .. }) => {}
                     None => return Err(Error::closed("election")),
                 }
             }
@@ -389,6 +406,7 @@ async fn contend(sh: Arc<Shared>) {
 
 /// Sets the grant and tells subscribers.
 fn grant(sh: &Shared, held: Held) {
+    sh.failures.store(0, Ordering::SeqCst);
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
         token = held.leadership.fencing_token, "leadership granted");
@@ -514,6 +532,46 @@ fn pass_on_error(e: &Error) -> Option<Pass> {
     }
 }
 
+/// What to do after a failed step of a pass.
+enum Failed {
+    /// End the pass this way.
+    End(Pass),
+    /// A passing trouble (connection loss, timeout): repeat the step in place, keeping our
+    /// node and our place in the queue.
+    Repeat,
+}
+
+impl Shared {
+    /// Decides what a failed step means: the session's end and closing end the pass; a
+    /// connection loss or timeout repeats the step after a short wait; anything else is
+    /// persistent: told once as an [`ElectionEvent::Error`], then retried by joining again
+    /// after a growing wait (the retry policy's backoff).
+    async fn failed(&self, e: Error) -> Failed {
+        if let Some(p) = pass_on_error(&e) {
+            return Failed::End(p);
+        }
+        let retry = &self.inner.options.retry;
+        if e.is_retryable() {
+            tracing::debug!(target: "zkha::election", latch = %self.latch, error = %e, "repeating a step");
+            tokio::time::sleep(retry.wait(0)).await;
+            return Failed::Repeat;
+        }
+        let n = self.failures.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            tracing::error!(target: "zkha::election", latch = %self.latch, id = %self.options.participant_id,
+                error = %e, "cannot contend; retrying with backoff");
+            self.events.publish_with(|| {
+                Some(ElectionEvent::Error {
+                    kind: e.kind(),
+                    message: e.message().to_string(),
+                })
+            });
+        }
+        tokio::time::sleep(retry.wait(n)).await;
+        Failed::End(Pass::Rejoin)
+    }
+}
+
 /// One pass of joining and contending within one session.
 async fn run_pass(
     sh: &Arc<Shared>,
@@ -524,26 +582,30 @@ async fn run_pass(
 ) -> Pass {
     let inner = &sh.inner;
     let strict = inner.options.strict;
+    // A failed step: end the pass, or repeat the step (list again) keeping our node.
     macro_rules! try_op {
         ($e:expr) => {
             match $e {
                 Ok(v) => v,
-                Err(e) => {
-                    if let Some(p) = pass_on_error(&e) {
-                        return p;
-                    }
-                    tracing::debug!(target: "zkha::election", error = %e, "retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    return Pass::Rejoin;
-                }
+                Err(e) => match sh.failed(e).await {
+                    Failed::End(p) => return p,
+                    Failed::Repeat => continue,
+                },
             }
         };
     }
     if *close.borrow() || *client_closing.borrow() {
         return Pass::Close;
     }
-    // Join: create our node (protected against connection loss during create).
-    let (node, first_listing) = try_op!(create_own_node(sh, s).await);
+    // Join: create our node (protected against connection loss during create; a join that
+    // still fails leaves no node behind, so joining again is all there is to do).
+    let (node, first_listing) = match create_own_node(sh, s).await {
+        Ok(v) => v,
+        Err(e) => match sh.failed(e).await {
+            Failed::End(p) => return p,
+            Failed::Repeat => return Pass::Rejoin,
+        },
+    };
     let own_name = path::name(&node).to_string();
     let mut listing = Some(first_listing);
 
@@ -560,10 +622,7 @@ async fn run_pass(
                 Ok((c, _)) => c,
                 // Parent deleted (CURATOR-724): our node went with it; join again.
                 Err(e) if e.kind() == ErrorKind::NoNode => return Pass::Rejoin,
-                Err(e) => {
-                    try_op!(Err::<(), _>(e));
-                    unreachable!()
-                }
+                Err(e) => try_op!(Err(e)),
             },
         };
         let contenders = queue::sorted(&children, &["latch-"]);
@@ -617,6 +676,8 @@ async fn run_pass(
             return Pass::Rejoin;
         }
         let Some(stat) = stat else { continue };
+        // Queued and watching: whatever failed before works now.
+        sh.failures.store(0, Ordering::SeqCst);
         // The liveness link to the predecessor, if it names an endpoint (we serve one too).
         let peer = sh
             .endpoint
@@ -768,7 +829,7 @@ async fn lead(
 /// Joins the latch queue (pipelined create + list, protected against connection loss). With
 /// the liveness link on, the node is `_c_<uuid>-zkha@<endpoint>-latch-<seq>`, registered
 /// with the endpoint before it is created.
-async fn create_own_node(sh: &Shared, s: &Session) -> Result<(String, Vec<String>)> {
+async fn create_own_node(sh: &Shared, s: &Arc<Session>) -> Result<(String, Vec<String>)> {
     let data = sh
         .options
         .node_data

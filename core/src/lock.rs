@@ -248,6 +248,10 @@ impl Recipe {
         r
     }
 
+    /// Acquires, repeating what passing trouble spoils until the deadline: a join that failed
+    /// on a connection loss or a timeout (it leaves no node behind), and a wait whose session
+    /// expired (our node went with it: join again under the next session). Other errors,
+    /// the deadline and cancellation end it.
     async fn acquire_task(
         &self,
         timeout: Option<Duration>,
@@ -255,10 +259,39 @@ impl Recipe {
     ) -> Result<LockGuard> {
         let inner = self.client.inner().clone();
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut attempt = 0u32;
+        loop {
+            let e = match self.acquire_once(&inner, deadline, &mut cancel).await {
+                Ok(g) => return Ok(g),
+                Err(e) => e,
+            };
+            let passing = e.is_retryable() || e.kind() == ErrorKind::SessionExpired;
+            let expired = deadline.is_some_and(|d| Instant::now() >= d);
+            if !passing || expired || inner.is_closing() || *cancel.borrow() {
+                return Err(e);
+            }
+            tracing::debug!(target: "zkha::lock", path = %self.path, error = %e, "acquiring again");
+            let wait = inner.options.retry.wait(attempt.min(5));
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = until(deadline) => return Err(self.timed_out()),
+                _ = crate::session::until_true(&mut cancel) => return Err(self.cancelled()),
+            }
+        }
+    }
+
+    /// One attempt: join the queue in the current session and wait for our turn.
+    async fn acquire_once(
+        &self,
+        inner: &Arc<Inner>,
+        deadline: Option<Instant>,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<LockGuard> {
         let s = inner.session().await?;
         let use_view = self.view_ready(&s);
         let (node, listed) =
-            queue::join(&inner, &s, &self.path, self.node_name(), &[], !use_view).await?;
+            queue::join(inner, &s, &self.path, self.node_name(), &[], !use_view).await?;
         let children = listed.or_else(|| {
             let c = self.view_children(&node.name);
             if c.is_some() {
@@ -266,9 +299,9 @@ impl Recipe {
             }
             c
         });
-        self.note_contention(&inner, &s, children.as_ref().map(Vec::len));
+        self.note_contention(inner, &s, children.as_ref().map(Vec::len));
         let waited = self
-            .wait_turn(&inner, &s, &node, children, deadline, &mut cancel)
+            .wait_turn(inner, &s, &node, children, deadline, cancel)
             .await;
         match waited {
             Ok(()) => {
@@ -290,7 +323,7 @@ impl Recipe {
             }
             Err(e) => {
                 // Leave no node behind: cancelled, timed out or failed.
-                let _ = queue::leave(&inner, &s, &node.path).await;
+                let _ = queue::leave(inner, &s, &node.path).await;
                 Err(e)
             }
         }
@@ -367,7 +400,8 @@ impl Recipe {
         }
     }
 
-    /// Waits until `node` holds the lock.
+    /// Waits until `node` holds the lock. A connection loss or a timed-out request while
+    /// waiting is repeated in place (our node keeps its place) while the session lives.
     async fn wait_turn(
         &self,
         inner: &Arc<Inner>,
@@ -378,15 +412,21 @@ impl Recipe {
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<()> {
         let mut listing = first_listing;
+        let mut troubles = 0u32;
         loop {
             let children = match listing.take() {
                 Some(c) => c,
-                None => {
-                    inner
-                        .run(s, &self.path, async |zk| zk.get_children(&self.path).await)
-                        .await?
-                        .0
-                }
+                None => match inner
+                    .run(s, &self.path, async |zk| zk.get_children(&self.path).await)
+                    .await
+                {
+                    Ok((c, _)) => c,
+                    Err(e) => {
+                        self.pause(inner, s, e, &mut troubles, deadline, cancel)
+                            .await?;
+                        continue;
+                    }
+                },
             };
             let blockers = self.blockers(&children, &node.name)?;
             if blockers.is_empty() {
@@ -395,27 +435,35 @@ impl Recipe {
             // Watch every node that blocks us; if one vanished meanwhile, list again.
             let mut watches = tokio::task::JoinSet::new();
             let mut vanished = false;
+            let mut failed = None;
             for b in blockers {
                 let b = path::join(&self.path, &b);
-                let (stat, watcher) = inner
+                match inner
                     .run(s, &b, async |zk| zk.check_and_watch_stat(&b).await)
-                    .await?;
-                if stat.is_none() {
-                    vanished = true;
-                    break;
+                    .await
+                {
+                    Ok((Some(_), watcher)) => {
+                        watches.spawn(watcher.changed());
+                    }
+                    Ok((None, _)) => {
+                        vanished = true;
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                watches.spawn(watcher.changed());
+            }
+            if let Some(e) = failed {
+                self.pause(inner, s, e, &mut troubles, deadline, cancel)
+                    .await?;
+                continue;
             }
             if vanished {
                 continue;
             }
             crate::metrics::Metrics::inc(&inner.metrics.lock_waits);
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 ev = watches.join_next() => {
                     crate::metrics::Metrics::inc(&inner.metrics.lock_wakeups);
@@ -426,14 +474,49 @@ impl Recipe {
                         return Err(Error::new(ErrorKind::SessionExpired, format!("session ended while waiting for {}", self.path)));
                     }
                 }
-                _ = sleep => {
-                    return Err(Error::new(ErrorKind::Timeout, format!("lock {} not acquired within the timeout", self.path)));
-                }
-                _ = crate::session::until_true(cancel) => {
-                    return Err(Error::new(ErrorKind::Interrupted, format!("acquiring {} was cancelled", self.path)));
-                }
+                _ = until(deadline) => return Err(self.timed_out()),
+                _ = crate::session::until_true(cancel) => return Err(self.cancelled()),
             }
         }
+    }
+
+    /// After a request failed while waiting: a passing trouble (connection loss, timeout)
+    /// while our session lives waits a little (the retry policy's backoff) and returns
+    /// `Ok` to list again; anything else is the error.
+    async fn pause(
+        &self,
+        inner: &Inner,
+        s: &Session,
+        e: Error,
+        troubles: &mut u32,
+        deadline: Option<Instant>,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        if !e.is_retryable() || !inner.is_current(s) {
+            return Err(e);
+        }
+        tracing::debug!(target: "zkha::lock", path = %self.path, error = %e, "repeating a request while waiting");
+        let wait = inner.options.retry.wait((*troubles).min(5));
+        *troubles = troubles.saturating_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = until(deadline) => Err(self.timed_out()),
+            _ = crate::session::until_true(cancel) => Err(self.cancelled()),
+        }
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("lock {} not acquired within the timeout", self.path),
+        )
+    }
+
+    fn cancelled(&self) -> Error {
+        Error::new(
+            ErrorKind::Interrupted,
+            format!("acquiring {} was cancelled", self.path),
+        )
     }
 
     /// The children that block `own` (the ones to watch); empty if `own` holds the lock.
@@ -469,6 +552,14 @@ impl Recipe {
                 .map(|(_, c)| vec![c.clone()])
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// Resolves at `deadline` (never without one).
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -8,14 +8,15 @@
 //! loss during the create, the node is looked up by its uuid and adopted only if this session
 //! owns it (CURATOR-498).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use uuid::Uuid;
 use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::path;
 use crate::session::{Inner, Session};
+use crate::{path, runtime};
 
 /// Our node in a queue.
 #[derive(Debug, Clone)]
@@ -53,8 +54,8 @@ pub(crate) fn sorted(children: &[String], lock_names: &[&str]) -> Vec<(i64, Stri
 /// only the create is sent, and the children come back only if a connection loss made a
 /// listing necessary anyway).
 pub(crate) async fn join(
-    inner: &Inner,
-    s: &Session,
+    inner: &Arc<Inner>,
+    s: &Arc<Session>,
     parent: &str,
     lock_name: &str,
     data: &[u8],
@@ -65,9 +66,16 @@ pub(crate) async fn join(
 }
 
 /// [`join`] with the caller's `uuid` (`<parent>/_c_<uuid>-<lock_name><seq>`).
+///
+/// Never leaves a node of its own behind when it fails: a node that was created but cannot be
+/// handed to the caller (the listing after it failed) is deleted in the background, and after
+/// a create whose outcome is unknown that it gives up on, a background task finds and deletes
+/// any node carrying `uuid` that this session owns (Curator's
+/// `FindAndDeleteProtectedNodeInBackground`). Such a node, the lowest in the queue, would
+/// otherwise block every other contender until the session ends.
 pub(crate) async fn join_as(
-    inner: &Inner,
-    s: &Session,
+    inner: &Arc<Inner>,
+    s: &Arc<Session>,
     parent: &str,
     uuid: &str,
     lock_name: &str,
@@ -101,13 +109,14 @@ pub(crate) async fn join_as(
                 let children = match listed {
                     None => None,
                     Some(Ok((c, _))) => Some(c),
-                    // Listed before... cannot be: the list follows the create. Ask again.
-                    Some(Err(_)) => Some(
-                        inner
-                            .run(s, parent, async |zk| zk.get_children(parent).await)
-                            .await?
-                            .0,
-                    ),
+                    // The listing's reply was lost: ask again (a read).
+                    Some(Err(_)) => match list_children(inner, s, parent).await {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            leave_in_background(inner, s, &node.path);
+                            return Err(e.context(format!("joining the queue at {parent}")));
+                        }
+                    },
                 };
                 return Ok((node, children));
             }
@@ -116,15 +125,26 @@ pub(crate) async fn join_as(
                 inner.ensure_path(s, parent).await?;
             }
             Err(e) if e.is_retryable() => {
-                if let Some(found) = find_own(inner, s, parent, uuid).await? {
-                    let children = inner
-                        .run(s, parent, async |zk| zk.get_children(parent).await)
-                        .await?
-                        .0;
-                    return Ok((found, Some(children)));
-                }
-                if attempt >= retries {
-                    return Err(e.context(format!("joining the queue at {parent}")));
+                // The create may have been applied: look for it (a read, repeated through
+                // connection loss).
+                let found = inner.retrying(|| find_own(inner, s, parent, uuid)).await;
+                match found {
+                    Ok(Some(node)) => match list_children(inner, s, parent).await {
+                        Ok(c) => return Ok((node, Some(c))),
+                        Err(e) => {
+                            leave_in_background(inner, s, &node.path);
+                            return Err(e.context(format!("joining the queue at {parent}")));
+                        }
+                    },
+                    Ok(None) if attempt < retries => {}
+                    Ok(None) => {
+                        forget_in_background(inner, s, parent, uuid);
+                        return Err(e.context(format!("joining the queue at {parent}")));
+                    }
+                    Err(e) => {
+                        forget_in_background(inner, s, parent, uuid);
+                        return Err(e.context(format!("joining the queue at {parent}")));
+                    }
                 }
                 tokio::time::sleep(inner.options.retry.wait(attempt)).await;
                 attempt += 1;
@@ -132,6 +152,56 @@ pub(crate) async fn join_as(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Lists `parent`, repeating through connection loss.
+async fn list_children(inner: &Inner, s: &Session, parent: &str) -> Result<Vec<String>> {
+    inner
+        .retrying(|| async {
+            let (c, _) = inner
+                .run(s, parent, async |zk| zk.get_children(parent).await)
+                .await?;
+            Ok(c)
+        })
+        .await
+}
+
+/// Deletes our `node` in the background (retrying until it or the session is gone).
+fn leave_in_background(inner: &Arc<Inner>, s: &Arc<Session>, node: &str) {
+    let (inner, s, node) = (inner.clone(), s.clone(), node.to_string());
+    runtime::spawn(async move {
+        if let Err(e) = leave(&inner, &s, &node).await {
+            tracing::warn!(target: "zkha::queue", node = %node, error = %e, "could not delete an abandoned node");
+        }
+    });
+}
+
+/// Finds and deletes, in the background, every child of `parent` carrying `uuid` that session
+/// `s` owns: the node of a create whose outcome was unknown when the join gave up. Retries
+/// while the session lives (its end removes the node anyway).
+fn forget_in_background(inner: &Arc<Inner>, s: &Arc<Session>, parent: &str, uuid: &str) {
+    let (inner, s) = (inner.clone(), s.clone());
+    let (parent, uuid) = (parent.to_string(), uuid.to_string());
+    runtime::spawn(async move {
+        let mut attempt = 0u32;
+        while inner.is_current(&s) && !inner.is_closing() {
+            match find_own(&inner, &s, &parent, &uuid).await {
+                Ok(None) => return,
+                Ok(Some(node)) => {
+                    tracing::info!(target: "zkha::queue", node = %node.path, "deleting a node left by a failed join");
+                    if leave(&inner, &s, &node.path).await.is_err() {
+                        attempt = attempt.saturating_add(1);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::NoNode => return,
+                Err(_) => {
+                    tokio::time::sleep(inner.options.retry.wait(attempt.min(5))).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    });
 }
 
 /// Finds a child of `parent` carrying `uuid` that session `s` owns.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use zkha::{ConnectionState, ElectionEvent, ErrorKind, NodeMode, Op, RevokeReason};
 use zkha_testkit::peers::CuratorPeer;
-use zkha_testkit::FaultProxy;
+use zkha_testkit::{FaultProxy, ZkRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_contenders_one_leader_and_close_hands_over() {
@@ -450,4 +450,114 @@ async fn curator_leader_latch_and_zkha_share_a_latch() {
     peer.ask("close", "CLOSED", Duration::from_secs(5)).unwrap();
     b.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
     assert!(peer.drain().iter().all(|l| l != "GRANTED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lost_replies_around_the_latch_create_leave_one_node_and_a_leader() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&proxy.connect_string(), t).await;
+    let cb = client(&zk.connect_string(), t).await;
+    let latch = unique("protected-latch");
+    cb.put(&latch, b"").await.unwrap();
+    // The create is applied but its reply is lost; so is the reply to the listing that
+    // looks for the node afterwards.
+    proxy.cut_before_reply(ZkRequest::Create, &format!("{latch}/"));
+    proxy.cut_before_reply(ZkRequest::GetChildren, &latch);
+    let a = elect(&ca, &latch, "a");
+    let granted = a.wait_for_leadership(Duration::from_secs(10)).await;
+    assert_eq!(proxy.replies_cut(), 2, "both replies were withheld");
+    granted.expect("a leads: its own node was found, not left behind to block it");
+    let b = elect(&cb, &latch, "b");
+    eventually(Duration::from_secs(5), "b queued", || b.node().is_some()).await;
+    let mine = owned_by(&cb, &latch, ca.session_id()).await;
+    assert_eq!(mine.len(), 1, "one node of a's session: {mine:?}");
+    a.close().await;
+    b.wait_for_leadership(Duration::from_secs(2))
+        .await
+        .expect("b leads once a leaves: nothing of a's is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_to_the_ownership_check_costs_no_failover() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&zk.connect_string(), t).await;
+    let cb = client(&proxy.connect_string(), t).await;
+    let cc = client(&zk.connect_string(), t).await;
+    let latch = unique("ownership-check");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let b = elect(&cb, &latch, "b");
+    eventually(Duration::from_secs(5), "b queued", || b.node().is_some()).await;
+    let c = elect(&cc, &latch, "c");
+    eventually(Duration::from_secs(5), "c queued", || c.node().is_some()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // b watches a
+    let b_node = b.node().unwrap();
+    // The next `exists` on b's own node is its ownership check once a is gone.
+    proxy.cut_before_reply(ZkRequest::Exists, &b_node);
+    a.close().await;
+    b.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .expect("b, next in line, leads");
+    assert_eq!(
+        proxy.replies_cut(),
+        1,
+        "the ownership check's reply was lost"
+    );
+    assert_eq!(b.node().unwrap(), b_node, "b kept its place: no rejoin");
+    assert!(!c.has_leadership());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_error_is_reported_and_retried_until_fixed() {
+    use zookeeper_client as zkc;
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let c = client(&zk.connect_string(), t).await;
+    let latch = unique("no-create-right");
+    // A latch parent anyone may read but nobody may create children in.
+    let raw = zkc::Client::connect(&zk.connect_string()).await.unwrap();
+    let read_admin = [zkc::Acl::new(
+        zkc::Permission::READ | zkc::Permission::ADMIN,
+        zkc::AuthId::new("world", "anyone"),
+    )];
+    raw.create(
+        &latch,
+        b"",
+        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(&read_admin)),
+    )
+    .await
+    .unwrap();
+    let e = elect(&c, &latch, "a");
+    let mut events = e.events();
+    let start = Instant::now();
+    let err = e
+        .wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoAuth, "{err}");
+    assert!(err.message().contains(&latch), "names the path: {err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "said at once, not after a timeout"
+    );
+    match events.next_timeout(Duration::from_secs(2)).await {
+        Some(ElectionEvent::Error { kind, message }) => {
+            assert_eq!(kind, ErrorKind::NoAuth);
+            assert!(message.contains(&latch), "{message}");
+        }
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    // Told once, not every retry.
+    assert_eq!(events.next_timeout(Duration::from_millis(1500)).await, None);
+    // Fixed by the operator: the contender gets in without being restarted.
+    raw.set_acl(&latch, &zkc::Acls::anyone_all(), None)
+        .await
+        .unwrap();
+    e.wait_for_leadership(Duration::from_secs(15))
+        .await
+        .expect("leads once the ACL allows it");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use zkha::{ErrorKind, LostReason, NodeMode, Op};
 use zkha_testkit::peers::CuratorPeer;
-use zkha_testkit::FaultProxy;
+use zkha_testkit::{FaultProxy, ZkRequest};
 
 async fn children(c: &zkha::Client, path: &str) -> Vec<String> {
     c.get_children(path).await.unwrap().unwrap_or_default()
@@ -584,4 +584,113 @@ async fn idle_child_view_is_dropped_and_its_watch_removed() {
         assert!(!watched_paths(addr, c.session_id()).contains(&path));
     }
     c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_that_gives_up_leaves_no_node_behind() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    // No retries: the join gives up after the first lost reply, and its node, created all
+    // the same, must not stay at the head of the queue.
+    let ca = zkha::Client::connect(
+        options(&proxy.connect_string(), t).retry(zkha::RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let cb = client(&zk.connect_string(), t).await;
+    let lock = unique("gives-up");
+    cb.put(&lock, b"").await.unwrap();
+    proxy.cut_before_reply(ZkRequest::Create, &format!("{lock}/"));
+    proxy.cut_before_reply(ZkRequest::GetChildren, &lock);
+    let m = ca.mutex(&lock).unwrap();
+    let r = m.acquire(Some(Duration::from_secs(10))).await;
+    assert_eq!(proxy.replies_cut(), 2);
+    if let Ok(g) = r {
+        g.release().await.unwrap();
+    }
+    let start = Instant::now();
+    loop {
+        let left = owned_by(&cb, &lock, ca.session_id()).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a's stray node is still there: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let g = cb
+        .mutex(&lock)
+        .unwrap()
+        .acquire(Some(Duration::from_secs(2)))
+        .await
+        .expect("another client locks: nothing of a's blocks it");
+    g.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lost_replies_around_the_lock_create_adopt_the_node() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&proxy.connect_string(), t).await;
+    let cb = client(&zk.connect_string(), t).await;
+    let lock = unique("protected-lock");
+    cb.put(&lock, b"").await.unwrap();
+    proxy.cut_before_reply(ZkRequest::Create, &format!("{lock}/"));
+    proxy.cut_before_reply(ZkRequest::GetChildren, &lock);
+    let g = ca
+        .mutex(&lock)
+        .unwrap()
+        .acquire(None)
+        .await
+        .expect("a single passing trouble does not fail an acquire without a timeout");
+    assert_eq!(proxy.replies_cut(), 2);
+    let mine = owned_by(&cb, &lock, ca.session_id()).await;
+    assert_eq!(
+        mine,
+        vec![g.node().rsplit('/').next().unwrap().to_string()],
+        "the created node was adopted"
+    );
+    g.release().await.unwrap();
+    let other = cb
+        .mutex(&lock)
+        .unwrap()
+        .acquire(Some(Duration::from_secs(2)))
+        .await
+        .expect("nothing of a's is left to block b");
+    other.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_while_waiting_does_not_fail_the_acquire() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let holder = client(&zk.connect_string(), t).await;
+    let waiter = client(&proxy.connect_string(), t).await;
+    let lock = unique("wait-loss");
+    let held = holder.mutex(&lock).unwrap().acquire(None).await.unwrap();
+    // The waiter's watch on the holder's node: its reply is lost, once.
+    proxy.cut_before_reply(ZkRequest::Exists, held.node());
+    let m = waiter.mutex(&lock).unwrap();
+    let acquiring = tokio::spawn(async move { m.acquire(None).await });
+    eventually(Duration::from_secs(5), "the watch reply was cut", || {
+        proxy.replies_cut() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!acquiring.is_finished(), "the acquire still waits");
+    held.release().await.unwrap();
+    let g = tokio::time::timeout(Duration::from_secs(5), acquiring)
+        .await
+        .expect("granted after the release")
+        .unwrap()
+        .expect("not failed by the lost reply");
+    g.release().await.unwrap();
 }

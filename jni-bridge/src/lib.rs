@@ -413,7 +413,7 @@ native!(Java_io_zkha_jni_Native_electionJoin(env, id: jlong, latch: JString<'loc
 });
 
 // Next election event: `null` on timeout; `[0]` when closed; `[1][token i64][uuid msb][uuid lsb]`
-// on grant; `[2][reason u8]` on revoke.
+// on grant; `[2][reason u8]` on revoke; `[3][utf8 message]` when contending fails persistently.
 native!(Java_io_zkha_jni_Native_electionNext(env, id: jlong, timeout_ms: jlong) -> JByteArray<'local> {
     let (_, events) = election(id)?;
     let t = ms(timeout_ms);
@@ -444,6 +444,10 @@ native!(Java_io_zkha_jni_Native_electionNext(env, id: jlong, timeout_ms: jlong) 
                 RevokeReason::SessionExpired => 3,
                 RevokeReason::NodeDeleted => 4,
             });
+        }
+        Some(ElectionEvent::Error { message, .. }) => {
+            out.push(3);
+            out.extend_from_slice(message.as_bytes());
         }
     }
     byte_array(env, &out)

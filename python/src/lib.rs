@@ -579,7 +579,8 @@ impl Election {
         self.inner.leadership().as_ref().map(leadership_tuple)
     }
 
-    /// The next event: ("granted", leadership tuple) or ("revoked", reason); None on timeout.
+    /// The next event: ("granted", leadership tuple), ("revoked", reason) or ("error", (class
+    /// name, message)) as (kind, leadership, reason, error); None on timeout.
     #[pyo3(signature = (timeout=None, aio=None))]
     fn next_event(
         &self,
@@ -590,8 +591,13 @@ impl Election {
         let ev = self.events.clone();
         go(py, aio, async move {
             Ok(next_event(ev, ms(timeout)).await?.map(|e| match e {
-                ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None),
-                ElectionEvent::Revoked { reason } => ("revoked", None, Some(revoke_name(reason))),
+                ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None, None),
+                ElectionEvent::Revoked { reason } => {
+                    ("revoked", None, Some(revoke_name(reason)), None)
+                }
+                ElectionEvent::Error { kind, message } => {
+                    ("error", None, None, Some((error_class(kind), message)))
+                }
             }))
         })
     }

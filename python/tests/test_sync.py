@@ -57,6 +57,30 @@ def test_election_events_and_fencing(client: zkha.Client, hosts: str, path: str)
         b.close()
 
 
+def test_election_reports_a_persistent_error(client: zkha.Client, hosts: str, path: str) -> None:
+    from kazoo.client import KazooClient
+    from kazoo.security import make_acl
+
+    kz = KazooClient(hosts=hosts)
+    kz.start()
+    try:
+        # A latch parent anyone may read (and fix), but nobody may create children in.
+        kz.create(path, b"", acl=[make_acl("world", "anyone", read=True, admin=True)])
+        e = client.election(path, "a")
+        with pytest.raises(zkha.NoAuthError) as raised:
+            e.wait(10)
+        assert path in str(raised.value)
+        ev = e.next_event(5)
+        assert ev is not None and ev.kind == "error"
+        assert isinstance(ev.error, zkha.NoAuthError) and path in str(ev.error)
+        kz.set_acls(path, [make_acl("world", "anyone", all=True)])
+        assert e.wait(15).fencing_token > 0
+        e.close()
+    finally:
+        kz.stop()
+        kz.close()
+
+
 def test_lock_context_manager_and_timeout(client: zkha.Client, hosts: str, path: str) -> None:
     with zkha.Client(hosts, session_timeout=6) as other:
         with client.lock(path) as g:

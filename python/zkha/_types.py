@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from . import _errors
+from ._errors import ZkhaError
+
 
 @dataclass(frozen=True)
 class Leadership:
@@ -22,12 +25,15 @@ class Leadership:
 
 @dataclass(frozen=True)
 class ElectionEvent:
-    """``kind`` is ``"granted"`` (with ``leadership``) or ``"revoked"`` (with ``reason``:
-    closed, lease_expired, suspended, session_expired, node_deleted)."""
+    """``kind`` is ``"granted"`` (with ``leadership``), ``"revoked"`` (with ``reason``:
+    closed, lease_expired, suspended, session_expired, node_deleted) or ``"error"`` (with
+    ``error``: contending fails for a reason that does not pass by itself, such as an ACL
+    that refuses the latch node; told once, the contender keeps retrying with backoff)."""
 
-    kind: Literal["granted", "revoked"]
+    kind: Literal["granted", "revoked", "error"]
     leadership: Leadership | None = None
     reason: str | None = None
+    error: ZkhaError | None = None
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,10 @@ def leadership(t: tuple[int, str, str, int] | None) -> Leadership | None:
 
 
 def election_event(
-    t: tuple[str, tuple[int, str, str, int] | None, str | None] | None,
+    t: tuple[str, tuple[int, str, str, int] | None, str | None, tuple[str, str] | None] | None,
 ) -> ElectionEvent | None:
     if t is None:
         return None
-    kind, lead, reason = t
-    return ElectionEvent(kind, leadership(lead), reason)  # type: ignore[arg-type]
+    kind, lead, reason, err = t
+    error = None if err is None else getattr(_errors, err[0])(err[1])
+    return ElectionEvent(kind, leadership(lead), reason, error)  # type: ignore[arg-type]

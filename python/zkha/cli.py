@@ -216,6 +216,12 @@ def _lead(
         ev = election.next_event(None)
         if ev is not None and ev.kind == "granted":
             lead = ev.leadership
+        elif ev is not None and ev.kind == "error":
+            # Told once; the core keeps retrying, so fixing the cause lets us in.
+            out.emit(
+                {"event": "error", "path": args.path, "error": str(ev.error)},
+                f"zkha: cannot contend for leadership on {args.path}: {ev.error} (retrying)",
+            )
     assert lead is not None
     child = _spawn(args.cmd)
     holder[0] = child

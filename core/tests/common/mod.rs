@@ -75,3 +75,18 @@ pub async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> boo
 pub fn leaders(es: &[Election]) -> usize {
     es.iter().filter(|e| e.has_leadership()).count()
 }
+
+/// Children of `parent` that session `session` owns (read through client `c`, after a sync).
+pub async fn owned_by(c: &Client, parent: &str, session: i64) -> Vec<String> {
+    c.sync(parent).await.unwrap();
+    let mut out = Vec::new();
+    for name in c.get_children(parent).await.unwrap().unwrap_or_default() {
+        let p = format!("{parent}/{name}");
+        if let Some((_, st)) = c.get_data(&p).await.unwrap() {
+            if st.ephemeral_owner == session {
+                out.push(name);
+            }
+        }
+    }
+    out
+}

@@ -2,6 +2,7 @@ package io.zkha.flink;
 
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
 
@@ -84,6 +85,14 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
                     LOG.info("zkha: leadership revoked (reason code {})", ev[1]);
                     listener.onRevokeLeadership();
                     break;
+                case 3: {
+                    // Contending fails for a reason that does not pass by itself (an ACL that
+                    // refuses the latch node): Flink's error path, as with its own driver.
+                    String why = new String(ev, 1, ev.length - 1, StandardCharsets.UTF_8);
+                    LOG.error("zkha: cannot contend for leadership: {}", why);
+                    listener.onError(new ZkhaException("zkha cannot contend for leadership: " + why));
+                    break;
+                }
                 default:
                     LOG.warn("zkha: unknown election event {}", ev[0]);
             }
