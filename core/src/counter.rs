@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fence::{FenceSource, NodeMode, Op};
+use crate::fence::{FenceSource, Op};
 use crate::session::Client;
+use crate::session::NodeMode;
 use crate::{path, runtime};
 
 /// How the counter's value is stored.

@@ -92,3 +92,8 @@ impl<T> EventStream<T> {
             .flatten()
     }
 }
+
+/// Resolves once the watched flag is true (or its sender is gone).
+pub(crate) async fn until_true(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await.map(|_| ());
+}

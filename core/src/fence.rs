@@ -9,34 +9,7 @@ use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
-use crate::session::{Inner, NodeStat, Session};
-
-/// How a znode created by an [`Op::Create`] lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeMode {
-    /// Persistent.
-    Persistent,
-    /// Persistent with a sequence suffix.
-    PersistentSequential,
-    /// Deleted when the creating session ends.
-    Ephemeral,
-    /// Ephemeral with a sequence suffix.
-    EphemeralSequential,
-    /// Deleted by the server once its last child is gone.
-    Container,
-}
-
-impl NodeMode {
-    pub(crate) fn to_zk(self) -> zk::CreateMode {
-        match self {
-            NodeMode::Persistent => zk::CreateMode::Persistent,
-            NodeMode::PersistentSequential => zk::CreateMode::PersistentSequential,
-            NodeMode::Ephemeral => zk::CreateMode::Ephemeral,
-            NodeMode::EphemeralSequential => zk::CreateMode::EphemeralSequential,
-            NodeMode::Container => zk::CreateMode::Container,
-        }
-    }
-}
+use crate::session::{Inner, NodeMode, NodeStat, Session};
 
 /// One operation of a (fenced) multi. Paths are relative to the client's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,9 +8,21 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::lock::LostReason;
 use crate::session::{ConnectionState, Inner, Session};
 use crate::{queue, runtime};
+
+/// Why a held lock was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// Disconnected longer than the lease.
+    LeaseExpired,
+    /// The session expired.
+    SessionExpired,
+    /// The lock node was deleted by someone else.
+    NodeDeleted,
+    /// The client was closed.
+    Closed,
+}
 
 /// One held lock.
 struct Hold {

@@ -15,8 +15,9 @@ use zookeeper_client as zk;
 use crate::election::Election;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{EventStream, Subscribers};
-use crate::fence::{Fence, NodeMode, Op};
+use crate::fence::{Fence, Op};
 use crate::runtime;
+use crate::session::NodeMode;
 use crate::session::{Client, ConnectionState, Inner};
 
 /// What a leader-information znode currently says.

@@ -34,12 +34,13 @@ pub use election::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use events::EventStream;
-pub use fence::{Fence, FenceSource, NodeMode, Op, OpResult};
+pub use fence::{Fence, FenceSource, Op, OpResult};
 pub use fence_slot::FenceSlot;
+pub use holds::LostReason;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
-pub use lock::{LockGuard, LostReason, Mutex, ReadWriteLock, Semaphore};
+pub use lock::{LockGuard, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
 pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
-pub use session::{Client, ConnectionState, NodeStat, StateEvents};
+pub use session::{Client, ConnectionState, NodeMode, NodeStat, StateEvents};
 pub use watchdog::Watchdog;

@@ -288,7 +288,7 @@ async fn accept_loop(ep: Arc<Endpoint>, listener: TcpListener, mut stop: watch::
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = crate::session::until_true(&mut stop) => break,
+            _ = crate::events::until_true(&mut stop) => break,
         }
     }
     // Closing: drop the listener and every held link.

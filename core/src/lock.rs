@@ -29,6 +29,7 @@ use zookeeper_client as zk;
 use crate::child_view::ChildView;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fence::Fence;
+use crate::holds::LostReason;
 use crate::queue::{self, QueueNode};
 use crate::session::{Client, Inner, Session};
 use crate::{path, runtime};
@@ -36,19 +37,6 @@ use crate::{path, runtime};
 const LOCK: &str = "lock-";
 const READ: &str = "__READ__";
 const WRITE: &str = "__WRIT__";
-
-/// Why a held lock was lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LostReason {
-    /// Disconnected longer than the lease.
-    LeaseExpired,
-    /// The session expired.
-    SessionExpired,
-    /// The lock node was deleted by someone else.
-    NodeDeleted,
-    /// The client was closed.
-    Closed,
-}
 
 /// What kind of queue member a lock acquires.
 #[derive(Debug, Clone, Copy)]
@@ -276,7 +264,7 @@ impl Recipe {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = until(deadline) => return Err(self.timed_out()),
-                _ = crate::session::until_true(&mut cancel) => return Err(self.cancelled()),
+                _ = crate::events::until_true(&mut cancel) => return Err(self.cancelled()),
             }
         }
     }
@@ -475,7 +463,7 @@ impl Recipe {
                     }
                 }
                 _ = until(deadline) => return Err(self.timed_out()),
-                _ = crate::session::until_true(cancel) => return Err(self.cancelled()),
+                _ = crate::events::until_true(cancel) => return Err(self.cancelled()),
             }
         }
     }
@@ -501,7 +489,7 @@ impl Recipe {
         tokio::select! {
             _ = tokio::time::sleep(wait) => Ok(()),
             _ = until(deadline) => Err(self.timed_out()),
-            _ = crate::session::until_true(cancel) => Err(self.cancelled()),
+            _ = crate::events::until_true(cancel) => Err(self.cancelled()),
         }
     }
 
@@ -762,14 +750,14 @@ async fn node_watch(
     let mut attempt = 0u32;
     loop {
         let watched = tokio::select! {
-            _ = crate::session::until_true(&mut stop) => return,
+            _ = crate::events::until_true(&mut stop) => return,
             r = inner.run(&s, &node, async |zk| zk.check_and_watch_stat(&node).await) => r,
         };
         let ev = match watched {
             Ok((Some(_), w)) => {
                 attempt = 0;
                 tokio::select! {
-                    _ = crate::session::until_true(&mut stop) => return,
+                    _ = crate::events::until_true(&mut stop) => return,
                     ev = w.changed() => ev,
                 }
             }
@@ -783,7 +771,7 @@ async fn node_watch(
                 let wait = inner.options.retry.wait(attempt.min(5));
                 attempt = attempt.saturating_add(1);
                 tokio::select! {
-                    _ = crate::session::until_true(&mut stop) => return,
+                    _ = crate::events::until_true(&mut stop) => return,
                     _ = tokio::time::sleep(wait) => continue,
                 }
             }

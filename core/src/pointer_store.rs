@@ -25,7 +25,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fence::{add_ops, map_results, FenceSource, NodeMode, Op};
+use crate::fence::{add_ops, map_results, FenceSource, Op};
+use crate::session::NodeMode;
 use crate::session::{Client, Inner, Session};
 use crate::{path, runtime};
 
