@@ -63,6 +63,10 @@ pub enum Request {
     },
     /// Stop a proxy.
     ProxyStop { id: usize },
+    /// Partition the servers into groups ([`Ensemble::partition`]).
+    Partition { groups: Vec<Vec<usize>> },
+    /// Heal every server-to-server link.
+    HealPartition,
     /// Kill every node and exit.
     Shutdown,
 }
@@ -237,6 +241,11 @@ fn handle(req: Request, sup: &Supervised) -> Result<Value> {
                 .ok_or_else(|| Error::Usage(format!("no proxy {id}")))?;
             proxy.cut_before_reply(request, &path_prefix);
         }
+        Request::Partition { groups } => {
+            let refs: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
+            e.partition(&refs)?;
+        }
+        Request::HealPartition => e.heal_partition(),
         Request::ProxyStop { id } => {
             sup.proxies
                 .lock()

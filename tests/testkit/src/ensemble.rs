@@ -4,6 +4,7 @@
 //! directory. Every JVM is killed when the [`Ensemble`] is dropped (also while a test panics)
 //! and, through a parent-death signal, when the test process ends without dropping it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::four_letter::{self, Mode};
 use crate::install::Install;
+use crate::proxy::FaultProxy;
 use crate::spawn;
 
 /// How an ensemble is configured.
@@ -36,6 +38,14 @@ pub struct Options {
     pub start_timeout: Duration,
     /// Parent directory for the run directory (default `$ZKHA_TESTKIT_DIR` or the temp dir).
     pub base_dir: Option<PathBuf>,
+    /// How many of the nodes (the last ones) are observers (`peerType=observer`; default 0).
+    pub observers: usize,
+    /// Route every server-to-server link (quorum and election traffic) through a fault proxy,
+    /// so [`Ensemble::partition`] can cut servers off from each other while their clients
+    /// stay connected (default false).
+    pub partitionable: bool,
+    /// `syncLimit` in ticks (default 5 s worth: 5000 / tick).
+    pub sync_limit: Option<u32>,
 }
 
 impl Default for Options {
@@ -49,6 +59,9 @@ impl Default for Options {
             heap_mb: 256,
             start_timeout: Duration::from_secs(60),
             base_dir: None,
+            observers: 0,
+            partitionable: false,
+            sync_limit: None,
         }
     }
 }
@@ -79,13 +92,41 @@ impl Options {
         self
     }
 
+    /// Makes the last `n` nodes observers.
+    pub fn observers(mut self, n: usize) -> Self {
+        self.observers = n;
+        self
+    }
+
+    /// Routes server-to-server links through fault proxies (see [`Ensemble::partition`]).
+    pub fn partitionable(mut self, on: bool) -> Self {
+        self.partitionable = on;
+        self
+    }
+
+    /// Sets `syncLimit` in ticks.
+    pub fn sync_limit(mut self, ticks: u32) -> Self {
+        self.sync_limit = Some(ticks);
+        self
+    }
+
+    /// `syncLimit` in ticks as configured.
+    pub fn sync_limit_ticks(&self) -> u32 {
+        self.sync_limit.unwrap_or((5_000 / self.tick_ms).max(5))
+    }
+
     /// A one-line description for benchmark and log output.
     pub fn describe(&self, nodes: usize) -> String {
-        format!(
-            "nodes={nodes} tickTime={}ms forceSync={}",
+        let mut d = format!(
+            "nodes={nodes} tickTime={}ms syncLimit={} forceSync={}",
             self.tick_ms,
+            self.sync_limit_ticks(),
             if self.force_sync { "yes" } else { "no" }
-        )
+        );
+        if self.observers > 0 {
+            let _ = write!(d, " observers={}", self.observers);
+        }
+        d
     }
 }
 
@@ -142,6 +183,9 @@ pub struct Ensemble {
     options: Options,
     dir: PathBuf,
     nodes: Mutex<Vec<Node>>,
+    /// With [`Options::partitionable`]: the proxy node `from` reaches node `to` through
+    /// (its quorum and election ports), per ordered pair.
+    links: BTreeMap<(usize, usize), FaultProxy>,
     keep_dir: bool,
 }
 
@@ -189,6 +233,12 @@ impl Ensemble {
         if nodes == 0 {
             return Err(Error::Usage("an ensemble needs at least one node".into()));
         }
+        if options.observers >= nodes {
+            return Err(Error::Usage(format!(
+                "{} observers leave no voting server among {nodes} nodes",
+                options.observers
+            )));
+        }
         if let Some(ports) = &options.client_ports {
             if ports.len() != nodes {
                 return Err(Error::Usage(format!(
@@ -221,6 +271,11 @@ impl Ensemble {
             fs::create_dir_all(&dir)?;
             fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
             let ports = choose_ports(nodes, options.client_ports.as_deref())?;
+            let links = if options.partitionable {
+                server_links(&ports)?
+            } else {
+                BTreeMap::new()
+            };
             let ensemble = Ensemble {
                 install: install.clone(),
                 options: options.clone(),
@@ -240,6 +295,7 @@ impl Ensemble {
                         })
                         .collect(),
                 ),
+                links,
                 keep_dir: false,
             };
             ensemble.write_configs()?;
@@ -337,6 +393,54 @@ impl Ensemble {
             .into_iter()
             .find(|n| n.mode.is_some_and(Mode::is_leader))
             .map(|n| n.id)
+    }
+
+    /// Splits the servers into `groups`: every link between servers of different groups is
+    /// blackholed (quorum and election traffic, both ways: nothing passes, sockets stay open,
+    /// as in a network partition), every link inside a group passes. Servers named in no
+    /// group form one more group. Clients keep their connections to every server. Needs
+    /// [`Options::partitionable`].
+    pub fn partition(&self, groups: &[&[usize]]) -> Result<()> {
+        let n = self.len();
+        if self.links.is_empty() && n > 1 {
+            return Err(Error::Usage(
+                "this ensemble was started without server-link proxies: set \
+                 Options::partitionable (CLI: --partitionable)"
+                    .into(),
+            ));
+        }
+        let mut group_of = vec![usize::MAX; n + 1];
+        for (g, members) in groups.iter().enumerate() {
+            for &id in members.iter() {
+                if id == 0 || id > n {
+                    return Err(Error::Usage(format!("no node {id}: node ids are 1..={n}")));
+                }
+                if group_of[id] != usize::MAX {
+                    return Err(Error::Usage(format!("node {id} is in two groups")));
+                }
+                group_of[id] = g;
+            }
+        }
+        for ((from, to), proxy) in &self.links {
+            if group_of[*from] == group_of[*to] {
+                proxy.heal();
+            } else {
+                proxy.blackhole();
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts node `id` off from every other server ([`Ensemble::partition`] with `id` alone).
+    pub fn isolate(&self, id: usize) -> Result<()> {
+        self.partition(&[&[id]])
+    }
+
+    /// Heals every server-to-server link; bytes held meanwhile are delivered in order.
+    pub fn heal_partition(&self) {
+        for proxy in self.links.values() {
+            proxy.heal();
+        }
     }
 
     /// The node the client with `session_id` is connected to (from `cons`), if any.
@@ -507,29 +611,40 @@ impl Ensemble {
     fn write_configs(&self) -> Result<()> {
         let nodes = self.lock();
         let o = &self.options;
-        let mut servers = String::new();
+        let voters = nodes.len() - o.observers;
         for n in nodes.iter() {
-            let _ = writeln!(
-                servers,
-                "server.{}=127.0.0.1:{}:{}",
-                n.id, n.quorum_port, n.election_port
-            );
-        }
-        for n in nodes.iter() {
+            // Each node's own view of the others: through its link proxies, if any.
+            let mut servers = String::new();
+            for peer in nodes.iter() {
+                let (q, e) = match self.links.get(&(n.id, peer.id)) {
+                    Some(proxy) => {
+                        let local = proxy.local_addrs();
+                        (local[0].port(), local[1].port())
+                    }
+                    None => (peer.quorum_port, peer.election_port),
+                };
+                let role = if peer.id > voters { ":observer" } else { "" };
+                let _ = writeln!(servers, "server.{}=127.0.0.1:{q}:{e}{role}", peer.id);
+            }
             let data = n.dir.join("data");
             fs::create_dir_all(&data)?;
             fs::write(data.join("myid"), format!("{}\n", n.id))?;
             let min = o.min_session_timeout_ms.unwrap_or(2 * o.tick_ms);
             let max = o.max_session_timeout_ms.unwrap_or(20 * o.tick_ms);
+            let peer_type = if n.id > voters {
+                "peerType=observer\n"
+            } else {
+                ""
+            };
             let cfg = format!(
                 "tickTime={tick}\ninitLimit={init}\nsyncLimit={sync}\ndataDir={data}\n\
                  clientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout={min}\n\
                  maxSessionTimeout={max}\nforceSync={force}\nadmin.enableServer=false\n\
                  4lw.commands.whitelist=*\nstandaloneEnabled=true\nreconfigEnabled=false\n\
-                 maxClientCnxns=0\n{servers}",
+                 maxClientCnxns=0\n{peer_type}{servers}",
                 tick = o.tick_ms,
                 init = (10_000 / o.tick_ms).max(10),
-                sync = (5_000 / o.tick_ms).max(5),
+                sync = o.sync_limit_ticks(),
                 data = data.display(),
                 port = n.client_port,
                 force = if o.force_sync { "yes" } else { "no" },
@@ -654,6 +769,23 @@ fn choose_ports(nodes: usize, client: Option<&[u16]>) -> Result<Vec<(u16, u16, u
         out.push((c, take(&mut held)?, take(&mut held)?));
     }
     Ok(out)
+}
+
+/// One fault proxy per ordered pair of servers (`from` reaches `to` through it), in front of
+/// `to`'s quorum and election ports.
+fn server_links(ports: &[(u16, u16, u16)]) -> Result<BTreeMap<(usize, usize), FaultProxy>> {
+    let mut links = BTreeMap::new();
+    for from in 1..=ports.len() {
+        for (i, &(_, quorum, election)) in ports.iter().enumerate() {
+            let to = i + 1;
+            if to == from {
+                continue;
+            }
+            let upstreams = [quorum, election].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+            links.insert((from, to), FaultProxy::start_with(&upstreams, &[1])?);
+        }
+    }
+    Ok(links)
 }
 
 /// Removes run directories left by test processes that no longer exist.

@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::zk_frames::{ReplyScanner, RequestScanner, SeenRequest, ZkRequest};
+use crate::zk_frames::{self, ReplyScanner, RequestScanner, SeenRequest, ZkRequest};
 
 /// What the proxy currently does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,9 +82,28 @@ pub struct FaultProxy {
     listeners: Vec<(SocketAddr, SocketAddr)>,
 }
 
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("listeners", &self.listeners)
+            .field("fault", &self.fault())
+            .finish()
+    }
+}
+
 impl FaultProxy {
     /// Starts a proxy with one local port (on 127.0.0.1) per upstream address.
     pub fn start(upstreams: &[SocketAddr]) -> Result<FaultProxy> {
+        Self::start_with(upstreams, &[])
+    }
+
+    /// [`FaultProxy::start`] for a link between two ZooKeeper servers: on the upstreams whose
+    /// index is in `election`, the hello a server sends when it opens an election connection
+    /// loses the address it announces (the old protocol's hello: just the server id), so the
+    /// server that answers by connecting back uses the address in its own configuration,
+    /// which leads through the test kit's proxies, instead of the announced one, which would
+    /// bypass them.
+    pub(crate) fn start_with(upstreams: &[SocketAddr], election: &[usize]) -> Result<FaultProxy> {
         if upstreams.is_empty() {
             return Err(Error::Usage(
                 "a proxy needs at least one upstream address".into(),
@@ -101,7 +120,8 @@ impl FaultProxy {
             closed: AtomicBool::new(false),
         });
         let mut listeners = Vec::new();
-        for &upstream in upstreams {
+        for (i, &upstream) in upstreams.iter().enumerate() {
+            let hello = election.contains(&i);
             let listener = TcpListener::bind("127.0.0.1:0")
                 .map_err(|e| Error::Port(format!("proxy cannot bind 127.0.0.1:0: {e}")))?;
             let local = listener.local_addr()?;
@@ -109,7 +129,7 @@ impl FaultProxy {
             let shared = shared.clone();
             thread::Builder::new()
                 .name(format!("zkha-proxy-{}", local.port()))
-                .spawn(move || accept_loop(listener, upstream, shared))?;
+                .spawn(move || accept_loop(listener, upstream, shared, hello))?;
         }
         Ok(FaultProxy { shared, listeners })
     }
@@ -235,7 +255,7 @@ impl Drop for FaultProxy {
     }
 }
 
-fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>, hello: bool) {
     for client in listener.incoming() {
         if shared.closed.load(Ordering::SeqCst) {
             return;
@@ -268,8 +288,16 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
             &server,
             &shared,
             Direction::Requests(doomed.clone()),
+            hello,
         );
-        pipe(id, &server, &client, &shared, Direction::Replies(doomed));
+        pipe(
+            id,
+            &server,
+            &client,
+            &shared,
+            Direction::Replies(doomed),
+            false,
+        );
     }
 }
 
@@ -332,7 +360,14 @@ enum Scan {
 
 /// Forwards `from` -> `to` with two threads: a reader that timestamps chunks and a writer that
 /// delivers them when the fault in force allows.
-fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>, dir: Direction) {
+fn pipe(
+    id: u64,
+    from: &TcpStream,
+    to: &TcpStream,
+    shared: &Arc<Shared>,
+    dir: Direction,
+    hello: bool,
+) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -347,11 +382,23 @@ fn pipe(id: u64, from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>, dir: Di
                 Direction::Requests(_) => Scan::Requests(RequestScanner::default()),
                 Direction::Replies(_) => Scan::Replies(ReplyScanner::default()),
             };
+            let mut hello = hello.then(Vec::new);
             loop {
                 let chunks = match from.read(&mut buf) {
                     Ok(0) | Err(_) => vec![Chunk::Eof(Instant::now())],
                     Ok(n) => {
-                        dir.inspect(buf[..n].to_vec(), Instant::now(), &reader_shared, &mut scan)
+                        let mut data = buf[..n].to_vec();
+                        if let Some(held) = hello.as_mut() {
+                            held.extend_from_slice(&data);
+                            match zk_frames::old_election_hello(held) {
+                                Some(rewritten) => {
+                                    data = rewritten;
+                                    hello = None;
+                                }
+                                None => continue,
+                            }
+                        }
+                        dir.inspect(data, Instant::now(), &reader_shared, &mut scan)
                     }
                 };
                 let eof = chunks

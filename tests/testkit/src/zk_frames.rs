@@ -191,6 +191,35 @@ impl ReplyScanner {
     }
 }
 
+/// The protocol versions of ZooKeeper's election hello that carry the sender's address
+/// (`QuorumCnxManager.PROTOCOL_VERSION_V1`, `_V2`).
+const ELECTION_HELLO_WITH_ADDRESS: [i64; 2] = [-65536, -65535];
+
+/// Rewrites the start of an election connection: once `held` holds the whole hello
+/// (`[version i64][sid i64][len i32][address]`), returns the old protocol's hello (`[sid i64]`)
+/// followed by whatever came after it; `None` while the hello is incomplete. Bytes that do not
+/// start with such a hello pass unchanged.
+pub(crate) fn old_election_hello(held: &[u8]) -> Option<Vec<u8>> {
+    if held.len() < 8 {
+        return None;
+    }
+    let version = i64::from_be_bytes(held[..8].try_into().expect("8 bytes"));
+    if !ELECTION_HELLO_WITH_ADDRESS.contains(&version) {
+        return Some(held.to_vec());
+    }
+    if held.len() < 20 {
+        return None;
+    }
+    let len = i32::from_be_bytes(held[16..20].try_into().expect("4 bytes"));
+    let end = 20 + usize::try_from(len).unwrap_or(0);
+    if held.len() < end {
+        return None;
+    }
+    let mut out = held[8..16].to_vec();
+    out.extend_from_slice(&held[end..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +280,23 @@ mod tests {
         assert_eq!(s.feed(&stream[..doomed_at + 2], &mut doomed), None);
         assert_eq!(s.feed(&stream[doomed_at + 2..], &mut doomed), Some(0));
         assert!(first < doomed_at);
+    }
+
+    #[test]
+    fn the_election_hello_loses_its_address() {
+        let mut hello = (-65536i64).to_be_bytes().to_vec();
+        hello.extend_from_slice(&3i64.to_be_bytes());
+        let addr = b"127.0.0.1:4567";
+        hello.extend_from_slice(&(addr.len() as i32).to_be_bytes());
+        hello.extend_from_slice(addr);
+        hello.extend_from_slice(b"rest");
+        assert_eq!(old_election_hello(&hello[..10]), None);
+        let mut want = 3i64.to_be_bytes().to_vec();
+        want.extend_from_slice(b"rest");
+        assert_eq!(old_election_hello(&hello), Some(want));
+        // An old hello (the id itself) passes as it is.
+        let old = 2i64.to_be_bytes().to_vec();
+        assert_eq!(old_election_hello(&old), Some(old.clone()));
     }
 
     #[test]

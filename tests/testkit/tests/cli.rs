@@ -208,3 +208,51 @@ fn cut_before_reply_through_the_cli() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
     cli(&["ensemble", "stop", &handle]);
 }
+
+#[test]
+fn partitions_through_the_cli() {
+    let me = std::process::id().to_string();
+    let started = cli(&[
+        "ensemble",
+        "start",
+        "--nodes",
+        "3",
+        "--partitionable",
+        "--sync-limit",
+        "10",
+        "--owner-pid",
+        &me,
+    ]);
+    let handle = started["handle"].as_str().unwrap().to_string();
+    assert!(started["config"].as_str().unwrap().contains("syncLimit=10"));
+    let leader = cli(&["leader", &handle]).as_u64().unwrap();
+    let others: Vec<String> = (1..=3u64)
+        .filter(|&n| n != leader)
+        .map(|n| n.to_string())
+        .collect();
+    cli(&["partition", &handle, &leader.to_string(), &others.join(",")]);
+    // The majority side elects a new leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let l = cli(&["leader", &handle]).as_u64();
+        if l.is_some_and(|l| l != leader) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new leader on the majority side"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cli(&["partition", &handle, "heal"]);
+    cli(&["wait-quorum", &handle, "--timeout-ms", "30000"]);
+    cli(&["partition", &handle, "isolate", "1"]);
+    cli(&["partition", &handle, "heal"]);
+    let out = Command::new(BIN)
+        .args(["partition", &handle, "1,9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node 9"));
+    cli(&["ensemble", "stop", &handle]);
+}

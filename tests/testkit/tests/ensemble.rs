@@ -260,3 +260,120 @@ async fn cut_before_reply_applies_the_request_and_loses_its_reply() {
     assert_eq!(children, vec!["a".to_string()]);
     assert_eq!(client.session_id(), session);
 }
+
+/// Waits until node `id` reports `want` (None: not serving).
+fn wait_mode(zk: &Ensemble, id: usize, want: Option<zkha_testkit::Mode>, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let mode = zk.status()[id - 1].mode;
+        if mode == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "node {id} is {mode:?}, not {want:?}, after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_follower_serves_its_clients_until_sync_limit_then_drops_them() {
+    use zkha_testkit::Mode;
+    // syncLimit 10 x tickTime 100 ms: a cut-off follower gives up after about 1 s.
+    let zk = Ensemble::start(3, Options::default().partitionable(true).sync_limit(10)).unwrap();
+    let leader = zk.leader().unwrap();
+    let f = (1..=3).find(|&n| n != leader).unwrap();
+    let client = connect(&zk.node(f).addr().to_string(), Duration::from_secs(20)).await;
+    let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    client.create("/before", b"", &opts).await.unwrap();
+
+    zk.isolate(f).unwrap();
+    let cut = Instant::now();
+    // Still answering reads from its own state, for a while.
+    client.check_stat("/before").await.unwrap();
+    // Writes cannot reach the leader.
+    let write = tokio::time::timeout(
+        Duration::from_millis(500),
+        client.create("/during", b"", &opts),
+    )
+    .await;
+    assert!(
+        !matches!(write, Ok(Ok(_))),
+        "a write went through an isolated follower"
+    );
+    // Then it stops serving and drops its clients.
+    wait_state(&client, SessionState::Disconnected, Duration::from_secs(10)).await;
+    let dropped = cut.elapsed();
+    assert!(
+        dropped >= Duration::from_millis(700),
+        "dropped after {dropped:?}"
+    );
+    // The others keep a quorum.
+    assert!(zk.leader().is_some_and(|l| l != f));
+
+    zk.heal_partition();
+    wait_mode(&zk, f, Some(Mode::Follower), Duration::from_secs(20));
+    wait_state(
+        &client,
+        SessionState::SyncConnected,
+        Duration::from_secs(20),
+    )
+    .await;
+    client.check_stat("/before").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_in_the_minority_loses_its_quorum() {
+    use zkha_testkit::Mode;
+    let zk = Ensemble::start(3, Options::default().partitionable(true).sync_limit(10)).unwrap();
+    let old = zk.leader().unwrap();
+    let rest: Vec<usize> = (1..=3).filter(|&n| n != old).collect();
+    zk.partition(&[&[old], &rest]).unwrap();
+    // The majority elects a new leader; the old one stops leading.
+    let start = Instant::now();
+    loop {
+        let status = zk.status();
+        let new_leader = rest
+            .iter()
+            .any(|&n| status[n - 1].mode == Some(Mode::Leader));
+        if new_leader && status[old - 1].mode != Some(Mode::Leader) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{status:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    zk.heal_partition();
+    zk.wait_quorum(Duration::from_secs(30)).unwrap();
+    assert!(zk.partition(&[&[4]]).is_err(), "node ids are checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_serve_and_can_be_cut_off() {
+    use zkha_testkit::Mode;
+    let zk = Ensemble::start(
+        4,
+        Options::default()
+            .observers(1)
+            .partitionable(true)
+            .sync_limit(10),
+    )
+    .unwrap();
+    assert_eq!(zk.status()[3].mode, Some(Mode::Observer));
+    assert!(zk.options().describe(4).contains("observers=1"));
+    let client = connect(&zk.node(4).addr().to_string(), Duration::from_secs(20)).await;
+    let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    client.create("/via-observer", b"", &opts).await.unwrap();
+    zk.isolate(4).unwrap();
+    wait_state(&client, SessionState::Disconnected, Duration::from_secs(10)).await;
+    zk.heal_partition();
+    wait_mode(&zk, 4, Some(Mode::Observer), Duration::from_secs(20));
+}
+
+#[test]
+fn partition_needs_link_proxies() {
+    let zk = Ensemble::start(1, Options::default()).unwrap();
+    assert!(zk.partition(&[&[1]]).is_ok(), "one node: nothing to cut");
+    let err = Options::default().observers(3);
+    assert!(Ensemble::start(3, err).is_err(), "observers only");
+}

@@ -19,15 +19,23 @@ USAGE
       Checks Java and fetches the ZooKeeper jars from Maven Central into the cache (once).
   zkha-testkit ensemble start [--nodes N] [--tick-ms MS] [--force-sync]
                               [--min-session-ms MS] [--max-session-ms MS]
+                              [--sync-limit TICKS] [--observers N] [--partitionable]
                               [--owner-pid PID|0] [--dir DIR] [--json]
       Starts N servers (default 3) on 127.0.0.1 and prints the connect string, ports, pids
       and a HANDLE (a directory) for the commands below. The ensemble is killed when its
-      owner process (default: the caller of this command; 0: none) exits.
+      owner process (default: the caller of this command; 0: none) exits. The last
+      --observers nodes are observers; --partitionable routes server-to-server links
+      through proxies, for `partition`.
   zkha-testkit ensemble stop HANDLE
   zkha-testkit ensemble status HANDLE [--json]
   zkha-testkit node HANDLE kill|stop|restart|pause|resume N
   zkha-testkit wait-quorum HANDLE [--timeout-ms MS]
   zkha-testkit leader HANDLE                      prints the leading node's id
+  zkha-testkit partition HANDLE GROUP GROUP...    e.g. `partition H 1 2,3`: servers in
+      different groups cannot reach each other (unnamed servers form one more group);
+      clients stay connected. Needs --partitionable.
+  zkha-testkit partition HANDLE isolate N         cuts server N off from the others
+  zkha-testkit partition HANDLE heal              every server-to-server link passes again
   zkha-testkit proxy HANDLE start [--node N]... [--upstream HOST:PORT]...
       Starts a TCP proxy in front of the given nodes (default all); prints its id and
       connect string.
@@ -66,7 +74,7 @@ struct Args {
 
 impl Args {
     fn parse(raw: &[String]) -> Args {
-        const SWITCHES: &[&str] = &["--json", "--force-sync"];
+        const SWITCHES: &[&str] = &["--json", "--force-sync", "--partitionable"];
         let mut positional = Vec::new();
         let mut options = Vec::new();
         let mut it = raw.iter();
@@ -216,6 +224,26 @@ fn run(raw: &[String]) -> Result<(), Error> {
             let timeout_ms = args.num("--timeout-ms")?.unwrap_or(30_000);
             control::send(&handle(&args, 1)?, &Request::WaitQuorum { timeout_ms })?
         }
+        ("partition", Some(_)) => {
+            let handle = handle(&args, 1)?;
+            let req = match args.pos(2, "partition groups, `isolate N` or `heal`")? {
+                "heal" => Request::HealPartition,
+                "isolate" => Request::Partition {
+                    groups: vec![vec![parse_num(args.pos(3, "node id")?, "node id")?]],
+                },
+                _ => Request::Partition {
+                    groups: args.positional[2..]
+                        .iter()
+                        .map(|g| {
+                            g.split(',')
+                                .map(|n| parse_num(n.trim(), "node id in a group"))
+                                .collect::<Result<Vec<usize>, _>>()
+                        })
+                        .collect::<Result<_, _>>()?,
+                },
+            };
+            control::send(&handle, &req)?
+        }
         ("leader", Some(_)) => {
             let status = control::send(&handle(&args, 1)?, &Request::Status)?;
             status["leader"].clone()
@@ -303,6 +331,13 @@ fn options(args: &Args) -> Result<(usize, Options), Error> {
         o.tick_ms = t;
     }
     o.force_sync = args.has("--force-sync");
+    o.partitionable = args.has("--partitionable");
+    if let Some(n) = args.num("--observers")? {
+        o.observers = n;
+    }
+    if let Some(t) = args.num("--sync-limit")? {
+        o.sync_limit = Some(t);
+    }
     if let Some(v) = args.num("--min-session-ms")? {
         o.min_session_timeout_ms = Some(v);
     }
