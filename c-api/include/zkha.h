@@ -277,7 +277,7 @@ typedef void (*zkha_revoke_cb)(void *user_data, int32_t reason);
 
 /**
  * Called on a zkha thread when a held lock is lost (1 lease expired, 2 session expired,
- * 3 node deleted, 4 client closed). Must not block.
+ * 3 node deleted, 4 client closed, 5 disconnected in strict mode). Must not block.
  */
 typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
 

@@ -159,7 +159,7 @@ pub struct zkha_bytes {
 pub type zkha_revoke_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
 /// Called on a zkha thread when a held lock is lost (1 lease expired, 2 session expired,
-/// 3 node deleted, 4 client closed). Must not block.
+/// 3 node deleted, 4 client closed, 5 disconnected in strict mode). Must not block.
 pub type zkha_lost_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
 /// A client: one ZooKeeper session at a time, re-opened after expiry.
@@ -820,6 +820,7 @@ pub unsafe extern "C" fn zkha_lock_on_lost(
                 LostReason::SessionExpired => 2,
                 LostReason::NodeDeleted => 3,
                 LostReason::Closed => 4,
+                LostReason::Suspended => 5,
             };
             // SAFETY: a C function pointer and its user data, as registered.
             let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));

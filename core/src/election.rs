@@ -38,7 +38,7 @@ use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, Op, OpResult};
 use crate::liveness::{self, Endpoint, Evidence, Registration};
 use crate::metrics::Metrics;
-use crate::session::{Client, ConnectionState, Inner, Session};
+use crate::session::{Anchor, Client, ConnectionState, Inner, Session};
 use crate::{path, queue, runtime};
 
 /// Why leadership ended.
@@ -137,6 +137,8 @@ struct Shared {
     options: ElectionOptions,
     held: Mutex<Option<Held>>,
     own_node: Mutex<Option<String>>,
+    /// Our node as a lease anchor of the client, while it exists.
+    anchor: Mutex<Option<Anchor>>,
     /// The client's liveness endpoint (`None` with the link off).
     endpoint: Option<Arc<Endpoint>>,
     /// Our node's registration with the endpoint, while the node exists.
@@ -180,6 +182,7 @@ impl Client {
             options,
             held: Mutex::new(None),
             own_node: Mutex::new(None),
+            anchor: Mutex::new(None),
             endpoint,
             registration: Mutex::new(None),
             link: Mutex::new(LivenessStatus::default()),
@@ -226,12 +229,7 @@ impl Election {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()?;
-        let ok = self
-            .shared()
-            .inner
-            .lease
-            .safe_until(held.session.generation)
-            .is_some_and(|t| t > Instant::now());
+        let ok = self.shared().inner.lease.holds(held.session.generation);
         ok.then_some(held.leadership)
     }
 
@@ -457,8 +455,10 @@ impl Shared {
         f(&mut self.link.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// Our node is gone: its endpoint stops serving it (and closes its successor's link).
+    /// Our node is gone: its endpoint stops serving it (and closes its successor's link), and
+    /// lease renewals no longer check it.
     fn forget_registration(&self) {
+        self.anchor.lock().unwrap_or_else(|p| p.into_inner()).take();
         let reg = self
             .registration
             .lock()
@@ -517,10 +517,7 @@ async fn force_takeover(
 
 /// True while the lease of session `s` holds.
 fn lease_holds(inner: &Inner, s: &Session) -> bool {
-    inner
-        .lease
-        .safe_until(s.generation)
-        .is_some_and(|t| t > Instant::now())
+    inner.lease.holds(s.generation)
 }
 
 /// Maps an operation error to how the pass ends; `None` if worth retrying.
@@ -849,6 +846,8 @@ async fn create_own_node(sh: &Shared, s: &Arc<Session>) -> Result<(String, Vec<S
         queue::join_as(&sh.inner, s, &sh.latch, &uuid, &lock_name, &data, true).await?;
     let children = children.unwrap_or_default(); // always listed with `true`
     *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.path.clone());
+    *sh.anchor.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some(sh.inner.anchors.add(s.generation, &node.path));
     *sh.registration.lock().unwrap_or_else(|p| p.into_inner()) = registration;
     sh.update_link(|l| l.endpoint = advertised);
     Ok((node.path, children))

@@ -141,21 +141,6 @@ impl Error {
         Error::new(kind, format!("{text} (path {path})"))
     }
 
-    /// True if the server certainly received and answered the request (so its send time
-    /// proves the session alive).
-    pub(crate) fn server_answered(e: &zookeeper_client::Error) -> bool {
-        use zookeeper_client::Error as Z;
-        matches!(
-            e,
-            Z::NoNode
-                | Z::NodeExists
-                | Z::BadVersion
-                | Z::NotEmpty
-                | Z::NoChildrenForEphemerals
-                | Z::NoAuth
-        )
-    }
-
     /// True if a write that failed with this error may have been applied all the same (see
     /// [`ErrorKind::outcome_unknown`]).
     pub fn outcome_unknown(&self) -> bool {

@@ -127,11 +127,7 @@ impl Fence {
 
     pub(crate) async fn multi_here(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let inner = &self.inner;
-        if inner
-            .lease
-            .safe_until(self.session.generation)
-            .is_none_or(|t| t <= Instant::now())
-        {
+        if !inner.lease.holds(self.session.generation) {
             Metrics::inc(&inner.metrics.fenced_rejections);
             return Err(Error::new(
                 ErrorKind::NotLeader,
@@ -162,12 +158,8 @@ impl Fence {
                     ),
                 ))
             }
-            Ok(Ok(results)) => {
-                inner.lease.note(self.session.generation, sent);
-                results
-            }
+            Ok(Ok(results)) => results,
             Ok(Err(zk::MultiWriteError::OperationFailed { index: 0, source })) => {
-                inner.lease.note(self.session.generation, sent);
                 Metrics::inc(&inner.metrics.fenced_rejections);
                 tracing::warn!(target: "zkha::fence", node = %self.node, error = %source, "fenced write rejected: the grant is gone");
                 return Err(Error::new(
@@ -179,7 +171,6 @@ impl Fence {
                 ));
             }
             Ok(Err(zk::MultiWriteError::OperationFailed { index, source })) => {
-                inner.lease.note(self.session.generation, sent);
                 let path = full_paths.get(index - 1).map(String::as_str).unwrap_or("?");
                 return Err(Error::zk(source, path));
             }

@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::session::{ConnectionState, Inner, Session};
+use crate::session::{Anchor, ConnectionState, Inner, Session, Stamp};
 use crate::{queue, runtime};
 
 /// Why a held lock was lost.
@@ -22,6 +21,8 @@ pub enum LostReason {
     NodeDeleted,
     /// The client was closed.
     Closed,
+    /// Disconnected, and strict mode gives locks up on any disconnect.
+    Suspended,
 }
 
 /// One held lock.
@@ -29,6 +30,8 @@ struct Hold {
     session: Arc<Session>,
     node: String,
     lost: watch::Sender<Option<LostReason>>,
+    /// The node as a lease anchor while held.
+    _anchor: Anchor,
 }
 
 /// Every lock a client holds right now.
@@ -62,9 +65,10 @@ impl Holds {
         let ended = if inner.is_closing() {
             Some(LostReason::Closed)
         } else {
-            lease_end(inner, &session, Instant::now())
+            lease_end(inner, &session, Stamp::now())
         };
         let hold = Hold {
+            _anchor: inner.anchors.add(session.generation, &node),
             session,
             node,
             lost,
@@ -73,7 +77,7 @@ impl Holds {
             Some(reason) => {
                 lose(&hold, reason);
                 drop(held);
-                if reason == LostReason::LeaseExpired {
+                if matches!(reason, LostReason::LeaseExpired | LostReason::Suspended) {
                     leave_later(inner, hold);
                 }
             }
@@ -103,11 +107,14 @@ impl Holds {
         // `None`: each hold's own lease decides.
         let every = match state {
             ConnectionState::Lost => None,
+            ConnectionState::Suspended { .. } if inner.options.strict => {
+                Some(LostReason::Suspended)
+            }
             ConnectionState::Expired { .. } => Some(LostReason::SessionExpired),
             ConnectionState::Closed => Some(LostReason::Closed),
             _ => return,
         };
-        let now = Instant::now();
+        let now = Stamp::now();
         let reason_for = |h: &Hold| every.or_else(|| lease_end(inner, &h.session, now));
         // Reported under the lock, so a release that runs meanwhile either finds the hold
         // (and nothing is reported) or comes after the report.
@@ -122,7 +129,7 @@ impl Holds {
             for (id, reason) in ended {
                 if let Some(h) = held.1.remove(&id) {
                     lose(&h, reason);
-                    if reason == LostReason::LeaseExpired {
+                    if matches!(reason, LostReason::LeaseExpired | LostReason::Suspended) {
                         leave.push(h);
                     }
                 }
@@ -136,8 +143,8 @@ impl Holds {
 
 /// How a hold under `session` has ended by `now`, judged by its lease: `LeaseExpired` once
 /// the lease ran out, `SessionExpired` once the session is no longer the current one.
-fn lease_end(inner: &Inner, session: &Session, now: Instant) -> Option<LostReason> {
-    match inner.lease.safe_until(session.generation) {
+fn lease_end(inner: &Inner, session: &Session, now: Stamp) -> Option<LostReason> {
+    match inner.lease.until(session.generation) {
         None => Some(LostReason::SessionExpired),
         Some(t) if t <= now => Some(LostReason::LeaseExpired),
         Some(_) => None,

@@ -301,7 +301,9 @@ impl Recipe {
                     Some(reason) => Err(Error::new(
                         match reason {
                             LostReason::Closed => ErrorKind::Closed,
-                            LostReason::LeaseExpired => ErrorKind::ConnectionLoss,
+                            LostReason::LeaseExpired | LostReason::Suspended => {
+                                ErrorKind::ConnectionLoss
+                            }
                             _ => ErrorKind::SessionExpired,
                         },
                         format!("lock {} was lost as it was granted ({reason:?})", self.path),
@@ -628,12 +630,7 @@ impl LockGuard {
     pub fn is_held(&self) -> bool {
         !self.released.load(Ordering::SeqCst)
             && self.lost.borrow().is_none()
-            && self
-                .client
-                .inner()
-                .lease
-                .safe_until(self.session.generation)
-                .is_some_and(|t| t > Instant::now())
+            && self.client.inner().lease.holds(self.session.generation)
     }
 
     /// Resolves when the lock is lost (never, if it is released first): the lease ran out,

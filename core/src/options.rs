@@ -67,6 +67,12 @@ pub struct ClientOptions {
     pub strict: bool,
     /// How often the session proves itself alive; default T/5.
     pub heartbeat_interval: Option<Duration>,
+    /// An upper bound on the ZooKeeper servers' `tickTime` (the leader relays a client's
+    /// activity to expiry about every tickTime/2, and the lease waits that long within each
+    /// renewal). Default: learned once per client as half the smallest session timeout the
+    /// servers grant (ZooKeeper's default `minSessionTimeout` is 2 x tickTime). Too large
+    /// costs lease freshness only; too small overstates the lease by the difference.
+    pub server_tick: Option<Duration>,
     /// How long one operation may wait (including for a reconnect); default T.
     pub operation_timeout: Option<Duration>,
     /// ACL of created znodes.
@@ -221,6 +227,7 @@ impl ClientOptions {
             lease_margin: None,
             strict: false,
             heartbeat_interval: None,
+            server_tick: None,
             operation_timeout: None,
             acl: AclMode::Open,
             max_payload: DEFAULT_MAX_PAYLOAD,
@@ -261,6 +268,12 @@ impl ClientOptions {
     /// Strict mode: revoke on any disconnect.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Sets an upper bound on the servers' `tickTime` (see [`ClientOptions::server_tick`]).
+    pub fn server_tick(mut self, tick: Duration) -> Self {
+        self.server_tick = Some(tick);
         self
     }
 
@@ -311,6 +324,15 @@ impl ClientOptions {
             if m >= self.session_timeout {
                 return Err(Error::invalid(format!(
                     "lease margin {m:?} must be shorter than the session timeout {:?}",
+                    self.session_timeout
+                )));
+            }
+        }
+        if let Some(tick) = self.server_tick {
+            if tick.is_zero() || tick * 2 > self.session_timeout {
+                return Err(Error::invalid(format!(
+                    "server tick {tick:?} must be above zero and at most half the session \
+                     timeout {:?} (ZooKeeper grants no session shorter than 2 ticks)",
                     self.session_timeout
                 )));
             }

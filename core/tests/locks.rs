@@ -694,3 +694,37 @@ async fn a_lost_reply_while_waiting_does_not_fail_the_acquire() {
         .expect("not failed by the lost reply");
     g.release().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_gives_up_a_lock_on_any_disconnect() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let strict = zkha::Client::connect(options(&proxy.connect_string(), t).strict(true))
+        .await
+        .unwrap();
+    let other = client(&zk.connect_string(), t).await;
+    let path = unique("strict-lock");
+    let g = strict.mutex(&path).unwrap().acquire(None).await.unwrap();
+    let lost = g.lost_future();
+    let cut = Instant::now();
+    proxy.cut();
+    let reason = tokio::time::timeout(Duration::from_secs(2), lost)
+        .await
+        .expect("lost at once, not at the lease's end");
+    assert_eq!(reason, LostReason::Suspended);
+    assert!(
+        cut.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        cut.elapsed()
+    );
+    assert!(!g.is_held());
+    // Its node goes once reconnected: another client gets the lock.
+    let g2 = other
+        .mutex(&path)
+        .unwrap()
+        .acquire(Some(Duration::from_secs(5)))
+        .await
+        .expect("the lock passes on");
+    g2.release().await.unwrap();
+}

@@ -252,6 +252,7 @@ fn lost_name(r: LostReason) -> &'static str {
         LostReason::SessionExpired => "session_expired",
         LostReason::NodeDeleted => "node_deleted",
         LostReason::Closed => "closed",
+        LostReason::Suspended => "suspended",
         #[allow(unreachable_patterns)]
         _ => "unknown",
     }

@@ -266,12 +266,13 @@ class LockGuard:
     @property
     def lost_reason(self) -> str | None:
         """None while held; why the lock was lost (lease_expired, session_expired,
-        node_deleted, closed) once it is. Watching starts at the first read."""
+        node_deleted, closed, suspended: disconnected in strict mode) once it is. Watching
+        starts at the first read."""
         return self._g.lost_reason()
 
     def wait_lost(self) -> str:
         """Blocks until the lock is lost; returns why (lease_expired, session_expired,
-        node_deleted, closed)."""
+        node_deleted, closed, suspended)."""
         return self._g.lost()
 
     def release(self) -> None:

@@ -15,7 +15,8 @@
 //! | `high-availability.zookeeper.client.tolerate-suspended-connections` | false |
 //!
 //! zkha's own keys live under `high-availability.zkha.*`: `lease-margin` (duration),
-//! `strict` (bool: revoke on any disconnect), `heartbeat-interval` (duration),
+//! `strict` (bool: revoke on any disconnect), `heartbeat-interval` (duration), `server-tick`
+//! (duration: an upper bound on the servers' tickTime),
 //! `max-payload` (bytes), and the liveness link (fast crash failover): `liveness.enabled`
 //! (bool, default true), `liveness.host` (IP address to listen on), `liveness.port` (port to
 //! listen on, default 0 = any free one), `liveness.advertise` (`host` or `host:port` other
@@ -36,6 +37,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.lease-margin",
     "high-availability.zkha.strict",
     "high-availability.zkha.heartbeat-interval",
+    "high-availability.zkha.server-tick",
     "high-availability.zkha.max-payload",
     "high-availability.zkha.liveness.enabled",
     "high-availability.zkha.liveness.host",
@@ -317,6 +319,10 @@ impl FlinkConfig {
         {
             o.heartbeat_interval =
                 Some(self.duration("high-availability.zkha.heartbeat-interval", Duration::ZERO)?);
+        }
+        if self.get("high-availability.zkha.server-tick").is_some() {
+            o.server_tick =
+                Some(self.duration("high-availability.zkha.server-tick", Duration::ZERO)?);
         }
         if self.get("high-availability.zkha.max-payload").is_some() {
             o.max_payload = self.integer("high-availability.zkha.max-payload", 0)? as usize;

@@ -31,11 +31,13 @@ use crate::{path, runtime};
 
 mod lease;
 mod nodes;
+mod renewal;
 mod requests;
 mod supervisor;
 
-pub(crate) use lease::Lease;
+pub(crate) use lease::{Lease, Stamp};
 pub use nodes::{NodeMode, NodeStat};
+pub(crate) use renewal::{Anchor, Anchors};
 
 /// A connection state change, as seen by users of a [`Client`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +147,8 @@ pub(crate) struct Inner {
     liveness: Mutex<Option<Arc<Endpoint>>>,
     /// The locks held right now (told of losses by [`Inner::emit`]).
     pub holds: Holds,
+    /// Ephemeral nodes of this client that a lease renewal may check.
+    pub anchors: Arc<Anchors>,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -208,13 +212,19 @@ impl Client {
             route_ip,
             liveness: Mutex::new(None),
             holds: Holds::default(),
+            anchors: Arc::default(),
         });
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
         let (zk, started) = match first.await {
             Ok(r) => r?,
             Err(_) => return Err(Error::closed("the zkha runtime")),
         };
-        runtime::spawn(supervisor::supervise(inner.clone(), zk, started));
+        let t = zk.session_timeout();
+        let probe = inner.clone();
+        let gap = runtime::spawn(async move { supervisor::relay_gap(&probe, t).await })
+            .await
+            .unwrap_or(t / 2);
+        runtime::spawn(supervisor::supervise(inner.clone(), zk, started, gap));
         // Wait until the supervisor has published the session.
         let mut rx = inner.session.subscribe();
         while rx.borrow_and_update().is_none() {

@@ -1,4 +1,4 @@
-//! Sending one request of a session (send time, latency, lease, operation timeout), and
+//! Sending one request of a session (send time, latency, operation timeout), and
 //! repeating idempotent operations through a connection loss.
 
 use std::future::Future;
@@ -10,9 +10,10 @@ use super::{Inner, Session};
 use crate::error::{Error, ErrorKind, Result};
 
 impl Inner {
-    /// Awaits a request future created at `sent`, recording latency and renewing the lease
-    /// if the server answered. The future must have been created just before this call
-    /// (zookeeper-client sends at creation).
+    /// Awaits a request future created at `sent`, recording its latency, within the
+    /// operation timeout. The future must have been created just before this call
+    /// (zookeeper-client sends at creation). Answers do not renew the lease: only the
+    /// renewal chain does ([`super::renewal`]).
     pub(crate) async fn run_at<T, F>(
         &self,
         s: &Session,
@@ -28,14 +29,10 @@ impl Inner {
         let took = sent.elapsed();
         match r {
             Ok(Ok(v)) => {
-                self.lease.note(s.generation, sent);
                 self.metrics.record_op(took, true);
                 Ok(v)
             }
             Ok(Err(e)) => {
-                if Error::server_answered(&e) {
-                    self.lease.note(s.generation, sent);
-                }
                 self.metrics.record_op(took, false);
                 Err(Error::zk(e, path))
             }
@@ -82,8 +79,7 @@ impl Inner {
     }
 
     /// Sends one request of session `s` (made by `make` from the session's client) and awaits
-    /// it as [`Inner::run_at`] does. The send time is taken before the request exists, so the
-    /// lease never counts from later than the request really left.
+    /// it as [`Inner::run_at`] does. The send time is taken before the request exists.
     pub(crate) async fn run<T, F>(&self, s: &Session, path: &str, make: F) -> Result<T>
     where
         F: AsyncFnOnce(&zk::Client) -> std::result::Result<T, zk::Error>,
@@ -91,54 +87,5 @@ impl Inner {
         let zk = s.zk()?;
         let sent = Instant::now();
         self.run_at(s, path, sent, make(&zk)).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
-
-    use crate::{runtime, Client, ClientOptions};
-
-    /// The lease counts from a send time taken before the request was made, never after
-    /// (a later time would stretch the lease past what the server's answer proves).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn send_time_is_taken_before_the_request_is_made() {
-        let zk = zkha_testkit::Ensemble::start(1, zkha_testkit::Options::default()).unwrap();
-        // A long session: no heartbeat renews the lease while the test runs.
-        let c = Client::connect(
-            ClientOptions::new(zk.connect_string()).session_timeout(Duration::from_secs(40)),
-        )
-        .await
-        .unwrap();
-        let inner = c.inner().clone();
-        let s = inner.current().unwrap();
-        let window = inner.lease.window_ns.load(Ordering::SeqCst);
-        for _ in 0..20 {
-            let made = Arc::new(Mutex::new(None));
-            let m = made.clone();
-            let inner2 = inner.clone();
-            let s2 = s.clone();
-            runtime::run(async move {
-                inner2
-                    .run(&s2, "/", async |zk| {
-                        *m.lock().unwrap() = Some(Instant::now());
-                        zk.check_stat("/").await
-                    })
-                    .await
-            })
-            .await
-            .unwrap();
-            let made = made.lock().unwrap().unwrap();
-            let heard =
-                inner.lease.safe_until(s.generation).unwrap() - Duration::from_nanos(window);
-            assert!(
-                heard <= made,
-                "the lease counts from {:?} after the request was made",
-                heard - made
-            );
-        }
     }
 }

@@ -1,24 +1,27 @@
 //! The supervisor of a client's sessions: opens each, publishes it, watches its connection
-//! states and heartbeats, keeps the lease, and opens a new session after expiry.
+//! states, sends heartbeats, runs the lease's renewer, and opens a new session after expiry.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use zookeeper_client as zk;
 
+use super::lease::Stamp;
+use super::renewal::{timed, Heard, Renewer};
 use super::{ConnectionState, Inner, Session};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::until_true;
 
 /// Opens a new session, retrying per the retry policy (forever after the first session,
 /// until the client closes).
-pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Instant)> {
+pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Stamp)> {
     let o = &inner.options;
     let mut retry = 0u32;
     loop {
-        let started = Instant::now();
+        // Before the connect request leaves: the leader's session tracking starts later.
+        let started = Stamp::now();
         let attempt = zk::Client::connector()
             .with_session_timeout(o.session_timeout)
             .with_connection_timeout(o.connection_timeout)
@@ -55,10 +58,54 @@ pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Insta
     }
 }
 
+/// An upper bound on the gap between the ZooKeeper leader's pings to a learner (the `D` of
+/// a renewal chain, [`super::renewal`]): the servers' tickTime (the leader pings every
+/// tickTime/2, plus the time its loop takes). Taken from `ClientOptions::server_tick` if set;
+/// else learned as half the smallest session timeout the servers grant (ZooKeeper's default
+/// `minSessionTimeout` is 2 x tickTime), asked for with a short-lived probe session; else half
+/// the negotiated timeout `t` (the same assumption, less fresh).
+pub(super) async fn relay_gap(inner: &Inner, t: Duration) -> Duration {
+    /// What the probe learned, per connect string (one probe per process and ensemble).
+    static LEARNED: std::sync::Mutex<Vec<(String, Duration)>> = std::sync::Mutex::new(Vec::new());
+    let o = &inner.options;
+    let known = LEARNED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(cs, _)| *cs == o.connect_string)
+        .map(|(_, min)| *min);
+    let tick = match (o.server_tick, known) {
+        (Some(tick), _) => tick,
+        (None, Some(min)) => (min / 2).min(t / 2),
+        (None, None) => {
+            let probe = zk::Client::connector()
+                .with_session_timeout(Duration::from_millis(1))
+                .with_connection_timeout(o.connection_timeout)
+                .connect(&o.connect_string);
+            match tokio::time::timeout(o.connection_timeout, probe).await {
+                Ok(Ok(probe)) => {
+                    let min = probe.session_timeout();
+                    tracing::debug!(target: "zkha::session", ?min, "smallest session timeout the servers grant");
+                    LEARNED
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((o.connect_string.clone(), min));
+                    (min / 2).min(t / 2)
+                }
+                _ => {
+                    tracing::info!(target: "zkha::session", "could not learn the servers' tickTime; assuming at most T/2 (set server_tick to renew the lease sooner)");
+                    t / 2
+                }
+            }
+        }
+    };
+    // Allowance for clock-rate differences (0.2 %).
+    tick + tick / 500
+}
+
 /// Why a session's monitor ended.
 enum End {
-    /// The session expired; `lease_was_running` if it was suspended with its lease not yet
-    /// reported lost.
+    /// The session expired; `lease_was_running` if its lease had not been reported lost.
     Expired {
         lease_was_running: bool,
     },
@@ -66,7 +113,12 @@ enum End {
 }
 
 /// Owns the sessions of a client: publishes each, monitors it, re-opens after expiry.
-pub(super) async fn supervise(inner: Arc<Inner>, first: zk::Client, first_started: Instant) {
+pub(super) async fn supervise(
+    inner: Arc<Inner>,
+    first: zk::Client,
+    first_started: Stamp,
+    relay_gap: Duration,
+) {
     let mut next = Some((first, first_started));
     let mut generation = 0u64;
     loop {
@@ -82,9 +134,11 @@ pub(super) async fn supervise(inner: Arc<Inner>, first: zk::Client, first_starte
         let session = Arc::new(Session::new(zk, generation));
         let timeout = session.timeout;
         let margin = inner.options.lease_margin_for(timeout);
+        // A new session is alive at the leader from its creation on (the leader starts
+        // tracking it after our connect request left).
         inner
             .lease
-            .reset(generation, started, timeout.saturating_sub(margin));
+            .reset(generation, started.after(timeout.saturating_sub(margin)));
         // State first: once `connect` returns (it waits for the session), the state says so.
         inner.emit(ConnectionState::Connected {
             session_id: session.id,
@@ -92,7 +146,7 @@ pub(super) async fn supervise(inner: Arc<Inner>, first: zk::Client, first_starte
         });
         inner.session.send_replace(Some(session.clone()));
         let session_id = session.id;
-        let end = monitor(&inner, session, states).await;
+        let end = monitor(&inner, session, states, relay_gap).await;
         // Unpublish first, so whoever reacts to the events below sees no session.
         inner.lease.invalidate();
         inner.session.send_replace(None);
@@ -114,25 +168,68 @@ pub(super) async fn supervise(inner: Arc<Inner>, first: zk::Client, first_starte
     inner.subscribers.close();
 }
 
-/// Watches one session until it expires or the client closes.
-async fn monitor(inner: &Arc<Inner>, session: Arc<Session>, mut states: zk::StateWatcher) -> End {
+/// The heartbeat and renewal period of a session of timeout `t`: the configured heartbeat
+/// (default T/5), shorter when a long relay gap leaves less of the lease (so a lease renewed
+/// every period never lapses while the servers answer).
+fn period(inner: &Inner, t: Duration, relay_gap: Duration) -> Duration {
+    let margin = inner.options.lease_margin_for(t);
+    let spare = t.saturating_sub(margin).saturating_sub(relay_gap) / 4;
+    inner
+        .options
+        .heartbeat_for(t)
+        .min(spare)
+        .max(Duration::from_millis(10))
+}
+
+/// Watches one session until it expires or the client closes: connection states, heartbeats
+/// (the `k` of a renewal chain, and a silence that suspends), the renewer, and the lease's
+/// end (`Lost`, once per lapse, whether or not the connection looks alive: a follower cut off
+/// from the leader goes on answering).
+async fn monitor(
+    inner: &Arc<Inner>,
+    session: Arc<Session>,
+    mut states: zk::StateWatcher,
+    relay_gap: Duration,
+) -> End {
     let mut closing = inner.closing_watch();
-    let heartbeat_every = inner.options.heartbeat_for(session.timeout);
-    let mut ticker = tokio::time::interval(heartbeat_every);
+    let t = session.timeout;
+    let every = period(inner, t, relay_gap);
+    let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (hb_tx, mut hb_rx) = mpsc::unbounded_channel::<bool>();
+    let heard = Arc::new(Heard::default());
+    let (hb_tx, mut hb_rx) = mpsc::unbounded_channel::<()>();
     let hb_outstanding = Arc::new(AtomicBool::new(false));
-    let mut hb_sent_at = Instant::now();
-    // A heartbeat unanswered this long suspends even before the client library notices.
-    let silence_limit = session.timeout / 3;
+    let mut hb_sent = Stamp::now();
+    let (renewed_tx, mut renewed) = mpsc::unbounded_channel::<()>();
+    let waiting_since = Arc::new(AtomicU64::new(0));
+    let wanted = Arc::new(tokio::sync::Notify::new());
+    let stop = watch::channel(false).0;
+    tokio::spawn(
+        Renewer {
+            inner: inner.clone(),
+            session: session.clone(),
+            heard: heard.clone(),
+            relay_gap,
+            period: every,
+            renewed: renewed_tx,
+            waiting_since: waiting_since.clone(),
+            wanted: wanted.clone(),
+        }
+        .run(stop.subscribe()),
+    );
+    let _stop_renewer = StopOnDrop(stop);
+    // A heartbeat or a renewal unanswered this long suspends even before the client library
+    // notices a disconnect.
+    let silence_limit = t / 3;
     let mut suspended = false;
     let mut lost = false;
+    tracing::debug!(target: "zkha::session", ?relay_gap, ?every, "lease renewal");
 
     loop {
-        let lease_end = inner.lease.safe_until(session.generation);
+        let lease_end = inner.lease.until(session.generation);
         let lease_timer = async {
-            match (suspended && !lost, lease_end) {
-                (true, Some(t)) => tokio::time::sleep_until(t.into()).await,
+            match (lost, lease_end) {
+                (false, Some(end)) => tokio::time::sleep_until(end.to_instant().into()).await,
                 _ => std::future::pending().await,
             }
         };
@@ -163,57 +260,91 @@ async fn monitor(inner: &Arc<Inner>, session: Arc<Session>, mut states: zk::Stat
                     }
                 }
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    // Prove the session alive at once, renewing the lease.
-                    send_heartbeat(inner, &session, &hb_tx, &hb_outstanding, &mut hb_sent_at, true);
+                    // A fresh answer at once: the renewal chain's next `k`.
+                    send_heartbeat(&session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, true);
+                    if suspended || lost {
+                        wanted.notify_one();
+                    }
                 }
                 zk::SessionState::Expired | zk::SessionState::AuthFailed => {
-                    return End::Expired { lease_was_running: suspended && !lost };
+                    return End::Expired { lease_was_running: !lost };
                 }
                 zk::SessionState::Closed => return End::Closed,
             },
-            Some(ok) = hb_rx.recv() => {
-                if ok && suspended {
+            Some(()) = renewed.recv() => {
+                // Back (or never gone): the leader saw the session, the lease holds again.
+                if (suspended || lost) && inner.lease.holds(session.generation) {
                     suspended = false;
                     lost = false;
                     inner.emit(ConnectionState::Reconnected { session_id: session.id });
                 }
             }
+            Some(()) = hb_rx.recv() => {}
             _ = ticker.tick() => {
-                if hb_outstanding.load(Ordering::SeqCst) {
-                    if !suspended && hb_sent_at.elapsed() >= silence_limit {
-                        suspended = true;
-                        suspend(inner, &session);
-                    }
-                } else {
-                    send_heartbeat(inner, &session, &hb_tx, &hb_outstanding, &mut hb_sent_at, false);
+                let now = Stamp::now();
+                let waiting = waiting_since.load(Ordering::SeqCst);
+                let renewal_stalled = waiting != 0 && now.since(Stamp::from_nanos(waiting)) >= silence_limit;
+                let heartbeat_stalled = hb_outstanding.load(Ordering::SeqCst) && now.since(hb_sent) >= silence_limit;
+                if !suspended && (renewal_stalled || heartbeat_stalled) {
+                    suspended = true;
+                    suspend(inner, &session);
+                }
+                if suspended || lost {
+                    wanted.notify_one();
+                }
+                if !hb_outstanding.load(Ordering::SeqCst) {
+                    send_heartbeat(&session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, false);
+                }
+                // A timer on the `Instant` clock misses a suspend of the host: check here too.
+                if !lost && !inner.lease.holds(session.generation) {
+                    lose(inner, &session, &mut suspended, &mut lost);
                 }
             }
             _ = lease_timer => {
-                // Re-check: an answer may have renewed the lease meanwhile.
-                if inner.lease.safe_until(session.generation).is_some_and(|t| t <= Instant::now()) {
-                    lost = true;
-                    inner.emit(ConnectionState::Lost);
+                // Re-check: a renewal may have moved the end meanwhile.
+                if !inner.lease.holds(session.generation) {
+                    lose(inner, &session, &mut suspended, &mut lost);
                 }
             }
         }
     }
 }
 
+/// Stops a session's renewer when its monitor ends.
+struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The lease ran out: `Suspended` first if not yet said, then `Lost` (once per lapse).
+fn lose(inner: &Arc<Inner>, session: &Session, suspended: &mut bool, lost: &mut bool) {
+    if !*suspended {
+        *suspended = true;
+        suspend(inner, session);
+    }
+    *lost = true;
+    inner.emit(ConnectionState::Lost);
+}
+
 fn suspend(inner: &Arc<Inner>, session: &Session) {
     let safe_until = inner
         .lease
         .safe_until(session.generation)
-        .unwrap_or_else(Instant::now);
+        .unwrap_or_else(std::time::Instant::now);
     inner.emit(ConnectionState::Suspended { safe_until });
 }
 
-/// Sends one heartbeat (`exists /`) unless one is outstanding; `force` sends anyway.
+/// Sends one heartbeat (`exists /`) unless one is outstanding (`force` sends anyway); an
+/// answered one is recorded in `heard` with its send and answer times.
 fn send_heartbeat(
-    inner: &Arc<Inner>,
     session: &Arc<Session>,
-    done: &mpsc::UnboundedSender<bool>,
+    heard: &Arc<Heard>,
+    done: &mpsc::UnboundedSender<()>,
     outstanding: &Arc<AtomicBool>,
-    sent_at: &mut Instant,
+    sent_at: &mut Stamp,
     force: bool,
 ) {
     let Ok(zk) = session.zk() else {
@@ -222,20 +353,60 @@ fn send_heartbeat(
     if outstanding.swap(true, Ordering::SeqCst) && !force {
         return;
     }
-    let sent = Instant::now();
-    *sent_at = sent;
-    let fut = zk.check_stat("/");
-    drop(zk);
-    let inner = inner.clone();
-    let generation = session.generation;
+    *sent_at = Stamp::now();
+    let heard = heard.clone();
     let done = done.clone();
     let outstanding = outstanding.clone();
     tokio::spawn(async move {
-        let ok = fut.await.is_ok();
-        if ok {
-            inner.lease.note(generation, sent);
+        // The request is made inside `timed`, after its send time was taken.
+        let (sent, r, answered) = timed(async || zk.check_stat("/").await).await;
+        drop(zk);
+        if r.is_ok() {
+            heard.record(sent, answered);
         }
         outstanding.store(false, Ordering::SeqCst);
-        let _ = done.send(ok);
+        let _ = done.send(());
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::{Client, ClientOptions, ElectionEvent, ElectionOptions, RevokeReason};
+
+    /// A suspend of the host stops `CLOCK_MONOTONIC` (and so `Instant` and every timer) but
+    /// not the lease clock: after the host slept past the lease, leadership is gone at once
+    /// and the revocation follows within a heartbeat period.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_suspended_host_wakes_up_without_its_lease() {
+        let zk = zkha_testkit::Ensemble::start(1, zkha_testkit::Options::default()).unwrap();
+        let t = Duration::from_secs(4);
+        let c = Client::connect(ClientOptions::new(zk.connect_string()).session_timeout(t))
+            .await
+            .unwrap();
+        let e = c.election("/suspend", ElectionOptions::new("a")).unwrap();
+        e.wait_for_leadership(Duration::from_secs(10))
+            .await
+            .unwrap();
+        let mut events = e.events();
+        assert!(matches!(
+            events.next().await,
+            Some(ElectionEvent::Granted(_))
+        ));
+        super::super::lease::suspend_host_for(t * 2);
+        let woke = Instant::now();
+        assert!(
+            !e.has_leadership(),
+            "the lease is over the moment the host wakes up"
+        );
+        assert_eq!(
+            events.next_timeout(t).await,
+            Some(ElectionEvent::Revoked {
+                reason: RevokeReason::LeaseExpired
+            })
+        );
+        assert!(woke.elapsed() < t / 2, "revoked after {:?}", woke.elapsed());
+    }
 }

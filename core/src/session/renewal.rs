@@ -1,0 +1,285 @@
+//! Renewing the lease with requests the ZooKeeper leader must have taken part in.
+//!
+//! A chain on one session: `k`, an answered heartbeat (any request touches the session on
+//! the server it reaches); then, at least `D` after k's answer, `j`, a `sync` (the server
+//! answers it only after the leader's reply came back through the same FIFO link that
+//! carries the touch relays); then, after j's answer, `m`, a multi with one `check` of an
+//! ephemeral node of this session (a write: the leader checks the session and a quorum
+//! commits it). With D at least the longest gap between the leader's pings to a learner, a
+//! relay carrying k's touch reached the leader before m, so the leader set the session's
+//! expiry later than `s_k + T`; m's commit shows that leader was the legitimate one. So
+//! `lease = s_k + T - margin`. A reconnect in between only helps: the new server revalidates
+//! the session at the leader, after s_k and before m. docs/failure-model.md has the
+//! derivation and the ZooKeeper classes it rests on.
+//!
+//! Rule of continuity: a renewal counts only if m was answered before the lease it extends
+//! ended (the leader may be expiring the session right as a late touch arrives); after a
+//! lapse, two chains in a row are needed.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use zookeeper_client as zk;
+
+use super::lease::Stamp;
+use super::{Inner, Session};
+use crate::events::until_true;
+
+/// Runs `make` (which sends one request and awaits it) between two readings of the lease
+/// clock: the send time is taken before the request exists, the answer time after the
+/// answer, so `sent <= the server's receipt <= answered`.
+pub(crate) async fn timed<T>(make: impl AsyncFnOnce() -> T) -> (Stamp, T, Stamp) {
+    let sent = Stamp::now();
+    let out = make().await;
+    (sent, out, Stamp::now())
+}
+
+/// Heartbeats answered on a session: `(sent, answered)`, newest last.
+#[derive(Default)]
+pub(super) struct Heard {
+    log: Mutex<VecDeque<(Stamp, Stamp)>>,
+}
+
+impl Heard {
+    const KEEP: usize = 64;
+
+    pub(super) fn record(&self, sent: Stamp, answered: Stamp) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == Self::KEEP {
+            log.pop_front();
+        }
+        log.push_back((sent, answered));
+    }
+
+    /// The newest heartbeat answered no later than `by` (a chain's `k`).
+    fn newest_answered_by(&self, by: Stamp) -> Option<(Stamp, Stamp)> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().rev().find(|(_, a)| *a <= by).copied()
+    }
+}
+
+/// Ephemeral nodes of the client's sessions that zkha knows of (latch and held lock nodes):
+/// a chain's `check` names one, so it also fails once the session's ephemerals are being
+/// deleted (with local sessions on, the leader's session check lets an unknown session
+/// pass). Without one, the chain checks `/`.
+#[derive(Default)]
+pub(crate) struct Anchors {
+    next: AtomicU64,
+    nodes: Mutex<Vec<(u64, u64, String)>>,
+}
+
+/// An entry of [`Anchors`]; dropping it removes the entry.
+pub(crate) struct Anchor {
+    id: u64,
+    anchors: Weak<Anchors>,
+}
+
+impl Anchors {
+    /// Registers `path`, an ephemeral node of session `generation`.
+    pub(crate) fn add(self: &Arc<Self>, generation: u64, path: &str) -> Anchor {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).push((
+            id,
+            generation,
+            path.to_string(),
+        ));
+        Anchor {
+            id,
+            anchors: Arc::downgrade(self),
+        }
+    }
+
+    /// The newest registered node of session `generation`.
+    fn pick(&self, generation: u64) -> Option<String> {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes
+            .iter()
+            .rev()
+            .find(|(_, g, _)| *g == generation)
+            .map(|(_, _, p)| p.clone())
+    }
+
+    /// True while session `generation` holds or waits for something (a renewal is due every
+    /// period, not only before the lease would lapse).
+    fn busy(&self, generation: u64) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.iter().any(|(_, g, _)| *g == generation)
+    }
+}
+
+impl Drop for Anchor {
+    fn drop(&mut self) {
+        if let Some(a) = self.anchors.upgrade() {
+            a.nodes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(id, _, _)| *id != self.id);
+        }
+    }
+}
+
+/// What a session's renewer needs to know.
+pub(super) struct Renewer {
+    pub inner: Arc<Inner>,
+    pub session: Arc<Session>,
+    pub heard: Arc<Heard>,
+    /// D: an upper bound on the gap between the leader's pings to a learner.
+    pub relay_gap: Duration,
+    /// How often a busy session renews.
+    pub period: Duration,
+    /// Renewals, told to the session's monitor.
+    pub renewed: mpsc::UnboundedSender<()>,
+    /// Since when a chain waits for an answer (nanoseconds of [`Stamp`]; 0: none).
+    pub waiting_since: Arc<AtomicU64>,
+    /// Set by the monitor while the session is suspended (or just reconnected): renew now,
+    /// idle or not, so `Reconnected` follows as soon as the leader answers.
+    pub wanted: Arc<tokio::sync::Notify>,
+}
+
+impl Renewer {
+    /// Renews the lease of one session until `stop` (the session ended).
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let s = &self.session;
+        let t = s.timeout;
+        let margin = self.inner.options.lease_margin_for(t);
+        let limit = self.inner.options.operation_timeout_for(t);
+        // After a lapse: the candidate of the first chain, waiting for a second one.
+        let mut after_lapse: Option<Stamp> = None;
+        let mut tick = tokio::time::interval(self.period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wanted = tokio::select! {
+                _ = until_true(&mut stop) => return,
+                _ = tick.tick() => false,
+                _ = self.wanted.notified() => true,
+            };
+            let lease = self.inner.lease.until(s.generation);
+            let Some(lease) = lease else { return };
+            // An idle session only keeps its lease from lapsing (a lapse costs its next grant
+            // two chains).
+            let busy = wanted || self.inner.anchors.busy(s.generation);
+            if !busy && lease.since(Stamp::now()) > t / 4 {
+                continue;
+            }
+            let Some((k_sent, _)) = self
+                .heard
+                .newest_answered_by(Stamp::now().before(self.relay_gap))
+            else {
+                continue;
+            };
+            let Ok(zk) = s.zk() else { return };
+            let anchor = self
+                .inner
+                .anchors
+                .pick(s.generation)
+                .unwrap_or_else(|| "/".to_string());
+            self.waiting_since
+                .store(Stamp::now().as_nanos(), Ordering::SeqCst);
+            let answered = tokio::select! {
+                _ = until_true(&mut stop) => return,
+                a = chain(&zk, &anchor, limit) => a,
+            };
+            self.waiting_since.store(0, Ordering::SeqCst);
+            drop(zk);
+            let m_answered = match answered {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(target: "zkha::session", anchor = %anchor, error = %e, "lease renewal failed");
+                    continue;
+                }
+            };
+            let candidate = k_sent.after(t.saturating_sub(margin));
+            if m_answered < lease {
+                self.inner.lease.extend(s.generation, candidate);
+                after_lapse = None;
+            } else {
+                match after_lapse.take() {
+                    Some(first) if m_answered < first => {
+                        self.inner.lease.extend(s.generation, first.max(candidate));
+                    }
+                    _ => {
+                        after_lapse = Some(candidate);
+                        continue;
+                    }
+                }
+            }
+            let _ = self.renewed.send(());
+        }
+    }
+}
+
+/// `j` then `m`: a sync, then a multi checking `anchor`; the answer time of m.
+async fn chain(zk: &zk::Client, anchor: &str, limit: Duration) -> Result<Stamp, String> {
+    match tokio::time::timeout(limit, zk.sync("/")).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("sync: {e}")),
+        Err(_) => return Err(format!("sync: no answer within {limit:?}")),
+    }
+    let mut w = zk.new_multi_writer();
+    w.add_check_version(anchor, -1)
+        .map_err(|e| format!("check {anchor}: {e}"))?;
+    match tokio::time::timeout(limit, w.commit()).await {
+        Ok(Ok(_)) => Ok(Stamp::now()),
+        Ok(Err(e)) => Err(format!("check {anchor}: {e}")),
+        Err(_) => Err(format!("check {anchor}: no answer within {limit:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain's times bracket the request: its send time is taken before the request is
+    /// made, its answer time after the answer (a send time taken later would stretch the
+    /// lease past what the answer proves).
+    #[tokio::test]
+    async fn timed_brackets_the_request() {
+        let made = Mutex::new(None);
+        let (sent, (), answered) = timed(async || {
+            std::thread::sleep(Duration::from_millis(5));
+            *made.lock().unwrap() = Some(Stamp::now());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        })
+        .await;
+        let made = made.lock().unwrap().unwrap();
+        assert!(
+            sent.after(Duration::from_millis(5)) <= made,
+            "sent {sent:?} made {made:?}"
+        );
+        assert!(made.after(Duration::from_millis(5)) <= answered);
+    }
+
+    #[test]
+    fn the_newest_heartbeat_answered_early_enough_is_k() {
+        let heard = Heard::default();
+        let t0 = Stamp::now();
+        for i in 0..5u64 {
+            let s = t0.after(Duration::from_millis(100 * i));
+            heard.record(s, s.after(Duration::from_millis(10)));
+        }
+        let by = t0.after(Duration::from_millis(250));
+        assert_eq!(
+            heard.newest_answered_by(by).map(|(s, _)| s),
+            Some(t0.after(Duration::from_millis(200)))
+        );
+        assert_eq!(heard.newest_answered_by(t0), None);
+    }
+
+    #[test]
+    fn anchors_come_and_go_with_their_entries() {
+        let anchors = Arc::new(Anchors::default());
+        assert_eq!(anchors.pick(1), None);
+        let a = anchors.add(1, "/latch/a");
+        let b = anchors.add(1, "/lock/b");
+        let _c = anchors.add(2, "/other");
+        assert_eq!(anchors.pick(1).as_deref(), Some("/lock/b"));
+        drop(b);
+        assert_eq!(anchors.pick(1).as_deref(), Some("/latch/a"));
+        assert!(anchors.busy(1));
+        drop(a);
+        assert!(!anchors.busy(1) && anchors.busy(2));
+    }
+}
