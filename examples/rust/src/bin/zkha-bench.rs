@@ -201,6 +201,75 @@ async fn run(zk: &Ensemble, config: &str) {
     }
     locks(&connect, config, &raw).await;
     pointer_store(&connect, config).await;
+    lease_renewal(zk, &connect, config).await;
+}
+
+/// The ensemble's transaction counter: the low 32 bits of the leader's zxid (`srvr`).
+fn txn_counter(zk: &Ensemble) -> u64 {
+    let leader = zk.leader().expect("a leader");
+    let srvr =
+        zkha_testkit::four_letter::send(zk.node(leader).addr(), "srvr", Duration::from_secs(2))
+            .expect("srvr");
+    let hex = srvr
+        .lines()
+        .find_map(|l| l.strip_prefix("Zxid: 0x"))
+        .expect("a Zxid line");
+    u64::from_str_radix(hex.trim(), 16).expect("hex zxid") & 0xffff_ffff
+}
+
+/// What renewing the lease costs the ensemble: transactions per second per session, for
+/// sessions that hold something (an election each) and for idle ones, counted from the
+/// leader's zxid over a quiet window.
+async fn lease_renewal(zk: &Ensemble, connect: &str, config: &str) {
+    let sessions = env_num("ZKHA_BENCH_LEASE_SESSIONS", 10) as usize;
+    let window = Duration::from_secs(env_num("ZKHA_BENCH_LEASE_WINDOW_S", 12));
+    let t = Duration::from_millis(env_num("ZKHA_BENCH_SESSION_MS", 4000));
+    for busy in [true, false] {
+        let mut clients = Vec::new();
+        let mut elections = Vec::new();
+        for i in 0..sessions {
+            let c = Client::connect(ClientOptions::new(connect).session_timeout(t))
+                .await
+                .unwrap();
+            if busy {
+                let e = c
+                    .election(&format!("/bench-lease-{i}"), ElectionOptions::new("a"))
+                    .unwrap();
+                e.wait_for_leadership(Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                elections.push(e);
+            }
+            clients.push(c);
+        }
+        // Let joins and the first renewals settle, then count.
+        tokio::time::sleep(t).await;
+        let before = txn_counter(zk);
+        let start = Instant::now();
+        tokio::time::sleep(window).await;
+        let txns = txn_counter(zk).saturating_sub(before);
+        let secs = start.elapsed().as_secs_f64();
+        let per = txns as f64 / secs / sessions as f64;
+        emit(
+            if busy {
+                "lease_renewal_txns_per_s_per_holding_session"
+            } else {
+                "lease_renewal_txns_per_s_per_idle_session"
+            },
+            per,
+            "txn/s",
+            config,
+            json!({"sessions": sessions, "session_timeout_ms": t.as_millis() as u64,
+                "window_s": secs, "transactions": txns,
+                "what": "one check-multi per renewal (no data change, no watch) plus a sync (not a transaction)"}),
+        );
+        for e in elections {
+            e.close().await;
+        }
+        for c in clients {
+            c.close().await;
+        }
+    }
 }
 
 /// `rounds` crash failovers: a contender process leads, a local survivor waits behind it
