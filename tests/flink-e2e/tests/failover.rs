@@ -60,6 +60,110 @@ fn num_restarts(rest: &zkha_flink_e2e::rest::Rest, job: &str) -> f64 {
     }
 }
 
+/// ZooKeeper's transaction log (read on `log_node`, a server of the majority): nothing was
+/// written by the old leader's sessions after the cut (`tl`'s origin) but its election node
+/// (joining again as a standby); and its log shows that it tried HA writes that were refused.
+fn assert_old_leader_wrote_nothing_after_the_cut(
+    zk: &zkha_testkit::Ensemble,
+    log_node: usize,
+    cluster: &zkha_flink_e2e::Cluster,
+    old: &zkha_flink_e2e::cluster::Leader,
+    old_pid: u32,
+    tl: &mut Timeline,
+) {
+    let origin_ms = tl.origin_epoch_ms();
+    let txns = txnlog::read_dir(&txnlog::ensemble_data_dir(zk, log_node)).expect("transaction log");
+    let latch = format!("{}/leader/latch/", cluster.options().cluster_root());
+    let tag = format!("{old_pid}@");
+    let mut sessions: Vec<i64> = txns
+        .iter()
+        .filter(|t| {
+            t.ops.iter().any(|o| {
+                o.path.as_deref().is_some_and(|p| p.starts_with(&latch))
+                    && o.data
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with(tag.as_bytes()))
+            })
+        })
+        .map(|t| t.session)
+        .collect();
+    sessions.extend(logs::zkha_sessions(&cluster.jm_log(old.jm)));
+    sessions.sort();
+    sessions.dedup();
+    assert!(!sessions.is_empty(), "found the old leader's sessions");
+    let mut violations = Vec::new();
+    let mut rejected = Vec::new();
+    let mut election = Vec::new();
+    for t in txns
+        .iter()
+        .filter(|t| sessions.contains(&t.session) && t.time_ms >= origin_ms as i64)
+    {
+        let writes: Vec<_> = t.writes().collect();
+        if writes.is_empty() {
+            if t.ops.iter().any(|o| o.op == txnlog::op::ERROR) {
+                rejected.push(t.describe());
+            }
+            continue;
+        }
+        if writes
+            .iter()
+            .all(|o| o.path.as_deref().is_some_and(|p| p.starts_with(&latch)))
+        {
+            election.push(t.describe());
+        } else {
+            violations.push(t.describe());
+        }
+    }
+    tl.note(format!(
+        "old leader's sessions {:x?}: {} election write(s), {} rejected request(s) in ZooKeeper after the cut",
+        sessions,
+        election.len(),
+        rejected.len()
+    ));
+    // What the old leader tried and ZooKeeper or zkha refused, as its log shows: writes that
+    // failed with zkha's exceptions (connection loss while cut off, then an expired session or
+    // NotLeader once its lease was over).
+    let mut refused: Vec<(u64, String)> = Vec::new();
+    for l in logs::grep_all(&cluster.jm_log(old.jm), "io.zkha.jni.") {
+        let Some(at) = l.text.find("io.zkha.jni.") else {
+            continue;
+        };
+        let msg = &l.text[at + "io.zkha.jni.".len()..];
+        if l.epoch_ms >= origin_ms
+            && msg.contains("Exception:")
+            && !refused.iter().any(|(_, m)| m == msg)
+        {
+            refused.push((l.epoch_ms, msg.to_string()));
+        }
+    }
+    for (at, msg) in &refused {
+        tl.mark_epoch_ms(
+            format!(
+                "(JobManager {} log) refused: {}",
+                old.jm + 1,
+                msg.chars().take(160).collect::<String>()
+            ),
+            *at,
+        );
+    }
+    eprintln!("{tl}");
+    for e in &election {
+        eprintln!("  election: {e}");
+    }
+    for r in &rejected {
+        eprintln!("  rejected: {r}");
+    }
+    assert!(
+        violations.is_empty(),
+        "the old leader wrote after the cut:\n{}",
+        violations.join("\n")
+    );
+    assert!(
+        !refused.is_empty(),
+        "the old leader's log shows none of its HA writes refused after the cut"
+    );
+}
+
 #[test]
 fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
     let _serial = scenario::serial();
@@ -231,22 +335,70 @@ fn zookeeper_server_of_the_leader_killed_no_leader_change_no_restart() {
     eprintln!("{tl}");
 }
 
-#[test]
-fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease() {
-    let _serial = scenario::serial();
-    let zk = scenario::ensemble().expect("ensemble");
-    let proxies: Vec<FaultProxy> = (0..2)
-        .map(|_| FaultProxy::start(&zk.addrs()).expect("proxy"))
-        .collect();
-    let quorums: Vec<Option<String>> = proxies.iter().map(|p| Some(p.connect_string())).collect();
-    let (mut cluster, job) =
-        scenario::start_with_job(&zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
-            .expect("cluster with job");
+/// How the leader JobManager loses ZooKeeper in [`cut_off_leader`].
+trait Cut {
+    /// What the timeline calls it.
+    fn describe(&self, jm: usize) -> String;
+    /// Cuts JobManager `jm` off.
+    fn cut(&self, jm: usize);
+    /// Heals the cut.
+    fn heal(&self, jm: usize);
+}
+
+/// Each JobManager behind its own proxy: the leader's traffic is blackholed.
+struct Blackholed(Vec<FaultProxy>);
+
+impl Cut for Blackholed {
+    fn describe(&self, jm: usize) -> String {
+        format!("JobManager {}'s ZooKeeper traffic blackholed", jm + 1)
+    }
+    fn cut(&self, jm: usize) {
+        self.0[jm].blackhole();
+    }
+    fn heal(&self, jm: usize) {
+        self.0[jm].heal();
+    }
+}
+
+/// Each JobManager on one ZooKeeper follower: the leader's follower is cut off from the other
+/// servers and goes on answering it.
+struct FollowerIsolated<'a> {
+    zk: &'a zkha_testkit::Ensemble,
+    followers: Vec<usize>,
+}
+
+impl Cut for FollowerIsolated<'_> {
+    fn describe(&self, jm: usize) -> String {
+        format!(
+            "ZooKeeper server {} (JobManager {}'s only server, a follower) cut off from the quorum",
+            self.followers[jm],
+            jm + 1
+        )
+    }
+    fn cut(&self, jm: usize) {
+        self.zk.isolate(self.followers[jm]).expect("isolate");
+    }
+    fn heal(&self, _jm: usize) {
+        self.zk.heal_partition();
+    }
+}
+
+/// The leader JobManager is cut off from ZooKeeper (by `cut`) under a running job: it steps
+/// down within T and before the standby is granted, the job resumes from its checkpoint on
+/// the standby, and ZooKeeper's transaction log (read on `log_node`) shows no write by the
+/// old leader after the cut.
+fn cut_off_leader(
+    zk: &zkha_testkit::Ensemble,
+    log_node: usize,
+    mut cluster: zkha_flink_e2e::Cluster,
+    job: &str,
+    cut: &dyn Cut,
+) {
     let old = cluster.leader().expect("read leader").expect("a leader");
     let standby = 1 - old.jm;
     let old_pid = cluster.jm_pid(old.jm).expect("leader pid");
     let before = cluster
-        .checkpoints(&job)
+        .checkpoints(job)
         .expect("checkpoints")
         .latest_completed
         .expect("a checkpoint");
@@ -254,11 +406,11 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         "JobManager {} (leader) cut off from ZooKeeper",
         old.jm + 1
     ));
-    proxies[old.jm].blackhole();
+    cut.cut(old.jm);
     tl.mark(
         format!(
-            "JobManager {}'s ZooKeeper traffic blackholed (checkpoint {before} completed before)",
-            old.jm + 1
+            "{} (checkpoint {before} completed before)",
+            cut.describe(old.jm)
         ),
         tl.origin(),
     );
@@ -271,18 +423,17 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         at,
     );
     let running = cluster
-        .wait_job_running(&job, Duration::from_secs(120))
+        .wait_job_running(job, Duration::from_secs(120))
         .expect("job runs on the new leader");
     tl.mark("job RUNNING again", running);
     let restored = cluster
-        .checkpoints(&job)
+        .checkpoints(job)
         .expect("checkpoints")
         .latest_restored
         .expect("restored from a checkpoint");
     assert!(restored >= before, "restored {restored} < {before}");
 
     // The old leader stepped down by itself, within T, before anyone else was granted.
-    let origin_ms = tl.origin_epoch_ms();
     let revoked_at = tl
         .mark_log(
             &format!("JobManager {}", old.jm + 1),
@@ -310,7 +461,7 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
 
     // Heal: the old leader comes back with a new session, as a standby.
     std::thread::sleep(Duration::from_secs(1));
-    proxies[old.jm].heal();
+    cut.heal(old.jm);
     tl.mark("cut healed", std::time::Instant::now());
     std::thread::sleep(T);
     assert_eq!(
@@ -318,98 +469,48 @@ fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease()
         Some(new.jm),
         "leadership stayed"
     );
-    assert_single_instance(&cluster, &job);
+    assert_single_instance(&cluster, job);
 
-    // ZooKeeper's transaction log: nothing written by the old leader's sessions after the cut
-    // but its election node (joining again as a standby); failed writes are rejections.
-    let txns = txnlog::read_dir(&txnlog::ensemble_data_dir(&zk, 1)).expect("transaction log");
-    let latch = format!("{}/leader/latch/", cluster.options().cluster_root());
-    let tag = format!("{old_pid}@");
-    let mut sessions: Vec<i64> = txns
-        .iter()
-        .filter(|t| {
-            t.ops.iter().any(|o| {
-                o.path.as_deref().is_some_and(|p| p.starts_with(&latch))
-                    && o.data
-                        .as_deref()
-                        .is_some_and(|d| d.starts_with(tag.as_bytes()))
-            })
-        })
-        .map(|t| t.session)
+    assert_old_leader_wrote_nothing_after_the_cut(zk, log_node, &cluster, &old, old_pid, &mut tl);
+}
+
+#[test]
+fn leader_cut_off_from_zookeeper_steps_down_and_writes_nothing_after_its_lease() {
+    let _serial = scenario::serial();
+    let zk = scenario::ensemble().expect("ensemble");
+    let proxies: Vec<FaultProxy> = (0..2)
+        .map(|_| FaultProxy::start(&zk.addrs()).expect("proxy"))
         .collect();
-    sessions.extend(logs::zkha_sessions(&cluster.jm_log(old.jm)));
-    sessions.sort();
-    sessions.dedup();
-    assert!(!sessions.is_empty(), "found the old leader's sessions");
-    let mut violations = Vec::new();
-    let mut rejected = Vec::new();
-    let mut election = Vec::new();
-    for t in txns
+    let quorums: Vec<Option<String>> = proxies.iter().map(|p| Some(p.connect_string())).collect();
+    let (cluster, job) =
+        scenario::start_with_job(&zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
+            .expect("cluster with job");
+    cut_off_leader(&zk, 1, cluster, &job, &Blackholed(proxies));
+}
+
+/// The partition that a lease renewed by any answer cannot see: the leader JobManager's only
+/// ZooKeeper server, a follower, is cut off from the other servers and goes on answering it
+/// for syncLimit x tickTime = 5 s > T.
+#[test]
+fn leader_on_a_follower_cut_off_from_the_quorum_steps_down_before_the_standby_is_granted() {
+    let _serial = scenario::serial();
+    let zk = zkha_testkit::Ensemble::start(
+        3,
+        zkha_testkit::Options::default()
+            .partitionable(true)
+            .sync_limit(50),
+    )
+    .expect("ensemble");
+    let leader = zk.leader().expect("a ZooKeeper leader");
+    let followers: Vec<usize> = (1..=3).filter(|&n| n != leader).collect();
+    let quorums: Vec<Option<String>> = followers
         .iter()
-        .filter(|t| sessions.contains(&t.session) && t.time_ms >= origin_ms as i64)
-    {
-        let writes: Vec<_> = t.writes().collect();
-        if writes.is_empty() {
-            if t.ops.iter().any(|o| o.op == txnlog::op::ERROR) {
-                rejected.push(t.describe());
-            }
-            continue;
-        }
-        if writes
-            .iter()
-            .all(|o| o.path.as_deref().is_some_and(|p| p.starts_with(&latch)))
-        {
-            election.push(t.describe());
-        } else {
-            violations.push(t.describe());
-        }
-    }
-    tl.note(format!(
-        "old leader's sessions {:x?}: {} election write(s), {} rejected request(s) in ZooKeeper after the cut",
-        sessions,
-        election.len(),
-        rejected.len()
-    ));
-    // What the old leader tried and ZooKeeper or zkha refused, as its log shows: writes that
-    // failed with zkha's exceptions (connection loss while cut off, then an expired session or
-    // NotLeader once its lease was over).
-    let mut refused: Vec<(u64, String)> = Vec::new();
-    for l in logs::grep_all(&cluster.jm_log(old.jm), "io.zkha.jni.") {
-        let Some(at) = l.text.find("io.zkha.jni.") else {
-            continue;
-        };
-        let msg = &l.text[at + "io.zkha.jni.".len()..];
-        if l.epoch_ms >= origin_ms
-            && msg.contains("Exception:")
-            && !refused.iter().any(|(_, m)| m == msg)
-        {
-            refused.push((l.epoch_ms, msg.to_string()));
-        }
-    }
-    for (at, msg) in &refused {
-        tl.mark_epoch_ms(
-            format!(
-                "(JobManager {} log) refused: {}",
-                old.jm + 1,
-                msg.chars().take(160).collect::<String>()
-            ),
-            *at,
-        );
-    }
-    eprintln!("{tl}");
-    for e in &election {
-        eprintln!("  election: {e}");
-    }
-    for r in &rejected {
-        eprintln!("  rejected: {r}");
-    }
-    assert!(
-        violations.is_empty(),
-        "the old leader wrote after the cut:\n{}",
-        violations.join("\n")
-    );
-    assert!(
-        !refused.is_empty(),
-        "the old leader's log shows none of its HA writes refused after the cut"
-    );
+        .map(|&f| Some(zk.node(f).addr().to_string()))
+        .collect();
+    let (cluster, job) =
+        scenario::start_with_job(&zk, Ha::Zkha, 3, |o| o.jm_quorums = quorums, &dist::stderr)
+            .expect("cluster with job");
+    let cut = FollowerIsolated { zk: &zk, followers };
+    // The ZooKeeper leader's log has every committed transaction.
+    cut_off_leader(&zk, leader, cluster, &job, &cut);
 }
