@@ -16,9 +16,10 @@ pub mod logs;
 pub mod rest;
 pub mod scenario;
 mod timeline;
-pub mod txnlog;
 
 pub use cluster::{Cluster, ClusterOptions, Ha, Leader};
 pub use dist::Artifacts;
 pub use error::{Error, Result};
 pub use timeline::Timeline;
+/// ZooKeeper's transaction log reader (it lives in the test kit).
+pub use zkha_testkit::txnlog;

@@ -17,6 +17,7 @@ pub mod install;
 pub mod peers;
 mod proxy;
 pub mod spawn;
+pub mod txnlog;
 mod zk_frames;
 
 pub use ensemble::{Ensemble, NodeRef, NodeStatus, Options};

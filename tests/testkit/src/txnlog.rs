@@ -13,6 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::Ensemble;
 
 /// ZooKeeper op codes (`ZooDefs.OpCode`) that appear in the transaction log.
 pub mod op {
@@ -231,7 +232,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Txn>> {
     match r.take(4) {
         Some(b"ZKLG") => {}
         _ => {
-            return Err(Error::new(format!(
+            return Err(Error::Usage(format!(
                 "{} is not a ZooKeeper transaction log",
                 path.display()
             )))
@@ -287,9 +288,22 @@ pub fn read_dir(data_dir: &Path) -> Result<Vec<Txn>> {
 }
 
 /// The data directory of node `id` of a test-kit ensemble.
-pub fn ensemble_data_dir(zk: &zkha_testkit::Ensemble, id: usize) -> PathBuf {
+pub fn ensemble_data_dir(zk: &Ensemble, id: usize) -> PathBuf {
     zk.log_path(id)
         .parent()
         .map(|p| p.join("data"))
         .unwrap_or_default()
+}
+
+/// Every committed transaction of an ensemble: the union of every node's log, in zxid order
+/// (a node that was down or cut off missed some; read this once the ensemble has healed and
+/// synced, when uncommitted proposals have been truncated away).
+pub fn read_ensemble(zk: &Ensemble) -> Result<Vec<Txn>> {
+    let mut all = Vec::new();
+    for id in 1..=zk.len() {
+        all.extend(read_dir(&ensemble_data_dir(zk, id))?);
+    }
+    all.sort_by_key(|t| t.zxid);
+    all.dedup_by_key(|t| t.zxid);
+    Ok(all)
 }
