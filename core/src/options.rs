@@ -382,6 +382,26 @@ pub struct ConnectString {
     pub chroot: Option<String>,
 }
 
+impl std::fmt::Display for ConnectString {
+    /// The canonical form: `host:port,host:port[/chroot]` (IPv6 hosts in brackets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (host, port)) in self.hosts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if host.contains(':') {
+                write!(f, "[{host}]:{port}")?;
+            } else {
+                write!(f, "{host}:{port}")?;
+            }
+        }
+        if let Some(c) = &self.chroot {
+            f.write_str(c)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses and checks `host:port[,host:port...][/chroot]` (port defaults to 2181).
 pub fn parse_connect_string(s: &str) -> Result<ConnectString> {
     let bad = |why: String| {

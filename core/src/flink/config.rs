@@ -171,9 +171,10 @@ impl FlinkConfig {
             .ok_or_else(|| {
                 Error::config(format!("{}: high-availability.zookeeper.quorum is not set (it names the ZooKeeper servers, e.g. zk1:2181,zk2:2181)", self.source))
             })?;
-        crate::options::parse_connect_string(v)
+        // Canonical: spaces after commas (`zk1:2181, zk2:2181`) are fine in Flink.
+        let cs = crate::options::parse_connect_string(v)
             .map_err(|e| Error::config(format!("{}: {key}: {e}", self.source)))?;
-        Ok(v.trim().to_string())
+        Ok(cs.to_string())
     }
 
     /// `<path.root>/<cluster-id>`, normalised (e.g. `/flink/default`).
@@ -198,9 +199,24 @@ impl FlinkConfig {
         Ok(format!("{root}{id}"))
     }
 
-    /// The Flink layout of this cluster (paths include the cluster root).
+    /// The Flink layout of this cluster (paths include the cluster root; the submitted jobs
+    /// where `path.execution-plans`, else the older `path.jobgraphs`, puts them).
     pub fn layout(&self) -> Result<FlinkLayout> {
-        Ok(FlinkLayout::new(self.cluster_root()?))
+        let layout = FlinkLayout::new(self.cluster_root()?);
+        Ok(
+            match self.first(&[
+                "high-availability.zookeeper.path.execution-plans",
+                "high-availability.zookeeper.path.jobgraphs",
+                "recovery.zookeeper.path.jobgraphs",
+            ]) {
+                Some((key, v)) => {
+                    let dir = path::normalize_root(v, key)
+                        .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
+                    layout.with_plans(dir)
+                }
+                None => layout,
+            },
+        )
     }
 
     /// `high-availability.storageDir` (required by the HA services).
@@ -220,9 +236,15 @@ impl FlinkConfig {
     }
 
     fn duration(&self, key: &str, default: Duration) -> Result<Duration> {
-        match self.get(key) {
+        self.duration_any(&[key], default)
+    }
+
+    /// The first of `keys` that is set (Flink's key, then its deprecated names), as a
+    /// duration.
+    fn duration_any(&self, keys: &[&str], default: Duration) -> Result<Duration> {
+        match self.first(keys) {
             None => Ok(default),
-            Some(v) => parse_duration(v).map_err(|why| {
+            Some((key, v)) => parse_duration(v).map_err(|why| {
                 Error::config(format!("{}: {key}: {v:?} is not a duration ({why}; e.g. \"60 s\", \"500 ms\", \"60000\")", self.source))
             }),
         }
@@ -271,27 +293,49 @@ impl FlinkConfig {
     pub fn client_options(&self) -> Result<ClientOptions> {
         self.check_keys()?;
         let mut o = ClientOptions::new(self.quorum()?);
-        o.session_timeout = self.duration(
-            "high-availability.zookeeper.client.session-timeout",
+        o.session_timeout = self.duration_any(
+            &[
+                "high-availability.zookeeper.client.session-timeout",
+                "recovery.zookeeper.client.session-timeout",
+            ],
             Duration::from_secs(60),
         )?;
-        o.connection_timeout = self.duration(
-            "high-availability.zookeeper.client.connection-timeout",
+        o.connection_timeout = self.duration_any(
+            &[
+                "high-availability.zookeeper.client.connection-timeout",
+                "recovery.zookeeper.client.connection-timeout",
+            ],
             Duration::from_secs(15),
         )?;
-        let retry_wait = self.duration(
-            "high-availability.zookeeper.client.retry-wait",
+        let retry_wait = self.duration_any(
+            &[
+                "high-availability.zookeeper.client.retry-wait",
+                "recovery.zookeeper.client.retry-wait",
+            ],
             Duration::from_secs(5),
         )?;
-        let retries = self.integer("high-availability.zookeeper.client.max-retry-attempts", 3)?;
+        let retries = match self.first(&[
+            "high-availability.zookeeper.client.max-retry-attempts",
+            "recovery.zookeeper.client.max-retry-attempts",
+        ]) {
+            Some((key, _)) => self.integer(key, 3)?,
+            None => 3,
+        };
+        // Flink 2.0.2+ caps the backoff (default 60 s); older versions have no cap.
+        let max_wait = self.duration(
+            "high-availability.zookeeper.client.max-retry-wait",
+            Duration::from_secs(60),
+        )?;
         o.retry = RetryPolicy {
             max_retries: retries.min(u32::MAX as u64) as u32,
             base_wait: retry_wait,
-            max_wait: retry_wait.saturating_mul(8),
+            max_wait: max_wait.max(retry_wait),
         };
+        // Flink compares the ACL mode ignoring case.
         o.acl = match self
             .get("high-availability.zookeeper.client.acl")
-            .map(str::trim)
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
         {
             None | Some("open") => AclMode::Open,
             Some("creator") => AclMode::Creator,
@@ -409,6 +453,9 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     if t.is_empty() {
         return Err("it is empty".into());
     }
+    if let Some(iso) = t.strip_prefix('p') {
+        return parse_iso_duration(iso);
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
@@ -433,10 +480,112 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| "it is too large".to_string())
 }
 
+/// An ISO-8601 duration after its `P` (lower case), as Flink 2.1+ reads it
+/// (`java.time.Duration.parse`): days, then `T` with hours, minutes and seconds (seconds may
+/// have a fraction), e.g. `pt60s`, `pt1m30s`, `p1dt2h`.
+fn parse_iso_duration(rest: &str) -> std::result::Result<Duration, String> {
+    let bad = || "it is not an ISO-8601 duration such as PT60S".to_string();
+    let (date, time) = match rest.split_once('t') {
+        Some((d, t)) if !t.is_empty() => (d, Some(t)),
+        Some(_) => return Err(bad()),
+        None => (rest, None),
+    };
+    let mut nanos: u128 = 0;
+    let mut take = |part: &str, units: &[(char, u128)]| -> std::result::Result<(), String> {
+        let mut num = String::new();
+        let mut seen = 0;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+                continue;
+            }
+            let (idx, per) = units
+                .iter()
+                .enumerate()
+                .find(|(_, (u, _))| *u == c)
+                .map(|(i, (_, p))| (i + 1, *p))
+                .ok_or_else(bad)?;
+            if num.is_empty() || idx <= seen {
+                return Err(bad());
+            }
+            seen = idx;
+            let value: f64 = num.parse().map_err(|_| bad())?;
+            if num.contains('.') && c != 's' {
+                return Err(bad());
+            }
+            nanos += (value * per as f64).round() as u128;
+            num.clear();
+        }
+        if num.is_empty() {
+            Ok(())
+        } else {
+            Err(bad())
+        }
+    };
+    if date.is_empty() && time.is_none() {
+        return Err(bad());
+    }
+    take(date, &[('d', 86_400_000_000_000)])?;
+    if let Some(time) = time {
+        take(
+            time,
+            &[
+                ('h', 3_600_000_000_000),
+                ('m', 60_000_000_000),
+                ('s', 1_000_000_000),
+            ],
+        )?;
+    }
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| "it is too large".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn iso_8601_durations_like_flink_2_1() {
+        for (s, want) in [
+            ("PT60S", Duration::from_secs(60)),
+            ("pt1m30s", Duration::from_secs(90)),
+            ("PT0.5S", Duration::from_millis(500)),
+            ("P1DT2H", Duration::from_secs(26 * 3600)),
+            ("P2D", Duration::from_secs(2 * 86400)),
+        ] {
+            assert_eq!(parse_duration(s).unwrap(), want, "{s}");
+        }
+        for s in ["P", "PT", "PT1.5M", "PTS", "P1H", "PT5S1M"] {
+            assert!(parse_duration(s).is_err(), "{s} accepted");
+        }
+    }
+
+    #[test]
+    fn keys_as_every_supported_flink_reads_them() {
+        let c = FlinkConfig::parse_legacy(
+            "recovery.zookeeper.quorum: zk1:2181, zk2:2182\n\
+             recovery.zookeeper.client.session-timeout: PT30S\n\
+             high-availability.zookeeper.client.retry-wait: 2 S\n\
+             high-availability.zookeeper.client.max-retry-wait: 20 s\n\
+             high-availability.zookeeper.client.acl: CREATOR\n\
+             high-availability.zkha.strict: TRUE\n\
+             high-availability.zookeeper.path.namespace: /legacy-id\n\
+             high-availability.zookeeper.path.jobgraphs: /jobgraphs\n",
+            "flink-conf.yaml",
+        );
+        let o = c.client_options().unwrap();
+        assert_eq!(o.connect_string, "zk1:2181,zk2:2182");
+        assert_eq!(o.session_timeout, Duration::from_secs(30));
+        assert_eq!(o.retry.base_wait, Duration::from_secs(2));
+        assert_eq!(o.retry.max_wait, Duration::from_secs(20));
+        assert_eq!(o.acl, AclMode::Creator);
+        assert!(o.strict);
+        let layout = c.layout().unwrap();
+        assert_eq!(layout.root, "/flink/legacy-id");
+        assert_eq!(layout.execution_plans(), "/flink/legacy-id/jobgraphs");
+    }
 
     #[test]
     fn durations_like_flink() {

@@ -10,12 +10,25 @@ pub const COMPONENTS: [&str; 3] = ["dispatcher", "resource_manager", "rest_serve
 pub struct FlinkLayout {
     /// `<path.root>/<cluster-id>`, e.g. `/flink/default`.
     pub root: String,
+    /// The directory of submitted jobs under the root: `execution-plans` (Flink 2.x), or
+    /// what `high-availability.zookeeper.path.execution-plans` / `.path.jobgraphs` name
+    /// (`jobgraphs` is Flink 1.20's default).
+    pub plans: String,
 }
 
 impl FlinkLayout {
     /// The layout rooted at `root` (already normalised, e.g. `/flink/default`).
     pub fn new(root: impl Into<String>) -> FlinkLayout {
-        FlinkLayout { root: root.into() }
+        FlinkLayout {
+            root: root.into(),
+            plans: "execution-plans".into(),
+        }
+    }
+
+    /// The same layout with the submitted jobs under `plans` (e.g. `jobgraphs`).
+    pub fn with_plans(mut self, plans: impl Into<String>) -> FlinkLayout {
+        self.plans = plans.into().trim_matches('/').to_string();
+        self
     }
 
     fn at(&self, rel: &str) -> String {
@@ -41,9 +54,10 @@ impl FlinkLayout {
         self.connection_info(&format!("job-{job_id}"))
     }
 
-    /// `execution-plans` (Flink 2.x; `jobgraphs` in 1.20).
+    /// The submitted jobs: `execution-plans` (Flink 2.x; `jobgraphs` in 1.20, see
+    /// [`FlinkLayout::plans`]).
     pub fn execution_plans(&self) -> String {
-        self.at("execution-plans")
+        self.at(&self.plans)
     }
 
     /// `jobs/<jobid>/checkpoints`.
