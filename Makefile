@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
+.PHONY: torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -19,6 +19,7 @@ help:
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
 	@echo "make test-flink - only the Flink end-to-end group (a real Flink 2.3 cluster on zkha)"
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
+	@echo "make torture - rounds of random real faults, checked (ZKHA_TORTURE_ROUNDS=N, ZKHA_TORTURE_SEED=S)"
 
 tools:
 	@scripts/ensure-tools
@@ -85,6 +86,12 @@ jar: tools
 
 demo: zookeeper jar
 	@$(CARGO) run -q -p zkha-examples --bin zkha-demo
+
+# Rounds of random real faults against zkha's recipes, checked (tests/torture, docs/torture.md).
+# make torture ZKHA_TORTURE_ROUNDS=200; ZKHA_TORTURE_SEED=<seed> replays a round.
+export ZKHA_TORTURE_ROUNDS ?= 20
+torture: zookeeper
+	$(CARGO) run --release -q -p zkha-torture --bin zkha-torture
 
 bench: zookeeper jar
 	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench

@@ -40,6 +40,9 @@ pub use holds::LostReason;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
 pub use lock::{LockGuard, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
+#[cfg(feature = "sabotage")]
+#[doc(hidden)]
+pub use options::Sabotage;
 pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
 pub use session::{Client, ConnectionState, NodeMode, NodeStat, StateEvents};

@@ -419,6 +419,13 @@ impl Recipe {
                 },
             };
             let blockers = self.blockers(&children, &node.name)?;
+            #[cfg(feature = "sabotage")]
+            if inner
+                .options
+                .sabotaged(|s| *s == crate::options::Sabotage::LockDoesNotWait)
+            {
+                return Ok(());
+            }
             if blockers.is_empty() {
                 return Ok(());
             }

@@ -81,6 +81,41 @@ pub struct ClientOptions {
     pub max_payload: usize,
     /// The liveness link between successive election contenders (fast crash failover).
     pub liveness: LivenessOptions,
+    /// A deliberate defect, for the torture suite's proof that its checkers fail.
+    #[cfg(feature = "sabotage")]
+    #[doc(hidden)]
+    pub sabotage: Option<Sabotage>,
+}
+
+/// Deliberate defects (feature `sabotage`, tests only): each breaks one safety rule so the
+/// torture suite can show that its checkers catch the violation.
+#[cfg(feature = "sabotage")]
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The lease claims this much longer than proven (a negative margin).
+    LeaseOverstated(Duration),
+    /// Fenced writes go without their fence check.
+    SkipFenceCheck,
+    /// A lock is granted without waiting for the nodes ahead of it.
+    LockDoesNotWait,
+    /// The lease is renewed by any answered heartbeat (the rule before the leader-confirmed
+    /// chain: a follower cut off from the quorum keeps renewing it).
+    LeaseFromAnyAnswer,
+}
+
+#[cfg(feature = "sabotage")]
+impl ClientOptions {
+    /// Sets a deliberate defect (tests only).
+    #[doc(hidden)]
+    pub fn sabotage(mut self, s: Sabotage) -> Self {
+        self.sabotage = Some(s);
+        self
+    }
+
+    pub(crate) fn sabotaged(&self, s: impl Fn(&Sabotage) -> bool) -> bool {
+        self.sabotage.as_ref().is_some_and(s)
+    }
 }
 
 /// The liveness link: every election contender serves a small TCP endpoint named in its latch
@@ -232,6 +267,8 @@ impl ClientOptions {
             acl: AclMode::Open,
             max_payload: DEFAULT_MAX_PAYLOAD,
             liveness: LivenessOptions::default(),
+            #[cfg(feature = "sabotage")]
+            sabotage: None,
         }
     }
 

@@ -142,6 +142,16 @@ pub(super) struct Renewer {
 impl Renewer {
     /// Renews the lease of one session until `stop` (the session ended).
     pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        // The old rule renews from heartbeats alone, with no chain (whose sync would block the
+        // session on a server cut off from the quorum and so hide the old rule's flaw).
+        #[cfg(feature = "sabotage")]
+        if self
+            .inner
+            .options
+            .sabotaged(|s| *s == crate::options::Sabotage::LeaseFromAnyAnswer)
+        {
+            return;
+        }
         let s = &self.session;
         let t = s.timeout;
         let margin = self.inner.options.lease_margin_for(t);
@@ -192,6 +202,11 @@ impl Renewer {
                 }
             };
             let candidate = k_sent.after(t.saturating_sub(margin));
+            #[cfg(feature = "sabotage")]
+            let candidate = match self.inner.options.sabotage {
+                Some(crate::options::Sabotage::LeaseOverstated(d)) => candidate.after(d),
+                _ => candidate,
+            };
             if m_answered < lease {
                 self.inner.lease.extend(s.generation, candidate);
                 after_lapse = None;

@@ -261,7 +261,7 @@ async fn monitor(
                 }
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
                     // A fresh answer at once: the renewal chain's next `k`.
-                    send_heartbeat(&session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, true);
+                    send_heartbeat(inner, &session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, true);
                     if suspended || lost {
                         wanted.notify_one();
                     }
@@ -293,7 +293,7 @@ async fn monitor(
                     wanted.notify_one();
                 }
                 if !hb_outstanding.load(Ordering::SeqCst) {
-                    send_heartbeat(&session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, false);
+                    send_heartbeat(inner, &session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, false);
                 }
                 // A timer on the `Instant` clock misses a suspend of the host: check here too.
                 if !lost && !inner.lease.holds(session.generation) {
@@ -340,6 +340,7 @@ fn suspend(inner: &Arc<Inner>, session: &Session) {
 /// Sends one heartbeat (`exists /`) unless one is outstanding (`force` sends anyway); an
 /// answered one is recorded in `heard` with its send and answer times.
 fn send_heartbeat(
+    inner: &Arc<Inner>,
     session: &Arc<Session>,
     heard: &Arc<Heard>,
     done: &mpsc::UnboundedSender<()>,
@@ -354,6 +355,10 @@ fn send_heartbeat(
         return;
     }
     *sent_at = Stamp::now();
+    #[cfg(feature = "sabotage")]
+    let (inner, session) = (inner.clone(), session.clone());
+    #[cfg(not(feature = "sabotage"))]
+    let _ = inner;
     let heard = heard.clone();
     let done = done.clone();
     let outstanding = outstanding.clone();
@@ -363,6 +368,17 @@ fn send_heartbeat(
         drop(zk);
         if r.is_ok() {
             heard.record(sent, answered);
+            #[cfg(feature = "sabotage")]
+            if inner
+                .options
+                .sabotaged(|s| *s == crate::options::Sabotage::LeaseFromAnyAnswer)
+            {
+                let t = session.timeout;
+                let margin = inner.options.lease_margin_for(t);
+                inner
+                    .lease
+                    .extend(session.generation, sent.after(t.saturating_sub(margin)));
+            }
         }
         outstanding.store(false, Ordering::SeqCst);
         let _ = done.send(());

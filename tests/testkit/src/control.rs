@@ -221,11 +221,12 @@ fn handle(req: Request, sup: &Supervised) -> Result<Value> {
                 "cut" => proxy.cut(),
                 "blackhole" => proxy.blackhole(),
                 "refuse" => proxy.refuse(),
+                "close" => proxy.close(),
                 "heal" => proxy.heal(),
                 "delay" => proxy.delay(ms),
                 other => {
                     return Err(Error::Usage(format!(
-                        "unknown proxy action {other:?}: use cut, blackhole, refuse, heal or delay"
+                        "unknown proxy action {other:?}: use cut, blackhole, refuse, close, heal or delay"
                     )))
                 }
             }

@@ -38,6 +38,9 @@ pub enum Fault {
     Delay(u64),
     /// Close new connections at once; live ones pass.
     Refuse,
+    /// No listener at all: connections are refused (`ECONNREFUSED`), as when the process
+    /// behind the port is gone.
+    Closed,
 }
 
 /// A one-shot rule of [`FaultProxy::cut_before_reply`].
@@ -178,6 +181,18 @@ impl FaultProxy {
         self.set(Fault::Refuse);
     }
 
+    /// Closes the listeners (connections are refused, `ECONNREFUSED`) and cuts live
+    /// connections, as when the process behind the port is gone, until [`FaultProxy::heal`]
+    /// listens again on the same ports.
+    pub fn close(&self) {
+        self.set(Fault::Closed);
+        self.cut();
+        for (local, _) in &self.listeners {
+            // Wake each blocking accept so it sees the fault and drops its listener.
+            let _ = TcpStream::connect_timeout(local, Duration::from_millis(200));
+        }
+    }
+
     /// Back to forwarding everything; held bytes are delivered.
     pub fn heal(&self) {
         self.set(Fault::None);
@@ -256,9 +271,39 @@ impl Drop for FaultProxy {
 }
 
 fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>, hello: bool) {
-    for client in listener.incoming() {
+    let local = listener.local_addr().ok();
+    let mut listener = Some(listener);
+    loop {
+        let Some(l) = listener.as_ref() else { return };
+        let client = l.accept().map(|(c, _)| c);
         if shared.closed.load(Ordering::SeqCst) {
             return;
+        }
+        if shared.fault() == Fault::Closed {
+            // Gone: drop the listener until the fault changes, then listen again on the same
+            // address.
+            drop(client);
+            drop(listener.take());
+            let Some(addr) = local else { return };
+            loop {
+                {
+                    let guard = shared.fault.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = shared
+                        .changed
+                        .wait_timeout(guard, Duration::from_millis(50))
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                if shared.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                if shared.fault() != Fault::Closed {
+                    if let Ok(l) = TcpListener::bind(addr) {
+                        listener = Some(l);
+                        break;
+                    }
+                }
+            }
+            continue;
         }
         let Ok(client) = client else { continue };
         if shared.fault() == Fault::Refuse {
@@ -451,7 +496,7 @@ fn pipe(
                             }
                             thread::sleep((due - now).min(Duration::from_millis(50)));
                         }
-                        Fault::None | Fault::Refuse => break,
+                        Fault::None | Fault::Refuse | Fault::Closed => break,
                     }
                 }
                 let ok = match chunk {

@@ -377,3 +377,24 @@ fn partition_needs_link_proxies() {
     let err = Options::default().observers(3);
     assert!(Ensemble::start(3, err).is_err(), "observers only");
 }
+
+#[test]
+fn a_closed_proxy_refuses_connections_until_healed() {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = FaultProxy::start(&[target.local_addr().unwrap()]).unwrap();
+    let local = proxy.local_addrs()[0];
+    assert!(std::net::TcpStream::connect(local).is_ok());
+    proxy.close();
+    std::thread::sleep(Duration::from_millis(100));
+    let refused = std::net::TcpStream::connect(local).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    proxy.heal();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(local).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "not listening again"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -39,7 +39,7 @@ USAGE
   zkha-testkit proxy HANDLE start [--node N]... [--upstream HOST:PORT]...
       Starts a TCP proxy in front of the given nodes (default all); prints its id and
       connect string.
-  zkha-testkit proxy HANDLE cut|blackhole|refuse|heal ID
+  zkha-testkit proxy HANDLE cut|blackhole|refuse|close|heal ID   (close: the port refuses connections)
   zkha-testkit proxy HANDLE delay ID MS
   zkha-testkit proxy HANDLE cut-before-reply ID REQUEST [PATH_PREFIX]
       Lets the next REQUEST (create|delete|exists|get-data|set-data|get-children|sync|
