@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar
+.PHONY: torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -46,10 +46,23 @@ test-rust:
 test-flink: zookeeper jar
 	$(CARGO) test -p zkha-flink-e2e -- --nocapture
 
-# The Flink plugin's JUnit tests (real ZooKeeper, Flink 2.3's own classes), on the debug natives.
+# The Flink plugin's JUnit tests (real ZooKeeper, Flink's own classes), on the debug natives:
+# against Flink 2.3 (the default) and 1.20; test-java-matrix: every supported version
+# (docs/flink-versions.md). The jars they test go to target/modules/zkha-flink/, not over the
+# ones `make jar` builds.
+FLINK_TEST_VERSIONS := 1.20 2.0 2.1 2.2 2.3
+JAVA_TEST := $(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/debug \
+	-Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit \
+	-Dzkha.plugin.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0.jar \
+	-Dzkha.loader.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0-loader.jar
 test-java: tools
 	$(CARGO) build -q -p zkha-jni -p zkha-testkit
-	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/debug -Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit verify
+	$(JAVA_TEST) verify
+	$(JAVA_TEST) -Pflink-1.20 verify
+
+test-java-matrix: tools
+	$(CARGO) build -q -p zkha-jni -p zkha-testkit
+	@set -e; for v in $(FLINK_TEST_VERSIONS); do echo "== the plugin's JUnit tests on Flink $$v"; $(JAVA_TEST) -Pflink-$$v verify; done
 
 # The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
 # examples built with pkg-config against an installed copy.
@@ -77,11 +90,12 @@ install: tools
 	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkha.pc.in > $(PREFIX)/lib/pkgconfig/zkha.pc
 	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkhaConfig.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfig.cmake
 
-# The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/.
+# The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/: one
+# jar for Flink 1.20 to 2.3, Java 8 class files (PluginJarIT checks them).
 jar: tools
 	$(CARGO) build --release -q -p zkha-jni
 	mkdir -p target/jni && cp target/release/libzkha_jni.so target/jni/ && strip --strip-debug target/jni/libzkha_jni.so
-	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -DskipTests package
+	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true package
 	@ls -l $(JAVA_DIR)/target/zkha-flink-*.jar
 
 demo: zookeeper jar

@@ -30,7 +30,9 @@ final class ZkhaCheckpointIDCounter implements CheckpointIDCounter {
             }
             return CompletableFuture.completedFuture(null);
         } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(e);
+            CompletableFuture<Void> failed = new CompletableFuture<>();
+            failed.completeExceptionally(e);
+            return failed;
         } finally {
             Native.free(counter);
         }

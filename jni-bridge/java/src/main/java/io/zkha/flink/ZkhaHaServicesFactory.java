@@ -9,9 +9,11 @@ import org.apache.flink.runtime.highavailability.HighAvailabilityServices;
 import org.apache.flink.runtime.highavailability.HighAvailabilityServicesFactory;
 
 /**
- * Entry point named in {@code high-availability.type: io.zkha.flink.ZkhaHaServicesFactory}.
- * The usual {@code high-availability.zookeeper.*} keys apply with Flink's defaults; zkha's own
- * keys live under {@code high-availability.zkha.*}. Invalid values raise
+ * Entry point named in {@code high-availability.type: io.zkha.flink.ZkhaHaServicesFactory},
+ * on Flink 1.20, 2.0, 2.1, 2.2 and 2.3 alike: it picks the classes of the Flink it runs in
+ * ({@link FlinkGeneration}) and fails start-up on any other Flink, naming its version. The
+ * usual {@code high-availability.zookeeper.*} keys apply with Flink's defaults; zkha's own keys
+ * live under {@code high-availability.zkha.*}. Invalid values raise
  * {@link io.zkha.jni.ConfigException} naming the key.
  */
 public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
@@ -20,9 +22,10 @@ public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
 
     @Override
     public HighAvailabilityServices createHAServices(Configuration configuration, Executor executor) throws Exception {
+        FlinkGeneration.current();
         ZkhaClient client = ZkhaClient.connect(configuration, true);
         try {
-            return new ZkhaHaServices(client, configuration, executor, BlobUtils.createBlobStoreFromConfig(configuration));
+            return FlinkGeneration.createServices(client, configuration, executor, BlobUtils.createBlobStoreFromConfig(configuration));
         } catch (Exception | Error e) {
             client.close();
             throw e;
@@ -31,6 +34,7 @@ public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
 
     @Override
     public ClientHighAvailabilityServices createClientHAServices(Configuration configuration) {
+        FlinkGeneration.current();
         return new ZkhaClientHaServices(ZkhaClient.connect(configuration, false));
     }
 }

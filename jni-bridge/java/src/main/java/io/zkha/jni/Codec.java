@@ -14,7 +14,32 @@ public final class Codec {
     private Codec() {}
 
     /** One pointer-store entry. */
-    public record Entry(String name, int version, byte[] data) {}
+    public static final class Entry {
+        private final String name;
+        private final int version;
+        private final byte[] data;
+
+        public Entry(String name, int version, byte[] data) {
+            this.name = name;
+            this.version = version;
+            this.data = data;
+        }
+
+        /** The entry's child name. */
+        public String name() {
+            return name;
+        }
+
+        /** Its data version. */
+        public int version() {
+            return version;
+        }
+
+        /** Its bytes. */
+        public byte[] data() {
+            return data;
+        }
+    }
 
     /** {@code [u32 count]([u16 len][utf8])*}. */
     public static List<String> strings(byte[] b) {

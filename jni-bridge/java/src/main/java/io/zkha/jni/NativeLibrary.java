@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 
 /**
@@ -26,7 +27,7 @@ public final class NativeLibrary {
         }
         String override = System.getProperty("zkha.native.library");
         if (override != null && !override.isEmpty()) {
-            Path copy = copyToTemp(Path.of(override));
+            Path copy = copyToTemp(Paths.get(override));
             System.load(copy.toString());
             loaded = true;
             return;

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -23,32 +22,14 @@ import org.apache.flink.runtime.persistence.StateHandleStore;
 import org.apache.flink.runtime.state.RetrievableStateHandle;
 import org.apache.flink.runtime.util.ZooKeeperUtils;
 import org.apache.flink.shaded.curator5.org.apache.curator.framework.CuratorFramework;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Byte-level compatibility: what zkha writes, Flink's own built-in ZooKeeper HA classes read
  * (from the flink-runtime jar), and the other way round — leader information, checkpoint
  * entries and the checkpoint ID counter — and both latches share one latch path.
  */
-class FlinkInteropTest {
-    static TestEnsemble zk;
-
-    @TempDir
-    Path storage;
-
-    @BeforeAll
-    static void start() throws Exception {
-        zk = TestEnsemble.start(1);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        zk.close();
-    }
-
+class FlinkInteropTest extends RealZooKeeperTest {
     private static CuratorFrameworkWithUnhandledErrorListener curator(Configuration conf) {
         return ZooKeeperUtils.startCuratorFramework(conf, e -> {
             throw new AssertionError("Flink's Curator failed", e);

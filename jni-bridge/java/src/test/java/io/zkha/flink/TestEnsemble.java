@@ -27,6 +27,27 @@ final class TestEnsemble implements AutoCloseable {
         this.handle = handle;
     }
 
+    private static TestEnsemble shared;
+
+    /**
+     * One single-server ensemble for all the tests of this JVM (each test uses a cluster id of
+     * its own), stopped when the JVM exits.
+     */
+    static synchronized TestEnsemble shared() throws IOException, InterruptedException {
+        if (shared == null) {
+            TestEnsemble e = start(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    e.close();
+                } catch (Exception ignored) {
+                    // It dies with this JVM anyway (--owner-pid).
+                }
+            }));
+            shared = e;
+        }
+        return shared;
+    }
+
     static TestEnsemble start(int nodes) throws IOException, InterruptedException {
         String testkit = System.getProperty("zkha.testkit", "../../target/debug/zkha-testkit");
         String json = run(testkit, "ensemble", "start", "--nodes", Integer.toString(nodes), "--owner-pid",

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
@@ -31,28 +30,10 @@ import org.apache.flink.runtime.persistence.IntegerResourceVersion;
 import org.apache.flink.runtime.persistence.PossibleInconsistentStateException;
 import org.apache.flink.runtime.persistence.StateHandleStore;
 import org.apache.flink.runtime.state.RetrievableStateHandle;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The plugin's drivers and stores against a real ZooKeeper, through Flink's own services. */
-class ZkhaHaTest {
-    static TestEnsemble zk;
-
-    @TempDir
-    Path storage;
-
-    @BeforeAll
-    static void start() throws Exception {
-        zk = TestEnsemble.start(1);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        zk.close();
-    }
-
+class ZkhaHaTest extends RealZooKeeperTest {
     /** Records what Flink's election service tells a contender. */
     static final class Contender implements LeaderContender {
         final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
@@ -100,6 +81,26 @@ class ZkhaHaTest {
             String a = addresses.poll(10, TimeUnit.SECONDS);
             assertNotNull(a, "no leader address within 10 s");
             return a;
+        }
+    }
+
+    /** A client's process leading through Flink's election service (fenced writes need it). */
+    static final class Leading implements AutoCloseable {
+        private final DefaultLeaderElectionService service;
+        private final LeaderElection election;
+
+        Leading(ZkhaClient client) throws Exception {
+            service = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(client));
+            election = service.createLeaderElection("dispatcher");
+            Contender contender = new Contender();
+            election.startLeaderElection(contender);
+            contender.next();
+        }
+
+        @Override
+        public void close() throws Exception {
+            election.close();
+            service.close();
         }
     }
 
@@ -157,11 +158,7 @@ class ZkhaHaTest {
         try (ZkhaClient c1 = ZkhaClient.connect(conf, false);
                 ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
             // Fencing: writes need this process's leadership.
-            DefaultLeaderElectionService s = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c1));
-            Contender leader = new Contender();
-            LeaderElection e = s.createLeaderElection("dispatcher");
-            e.startLeaderElection(leader);
-            leader.next();
+            Leading e = new Leading(c1);
             String root = c1.path("jobs/j1/checkpoints");
             StateHandleStore<Long, IntegerResourceVersion> one = new ZkhaStateHandleStore<>(c1, root, new TestHandle.Helper());
             StateHandleStore<Long, IntegerResourceVersion> two = new ZkhaStateHandleStore<>(c2, root, new TestHandle.Helper());
@@ -199,7 +196,6 @@ class ZkhaHaTest {
             e.close();
             assertThrows(NotLeaderException.class, () -> one.addAndLock("/0000000000000000004", 4L));
             assertFalse(two.exists("/0000000000000000004").isExisting());
-            s.close();
         }
     }
 
@@ -208,11 +204,7 @@ class ZkhaHaTest {
         Configuration conf = zk.flinkConfig(storage);
         ZkhaClient c1 = ZkhaClient.connect(conf, false);
         try (ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
-            DefaultLeaderElectionService s = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c1));
-            Contender leader = new Contender();
-            LeaderElection e = s.createLeaderElection("dispatcher");
-            e.startLeaderElection(leader);
-            leader.next();
+            Leading e = new Leading(c1);
             String root = c1.path("jobs/j2/checkpoints");
             TestHandle.Helper helper = new TestHandle.Helper();
             StateHandleStore<Long, IntegerResourceVersion> one = new ZkhaStateHandleStore<>(c1, root, helper);
@@ -233,7 +225,6 @@ class ZkhaHaTest {
             assertTrue(stale.last.discarded(), "the file of a refused write is discarded");
             assertFalse(two.exists("/0000000000000000004").isExisting());
             e.close();
-            s.close();
         } finally {
             c1.close();
         }

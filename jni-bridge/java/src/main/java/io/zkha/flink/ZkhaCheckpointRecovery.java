@@ -2,11 +2,10 @@ package io.zkha.flink;
 
 import java.util.Collection;
 import java.util.concurrent.Executor;
+import java.util.function.Function;
 
 import org.apache.flink.api.common.JobID;
-import org.apache.flink.core.execution.RecoveryClaimMode;
 import org.apache.flink.runtime.checkpoint.CheckpointIDCounter;
-import org.apache.flink.runtime.checkpoint.CheckpointRecoveryFactory;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpoint;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStore;
 import org.apache.flink.runtime.checkpoint.DefaultCompletedCheckpointStore;
@@ -14,30 +13,35 @@ import org.apache.flink.runtime.checkpoint.DefaultCompletedCheckpointStoreUtils;
 import org.apache.flink.runtime.checkpoint.ZooKeeperCheckpointStoreUtil;
 import org.apache.flink.runtime.highavailability.HighAvailabilityServicesUtils;
 import org.apache.flink.runtime.persistence.filesystem.FileSystemStateStorageHelper;
-import org.apache.flink.runtime.state.SharedStateRegistryFactory;
+import org.apache.flink.runtime.state.SharedStateRegistry;
 
 /**
  * Per job: {@code <root>/jobs/<jobid>/checkpoints} (entries named {@code %019d}, Flink's own
  * names, so a cluster can switch between built-in HA and zkha) and
  * {@code <root>/jobs/<jobid>/checkpoint_id_counter}; checkpoint metadata files in
  * {@code <storageDir>/<cluster-id>/completedCheckpoint*}.
+ *
+ * <p>Everything of Flink's {@code CheckpointRecoveryFactory} but the creation of the shared
+ * state registry, whose restore-mode type differs between Flink 1.20 and 2: each generation's
+ * factory extends this class and implements the interface with one method.
  */
-final class ZkhaCheckpointRecoveryFactory implements CheckpointRecoveryFactory {
+abstract class ZkhaCheckpointRecovery {
     private final ZkhaClient client;
     private final Executor executor;
 
-    ZkhaCheckpointRecoveryFactory(ZkhaClient client, Executor executor) {
+    ZkhaCheckpointRecovery(ZkhaClient client, Executor executor) {
         this.client = client;
         this.executor = executor;
     }
 
-    @Override
-    public CompletedCheckpointStore createRecoveredCompletedCheckpointStore(
+    /**
+     * The job's checkpoint store, with the checkpoints found in ZooKeeper; {@code registry}
+     * makes the shared state registry for them.
+     */
+    final CompletedCheckpointStore open(
             JobID jobId,
             int maxNumberOfCheckpointsToRetain,
-            SharedStateRegistryFactory sharedStateRegistryFactory,
-            Executor ioExecutor,
-            RecoveryClaimMode recoveryClaimMode)
+            Function<Collection<CompletedCheckpoint>, SharedStateRegistry> registry)
             throws Exception {
         ZkhaStateHandleStore<CompletedCheckpoint> store = new ZkhaStateHandleStore<>(
                 client,
@@ -52,11 +56,11 @@ final class ZkhaCheckpointRecoveryFactory implements CheckpointRecoveryFactory {
                 store,
                 ZooKeeperCheckpointStoreUtil.INSTANCE,
                 checkpoints,
-                sharedStateRegistryFactory.create(ioExecutor, checkpoints, recoveryClaimMode),
+                registry.apply(checkpoints),
                 executor);
     }
 
-    @Override
+    /** Flink's {@code CheckpointRecoveryFactory.createCheckpointIDCounter}. */
     public CheckpointIDCounter createCheckpointIDCounter(JobID jobId) {
         return new ZkhaCheckpointIDCounter(client, client.path("jobs/" + jobId + "/checkpoint_id_counter"));
     }

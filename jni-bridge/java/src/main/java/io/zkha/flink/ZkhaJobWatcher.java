@@ -1,19 +1,22 @@
 package io.zkha.flink;
 
 import java.util.Map;
+import java.util.function.Consumer;
 
 import io.zkha.jni.Codec;
 import io.zkha.jni.Native;
 import io.zkha.jni.ZkhaException;
 import org.apache.flink.api.common.JobID;
-import org.apache.flink.runtime.jobmanager.ExecutionPlanStore;
-import org.apache.flink.runtime.jobmanager.ExecutionPlanStoreWatcher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Reports execution plans added or removed under the store root (a zkha subtree watch). */
-final class ZkhaExecutionPlanStoreWatcher implements ExecutionPlanStoreWatcher {
-    private static final Logger LOG = LoggerFactory.getLogger(ZkhaExecutionPlanStoreWatcher.class);
+/**
+ * Reports jobs added or removed under a store root (a zkha subtree watch): the body of Flink
+ * 1.20's {@code JobGraphStoreWatcher} and of Flink 2's {@code ExecutionPlanStoreWatcher},
+ * which adapt it to their listeners.
+ */
+final class ZkhaJobWatcher {
+    private static final Logger LOG = LoggerFactory.getLogger(ZkhaJobWatcher.class);
 
     private final ZkhaClient client;
     private final String root;
@@ -21,13 +24,12 @@ final class ZkhaExecutionPlanStoreWatcher implements ExecutionPlanStoreWatcher {
     private long watch;
     private Thread dispatcher;
 
-    ZkhaExecutionPlanStoreWatcher(ZkhaClient client, String root) {
+    ZkhaJobWatcher(ZkhaClient client, String root) {
         this.client = client;
         this.root = root;
     }
 
-    @Override
-    public synchronized void start(ExecutionPlanStore.ExecutionPlanListener listener) {
+    synchronized void start(Consumer<JobID> added, Consumer<JobID> removed) {
         running = true;
         watch = Native.configWatchStart(client.id, root);
         long w = watch;
@@ -54,22 +56,21 @@ final class ZkhaExecutionPlanStoreWatcher implements ExecutionPlanStoreWatcher {
                 try {
                     jobId = JobID.fromHexString(name);
                 } catch (IllegalArgumentException e) {
-                    LOG.debug("zkha: ignoring {} under the execution plans", name);
+                    LOG.debug("zkha: ignoring {} under {}", name, root);
                     continue;
                 }
                 if (change.getValue() != null) {
-                    listener.onAddedExecutionPlan(jobId);
+                    added.accept(jobId);
                 } else {
-                    listener.onRemovedExecutionPlan(jobId);
+                    removed.accept(jobId);
                 }
             }
-        }, "zkha-execution-plan-watcher");
+        }, "zkha-job-watcher");
         dispatcher.setDaemon(true);
         dispatcher.start();
     }
 
-    @Override
-    public synchronized void stop() throws Exception {
+    synchronized void stop() throws InterruptedException {
         running = false;
         if (dispatcher != null) {
             Native.free(watch);

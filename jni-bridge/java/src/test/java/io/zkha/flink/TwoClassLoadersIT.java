@@ -8,33 +8,18 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.net.URL;
 import java.net.URLClassLoader;
-import java.nio.file.Path;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The plugin loaded twice in one JVM, in two isolated class loaders (as two Flink plugin
- * directories would): each gets its own copy of the native library, both work, and errors
- * surface as each loader's own exception classes.
+ * The plugin jar loaded twice in one JVM, in two isolated class loaders (as two Flink plugin
+ * directories would): each gets its own copy of the native library (from the jar), both work,
+ * and errors surface as each loader's own exception classes.
  */
-class TwoClassLoadersTest {
-    static TestEnsemble zk;
-
-    @BeforeAll
-    static void start() throws Exception {
-        zk = TestEnsemble.start(1);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        zk.close();
-    }
-
+class TwoClassLoadersIT extends RealZooKeeperTest {
     @Test
     void twoIsolatedLoadersBothWork() throws Exception {
-        URL classes = Path.of("target/classes").toAbsolutePath().toUri().toURL();
+        URL classes = PluginJarIT.pluginJar().toUri().toURL();
         try (URLClassLoader a = new URLClassLoader(new URL[] {classes}, ClassLoader.getPlatformClassLoader());
                 URLClassLoader b = new URLClassLoader(new URL[] {classes}, ClassLoader.getPlatformClassLoader())) {
             Class<?> na = Class.forName("io.zkha.jni.Native", true, a);
