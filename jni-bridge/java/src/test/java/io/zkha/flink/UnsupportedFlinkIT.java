@@ -25,12 +25,6 @@ import org.junit.jupiter.api.Test;
  * loads any of its per-generation classes.
  */
 class UnsupportedFlinkIT {
-    static Class<?> findLoadedClass(ClassLoader loader, String name) throws ReflectiveOperationException {
-        Method find = ClassLoader.class.getDeclaredMethod("findLoadedClass", String.class);
-        find.setAccessible(true);
-        return (Class<?>) find.invoke(loader, name);
-    }
-
     @Test
     void anUnsupportedFlinkFailsStartUpNamingItsVersion() throws Exception {
         String version = System.getProperty("flink.unsupported.version");
@@ -59,7 +53,7 @@ class UnsupportedFlinkIT {
                 assertTrue(cause.getMessage().contains("Flink 1.20, 2.0, 2.1, 2.2 and 2.3"), cause.getMessage());
             }
             for (FlinkGeneration g : FlinkGeneration.values()) {
-                assertNull(findLoadedClass(old, g.servicesClass));
+                assertNull(PluginLoaderIT.findLoadedClass(old, g.servicesClass));
             }
         }
     }

@@ -3,15 +3,18 @@ package io.zkha.flink.loader;
 import java.io.File;
 import java.net.MalformedURLException;
 import java.net.URL;
-import java.net.URLClassLoader;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.Executor;
 
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.CoreOptions;
 import org.apache.flink.configuration.IllegalConfigurationException;
+import org.apache.flink.core.plugin.PluginDescriptor;
+import org.apache.flink.core.plugin.PluginLoader;
 import org.apache.flink.runtime.highavailability.ClientHighAvailabilityServices;
 import org.apache.flink.runtime.highavailability.HighAvailabilityServices;
 import org.apache.flink.runtime.highavailability.HighAvailabilityServicesFactory;
@@ -20,7 +23,10 @@ import org.apache.flink.runtime.highavailability.HighAvailabilityServicesFactory
  * The small factory that goes into Flink's {@code lib/} when zkha itself is installed as a
  * plugin in {@code plugins/zkha/}: Flink loads HA factories only from the application class
  * path, so this class loads the real factory ({@code io.zkha.flink.ZkhaHaServicesFactory}) from
- * the plugin directory in a class loader of its own (Flink classes come from the parent).
+ * the plugin directory in a class loader of its own: Flink's own plugin class loader, child-first
+ * for everything but the classes Flink keeps parent-first for plugins (Flink's
+ * {@code org.apache.flink.*}, the logging APIs, {@code java.*};
+ * {@code plugin.classloader.parent-first-patterns.*}). Works the same on Flink 1.20 to 2.3.
  *
  * <p>Set {@code high-availability.type: io.zkha.flink.loader.ZkhaPluginHaServicesFactory}. The
  * plugin directory is {@code high-availability.zkha.plugin-dir}, else
@@ -71,7 +77,10 @@ public class ZkhaPluginHaServicesFactory implements HighAvailabilityServicesFact
                 throw new IllegalConfigurationException("bad plugin jar path " + jar, e);
             }
         }
-        ClassLoader loader = new URLClassLoader(urls.toArray(new URL[0]), ZkhaPluginHaServicesFactory.class.getClassLoader());
+        ClassLoader loader = PluginLoader.createPluginClassLoader(
+                new PluginDescriptor("zkha", urls.toArray(new URL[0]), new String[0]),
+                ZkhaPluginHaServicesFactory.class.getClassLoader(),
+                CoreOptions.getPluginParentFirstLoaderPatterns(conf));
         delegate = (HighAvailabilityServicesFactory) Class.forName(REAL, true, loader).getDeclaredConstructor().newInstance();
         return delegate;
     }
@@ -79,17 +88,24 @@ public class ZkhaPluginHaServicesFactory implements HighAvailabilityServicesFact
     @Override
     public HighAvailabilityServices createHAServices(Configuration configuration, Executor executor) throws Exception {
         HighAvailabilityServicesFactory real = delegate(configuration);
-        ClassLoader previous = Thread.currentThread().getContextClassLoader();
-        Thread.currentThread().setContextClassLoader(real.getClass().getClassLoader());
-        try {
-            return real.createHAServices(configuration, executor);
-        } finally {
-            Thread.currentThread().setContextClassLoader(previous);
-        }
+        return inPluginContext(real, () -> real.createHAServices(configuration, executor));
     }
 
     @Override
     public ClientHighAvailabilityServices createClientHAServices(Configuration configuration) throws Exception {
-        return delegate(configuration).createClientHAServices(configuration);
+        HighAvailabilityServicesFactory real = delegate(configuration);
+        return inPluginContext(real, () -> real.createClientHAServices(configuration));
+    }
+
+    /** Runs {@code call} with the plugin's class loader as the thread's context class loader. */
+    private static <T> T inPluginContext(HighAvailabilityServicesFactory real, Callable<T> call) throws Exception {
+        Thread thread = Thread.currentThread();
+        ClassLoader previous = thread.getContextClassLoader();
+        thread.setContextClassLoader(real.getClass().getClassLoader());
+        try {
+            return call.call();
+        } finally {
+            thread.setContextClassLoader(previous);
+        }
     }
 }
