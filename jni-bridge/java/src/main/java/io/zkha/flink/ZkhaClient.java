@@ -3,9 +3,12 @@ package io.zkha.flink;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
+import io.zkha.jni.ClosedException;
 import io.zkha.jni.Codec;
 import io.zkha.jni.Native;
+import io.zkha.jni.ZkhaException;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
@@ -16,7 +19,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One zkha client (one ZooKeeper session, re-opened after expiry) per HA services instance, its
  * cluster root ({@code <path.root>/<cluster-id>}), the fencing slot that guards every store
- * write with this process's leadership, and the JVM liveness watchdog.
+ * write with this process's leadership, and the JVM liveness watchdog that its leader election
+ * arms.
  */
 final class ZkhaClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaClient.class);
@@ -25,69 +29,32 @@ final class ZkhaClient implements AutoCloseable {
     static final ConfigOption<Duration> WATCHDOG_TIMEOUT =
             ConfigOptions.key("high-availability.zkha.watchdog.timeout").durationType().noDefaultValue();
 
+    /** Tests only: the watchdog threads skip their pings while set, as in a JVM-wide pause. */
+    static volatile boolean holdWatchdogPings;
+
     final long id;
     final long slot;
     final String root;
     final Configuration configuration;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final Thread watchdog;
 
-    private ZkhaClient(long id, long slot, String root, Configuration configuration, Thread watchdog) {
+    private ZkhaClient(long id, long slot, String root, Configuration configuration) {
         this.id = id;
         this.slot = slot;
         this.root = root;
         this.configuration = configuration;
-        this.watchdog = watchdog;
     }
 
     /** Connects with the {@code high-availability.*} keys of {@code conf}. */
-    static ZkhaClient connect(Configuration conf, boolean withWatchdog) {
+    static ZkhaClient connect(Configuration conf) {
         Native.init();
         Map<String, String> map = conf.toMap();
         String pairs = Codec.pairs(map);
         String root = Native.flinkClusterRoot(pairs);
         long id = Native.clientFromFlinkConfig(pairs);
         long slot = Native.slotNew();
-        Thread dog = null;
-        if (withWatchdog) {
-            Duration timeout = conf.getOptional(WATCHDOG_TIMEOUT)
-                    .orElse(conf.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT));
-            if (!timeout.isZero()) {
-                dog = startWatchdog(id, timeout);
-            }
-        }
         LOG.info("zkha connected: session 0x{}, cluster root {}", Long.toHexString(Native.clientSessionId(id)), root);
-        return new ZkhaClient(id, slot, root, conf, dog);
-    }
-
-    /**
-     * A daemon thread pings the native watchdog; if the JVM freezes (a long GC pause, a stuck
-     * process) for longer than {@code timeout}, the native side gives up leadership and closes
-     * the session, so a standby can lead.
-     */
-    private static Thread startWatchdog(long client, Duration timeout) {
-        long dog = Native.watchdogArm(client, timeout.toMillis());
-        long every = Math.max(10, timeout.toMillis() / 4);
-        Thread t = new Thread(() -> {
-            try {
-                while (!Thread.currentThread().isInterrupted()) {
-                    if (!Native.watchdogPing(dog)) {
-                        LOG.error("zkha watchdog fired: this JVM did not answer for more than {}; leadership was given up", timeout);
-                        return;
-                    }
-                    Thread.sleep(every);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } catch (RuntimeException e) {
-                LOG.debug("zkha watchdog stopped", e);
-            } finally {
-                Native.free(dog);
-            }
-        }, "zkha-watchdog");
-        t.setDaemon(true);
-        t.start();
-        return t;
+        return new ZkhaClient(id, slot, root, conf);
     }
 
     /** {@code <root>/<relative>}. */
@@ -95,12 +62,101 @@ final class ZkhaClient implements AutoCloseable {
         return root + (relative.startsWith("/") ? relative : "/" + relative);
     }
 
+    /**
+     * Arms the JVM liveness watchdog until the returned handle is closed: a daemon thread
+     * pings the native watchdog; if the JVM freezes (a long GC pause, a stuck process) for
+     * longer than {@code high-availability.zkha.watchdog.timeout} (default: the session
+     * timeout), the native side gives up leadership and closes this client, so a standby can
+     * lead, and {@code onFire} gets the error to report (once the JVM runs again). Only leader
+     * election arms it: a process that never contends (a TaskManager, a client) has no
+     * leadership to protect.
+     */
+    Watchdog armWatchdog(Consumer<ZkhaException> onFire) {
+        Duration timeout = configuration.getOptional(WATCHDOG_TIMEOUT)
+                .orElse(configuration.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT));
+        if (timeout.isZero()) {
+            return new Watchdog(0, timeout, onFire);
+        }
+        return new Watchdog(Native.watchdogArm(id, timeout.toMillis()), timeout, onFire);
+    }
+
+    /** A running watchdog and the thread that pings it. */
+    final class Watchdog implements AutoCloseable {
+        private final long dog;
+        private final Duration timeout;
+        private final Consumer<ZkhaException> onFire;
+        private final Thread pinger;
+        private volatile boolean stopped;
+        private volatile ZkhaException fired;
+
+        private Watchdog(long dog, Duration timeout, Consumer<ZkhaException> onFire) {
+            this.dog = dog;
+            this.timeout = timeout;
+            this.onFire = onFire;
+            if (dog == 0) {
+                pinger = null;
+                return;
+            }
+            pinger = new Thread(this::ping, "zkha-watchdog " + root);
+            pinger.setDaemon(true);
+            pinger.start();
+        }
+
+        private void ping() {
+            long every = Math.max(10, timeout.toMillis() / 4);
+            try {
+                while (!stopped) {
+                    if (!holdWatchdogPings && firedError() != null) {
+                        if (!stopped) {
+                            LOG.error("zkha watchdog fired: this JVM did not answer for more than {};"
+                                    + " leadership was given up and the ZooKeeper session closed", timeout);
+                            onFire.accept(fired);
+                        }
+                        return;
+                    }
+                    Thread.sleep(every);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                Native.free(dog);
+            }
+        }
+
+        /** True while armed and pinging. */
+        boolean armed() {
+            return pinger != null && pinger.isAlive();
+        }
+
+        /**
+         * Pings the watchdog once: null while it has not fired, else the error that tells why
+         * this client was closed.
+         */
+        ZkhaException firedError() {
+            try {
+                if (fired == null && dog != 0 && !Native.watchdogPing(dog)) {
+                    fired = new ZkhaException("zkha watchdog: this JVM did not answer for more than " + timeout
+                            + " (high-availability.zkha.watchdog.timeout); leadership was given up and the"
+                            + " ZooKeeper session closed");
+                }
+            } catch (ClosedException e) {
+                // Disarmed meanwhile: it did not fire (else fired would be set).
+            }
+            return fired;
+        }
+
+        @Override
+        public void close() {
+            stopped = true;
+            if (pinger != null && pinger != Thread.currentThread()) {
+                pinger.interrupt();
+            }
+        }
+    }
+
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            if (watchdog != null) {
-                watchdog.interrupt();
-            }
             Native.free(slot);
             Native.clientClose(id);
         }

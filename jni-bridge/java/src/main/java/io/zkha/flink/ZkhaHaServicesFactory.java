@@ -23,7 +23,7 @@ public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
     @Override
     public HighAvailabilityServices createHAServices(Configuration configuration, Executor executor) throws Exception {
         FlinkGeneration.current();
-        ZkhaClient client = ZkhaClient.connect(configuration, true);
+        ZkhaClient client = ZkhaClient.connect(configuration);
         try {
             return FlinkGeneration.createServices(client, configuration, executor, BlobUtils.createBlobStoreFromConfig(configuration));
         } catch (Exception | Error e) {
@@ -35,6 +35,6 @@ public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
     @Override
     public ClientHighAvailabilityServices createClientHAServices(Configuration configuration) {
         FlinkGeneration.current();
-        return new ZkhaClientHaServices(ZkhaClient.connect(configuration, false));
+        return new ZkhaClientHaServices(ZkhaClient.connect(configuration));
     }
 }

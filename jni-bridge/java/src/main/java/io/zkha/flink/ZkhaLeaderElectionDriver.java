@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import io.zkha.jni.Codec;
 import io.zkha.jni.Native;
@@ -28,6 +29,11 @@ import org.slf4j.LoggerFactory;
  * dispatcher daemon thread; no zkha runtime thread ever calls Flink. While leading, a watch on
  * the leader subtree reports changed or deleted leader information, which Flink's
  * {@code DefaultLeaderElectionService} then repairs.
+ *
+ * <p>The driver arms the client's JVM liveness watchdog for its lifetime (only a process that
+ * contends for leadership has leadership to protect); when it fires, the error goes to Flink's
+ * {@link Listener#onError} (the contenders' fatal-error handlers), as every other error of
+ * the election does.
  */
 final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaLeaderElectionDriver.class);
@@ -39,6 +45,8 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
     private final long leaderWatch;
     private final Thread dispatcher;
     private final Thread infoDispatcher;
+    private final ZkhaClient.Watchdog watchdog;
+    private final AtomicBoolean watchdogReported = new AtomicBoolean();
     private volatile boolean running = true;
 
     ZkhaLeaderElectionDriver(ZkhaClient client, Listener listener) {
@@ -48,6 +56,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
                 ManagementFactory.getRuntimeMXBean().getName());
         Native.slotBind(client.slot, election);
         this.leaderWatch = Native.configWatchStart(client.id, client.path("leader"));
+        this.watchdog = client.armWatchdog(this::reportWatchdog);
         this.dispatcher = new Thread(this::dispatchElection, "zkha-election-dispatcher");
         this.dispatcher.setDaemon(true);
         this.dispatcher.start();
@@ -63,7 +72,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
                 ev = Native.electionNext(election, POLL_MS);
             } catch (ZkhaException e) {
                 if (running) {
-                    listener.onError(e);
+                    onError(e);
                 }
                 return;
             }
@@ -96,6 +105,23 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
                 default:
                     LOG.warn("zkha: unknown election event {}", ev[0]);
             }
+        }
+    }
+
+    /** Hands an error to Flink; if the watchdog closed the client, the watchdog's instead. */
+    private void onError(Exception e) {
+        ZkhaException fired = watchdog.firedError();
+        if (fired != null) {
+            reportWatchdog(fired);
+        } else {
+            listener.onError(e);
+        }
+    }
+
+    /** Reports that the watchdog fired, once per driver. */
+    private void reportWatchdog(ZkhaException fired) {
+        if (running && watchdogReported.compareAndSet(false, true)) {
+            listener.onError(fired);
         }
     }
 
@@ -150,7 +176,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
             // The grant is gone (its revocation is on its way): nothing to publish for it.
             LOG.info("zkha: not publishing leader information for {}: {}", componentId, e.getMessage());
         } catch (Exception e) {
-            listener.onError(e);
+            onError(e);
         }
     }
 
@@ -164,7 +190,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         } catch (NotLeaderException | SessionExpiredException e) {
             LOG.info("zkha: not deleting leader information for {}: {}", componentId, e.getMessage());
         } catch (Exception e) {
-            listener.onError(e);
+            onError(e);
         }
     }
 
@@ -178,6 +204,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
             return;
         }
         running = false;
+        watchdog.close();
         try {
             Native.slotBind(client.slot, 0);
         } catch (ClosedException e) {

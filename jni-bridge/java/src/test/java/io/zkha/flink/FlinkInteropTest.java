@@ -48,7 +48,7 @@ class FlinkInteropTest extends RealZooKeeperTest {
     @Test
     void leaderInformationBothWaysAndOneSharedLatch() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient client = ZkhaClient.connect(conf, false);
+        try (ZkhaClient client = ZkhaClient.connect(conf);
                 CuratorFrameworkWithUnhandledErrorListener flink = curator(conf)) {
             // zkha leads and publishes; Flink's own retrieval driver reads it.
             DefaultLeaderElectionService zkhaService = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(client));
@@ -100,7 +100,7 @@ class FlinkInteropTest extends RealZooKeeperTest {
     @Test
     void checkpointEntriesAndCounterBothWays() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient client = ZkhaClient.connect(conf, false);
+        try (ZkhaClient client = ZkhaClient.connect(conf);
                 CuratorFrameworkWithUnhandledErrorListener flink = curator(conf)) {
             DefaultLeaderElectionService service = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(client));
             LeaderElection election = lead(client, service, new ZkhaHaTest.Contender());

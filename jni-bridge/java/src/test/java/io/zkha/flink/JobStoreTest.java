@@ -81,7 +81,7 @@ class JobStoreTest extends RealZooKeeperTest {
         Configuration conf = zk.flinkConfig(storage);
         conf.setString(key, "/jobs-here");
         try (TestServices zkha = TestServices.leading(conf);
-                ZkhaClient probe = ZkhaClient.connect(conf, false)) {
+                ZkhaClient probe = ZkhaClient.connect(conf)) {
             TestJobStore ours = TestGeneration.zkhaJobStore(zkha.services);
             ours.start(id -> {}, id -> {});
             JobID a = new JobID();

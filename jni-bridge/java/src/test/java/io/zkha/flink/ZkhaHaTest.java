@@ -107,9 +107,9 @@ class ZkhaHaTest extends RealZooKeeperTest {
     @Test
     void grantRevokeHandOverAndRetrieval() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient c1 = ZkhaClient.connect(conf, false);
-                ZkhaClient c2 = ZkhaClient.connect(conf, false);
-                ZkhaClient reader = ZkhaClient.connect(conf, false)) {
+        try (ZkhaClient c1 = ZkhaClient.connect(conf);
+                ZkhaClient c2 = ZkhaClient.connect(conf);
+                ZkhaClient reader = ZkhaClient.connect(conf)) {
             DefaultLeaderElectionService s1 = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c1));
             DefaultLeaderElectionService s2 = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c2));
             Contender a = new Contender();
@@ -155,8 +155,8 @@ class ZkhaHaTest extends RealZooKeeperTest {
     @Test
     void stateHandleStoreSemantics() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient c1 = ZkhaClient.connect(conf, false);
-                ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
+        try (ZkhaClient c1 = ZkhaClient.connect(conf);
+                ZkhaClient c2 = ZkhaClient.connect(conf)) {
             // Fencing: writes need this process's leadership.
             Leading e = new Leading(c1);
             String root = c1.path("jobs/j1/checkpoints");
@@ -202,8 +202,8 @@ class ZkhaHaTest extends RealZooKeeperTest {
     @Test
     void aStateFileIsDeletedOnlyWhenTheWriteSurelyFailed() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        ZkhaClient c1 = ZkhaClient.connect(conf, false);
-        try (ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
+        ZkhaClient c1 = ZkhaClient.connect(conf);
+        try (ZkhaClient c2 = ZkhaClient.connect(conf)) {
             Leading e = new Leading(c1);
             String root = c1.path("jobs/j2/checkpoints");
             TestHandle.Helper helper = new TestHandle.Helper();
@@ -233,8 +233,8 @@ class ZkhaHaTest extends RealZooKeeperTest {
     @Test
     void checkpointCounterStaysMonotonicAcrossLeaderChange() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient c1 = ZkhaClient.connect(conf, false);
-                ZkhaClient c2 = ZkhaClient.connect(conf, false)) {
+        try (ZkhaClient c1 = ZkhaClient.connect(conf);
+                ZkhaClient c2 = ZkhaClient.connect(conf)) {
             DefaultLeaderElectionService s1 = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c1));
             DefaultLeaderElectionService s2 = new DefaultLeaderElectionService(new ZkhaLeaderElectionDriverFactory(c2));
             Contender a = new Contender();
@@ -270,16 +270,16 @@ class ZkhaHaTest extends RealZooKeeperTest {
         Configuration conf = new Configuration();
         conf.set(HighAvailabilityOptions.HA_ZOOKEEPER_QUORUM, zk.connectString);
         conf.setString("high-availability.zkha.lease-margn", "1 s");
-        ConfigException e = assertThrows(ConfigException.class, () -> ZkhaClient.connect(conf, false));
+        ConfigException e = assertThrows(ConfigException.class, () -> ZkhaClient.connect(conf));
         assertTrue(e.getMessage().contains("high-availability.zkha.lease-margn"), e.getMessage());
 
         Configuration bad = new Configuration();
         bad.set(HighAvailabilityOptions.HA_ZOOKEEPER_QUORUM, "zk:notaport");
-        ConfigException e2 = assertThrows(ConfigException.class, () -> ZkhaClient.connect(bad, false));
+        ConfigException e2 = assertThrows(ConfigException.class, () -> ZkhaClient.connect(bad));
         assertTrue(e2.getMessage().contains("zk:notaport"), e2.getMessage());
 
         Configuration none = new Configuration();
-        ConfigException e3 = assertThrows(ConfigException.class, () -> ZkhaClient.connect(none, false));
+        ConfigException e3 = assertThrows(ConfigException.class, () -> ZkhaClient.connect(none));
         assertTrue(e3.getMessage().contains("high-availability.zookeeper.quorum"), e3.getMessage());
         assertInstanceOf(RuntimeException.class, e3);
     }
@@ -287,7 +287,7 @@ class ZkhaHaTest extends RealZooKeeperTest {
     @Test
     void watchdogGivesUpLeadershipWhenTheJvmStopsAnswering() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
-        try (ZkhaClient c = ZkhaClient.connect(conf, false)) {
+        try (ZkhaClient c = ZkhaClient.connect(conf)) {
             long election = Native.electionJoin(c.id, c.path("leader/latch"), "frozen");
             long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
             while (!Native.electionHasLeadership(election)) {
