@@ -8,7 +8,6 @@ import org.apache.flink.api.common.JobID;
 import org.apache.flink.runtime.checkpoint.CheckpointIDCounter;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpoint;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStore;
-import org.apache.flink.runtime.checkpoint.DefaultCompletedCheckpointStore;
 import org.apache.flink.runtime.checkpoint.DefaultCompletedCheckpointStoreUtils;
 import org.apache.flink.runtime.checkpoint.ZooKeeperCheckpointStoreUtil;
 import org.apache.flink.runtime.highavailability.HighAvailabilityServicesUtils;
@@ -36,7 +35,7 @@ abstract class ZkhaCheckpointRecovery {
 
     /**
      * The job's checkpoint store, with the checkpoints found in ZooKeeper; {@code registry}
-     * makes the shared state registry for them.
+     * makes the shared state registry for them. The store frees its native handle on shutdown.
      */
     final CompletedCheckpointStore open(
             JobID jobId,
@@ -49,15 +48,15 @@ abstract class ZkhaCheckpointRecovery {
                 new FileSystemStateStorageHelper<>(
                         HighAvailabilityServicesUtils.getClusterHighAvailableStoragePath(client.configuration),
                         "completedCheckpoint"));
-        Collection<CompletedCheckpoint> checkpoints =
-                DefaultCompletedCheckpointStoreUtils.retrieveCompletedCheckpoints(store, ZooKeeperCheckpointStoreUtil.INSTANCE);
-        return new DefaultCompletedCheckpointStore<>(
-                maxNumberOfCheckpointsToRetain,
-                store,
-                ZooKeeperCheckpointStoreUtil.INSTANCE,
-                checkpoints,
-                registry.apply(checkpoints),
-                executor);
+        try {
+            Collection<CompletedCheckpoint> checkpoints =
+                    DefaultCompletedCheckpointStoreUtils.retrieveCompletedCheckpoints(store, ZooKeeperCheckpointStoreUtil.INSTANCE);
+            return new ZkhaCompletedCheckpointStore(
+                    maxNumberOfCheckpointsToRetain, store, checkpoints, registry.apply(checkpoints), executor);
+        } catch (Exception | Error e) {
+            store.close();
+            throw e;
+        }
     }
 
     /** Flink's {@code CheckpointRecoveryFactory.createCheckpointIDCounter}. */

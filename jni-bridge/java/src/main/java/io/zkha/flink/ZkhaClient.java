@@ -2,6 +2,8 @@ package io.zkha.flink;
 
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
@@ -19,8 +21,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One zkha client (one ZooKeeper session, re-opened after expiry) per HA services instance, its
  * cluster root ({@code <path.root>/<cluster-id>}), the fencing slot that guards every store
- * write with this process's leadership, and the JVM liveness watchdog that its leader election
- * arms.
+ * write with this process's leadership, the native handles opened on it (freed at the latest
+ * when it closes), and the JVM liveness watchdog that its leader election arms.
  */
 final class ZkhaClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaClient.class);
@@ -37,6 +39,7 @@ final class ZkhaClient implements AutoCloseable {
     final String root;
     final Configuration configuration;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Set<Long> handles = ConcurrentHashMap.newKeySet();
 
     private ZkhaClient(long id, long slot, String root, Configuration configuration) {
         this.id = id;
@@ -60,6 +63,22 @@ final class ZkhaClient implements AutoCloseable {
     /** {@code <root>/<relative>}. */
     String path(String relative) {
         return root + (relative.startsWith("/") ? relative : "/" + relative);
+    }
+
+    /** Frees {@code handle} when this client closes, unless {@link #free} does it before. */
+    long own(long handle) {
+        handles.add(handle);
+        if (closed.get() && handles.remove(handle)) {
+            Native.free(handle);
+        }
+        return handle;
+    }
+
+    /** Frees a handle taken with {@link #own} (once; later calls do nothing). */
+    void free(long handle) {
+        if (handles.remove(handle)) {
+            Native.free(handle);
+        }
     }
 
     /**
@@ -157,6 +176,9 @@ final class ZkhaClient implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
+            for (Long h : handles) {
+                free(h);
+            }
             Native.free(slot);
             Native.clientClose(id);
         }

@@ -31,12 +31,23 @@ import org.slf4j.LoggerFactory;
 final class ZkhaStateHandleStore<T extends Serializable> implements StateHandleStore<T, IntegerResourceVersion> {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaStateHandleStore.class);
 
+    private final ZkhaClient client;
     private final long store;
     private final RetrievableStateStorageHelper<T> storage;
 
     ZkhaStateHandleStore(ZkhaClient client, String root, RetrievableStateStorageHelper<T> storage) {
-        this.store = Native.storeNew(client.id, root, client.slot);
+        this.client = client;
+        this.store = client.own(Native.storeNew(client.id, root, client.slot));
         this.storage = storage;
+    }
+
+    /**
+     * Frees the native store (Flink's {@code StateHandleStore} has no close: the owner of a
+     * short-lived store calls this when done; the others go with their client). Later calls
+     * fail with {@link io.zkha.jni.ClosedException}.
+     */
+    void close() {
+        client.free(store);
     }
 
     /** Flink names entries "/name"; zkha takes the child name. */
@@ -129,7 +140,9 @@ final class ZkhaStateHandleStore<T extends Serializable> implements StateHandleS
             try {
                 out.add(Tuple2.of(deserialize(e.data()), "/" + e.name()));
             } catch (IOException | ClassNotFoundException ex) {
+                // As Flink's ZooKeeperStateHandleStore: skip it, without keeping its lock.
                 LOG.warn("zkha: skipping unreadable state handle {}: {}", e.name(), ex.toString());
+                Native.storeRelease(store, e.name());
             }
         }
         return out;

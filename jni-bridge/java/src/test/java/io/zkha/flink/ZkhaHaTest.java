@@ -199,6 +199,34 @@ class ZkhaHaTest extends RealZooKeeperTest {
         }
     }
 
+    /**
+     * An entry whose bytes cannot be read is skipped without keeping a lock on it (as Flink's
+     * ZooKeeperStateHandleStore does): else it could never be removed while this process lives.
+     */
+    @Test
+    void getAllAndLockLetsGoOfEntriesItCannotRead() throws Exception {
+        Configuration conf = zk.flinkConfig(storage);
+        try (ZkhaClient c1 = ZkhaClient.connect(conf);
+                ZkhaClient c2 = ZkhaClient.connect(conf)) {
+            Leading e = new Leading(c1);
+            String root = c1.path("jobs/j3/checkpoints");
+            StateHandleStore<Long, IntegerResourceVersion> one = new ZkhaStateHandleStore<>(c1, root, new TestHandle.Helper());
+            one.addAndLock("/0000000000000000001", 1L);
+            long raw = Native.storeNew(c1.id, root, c1.slot);
+            Native.storeAddAndLock(raw, "0000000000000000002", new byte[] {1, 2, 3});
+            Native.free(raw);
+
+            StateHandleStore<Long, IntegerResourceVersion> two = new ZkhaStateHandleStore<>(c2, root, new TestHandle.Helper());
+            List<Tuple2<RetrievableStateHandle<Long>, String>> all = two.getAllAndLock();
+            assertEquals(1, all.size());
+            assertEquals("/0000000000000000001", all.get(0).f1);
+            assertEquals(2, TestServices.children(c1, root + "/0000000000000000001/locks").size(), "read: both lock it");
+            assertEquals(1, TestServices.children(c1, root + "/0000000000000000002/locks").size(),
+                    "unreadable: only its writer's lock is left");
+            e.close();
+        }
+    }
+
     @Test
     void aStateFileIsDeletedOnlyWhenTheWriteSurelyFailed() throws Exception {
         Configuration conf = zk.flinkConfig(storage);
