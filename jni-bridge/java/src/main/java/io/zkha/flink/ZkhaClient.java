@@ -10,6 +10,7 @@ import java.util.function.Consumer;
 import io.zkha.jni.ClosedException;
 import io.zkha.jni.Codec;
 import io.zkha.jni.Native;
+import io.zkha.jni.NotEmptyException;
 import io.zkha.jni.ZkhaException;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
@@ -78,6 +79,29 @@ final class ZkhaClient implements AutoCloseable {
     void free(long handle) {
         if (handles.remove(handle)) {
             Native.free(handle);
+        }
+    }
+
+    /**
+     * Deletes the znode at {@code path} (absolute) if it has no children: true if it is gone
+     * (or was), false if it has children. One plain delete (ZooKeeper refuses it for a node
+     * with children), so a child created meanwhile is never lost; unfenced.
+     */
+    boolean deleteIfEmpty(String path) {
+        int slash = path.lastIndexOf('/');
+        if (slash < 0 || slash == path.length() - 1) {
+            throw new IllegalArgumentException("not a znode below the root: " + path);
+        }
+        // An unfenced pointer store at the parent removes one child with a single delete
+        // (missing is fine, children are a NotEmpty error).
+        long parent = Native.storeNew(id, slash == 0 ? "/" : path.substring(0, slash), 0);
+        try {
+            Native.storeRemoveMarked(parent, path.substring(slash + 1));
+            return true;
+        } catch (NotEmptyException e) {
+            return false;
+        } finally {
+            Native.free(parent);
         }
     }
 

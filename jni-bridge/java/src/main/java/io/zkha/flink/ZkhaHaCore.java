@@ -63,13 +63,32 @@ final class ZkhaHaCore {
         client.close();
     }
 
-    /** {@code AbstractHaServices.internalCleanup}: the cluster root and everything below it. */
+    /**
+     * {@code AbstractHaServices.internalCleanup}, as Flink's built-in ZooKeeper HA does it: the
+     * cluster root and everything below it, then each parent up to {@code /} that is left empty
+     * (stopping at the first that is not: another cluster's).
+     */
     void cleanupAll() {
         Native.deleteRecursive(client.id, client.root);
+        for (String p = parent(client.root); !p.equals("/"); p = parent(p)) {
+            if (!client.deleteIfEmpty(p)) {
+                break;
+            }
+        }
     }
 
-    /** {@code AbstractHaServices.internalCleanupJobData}: the job's {@code jobs/<jobid>}. */
+    /**
+     * {@code AbstractHaServices.internalCleanupJobData}: the job's {@code jobs/<jobid>}
+     * (checkpoints, counter), as Flink's built-in ZooKeeper HA, and its leader node
+     * {@code leader/job-<jobid>} if no leader information is left in it.
+     */
     void cleanupJob(JobID jobId) {
         Native.deleteRecursive(client.id, client.path("jobs/" + jobId));
+        client.deleteIfEmpty(client.path("leader/" + jobManager(jobId)));
+    }
+
+    private static String parent(String path) {
+        int slash = path.lastIndexOf('/');
+        return slash <= 0 ? "/" : path.substring(0, slash);
     }
 }

@@ -180,6 +180,12 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         }
     }
 
+    /**
+     * Deletes the component's leader information and then, as Flink's built-in driver does,
+     * its node {@code leader/<component>} (only if nothing is left in it: the leader
+     * information is deleted fenced, the emptied node is kept if anything was written below it
+     * meanwhile).
+     */
     @Override
     public void deleteLeaderInformation(String componentId) {
         if (!running) {
@@ -187,6 +193,7 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         }
         try {
             Native.electionDelete(election, connectionInfoPath(componentId));
+            client.deleteIfEmpty(client.path("leader/" + componentId));
         } catch (NotLeaderException | SessionExpiredException e) {
             LOG.info("zkha: not deleting leader information for {}: {}", componentId, e.getMessage());
         } catch (Exception e) {
