@@ -13,11 +13,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::admin;
 use crate::error::{Error, Result};
 use crate::four_letter::{self, Mode};
-use crate::install::Install;
+use crate::install::{self, Install, Maven};
+use crate::kerberos::{Kerberos, KerberosConfig};
 use crate::proxy::FaultProxy;
+use crate::sasl::{self, DigestFiles, SaslConfig, SaslMechanism};
 use crate::spawn;
+use crate::tls::{TlsConfig, TlsFiles};
 
 /// How an ensemble is configured.
 #[derive(Debug, Clone)]
@@ -46,6 +50,10 @@ pub struct Options {
     pub partitionable: bool,
     /// `syncLimit` in ticks (default 5 s worth: 5000 / tick).
     pub sync_limit: Option<u32>,
+    /// TLS-only client ports with certificates the kit makes (default: plain ports).
+    pub tls: Option<TlsConfig>,
+    /// SASL authentication, DIGEST-MD5 or Kerberos (default: none).
+    pub sasl: Option<SaslConfig>,
 }
 
 impl Default for Options {
@@ -62,6 +70,8 @@ impl Default for Options {
             observers: 0,
             partitionable: false,
             sync_limit: None,
+            tls: None,
+            sasl: None,
         }
     }
 }
@@ -110,6 +120,48 @@ impl Options {
         self
     }
 
+    /// Serves clients on TLS-only ports (`secureClientPort`, no plain port), with a CA and
+    /// certificates the kit makes in the ensemble's directory ([`Ensemble::tls`]). The kit's
+    /// health checks then ask each server's AdminServer (HTTP) instead of four-letter words.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Requires SASL DIGEST-MD5 with these `(user, password)` pairs
+    /// ([`Ensemble::sasl_digest`]).
+    pub fn sasl_digest(mut self, users: &[(&str, &str)]) -> Self {
+        self.sasl = Some(SaslConfig {
+            mechanism: SaslMechanism::DigestMd5 {
+                users: users
+                    .iter()
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .collect(),
+            },
+            required: self.sasl.as_ref().is_none_or(|s| s.required),
+        });
+        self
+    }
+
+    /// Requires SASL GSSAPI (Kerberos) against a KDC the kit starts with the ensemble
+    /// ([`Ensemble::kerberos`]).
+    pub fn kerberos(mut self, config: KerberosConfig) -> Self {
+        self.sasl = Some(SaslConfig {
+            mechanism: SaslMechanism::Kerberos(config),
+            required: self.sasl.as_ref().is_none_or(|s| s.required),
+        });
+        self
+    }
+
+    /// With SASL: whether a client must authenticate (`sessionRequireClientSASLAuth`, the
+    /// default) or may stay anonymous.
+    pub fn sasl_required(mut self, required: bool) -> Self {
+        if let Some(sasl) = self.sasl.as_mut() {
+            sasl.required = required;
+        }
+        self
+    }
+
     /// `syncLimit` in ticks as configured.
     pub fn sync_limit_ticks(&self) -> u32 {
         self.sync_limit.unwrap_or((5_000 / self.tick_ms).max(5))
@@ -126,6 +178,14 @@ impl Options {
         if self.observers > 0 {
             let _ = write!(d, " observers={}", self.observers);
         }
+        if let Some(tls) = &self.tls {
+            let _ = write!(d, " tls(clientAuth={:?})", tls.client_auth);
+        }
+        match self.sasl.as_ref().map(|s| &s.mechanism) {
+            Some(SaslMechanism::DigestMd5 { .. }) => d.push_str(" sasl=digest-md5"),
+            Some(SaslMechanism::Kerberos(_)) => d.push_str(" sasl=kerberos"),
+            None => {}
+        }
         d
     }
 }
@@ -137,6 +197,8 @@ struct Node {
     client_port: u16,
     quorum_port: u16,
     election_port: u16,
+    /// The AdminServer's port (TLS-only ensembles).
+    admin_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
     paused: bool,
@@ -149,6 +211,13 @@ impl Node {
 
     fn client_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    fn probe(&self) -> Probe {
+        match self.admin_port {
+            Some(port) => Probe::Admin(SocketAddr::from(([127, 0, 0, 1], port))),
+            None => Probe::FourLetter(self.client_addr()),
+        }
     }
 
     fn running(&mut self) -> bool {
@@ -170,10 +239,45 @@ pub struct NodeStatus {
     pub pid: Option<u32>,
     /// Whether the JVM is stopped with SIGSTOP.
     pub paused: bool,
-    /// The role `srvr` reports, if the node serves.
+    /// The role `srvr` (over the AdminServer on TLS-only ensembles) reports, if the node
+    /// serves.
     pub mode: Option<Mode>,
     /// The node's log file.
     pub log: PathBuf,
+    /// The AdminServer's port on 127.0.0.1 (TLS-only ensembles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_port: Option<u16>,
+}
+
+/// How the kit asks a server about itself: four-letter words on the plain client port, or the
+/// AdminServer where the client port speaks TLS only.
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    FourLetter(SocketAddr),
+    Admin(SocketAddr),
+}
+
+impl Probe {
+    fn mode(self, timeout: Duration) -> Option<Mode> {
+        match self {
+            Probe::FourLetter(a) => four_letter::mode(a, timeout),
+            Probe::Admin(a) => admin::mode(a, timeout),
+        }
+    }
+
+    fn sessions(self, timeout: Duration) -> Vec<i64> {
+        match self {
+            Probe::FourLetter(a) => four_letter::sessions(a, timeout),
+            Probe::Admin(a) => admin::sessions(a, timeout),
+        }
+    }
+
+    fn watched_paths(self, session_id: i64, timeout: Duration) -> std::io::Result<Vec<String>> {
+        match self {
+            Probe::FourLetter(a) => four_letter::watched_paths(a, session_id, timeout),
+            Probe::Admin(a) => admin::watched_paths(a, session_id, timeout),
+        }
+    }
 }
 
 /// A running ZooKeeper ensemble.
@@ -187,6 +291,11 @@ pub struct Ensemble {
     /// (its quorum and election ports), per ordered pair.
     links: BTreeMap<(usize, usize), FaultProxy>,
     keep_dir: bool,
+    /// The AdminServer's jars (Jetty, Jackson), added to the class path of TLS-only ensembles.
+    admin_jar_dir: Option<PathBuf>,
+    tls: Option<TlsFiles>,
+    digest: Option<DigestFiles>,
+    kerberos: Option<Kerberos>,
 }
 
 /// A handle to one node of an [`Ensemble`] (1-based id).
@@ -216,9 +325,15 @@ impl NodeRef<'_> {
     pub fn resume(&self) -> Result<()> {
         self.ensemble.resume(self.id)
     }
-    /// The node's client address.
+    /// The node's client address (its TLS port on a TLS-only ensemble).
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.ensemble.client_ports()[self.id - 1]))
+    }
+    /// The node's AdminServer address (TLS-only ensembles only).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.ensemble.lock()[self.id - 1]
+            .admin_port
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
     }
 }
 
@@ -256,6 +371,38 @@ impl Ensemble {
                 }
             }
         }
+        if let Some(SaslMechanism::DigestMd5 { users }) =
+            options.sasl.as_ref().map(|s| &s.mechanism)
+        {
+            if users.is_empty() {
+                return Err(Error::Usage(
+                    "a DIGEST-MD5 ensemble needs at least one user".into(),
+                ));
+            }
+            for (user, _) in users {
+                if user.is_empty()
+                    || !user
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(Error::Usage(format!(
+                        "DIGEST-MD5 user {user:?}: use letters, digits, '.', '_' and '-' only"
+                    )));
+                }
+            }
+        }
+        // The AdminServer needs Jetty and Jackson, which a ZooKeeper class path from Maven
+        // lacks (a binary distribution's lib/ has them).
+        let admin_jar_dir = match &options.tls {
+            Some(_) if !has_jar(&install.jar_dir, "jetty-server-") => {
+                Some(install::fetch_admin_server(
+                    &Maven::default(),
+                    &install.version,
+                    &install::cache_dir(),
+                )?)
+            }
+            _ => None,
+        };
         let base = options
             .base_dir
             .clone()
@@ -270,11 +417,33 @@ impl Ensemble {
         for _attempt in 0..3 {
             fs::create_dir_all(&dir)?;
             fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
-            let ports = choose_ports(nodes, options.client_ports.as_deref())?;
+            let ports = choose_ports(
+                nodes,
+                options.client_ports.as_deref(),
+                options.tls.is_some(),
+            )?;
             let links = if options.partitionable {
                 server_links(&ports)?
             } else {
                 BTreeMap::new()
+            };
+            let tls = match &options.tls {
+                Some(config) => Some(TlsFiles::generate(&dir.join("tls"), config, &install.java)?),
+                None => None,
+            };
+            let (digest, kerberos) = match &options.sasl {
+                Some(SaslConfig {
+                    mechanism: SaslMechanism::DigestMd5 { users },
+                    required,
+                }) => (
+                    Some(DigestFiles::write(&dir.join("sasl"), users, *required)?),
+                    None,
+                ),
+                Some(SaslConfig {
+                    mechanism: SaslMechanism::Kerberos(config),
+                    ..
+                }) => (None, Some(Kerberos::start(&dir.join("kdc"), config)?)),
+                None => (None, None),
             };
             let ensemble = Ensemble {
                 install: install.clone(),
@@ -284,11 +453,12 @@ impl Ensemble {
                     ports
                         .into_iter()
                         .enumerate()
-                        .map(|(i, (client_port, quorum_port, election_port))| Node {
+                        .map(|(i, p)| Node {
                             id: i + 1,
-                            client_port,
-                            quorum_port,
-                            election_port,
+                            client_port: p.client,
+                            quorum_port: p.quorum,
+                            election_port: p.election,
+                            admin_port: p.admin,
                             dir: dir.join(format!("node{}", i + 1)),
                             child: None,
                             paused: false,
@@ -297,6 +467,10 @@ impl Ensemble {
                 ),
                 links,
                 keep_dir: false,
+                admin_jar_dir: admin_jar_dir.clone(),
+                tls,
+                digest,
+                kerberos,
             };
             ensemble.write_configs()?;
             for id in 1..=nodes {
@@ -387,6 +561,32 @@ impl Ensemble {
         s
     }
 
+    /// The certificates and stores of a TLS-only ensemble ([`Options::tls`]).
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// The users and JAAS files of a DIGEST-MD5 ensemble ([`Options::sasl_digest`]).
+    pub fn sasl_digest(&self) -> Option<&DigestFiles> {
+        self.digest.as_ref()
+    }
+
+    /// The KDC, principals, keytabs and JAAS files of a Kerberos ensemble
+    /// ([`Options::kerberos`]).
+    pub fn kerberos(&self) -> Option<&Kerberos> {
+        self.kerberos.as_ref()
+    }
+
+    /// The paths session `session_id` watches on node `id` (`wchp`, or the AdminServer's
+    /// `watches` on a TLS-only ensemble).
+    pub fn watched_paths(&self, id: usize, session_id: i64) -> Result<Vec<String>> {
+        let probe = {
+            let mut nodes = self.lock();
+            node_mut(&mut nodes, id)?.probe()
+        };
+        Ok(probe.watched_paths(session_id, Duration::from_secs(2))?)
+    }
+
     /// The id of the node that currently leads (leader or standalone), if any.
     pub fn leader(&self) -> Option<usize> {
         self.status()
@@ -443,20 +643,21 @@ impl Ensemble {
         }
     }
 
-    /// The node the client with `session_id` is connected to (from `cons`), if any.
+    /// The node the client with `session_id` is connected to (from `cons`, or the
+    /// AdminServer's `connections`), if any.
     pub fn node_of_session(&self, session_id: i64) -> Option<usize> {
-        self.addrs()
+        let probes: Vec<Probe> = self.lock().iter().map(Node::probe).collect();
+        probes
             .into_iter()
-            .position(|a| {
-                four_letter::sessions(a, Duration::from_millis(500)).contains(&session_id)
-            })
+            .position(|p| p.sessions(Duration::from_millis(500)).contains(&session_id))
             .map(|i| i + 1)
     }
 
-    /// Every node's state, asking each running node `srvr`.
+    /// Every node's state, asking each running node `srvr` (through the AdminServer on a
+    /// TLS-only ensemble).
     pub fn status(&self) -> Vec<NodeStatus> {
         let mut nodes = self.lock();
-        let snapshot: Vec<(usize, u16, Option<u32>, bool, PathBuf, bool)> = nodes
+        let snapshot: Vec<(NodeStatus, Probe, bool)> = nodes
             .iter_mut()
             .map(|n| {
                 let running = n.running();
@@ -465,27 +666,26 @@ impl Ensemble {
                 } else {
                     None
                 };
-                (n.id, n.client_port, pid, n.paused, n.log_path(), running)
+                let status = NodeStatus {
+                    id: n.id,
+                    client_port: n.client_port,
+                    pid,
+                    paused: n.paused,
+                    mode: None,
+                    log: n.log_path(),
+                    admin_port: n.admin_port,
+                };
+                (status, n.probe(), running)
             })
             .collect();
         drop(nodes);
         snapshot
             .into_iter()
-            .map(|(id, client_port, pid, paused, log, running)| {
-                let addr = SocketAddr::from(([127, 0, 0, 1], client_port));
-                let mode = if running && !paused {
-                    four_letter::mode(addr, Duration::from_millis(500))
-                } else {
-                    None
-                };
-                NodeStatus {
-                    id,
-                    client_port,
-                    pid,
-                    paused,
-                    mode,
-                    log,
+            .map(|(mut status, probe, running)| {
+                if running && !status.paused {
+                    status.mode = probe.mode(Duration::from_millis(500));
                 }
+                status
             })
             .collect()
     }
@@ -636,17 +836,37 @@ impl Ensemble {
             } else {
                 ""
             };
+            // TLS-only: no plain client port; the AdminServer answers the kit's health checks.
+            let (client, admin) = match (&self.tls, n.admin_port) {
+                (Some(tls), Some(admin)) => (
+                    tls.zoo_cfg(n.client_port),
+                    format!(
+                        "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n\
+                         admin.serverPort={admin}\n"
+                    ),
+                ),
+                _ => (
+                    format!(
+                        "clientPort={}\nclientPortAddress=127.0.0.1\n",
+                        n.client_port
+                    ),
+                    "admin.enableServer=false\n".to_string(),
+                ),
+            };
+            let sasl = match &o.sasl {
+                Some(s) => sasl::zoo_cfg(s.required),
+                None => String::new(),
+            };
             let cfg = format!(
                 "tickTime={tick}\ninitLimit={init}\nsyncLimit={sync}\ndataDir={data}\n\
-                 clientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout={min}\n\
-                 maxSessionTimeout={max}\nforceSync={force}\nadmin.enableServer=false\n\
+                 {client}minSessionTimeout={min}\n\
+                 maxSessionTimeout={max}\nforceSync={force}\n{admin}\
                  4lw.commands.whitelist=*\nstandaloneEnabled=true\nreconfigEnabled=false\n\
-                 maxClientCnxns=0\n{peer_type}{servers}",
+                 maxClientCnxns=0\n{sasl}{peer_type}{servers}",
                 tick = o.tick_ms,
                 init = (10_000 / o.tick_ms).max(10),
                 sync = o.sync_limit_ticks(),
                 data = data.display(),
-                port = n.client_port,
                 force = if o.force_sync { "yes" } else { "no" },
             );
             fs::write(n.dir.join("zoo.cfg"), cfg)?;
@@ -662,16 +882,43 @@ impl Ensemble {
             .append(true)
             .open(node.log_path())?;
         let mut cmd = Command::new(&self.install.java);
+        let mut classpath = self.install.classpath();
+        if let Some(dir) = &self.admin_jar_dir {
+            classpath.push_str(&format!(":{}/*", dir.display()));
+        }
         cmd.arg(format!("-Xmx{}m", self.options.heap_mb))
             .arg("-Xms32m")
             .arg("-XX:+UseSerialGC")
-            .arg("-Dzookeeper.admin.enableServer=false")
+            .arg(format!(
+                "-Dzookeeper.admin.enableServer={}",
+                node.admin_port.is_some()
+            ))
             .arg("-Dzookeeper.4lw.commands.whitelist=*")
             .arg("-Dzookeeper.cnxTimeout=1000")
             .arg("-Dorg.slf4j.simpleLogger.showDateTime=true")
-            .arg("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS")
-            .arg("-cp")
-            .arg(self.install.classpath())
+            .arg("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS");
+        if let Some(digest) = &self.digest {
+            cmd.arg(format!(
+                "-Djava.security.auth.login.config={}",
+                digest.server_jaas.display()
+            ));
+        }
+        if let Some(krb) = &self.kerberos {
+            cmd.arg(format!(
+                "-Djava.security.auth.login.config={}",
+                krb.server_jaas.display()
+            ))
+            .arg(format!(
+                "-Djava.security.krb5.conf={}",
+                krb.krb5_conf.display()
+            ));
+        }
+        if self.options.tls.is_some() || self.options.sasl.is_some() {
+            // A secured server can log without end (a Kerberos re-login loop): cap its files.
+            spawn::limit_file_size(&mut cmd, spawn::LOG_SIZE_LIMIT);
+        }
+        cmd.arg("-cp")
+            .arg(classpath)
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
             .arg(node.dir.join("zoo.cfg"))
             .stdin(Stdio::null())
@@ -720,6 +967,9 @@ impl Ensemble {
 impl Drop for Ensemble {
     fn drop(&mut self) {
         self.shutdown();
+        if let Some(krb) = &self.kerberos {
+            krb.stop();
+        }
         if self.keep_dir || std::thread::panicking() || std::env::var_os("ZKHA_KEEP_LOGS").is_some()
         {
             eprintln!(
@@ -749,9 +999,17 @@ fn node_mut(nodes: &mut [Node], id: usize) -> Result<&mut Node> {
         .ok_or_else(|| Error::Usage(format!("no node {id}: node ids are 1..={len}")))
 }
 
-/// Chooses (client, quorum, election) ports per node, holding every socket until all are
-/// chosen so no port is picked twice.
-fn choose_ports(nodes: usize, client: Option<&[u16]>) -> Result<Vec<(u16, u16, u16)>> {
+/// A node's ports.
+struct Ports {
+    client: u16,
+    quorum: u16,
+    election: u16,
+    admin: Option<u16>,
+}
+
+/// Chooses client, quorum, election (and AdminServer) ports per node, holding every socket
+/// until all are chosen so no port is picked twice.
+fn choose_ports(nodes: usize, client: Option<&[u16]>, admin: bool) -> Result<Vec<Ports>> {
     let mut held = Vec::new();
     let take = |held: &mut Vec<TcpListener>| -> Result<u16> {
         let l = TcpListener::bind("127.0.0.1:0")
@@ -766,17 +1024,28 @@ fn choose_ports(nodes: usize, client: Option<&[u16]>) -> Result<Vec<(u16, u16, u
             Some(ports) => ports[i],
             None => take(&mut held)?,
         };
-        out.push((c, take(&mut held)?, take(&mut held)?));
+        out.push(Ports {
+            client: c,
+            quorum: take(&mut held)?,
+            election: take(&mut held)?,
+            admin: if admin { Some(take(&mut held)?) } else { None },
+        });
     }
     Ok(out)
 }
 
 /// One fault proxy per ordered pair of servers (`from` reaches `to` through it), in front of
 /// `to`'s quorum and election ports.
-fn server_links(ports: &[(u16, u16, u16)]) -> Result<BTreeMap<(usize, usize), FaultProxy>> {
+fn server_links(ports: &[Ports]) -> Result<BTreeMap<(usize, usize), FaultProxy>> {
     let mut links = BTreeMap::new();
     for from in 1..=ports.len() {
-        for (i, &(_, quorum, election)) in ports.iter().enumerate() {
+        for (
+            i,
+            &Ports {
+                quorum, election, ..
+            },
+        ) in ports.iter().enumerate()
+        {
             let to = i + 1;
             if to == from {
                 continue;
@@ -786,6 +1055,16 @@ fn server_links(ports: &[(u16, u16, u16)]) -> Result<BTreeMap<(usize, usize), Fa
         }
     }
     Ok(links)
+}
+
+/// Whether `dir` holds a jar whose name starts with `prefix`.
+fn has_jar(dir: &Path, prefix: &str) -> bool {
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(".jar")
+        })
+    })
 }
 
 /// Removes run directories left by test processes that no longer exist.

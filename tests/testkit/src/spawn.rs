@@ -60,3 +60,26 @@ pub fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// The largest file a secured ensemble's server or KDC may write (its log above all): 1 GiB.
+/// A ZooKeeper server whose Kerberos tickets outlive nothing can log gigabytes in minutes.
+pub const LOG_SIZE_LIMIT: u64 = 1 << 30;
+
+/// Limits every file `cmd`'s process writes to `bytes` (`RLIMIT_FSIZE`); writes past it fail
+/// (`SIGXFSZ` is ignored, as the JVM does anyway) instead of filling the disk.
+pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
