@@ -273,7 +273,7 @@ fn status_json(sup: &Supervised) -> Value {
             "replies_cut": p.replies_cut(), "armed_reply_cuts": p.armed_reply_cuts()})
         })
         .collect();
-    json!({
+    let mut status = json!({
         "connect_string": e.connect_string(),
         "zk_version": e.zk_version(),
         "config": e.options().describe(e.len()),
@@ -282,7 +282,37 @@ fn status_json(sup: &Supervised) -> Value {
         "leader": e.leader(),
         "nodes": e.status(),
         "proxies": proxies,
-    })
+    });
+    // Secured ensembles: the files and identities clients need (absent on plain ones).
+    let props = |p: Vec<(String, String)>| -> Value {
+        p.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    if let Some(tls) = e.tls() {
+        status["tls"] = json!(tls);
+        status["tls"]["java_properties"] = props(tls.java_client_properties());
+    }
+    if let Some(digest) = e.sasl_digest() {
+        status["sasl_digest"] = json!(digest);
+        for (i, u) in digest.users.iter().enumerate() {
+            status["sasl_digest"]["users"][i]["java_properties"] =
+                props(digest.java_client_properties(&u.user).unwrap_or_default());
+        }
+    }
+    if let Some(krb) = e.kerberos() {
+        status["kerberos"] = json!(krb);
+        status["kerberos"]["env"] = props(krb.env());
+        status["kerberos"]["tool_env"] = props(krb.tool_env());
+        status["kerberos"]["sasl_required"] =
+            json!(e.options().sasl.as_ref().is_some_and(|s| s.required));
+        for (i, c) in krb.clients.iter().enumerate() {
+            status["kerberos"]["clients"][i]["java_properties"] =
+                props(krb.java_client_properties(&c.name).unwrap_or_default());
+        }
+    }
+    status
 }
 
 /// Sends `req` to the supervisor behind `handle` and returns its result.

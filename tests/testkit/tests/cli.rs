@@ -4,6 +4,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use zookeeper_client::{Acls, Client, CreateMode, SaslOptions, TlsOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zkha-testkit");
 
@@ -255,4 +256,146 @@ fn partitions_through_the_cli() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no node 9"));
     cli(&["ensemble", "stop", &handle]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secured_ensembles_through_the_cli() {
+    // Mistakes are refused before anything starts.
+    for (args, says) in [
+        (&["--tls-client-auth", "need"][..], "needs --tls"),
+        (&["--tls", "--tls-client-auth", "maybe"], "maybe"),
+        (
+            &["--sasl-digest", "a:b", "--kerberos"],
+            "exclude each other",
+        ),
+        (&["--sasl-digest", "nocolon"], "USER:PASSWORD"),
+        (&["--krb-client", "x"], "needs --kerberos"),
+        (&["--kerberos", "--krb-client", "x:soon"], "soon"),
+        (&["--sasl-optional"], "needs --sasl-digest or --kerberos"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["ensemble", "start"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+
+    let me = std::process::id().to_string();
+    // TLS-only and DIGEST-MD5 on one ensemble.
+    let started = cli(&[
+        "ensemble",
+        "start",
+        "--nodes",
+        "1",
+        "--tls",
+        "--sasl-digest",
+        "zkha:secret,other:pw2",
+        "--owner-pid",
+        &me,
+    ]);
+    let handle = started["handle"].as_str().unwrap().to_string();
+    let tls = &started["tls"];
+    let path = |v: &Value| std::path::PathBuf::from(v.as_str().unwrap());
+    for key in [
+        "ca_cert",
+        "client_cert",
+        "client_key",
+        "client_jks",
+        "client_p12",
+        "truststore_jks",
+        "truststore_p12",
+        "expired_client_cert",
+    ] {
+        assert!(path(&tls[key]).is_file(), "tls.{key}: {tls}");
+    }
+    assert_eq!(tls["client_auth"], "need");
+    assert_eq!(
+        tls["java_properties"]["zookeeper.ssl.keyStore.location"],
+        tls["client_jks"]
+    );
+    let users = &started["sasl_digest"]["users"];
+    assert_eq!(users[1]["user"], "other");
+    let jaas = std::fs::read_to_string(path(&users[0]["jaas"])).unwrap();
+    assert!(jaas.contains("username=\"zkha\""), "{jaas}");
+    assert_eq!(
+        users[0]["java_properties"]["zookeeper.fips-mode"], "false",
+        "{users}"
+    );
+    let status = cli(&["ensemble", "status", &handle]);
+    assert_eq!(status["nodes"][0]["mode"], "standalone", "{status}");
+    assert!(status["nodes"][0]["admin_port"].is_u64());
+
+    let read = |key: &str| std::fs::read_to_string(path(&tls[key])).unwrap();
+    let client = Client::connector()
+        .with_session_timeout(Duration::from_secs(10))
+        .with_tls(
+            TlsOptions::new()
+                .with_pem_ca(&read("ca_cert"))
+                .unwrap()
+                .with_pem_identity(&read("client_cert"), &read("client_key"))
+                .unwrap(),
+        )
+        .with_sasl(SaslOptions::digest_md5("zkha", "secret"))
+        .secure_connect(started["connect_string"].as_str().unwrap())
+        .await
+        .expect("TLS and DIGEST-MD5 client");
+    client
+        .create(
+            "/both",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all()),
+        )
+        .await
+        .unwrap();
+    let (acl, _) = client.get_acl("/both").await.unwrap();
+    let ids: Vec<String> = acl
+        .iter()
+        .map(|a| format!("{}:{}", a.scheme(), a.id()))
+        .collect();
+    assert!(
+        ids.contains(&"sasl:zkha".to_string()) && ids.iter().any(|i| i.starts_with("x509:")),
+        "{ids:?}"
+    );
+    drop(client);
+    let pids = node_pids(&status);
+    let dir = path(&started["dir"]);
+    cli(&["ensemble", "stop", &handle]);
+    wait_dead(&pids, Duration::from_secs(20));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+
+    // Kerberos; the KDC dies with a SIGKILLed supervisor (parent-death signal).
+    let started = cli(&[
+        "ensemble",
+        "start",
+        "--nodes",
+        "1",
+        "--kerberos",
+        "--krb-client",
+        "zkha",
+        "--krb-client",
+        "short:60",
+        "--owner-pid",
+        &me,
+    ]);
+    let krb = &started["kerberos"];
+    assert_eq!(krb["server_principal"], "zookeeper/localhost@EXAMPLE.COM");
+    assert_eq!(krb["clients"][1]["principal"], "short@EXAMPLE.COM");
+    assert_eq!(krb["clients"][1]["max_life_s"], 60);
+    assert!(krb["clients"][0]["max_life_s"].is_null());
+    assert!(path(&krb["clients"][0]["keytab"]).is_file());
+    assert_eq!(krb["env"]["KRB5_CONFIG"], krb["krb5_conf"]);
+    assert_eq!(started["nodes"][0]["mode"], "standalone");
+    let kdc = krb["kdc_pid"].as_u64().unwrap();
+    let supervisor = started["supervisor_pid"].as_u64().unwrap();
+    let mut pids = node_pids(&started);
+    assert!(pid_alive(kdc));
+    // SAFETY: kill(2) of the supervisor this test started.
+    unsafe { libc::kill(supervisor as libc::pid_t, libc::SIGKILL) };
+    pids.extend([kdc, supervisor]);
+    wait_dead(&pids, Duration::from_secs(20));
+    let _ = std::fs::remove_dir_all(started["handle"].as_str().unwrap());
+    let _ = std::fs::remove_dir_all(started["dir"].as_str().unwrap());
 }

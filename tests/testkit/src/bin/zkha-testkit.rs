@@ -9,23 +9,36 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use zkha_testkit::control::{self, Request};
-use zkha_testkit::{Error, Options};
+use zkha_testkit::{ClientAuth, Error, KerberosConfig, Options, TlsConfig};
 
 const USAGE: &str = "\
 zkha-testkit: real ZooKeeper ensembles with fault levers
 
 USAGE
-  zkha-testkit install
-      Checks Java and fetches the ZooKeeper jars from Maven Central into the cache (once).
+  zkha-testkit install [--tls] [--krb5]
+      Checks Java and fetches the ZooKeeper jars from Maven Central into the cache (once);
+      --tls: also the AdminServer's jars (Jetty, Jackson) TLS-only ensembles need; --krb5:
+      also MIT Kerberos' KDC and tools from Debian's packages (apt-get download, unpacked
+      into the cache, nothing installed).
   zkha-testkit ensemble start [--nodes N] [--tick-ms MS] [--force-sync]
                               [--min-session-ms MS] [--max-session-ms MS]
                               [--sync-limit TICKS] [--observers N] [--partitionable]
-                              [--owner-pid PID|0] [--dir DIR] [--json]
+                              [--tls [--tls-client-auth need|want|none] [--tls-password PW]]
+                              [--sasl-digest USER:PASS[,USER:PASS...] | --kerberos
+                               [--krb-realm REALM] [--krb-client NAME[:MAX_LIFE_S]]...]
+                              [--sasl-optional] [--owner-pid PID|0] [--dir DIR] [--json]
       Starts N servers (default 3) on 127.0.0.1 and prints the connect string, ports, pids
       and a HANDLE (a directory) for the commands below. The ensemble is killed when its
       owner process (default: the caller of this command; 0: none) exits. The last
       --observers nodes are observers; --partitionable routes server-to-server links
       through proxies, for `partition`.
+      --tls: TLS-only client ports (no plain port) with a CA, server and client
+      certificates made by the kit (paths under `tls` in the JSON; clientAuth need by
+      default). --sasl-digest: SASL DIGEST-MD5 required, with these users (`sasl_digest`:
+      a JAAS file per user for Java clients). --kerberos: SASL Kerberos required, against a
+      KDC the kit starts (`kerberos`: krb5.conf, keytabs, principals; clients zkha and
+      other unless --krb-client is given; NAME:60 gives tickets of at most 60 s).
+      --sasl-optional: SASL offered, not required.
   zkha-testkit ensemble stop HANDLE
   zkha-testkit ensemble status HANDLE [--json]
   zkha-testkit node HANDLE kill|stop|restart|pause|resume N
@@ -52,6 +65,7 @@ USAGE
 ENVIRONMENT
   ZKHA_ZK_VERSION     ZooKeeper version (default 3.9.5; 3.8.x works too)
   ZKHA_ZK_CLASSPATH   a directory of ZooKeeper jars (skips Maven)
+  ZKHA_KRB5_ROOT      where MIT Kerberos is unpacked or installed (`/`; default: the cache)
   JAVA_HOME           the JDK to run ZooKeeper with
 ";
 
@@ -74,7 +88,15 @@ struct Args {
 
 impl Args {
     fn parse(raw: &[String]) -> Args {
-        const SWITCHES: &[&str] = &["--json", "--force-sync", "--partitionable"];
+        const SWITCHES: &[&str] = &[
+            "--json",
+            "--force-sync",
+            "--partitionable",
+            "--tls",
+            "--kerberos",
+            "--krb5",
+            "--sasl-optional",
+        ];
         let mut positional = Vec::new();
         let mut options = Vec::new();
         let mut it = raw.iter();
@@ -190,12 +212,24 @@ fn run(raw: &[String]) -> Result<(), Error> {
             return Ok(());
         }
         ("install", _) => {
-            let install = zkha_testkit::install::Install::locate()?;
-            serde_json::json!({
-                "java": install.java,
-                "zk_version": install.version,
-                "jar_dir": install.jar_dir,
-            })
+            use zkha_testkit::install;
+            let found = install::Install::locate()?;
+            let mut out = serde_json::json!({
+                "java": found.java,
+                "zk_version": found.version,
+                "jar_dir": found.jar_dir,
+            });
+            if args.has("--tls") {
+                out["admin_jar_dir"] = serde_json::json!(install::fetch_admin_server(
+                    &install::Maven::default(),
+                    &found.version,
+                    &install::cache_dir()
+                )?);
+            }
+            if args.has("--krb5") {
+                out["krb5_root"] = serde_json::json!(install::Krb5Install::locate()?.root);
+            }
+            out
         }
         ("ensemble", Some("start")) => start(&args)?,
         ("ensemble", Some("stop")) => {
@@ -312,6 +346,15 @@ fn run(raw: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The last value of `--flag VALUE`, if given.
+fn last<'a>(args: &'a Args, name: &str) -> Result<Option<&'a str>, Error> {
+    match args.options.iter().rev().find(|(k, _)| k == name) {
+        None => Ok(None),
+        Some((_, Some(v))) => Ok(Some(v.as_str())),
+        Some((_, None)) => Err(Error::Usage(format!("{name} needs a value"))),
+    }
+}
+
 fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, Error> {
     s.parse()
         .map_err(|_| Error::Usage(format!("{what} {s:?}: not a number")))
@@ -346,6 +389,79 @@ fn options(args: &Args) -> Result<(usize, Options), Error> {
     }
     if let Some(v) = args.num::<u64>("--start-timeout-ms")? {
         o.start_timeout = Duration::from_millis(v);
+    }
+    let tls_flags = ["--tls-client-auth", "--tls-password"];
+    if args.has("--tls") {
+        let mut tls = TlsConfig::default();
+        if let Some(v) = last(args, "--tls-client-auth")? {
+            tls.client_auth = ClientAuth::parse(v).ok_or_else(|| {
+                Error::Usage(format!("--tls-client-auth {v:?}: use need, want or none"))
+            })?;
+        }
+        if let Some(v) = last(args, "--tls-password")? {
+            tls = tls.password(v);
+        }
+        o = o.tls(tls);
+    } else if let Some(flag) = tls_flags.iter().find(|f| args.has(f)) {
+        return Err(Error::Usage(format!("{flag} needs --tls")));
+    }
+    let krb_flags = ["--krb-realm", "--krb-client"];
+    match (last(args, "--sasl-digest")?, args.has("--kerberos")) {
+        (Some(_), true) => {
+            return Err(Error::Usage(
+                "--sasl-digest and --kerberos exclude each other (a ZooKeeper server takes one \
+                 SASL mechanism)"
+                    .into(),
+            ))
+        }
+        (Some(list), false) => {
+            let users: Vec<(&str, &str)> = list
+                .split(',')
+                .map(|pair| {
+                    pair.split_once(':').ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--sasl-digest {pair:?}: expected USER:PASSWORD[,USER:PASSWORD...]"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            o = o.sasl_digest(&users);
+        }
+        (None, true) => {
+            let realm = last(args, "--krb-realm")?.unwrap_or("EXAMPLE.COM");
+            let clients = args.all("--krb-client");
+            let mut krb = if clients.is_empty() {
+                KerberosConfig {
+                    realm: realm.into(),
+                    ..KerberosConfig::default()
+                }
+            } else {
+                KerberosConfig::new(realm)
+            };
+            for c in clients {
+                krb = match c.split_once(':') {
+                    Some((name, secs)) => krb.short_lived_client(
+                        name,
+                        Duration::from_secs(parse_num(secs, "--krb-client max life (s)")?),
+                    ),
+                    None => krb.client(c),
+                };
+            }
+            o = o.kerberos(krb);
+        }
+        (None, false) => {
+            if let Some(flag) = krb_flags.iter().find(|f| args.has(f)) {
+                return Err(Error::Usage(format!("{flag} needs --kerberos")));
+            }
+            if args.has("--sasl-optional") {
+                return Err(Error::Usage(
+                    "--sasl-optional needs --sasl-digest or --kerberos".into(),
+                ));
+            }
+        }
+    }
+    if args.has("--sasl-optional") {
+        o = o.sasl_required(false);
     }
     Ok((nodes, o))
 }
