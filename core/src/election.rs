@@ -38,6 +38,7 @@ use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, Op, OpResult};
 use crate::liveness::{self, Endpoint, Evidence, Registration};
 use crate::metrics::Metrics;
+use crate::queue::QueueNode;
 use crate::session::{Anchor, Client, ConnectionState, Inner, Session};
 use crate::{path, queue, runtime};
 
@@ -136,7 +137,7 @@ struct Shared {
     latch: String,
     options: ElectionOptions,
     held: Mutex<Option<Held>>,
-    own_node: Mutex<Option<String>>,
+    own_node: Mutex<Option<QueueNode>>,
     /// Our node as a lease anchor of the client, while it exists.
     anchor: Mutex<Option<Anchor>>,
     /// The client's liveness endpoint (`None` with the link off).
@@ -268,7 +269,8 @@ impl Election {
             .own_node
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .as_ref()
+            .map(|n| n.path.clone())
     }
 
     /// The liveness link of this contender: its own endpoint, and its link to its
@@ -436,11 +438,11 @@ fn revoke(sh: &Shared, reason: RevokeReason) {
 /// Deletes our latch node if it exists (the session's end removes it anyway), then stops
 /// serving it on the liveness endpoint (in that order: a successor that still sees the node
 /// finds it served).
-async fn delete_own_node(sh: &Shared, s: &Session) {
+async fn delete_own_node(sh: &Shared, s: &Arc<Session>) {
     let node = sh.own_node.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(node) = node {
-        if let Err(e) = queue::leave(&sh.inner, s, &node).await {
-            tracing::warn!(target: "zkha::election", node = %node, error = %e, "could not delete the latch node");
+        if let Err(e) = queue::leave_node(&sh.inner, s, &node).await {
+            tracing::warn!(target: "zkha::election", node = %node.path, error = %e, "could not delete the latch node");
         }
     }
     sh.forget_registration();
@@ -622,6 +624,7 @@ async fn run_pass(
                 Err(e) => try_op!(Err(e)),
             },
         };
+        let children = try_op!(queue::drop_strays(inner, s, &sh.latch, &own_name, children).await);
         let contenders = queue::sorted(&children, &["latch-"]);
         let Some(idx) = contenders.iter().position(|(_, c)| *c == own_name) else {
             // Our node is gone (deleted by someone else): join again.
@@ -845,7 +848,7 @@ async fn create_own_node(sh: &Shared, s: &Arc<Session>) -> Result<(String, Vec<S
     let (node, children) =
         queue::join_as(&sh.inner, s, &sh.latch, &uuid, &lock_name, &data, true).await?;
     let children = children.unwrap_or_default(); // always listed with `true`
-    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.path.clone());
+    *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
     *sh.anchor.lock().unwrap_or_else(|p| p.into_inner()) =
         Some(sh.inner.anchors.add(s.generation, &node.path));
     *sh.registration.lock().unwrap_or_else(|p| p.into_inner()) = registration;

@@ -313,7 +313,7 @@ impl Recipe {
             }
             Err(e) => {
                 // Leave no node behind: cancelled, timed out or failed.
-                let _ = queue::leave(inner, &s, &node.path).await;
+                let _ = queue::leave_node(inner, &s, &node).await;
                 Err(e)
             }
         }
@@ -418,6 +418,15 @@ impl Recipe {
                     }
                 },
             };
+            let children =
+                match queue::drop_strays(inner, s, &self.path, &node.name, children).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.pause(inner, s, e, &mut troubles, deadline, cancel)
+                            .await?;
+                        continue;
+                    }
+                };
             let blockers = self.blockers(&children, &node.name)?;
             #[cfg(feature = "sabotage")]
             if inner
@@ -722,8 +731,8 @@ impl LockGuard {
         }
         let inner = self.client.inner().clone();
         let s = self.session.clone();
-        let node = self.node.path.clone();
-        runtime::run(async move { queue::leave(&inner, &s, &node).await }).await
+        let node = self.node.clone();
+        runtime::run(async move { queue::leave_node(&inner, &s, &node).await }).await
     }
 }
 
@@ -732,10 +741,10 @@ impl Drop for LockGuard {
         if self.begin_release() {
             let inner = self.client.inner().clone();
             let s = self.session.clone();
-            let node = self.node.path.clone();
+            let node = self.node.clone();
             let client = self.client.clone();
             runtime::spawn(async move {
-                let _ = queue::leave(&inner, &s, &node).await;
+                let _ = queue::leave_node(&inner, &s, &node).await;
                 drop(client);
             });
         }
@@ -790,5 +799,86 @@ async fn node_watch(
             // A data change, or a reconnect: watch again.
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::ClientOptions;
+
+    fn ensemble() -> &'static zkha_testkit::Ensemble {
+        static ZK: OnceLock<zkha_testkit::Ensemble> = OnceLock::new();
+        ZK.get_or_init(|| {
+            zkha_testkit::Ensemble::start(1, zkha_testkit::Options::default()).unwrap()
+        })
+    }
+
+    async fn connect() -> Client {
+        let t = Duration::from_secs(4);
+        Client::connect(ClientOptions::new(ensemble().connect_string()).session_timeout(t))
+            .await
+            .unwrap()
+    }
+
+    /// Two nodes of one join (same uuid), in session `s`: what a create applied after its
+    /// answer was lost, then repeated, leaves. Returns (first, second).
+    async fn twin_nodes(c: &Client, path: &str) -> (Arc<Session>, QueueNode, QueueNode) {
+        let inner = c.inner().clone();
+        let s = inner.session().await.unwrap();
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let (first, _) = queue::join_as(&inner, &s, path, &uuid, LOCK, &[], false)
+            .await
+            .unwrap();
+        let (mut second, _) = queue::join_as(&inner, &s, path, &uuid, LOCK, &[], false)
+            .await
+            .unwrap();
+        second.unsure = true;
+        (s, first, second)
+    }
+
+    /// A stray of our own join ahead of our node (the lost create landed first) is ours:
+    /// it must not make us wait for ourselves until the session ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stray_of_our_own_join_ahead_does_not_block_us() {
+        let c = connect().await;
+        let m = c.mutex("/stray-ahead").unwrap();
+        let (s, stray, own) = twin_nodes(&c, "/stray-ahead").await;
+        let inner = c.inner().clone();
+        let (_tx, mut cancel) = watch::channel(false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        m.recipe
+            .wait_turn(&inner, &s, &own, None, Some(deadline), &mut cancel)
+            .await
+            .expect("granted: the node ahead was our own stray");
+        assert!(
+            c.get_data(&stray.path).await.unwrap().is_none(),
+            "the stray is deleted"
+        );
+        assert_eq!(c.metrics().queue_strays, 1);
+    }
+
+    /// A stray behind our node (the lost create landed after our repeat) is swept when we
+    /// release: otherwise it would hold the lock for a session that is not waiting for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stray_behind_our_node_goes_when_we_release() {
+        let c = connect().await;
+        let other = connect().await;
+        let (s, mut own, stray) = twin_nodes(&c, "/stray-behind").await;
+        own.unsure = true;
+        let guard = LockGuard::new(c.clone(), s, own);
+        guard.release().await.unwrap();
+        let taken = other
+            .mutex("/stray-behind")
+            .unwrap()
+            .acquire(Some(Duration::from_secs(5)))
+            .await;
+        assert!(taken.is_ok(), "another client takes the lock: {taken:?}");
+        assert!(
+            c.get_data(&stray.path).await.unwrap().is_none(),
+            "the stray is deleted"
+        );
     }
 }

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub(crate) lock_waits: AtomicU64,
     pub(crate) lock_wakeups: AtomicU64,
     pub(crate) lock_view_acquires: AtomicU64,
+    pub(crate) queue_strays: AtomicU64,
     pub(crate) ops: AtomicU64,
     pub(crate) op_errors: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -58,6 +59,9 @@ pub struct MetricsSnapshot {
     /// Lock acquires that learned their place from the handle's child view (a `create`
     /// alone, no `getChildren`).
     pub lock_view_acquires: u64,
+    /// Stray queue nodes of this client's own joins deleted: creates ZooKeeper applied after
+    /// their answer was lost (and after the join had looked for them).
+    pub queue_strays: u64,
     /// ZooKeeper operations sent.
     pub ops: u64,
     /// Operations that failed.
@@ -133,6 +137,7 @@ impl Metrics {
             lock_waits: self.lock_waits.load(Relaxed),
             lock_wakeups: self.lock_wakeups.load(Relaxed),
             lock_view_acquires: self.lock_view_acquires.load(Relaxed),
+            queue_strays: self.queue_strays.load(Relaxed),
             ops: self.ops.load(Relaxed),
             op_errors: self.op_errors.load(Relaxed),
             op_latency: Histogram {

@@ -7,6 +7,13 @@
 //! ([`crate::child_view`]) sends the create alone. Joining is protected: after a connection
 //! loss during the create, the node is looked up by its uuid and adopted only if this session
 //! owns it (CURATOR-498).
+//!
+//! A create whose answer was lost can still be applied after that lookup (a paused server
+//! forwards it once it runs again), leaving a second node of ours with the same uuid: a
+//! "stray". The lookup first `sync`s, so every create the ensemble had accepted by then is
+//! seen; waiters delete any stray of theirs they find in a listing ([`drop_strays`]); and a
+//! node whose join was unsure sweeps its uuid once more when it leaves ([`leave_node`]). A
+//! stray would otherwise sit in the queue, blocking every contender until the session ends.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +36,46 @@ pub(crate) struct QueueNode {
     pub czxid: i64,
     /// Data version (for fence checks).
     pub version: i32,
+    /// A create of this join had an unknown outcome: a stray may still appear.
+    pub unsure: bool,
+}
+
+/// The `_c_<uuid>-` prefix of a protected queue node's name.
+pub(crate) fn protection(name: &str) -> Option<&str> {
+    // `_c_` + a 36-character uuid + `-`.
+    let tag = name.get(..40)?;
+    (tag.starts_with("_c_") && tag.ends_with('-')).then_some(tag)
+}
+
+/// The children carrying `own`'s uuid that are not `own`: strays of our own join.
+pub(crate) fn strays<'a>(children: &'a [String], own: &str) -> Vec<&'a String> {
+    let Some(tag) = protection(own) else {
+        return Vec::new();
+    };
+    children
+        .iter()
+        .filter(|c| c.as_str() != own && c.starts_with(tag))
+        .collect()
+}
+
+/// Deletes the strays of `own` (see the module doc) found in `children` under `parent` and
+/// returns `children` without them. A stray carries our join's uuid, so it is ours.
+pub(crate) async fn drop_strays(
+    inner: &Inner,
+    s: &Session,
+    parent: &str,
+    own: &str,
+    mut children: Vec<String>,
+) -> Result<Vec<String>> {
+    let found: Vec<String> = strays(&children, own).into_iter().cloned().collect();
+    for stray in &found {
+        let p = path::join(parent, stray);
+        tracing::warn!(target: "zkha::queue", node = %p, "deleting a stray node of our own join (a create applied after its answer was lost)");
+        crate::metrics::Metrics::inc(&inner.metrics.queue_strays);
+        leave(inner, s, &p).await?;
+    }
+    children.retain(|c| !found.contains(c));
+    Ok(children)
 }
 
 /// The sequence number of a queue child carrying one of `lock_names` (`...lock-0000000042`).
@@ -67,12 +114,11 @@ pub(crate) async fn join(
 
 /// [`join`] with the caller's `uuid` (`<parent>/_c_<uuid>-<lock_name><seq>`).
 ///
-/// Never leaves a node of its own behind when it fails: a node that was created but cannot be
-/// handed to the caller (the listing after it failed) is deleted in the background, and after
-/// a create whose outcome is unknown that it gives up on, a background task finds and deletes
-/// any node carrying `uuid` that this session owns (Curator's
-/// `FindAndDeleteProtectedNodeInBackground`). Such a node, the lowest in the queue, would
-/// otherwise block every other contender until the session ends.
+/// Never leaves a node of its own behind when it fails: when a node was created but cannot be
+/// handed to the caller (the listing after it failed), or a create's outcome is unknown when
+/// it gives up, a background task finds and deletes every node carrying `uuid` that this
+/// session owns (Curator's `FindAndDeleteProtectedNodeInBackground`). Such a node, the lowest
+/// in the queue, would otherwise block every other contender until the session ends.
 pub(crate) async fn join_as(
     inner: &Arc<Inner>,
     s: &Arc<Session>,
@@ -105,6 +151,7 @@ pub(crate) async fn join_as(
                     path: full,
                     czxid: stat.czxid,
                     version: stat.version,
+                    unsure: attempt > 0,
                 };
                 let children = match listed {
                     None => None,
@@ -113,7 +160,7 @@ pub(crate) async fn join_as(
                     Some(Err(_)) => match list_children(inner, s, parent).await {
                         Ok(c) => Some(c),
                         Err(e) => {
-                            leave_in_background(inner, s, &node.path);
+                            forget_in_background(inner, s, parent, uuid);
                             return Err(e.context(format!("joining the queue at {parent}")));
                         }
                     },
@@ -132,11 +179,11 @@ pub(crate) async fn join_as(
                     Ok(Some(node)) => match list_children(inner, s, parent).await {
                         Ok(c) => return Ok((node, Some(c))),
                         Err(e) => {
-                            leave_in_background(inner, s, &node.path);
+                            forget_in_background(inner, s, parent, uuid);
                             return Err(e.context(format!("joining the queue at {parent}")));
                         }
                     },
-                    Ok(None) if attempt < retries => {}
+                    Ok(None) if attempt < retries => attempt += 1,
                     Ok(None) => {
                         forget_in_background(inner, s, parent, uuid);
                         return Err(e.context(format!("joining the queue at {parent}")));
@@ -146,8 +193,7 @@ pub(crate) async fn join_as(
                         return Err(e.context(format!("joining the queue at {parent}")));
                     }
                 }
-                tokio::time::sleep(inner.options.retry.wait(attempt)).await;
-                attempt += 1;
+                tokio::time::sleep(inner.options.retry.wait(attempt - 1)).await;
             }
             Err(e) => return Err(e),
         }
@@ -164,16 +210,6 @@ async fn list_children(inner: &Inner, s: &Session, parent: &str) -> Result<Vec<S
             Ok(c)
         })
         .await
-}
-
-/// Deletes our `node` in the background (retrying until it or the session is gone).
-fn leave_in_background(inner: &Arc<Inner>, s: &Arc<Session>, node: &str) {
-    let (inner, s, node) = (inner.clone(), s.clone(), node.to_string());
-    runtime::spawn(async move {
-        if let Err(e) = leave(&inner, &s, &node).await {
-            tracing::warn!(target: "zkha::queue", node = %node, error = %e, "could not delete an abandoned node");
-        }
-    });
 }
 
 /// Finds and deletes, in the background, every child of `parent` carrying `uuid` that session
@@ -204,13 +240,20 @@ fn forget_in_background(inner: &Arc<Inner>, s: &Arc<Session>, parent: &str, uuid
     });
 }
 
-/// Finds a child of `parent` carrying `uuid` that session `s` owns.
+/// Finds a child of `parent` carrying `uuid` that session `s` owns. It `sync`s first: the
+/// server this session now talks to may not have applied yet a create that another server
+/// forwarded before the session moved here.
 async fn find_own(
     inner: &Inner,
     s: &Session,
     parent: &str,
     uuid: &str,
 ) -> Result<Option<QueueNode>> {
+    match inner.run(s, parent, async |zk| zk.sync(parent).await).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
+        Err(e) => return Err(e),
+    }
     let children = match inner
         .run(s, parent, async |zk| zk.get_children(parent).await)
         .await
@@ -228,12 +271,30 @@ async fn find_own(
                     path: p,
                     czxid: st.czxid,
                     version: st.version,
+                    unsure: true,
                 }));
             }
             tracing::warn!(target: "zkha::queue", node = %p, owner = st.ephemeral_owner, "not adopting a node of another session");
         }
     }
     Ok(None)
+}
+
+/// Deletes our `node` like [`leave`]; if its join was unsure, then also any stray of it that
+/// appeared since (in the background: releasing does not wait for the listing).
+pub(crate) async fn leave_node(
+    inner: &Arc<Inner>,
+    s: &Arc<Session>,
+    node: &QueueNode,
+) -> Result<()> {
+    let r = leave(inner, s, &node.path).await;
+    if node.unsure {
+        if let Some(tag) = protection(&node.name) {
+            let uuid = &tag[3..tag.len() - 1];
+            forget_in_background(inner, s, path::parent(&node.path), uuid);
+        }
+    }
+    r
 }
 
 /// Deletes `node` (if it still exists), retrying through connection loss until it is gone or
@@ -265,5 +326,27 @@ pub(crate) async fn leave(inner: &Inner, s: &Session, node: &str) -> Result<()> 
             }
             Err(e) => return Err(Error::new(e.kind(), format!("releasing {node}: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strays_carry_our_uuid_and_are_not_our_node() {
+        let a = "_c_0b6c2a7e-4f1c-4e0e-9a51-5d1c0b8f2e11-lock-0000000003".to_string();
+        let b = "_c_0b6c2a7e-4f1c-4e0e-9a51-5d1c0b8f2e11-lock-0000000007".to_string();
+        let other = "_c_9f0e1d2c-3b4a-4596-8776-a5b4c3d2e1f0-lock-0000000005".to_string();
+        let plain = "lock-0000000001".to_string();
+        let children = vec![a.clone(), b.clone(), other.clone(), plain.clone()];
+        assert_eq!(strays(&children, &b), vec![&a]);
+        assert_eq!(strays(&children, &other), Vec::<&String>::new());
+        assert_eq!(strays(&children, &plain), Vec::<&String>::new());
+        assert_eq!(
+            protection(&a),
+            Some("_c_0b6c2a7e-4f1c-4e0e-9a51-5d1c0b8f2e11-")
+        );
+        assert_eq!(protection("_c_short-lock-1"), None);
     }
 }
