@@ -28,7 +28,7 @@ pub struct Facts<'a> {
     pub root: &'a str,
     /// When each worker process ended (killed or stopped), on the shared clock.
     pub ended: &'a HashMap<String, u64>,
-    /// When the last fault was healed.
+    /// When a quorum served again after the last fault was healed.
     pub healed_at: u64,
     /// The session timeout, in nanoseconds.
     pub t_ns: u64,
@@ -402,8 +402,8 @@ fn nothing_left(f: &Facts<'_>, out: &mut Outcome) {
     }
 }
 
-/// After the last fault healed, someone leads within T + 1 s, and the mutex is taken again
-/// within 2T + 1 s.
+/// Once a quorum serves again after the last fault healed, someone leads within T + 1 s, and
+/// the mutex is taken again within 2T + 1 s.
 fn progress(f: &Facts<'_>, origin: u64, out: &mut Outcome) {
     for (what, within) in [
         ("leadership", f.t_ns + 1_000_000_000),
@@ -417,7 +417,7 @@ fn progress(f: &Facts<'_>, origin: u64, out: &mut Outcome) {
             out.violations.push(Violation {
                 check: "progress",
                 evidence: format!(
-                    "no {what} held between the last heal at {:.1} ms and {:.1} ms",
+                    "no {what} held between a quorum serving after the last heal at {:.1} ms and {:.1} ms",
                     ms(origin, f.healed_at),
                     ms(origin, deadline)
                 ),

@@ -68,6 +68,9 @@ pub struct RoundReport {
     pub nodes: usize,
     /// syncLimit x tickTime, in ms.
     pub sync_limit_ms: u64,
+    /// How long after the last fault healed a quorum served again (ZooKeeper's own election
+    /// can take seconds after repeated failures); the progress window starts then.
+    pub quorum_after_heal_ms: u64,
     /// The faults.
     pub faults: Vec<Injected>,
     /// Operations by kind (fenced writes accepted and refused, grants, adds, ...).
@@ -193,6 +196,11 @@ pub fn run(cfg: &RoundConfig) -> std::io::Result<RoundReport> {
         let target = c.apply(f, &mut rng)?;
         injected.push((f.clone(), target, struck));
     }
+    let healed = now();
+    // Progress is owed once ZooKeeper serves again: after a leader kill or pause its own
+    // election can take seconds (its notification timeout backs off), and no client can
+    // make progress without a quorum.
+    c.wait_majority(Duration::from_secs(60));
     let healed_at = now();
     // The progress window, then quiesce: the config writer first, so the reader can catch up.
     std::thread::sleep(cfg.t + Duration::from_secs(2));
@@ -240,6 +248,7 @@ pub fn run(cfg: &RoundConfig) -> std::io::Result<RoundReport> {
         seed: cfg.seed,
         nodes,
         sync_limit_ms: u64::from(sync_limit) * 100,
+        quorum_after_heal_ms: (healed_at - healed) / 1_000_000,
         faults,
         operations: operations(&records),
         violations: outcome.violations,
@@ -420,6 +429,21 @@ impl Cluster {
             1 + (target % self.zk.len() as u64) as usize
         } else {
             fit[(target % fit.len() as u64) as usize]
+        }
+    }
+
+    /// Waits (up to `timeout`) until a majority of the servers serve and exactly one of them
+    /// leads.
+    fn wait_majority(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let status = self.zk.status();
+            let serving: Vec<Mode> = status.iter().filter_map(|n| n.mode).collect();
+            let leaders = serving.iter().filter(|m| m.is_leader()).count();
+            if serving.len() > status.len() / 2 && leaders == 1 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -177,6 +177,14 @@ pub fn config_value(root: &str) -> String {
 
 /// Runs a worker until SIGTERM; exits the process.
 pub fn run(args: WorkerArgs) -> ! {
+    // `ZKHA_TORTURE_LOG=zkha=debug` (an env-filter) logs the client to the worker's stderr file.
+    if let Ok(filter) = std::env::var("ZKHA_TORTURE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let rec = Arc::new(Recorder::create(&args.out).expect("create the history file"));
     rec.put(&Record::Started {
         t: now(),

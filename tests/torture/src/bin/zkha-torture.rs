@@ -7,7 +7,8 @@
 //! of fault kinds), `ZKHA_TORTURE_SABOTAGE` (a deliberate defect: lease-overstated,
 //! skip-fence-check, lock-does-not-wait, lease-from-any-answer), `ZKHA_TORTURE_DIR` (default
 //! `target/torture`), `ZKHA_TORTURE_KEEP` (keep every round's histories, not only a failing
-//! one's). Exits 1 if any round found a violation.
+//! one's), `ZKHA_TORTURE_LOG` (an env-filter such as `zkha=debug`: workers log their client
+//! to their stderr file). Exits 1 if any round found a violation.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
