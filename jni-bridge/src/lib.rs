@@ -395,6 +395,19 @@ native!(Java_io_zkha_jni_Native_deleteRecursive(env, id: jlong, path: JString<'l
     block(async move { c.delete_recursive(&p).await })
 });
 
+native!(Java_io_zkha_jni_Native_delete(env, id: jlong, path: JString<'local>) -> () {
+    let _ = env;
+    let c = client(id)?;
+    let p = string(&path, "path")?;
+    // Gone already counts as done; a znode with children stays (`NotEmptyException`).
+    block(async move {
+        match c.delete(&p, None).await {
+            Err(e) if e.kind() == ErrorKind::NoNode => Ok(()),
+            r => r,
+        }
+    })
+});
+
 native!(Java_io_zkha_jni_Native_put(env, id: jlong, path: JString<'local>, data: JByteArray<'local>) -> () {
     let c = client(id)?;
     let p = string(&path, "path")?;

@@ -92,16 +92,11 @@ final class ZkhaClient implements AutoCloseable {
         if (slash < 0 || slash == path.length() - 1) {
             throw new IllegalArgumentException("not a znode below the root: " + path);
         }
-        // An unfenced pointer store at the parent removes one child with a single delete
-        // (missing is fine, children are a NotEmpty error).
-        long parent = Native.storeNew(id, slash == 0 ? "/" : path.substring(0, slash), 0);
         try {
-            Native.storeRemoveMarked(parent, path.substring(slash + 1));
+            Native.delete(id, path);
             return true;
         } catch (NotEmptyException e) {
             return false;
-        } finally {
-            Native.free(parent);
         }
     }
 

@@ -25,6 +25,8 @@ public final class Native {
     public static native byte[] getData(long client, String path);
     public static native byte[] getChildren(long client, String path);
     public static native void deleteRecursive(long client, String path);
+    /** Deletes one znode; a missing one counts as deleted, one with children throws {@link NotEmptyException}. */
+    public static native void delete(long client, String path);
     public static native void put(long client, String path, byte[] data);
 
     // election
