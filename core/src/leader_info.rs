@@ -76,9 +76,15 @@ pub(crate) async fn publish(
             }],
         };
         let last = matches!(ops[0], Op::SetData { .. } | Op::Create { .. });
+        let creating = matches!(ops[0], Op::Create { .. });
         match fence.multi_here(ops).await {
             Ok(_) if last => return Ok(()),
             Ok(_) => continue,
+            // The parent was removed meanwhile (an emptied `leader/<component>` node is
+            // cleaned up as Flink's built-in HA does): make it again.
+            Err(e) if creating && e.kind() == ErrorKind::NoNode => {
+                inner.ensure_parents(&s, &full).await?;
+            }
             // Raced with another change of the node: look again.
             Err(e)
                 if matches!(
