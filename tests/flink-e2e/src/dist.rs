@@ -320,6 +320,7 @@ fn plugin_jar(progress: Progress<'_>) -> Result<PathBuf> {
         "jni-bridge/src",
         "jni-bridge/Cargo.toml",
         "jni-bridge/java/src/main",
+        "jni-bridge/java/modules",
         "jni-bridge/java/pom.xml",
     ]
     .iter()
