@@ -8,13 +8,17 @@ use crate::error::{Error, Result};
 use crate::path;
 
 /// Which ACL zkha puts on the znodes it creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AclMode {
     /// world:anyone, all permissions (Flink's `open`).
     #[default]
     Open,
-    /// Only the creating identity (Flink's `creator`; needs authentication).
+    /// Only the creating identity, all permissions (Flink's `creator`, ZooKeeper's
+    /// `CREATOR_ALL_ACL`; needs an authenticated identity: SASL, `addAuth` or a TLS client
+    /// certificate).
     Creator,
+    /// These entries.
+    Custom(Vec<crate::security::AclEntry>),
 }
 
 /// How failed idempotent operations and connection attempts are retried.
@@ -81,6 +85,12 @@ pub struct ClientOptions {
     pub max_payload: usize,
     /// The liveness link between successive election contenders (fast crash failover).
     pub liveness: LivenessOptions,
+    /// TLS to the servers (their `secureClientPort`).
+    pub tls: Option<crate::security::TlsConfig>,
+    /// SASL authentication.
+    pub sasl: Option<crate::security::Sasl>,
+    /// `addAuth` credentials sent on every connection.
+    pub auth: Vec<crate::security::Credential>,
     /// A deliberate defect, for the torture suite's proof that its checkers fail.
     #[cfg(feature = "sabotage")]
     #[doc(hidden)]
@@ -267,6 +277,9 @@ impl ClientOptions {
             acl: AclMode::Open,
             max_payload: DEFAULT_MAX_PAYLOAD,
             liveness: LivenessOptions::default(),
+            tls: None,
+            sasl: None,
+            auth: Vec::new(),
             #[cfg(feature = "sabotage")]
             sabotage: None,
         }
@@ -305,6 +318,24 @@ impl ClientOptions {
     /// Strict mode: revoke on any disconnect.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// TLS to the servers.
+    pub fn tls(mut self, tls: crate::security::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// SASL authentication.
+    pub fn sasl(mut self, sasl: crate::security::Sasl) -> Self {
+        self.sasl = Some(sasl);
+        self
+    }
+
+    /// Adds an `addAuth` credential (e.g. `Credential::parse("digest:user:password")`).
+    pub fn auth(mut self, credential: crate::security::Credential) -> Self {
+        self.auth.push(credential);
         self
     }
 
@@ -347,6 +378,16 @@ impl ClientOptions {
     /// Checks every option, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
         parse_connect_string(&self.connect_string)?;
+        let identified = self.sasl.is_some()
+            || !self.auth.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.identity.is_some());
+        if self.acl == AclMode::Creator && !identified {
+            // ZooKeeper would refuse every create with InvalidACL.
+            return Err(Error::invalid(
+                "ACL mode creator (high-availability.zookeeper.client.acl) needs an \
+                 authenticated identity: SASL, an auth credential or a TLS client certificate",
+            ));
+        }
         if self.session_timeout < Duration::from_millis(100) {
             return Err(Error::invalid(format!(
                 "session timeout {:?} is too short (at least 100 ms)",

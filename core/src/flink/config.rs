@@ -11,7 +11,8 @@
 //! | `high-availability.zookeeper.client.connection-timeout` | 15 s |
 //! | `high-availability.zookeeper.client.retry-wait` | 5 s |
 //! | `high-availability.zookeeper.client.max-retry-attempts` | 3 |
-//! | `high-availability.zookeeper.client.acl` | `open` (or `creator`) |
+//! | `high-availability.zookeeper.client.acl` | `open` (or `creator`, any case) |
+//! | `high-availability.zookeeper.client.authorization` | none (`addAuth` scheme:credential map) |
 //! | `high-availability.zookeeper.client.tolerate-suspended-connections` | false |
 //!
 //! zkha's own keys live under `high-availability.zkha.*`: `lease-margin` (duration),
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::flink::layout::FlinkLayout;
-use crate::options::{AclMode, ClientOptions, RetryPolicy};
+use crate::options::{ClientOptions, RetryPolicy};
 use crate::path;
 
 /// zkha's own configuration keys.
@@ -250,6 +251,11 @@ impl FlinkConfig {
         }
     }
 
+    /// A boolean key (Flink's `true`/`false` in any case); errors name the key and value.
+    pub(crate) fn boolean_key(&self, key: &str, default: bool) -> Result<bool> {
+        self.boolean(key, default)
+    }
+
     fn boolean(&self, key: &str, default: bool) -> Result<bool> {
         match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(default),
@@ -331,21 +337,7 @@ impl FlinkConfig {
             base_wait: retry_wait,
             max_wait: max_wait.max(retry_wait),
         };
-        // Flink compares the ACL mode ignoring case.
-        o.acl = match self
-            .get("high-availability.zookeeper.client.acl")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("open") => AclMode::Open,
-            Some("creator") => AclMode::Creator,
-            Some(v) => {
-                return Err(Error::config(format!(
-                    "{}: high-availability.zookeeper.client.acl: {v:?} is not open or creator",
-                    self.source
-                )))
-            }
-        };
+        super::security::apply(self, &mut o)?;
         // Flink's default (false) revokes on SUSPENDED; zkha's lease is at least as safe, so
         // only `high-availability.zkha.strict: true` asks for revocation on any disconnect.
         self.boolean(
@@ -544,6 +536,7 @@ fn parse_iso_duration(rest: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::AclMode;
     use crate::ErrorKind;
 
     #[test]
@@ -570,6 +563,7 @@ mod tests {
              high-availability.zookeeper.client.retry-wait: 2 S\n\
              high-availability.zookeeper.client.max-retry-wait: 20 s\n\
              high-availability.zookeeper.client.acl: CREATOR\n\
+             high-availability.zookeeper.client.authorization: digest:'flink:pw'\n\
              high-availability.zkha.strict: TRUE\n\
              high-availability.zookeeper.path.namespace: /legacy-id\n\
              high-availability.zookeeper.path.jobgraphs: /jobgraphs\n",

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod connection_info;
 pub mod layout;
+mod security;
 pub mod state_handle;
 
 pub use config::FlinkConfig;

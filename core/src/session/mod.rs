@@ -149,6 +149,10 @@ pub(crate) struct Inner {
     pub holds: Holds,
     /// Ephemeral nodes of this client that a lease renewal may check.
     pub anchors: Arc<Anchors>,
+    /// TLS certificates in use (reloaded when their files change).
+    tls: Option<crate::security::TlsState>,
+    /// The ACL of every znode zkha creates.
+    acl: Vec<zk::Acl>,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -184,6 +188,18 @@ impl Client {
     pub async fn connect(options: ClientOptions) -> Result<Client> {
         options.validate()?;
         let namespace = path::normalize_root(&options.namespace, "namespace")?;
+        let tls = match &options.tls {
+            Some(cfg) => Some(crate::security::TlsState::load(cfg)?),
+            None => None,
+        };
+        let acl = match &options.acl {
+            AclMode::Open => zk::Acls::anyone_all().to_vec(),
+            AclMode::Creator => zk::Acls::creator_all().to_vec(),
+            AclMode::Custom(entries) if entries.is_empty() => {
+                return Err(Error::invalid("an explicit ACL needs at least one entry"))
+            }
+            AclMode::Custom(entries) => entries.iter().map(|e| e.to_zk()).collect(),
+        };
         let lv = &options.liveness;
         let route_ip = if lv.enabled && (lv.listen_host.is_none() || lv.advertise.is_none()) {
             let cs = options.connect_string.clone();
@@ -213,6 +229,8 @@ impl Client {
             liveness: Mutex::new(None),
             holds: Holds::default(),
             anchors: Arc::default(),
+            tls,
+            acl,
         });
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
         let (zk, started) = match first.await {
@@ -225,6 +243,27 @@ impl Client {
             .await
             .unwrap_or(t / 2);
         runtime::spawn(supervisor::supervise(inner.clone(), zk, started, gap));
+        if let Some(every) = inner
+            .tls
+            .as_ref()
+            .map(|t| t.every())
+            .filter(|e| !e.is_zero())
+        {
+            // Certificates renewed on disk apply from the next connection.
+            let weak = Arc::downgrade(&inner);
+            runtime::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    if inner.is_closing() {
+                        return;
+                    }
+                    if let Some(tls) = &inner.tls {
+                        tls.reload_if_changed();
+                    }
+                }
+            });
+        }
         // Wait until the supervisor has published the session.
         let mut rx = inner.session.subscribe();
         while rx.borrow_and_update().is_none() {
@@ -442,11 +481,13 @@ impl Inner {
         }
     }
 
-    pub(crate) fn acls(&self) -> zk::Acls<'static> {
-        match self.options.acl {
-            AclMode::Open => zk::Acls::anyone_all(),
-            AclMode::Creator => zk::Acls::creator_all(),
-        }
+    pub(crate) fn acls(&self) -> zk::Acls<'_> {
+        zk::Acls::new(&self.acl)
+    }
+
+    /// The client library's connector for a session of timeout `t` (TLS, SASL, credentials).
+    pub(crate) fn connector(&self, t: Duration) -> zk::Connector {
+        crate::security::connector(&self.options, t, self.tls.as_ref().map(|s| s.certs()))
     }
 
     /// Refuses a payload above the server's limit before sending it.

@@ -19,16 +19,36 @@ use crate::events::until_true;
 pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Stamp)> {
     let o = &inner.options;
     let mut retry = 0u32;
+    let mut finding: Option<String> = None;
     loop {
         // Before the connect request leaves: the leader's session tracking starts later.
         let started = Stamp::now();
-        let attempt = zk::Client::connector()
-            .with_session_timeout(o.session_timeout)
-            .with_connection_timeout(o.connection_timeout)
-            .connect(&o.connect_string);
+        if let Some(tls) = &inner.tls {
+            tls.reload_if_changed();
+        }
+        let attempt = crate::security::connect(o, inner.connector(o.session_timeout));
         let limit = o.session_timeout.max(o.connection_timeout) + Duration::from_secs(1);
         let err = match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(zk)) => return Ok((zk, started)),
+            // The servers refused the credentials: repeating cannot help.
+            Ok(Err(zk::Error::AuthFailed)) => {
+                return Err(Error::new(
+                    ErrorKind::NoAuth,
+                    match &o.sasl {
+                        Some(s) => format!(
+                            "the ZooKeeper servers at {:?} refused the authentication as {}",
+                            o.connect_string,
+                            s.principal()
+                        ),
+                        None => format!(
+                            "the ZooKeeper servers at {:?} refused an unauthenticated session: \
+                             they require SASL authentication (configure SASL: DIGEST-MD5 or \
+                             Kerberos)",
+                            o.connect_string
+                        ),
+                    },
+                ))
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no session within {limit:?}"),
         };
@@ -37,6 +57,34 @@ pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Stamp
         if inner.is_closing() {
             return Err(Error::closed("client"));
         }
+        // The client library says only "timeout" for a TLS client at a plain port, a refused
+        // certificate, ...: ask the servers directly, once.
+        if retry == 0 {
+            let opts = o.clone();
+            let probed = tokio::task::spawn_blocking(move || crate::security::diagnose(&opts));
+            match probed.await.ok().flatten() {
+                Some(crate::security::Finding::Fatal(why)) if first => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "cannot connect to ZooKeeper at {:?}: {why}",
+                            o.connect_string
+                        ),
+                    ))
+                }
+                Some(
+                    crate::security::Finding::Fatal(why) | crate::security::Finding::Passing(why),
+                ) => {
+                    tracing::warn!(target: "zkha::session", connect_string = %o.connect_string, finding = %why, "probed the servers");
+                    finding = Some(why);
+                }
+                None => {}
+            }
+        }
+        let err = match &finding {
+            Some(f) => format!("{err} ({f})"),
+            None => err,
+        };
         if first && retry >= o.retry.max_retries {
             return Err(Error::new(
                 ErrorKind::ConnectionLoss,
@@ -78,10 +126,7 @@ pub(super) async fn relay_gap(inner: &Inner, t: Duration) -> Duration {
         (Some(tick), _) => tick,
         (None, Some(min)) => (min / 2).min(t / 2),
         (None, None) => {
-            let probe = zk::Client::connector()
-                .with_session_timeout(Duration::from_millis(1))
-                .with_connection_timeout(o.connection_timeout)
-                .connect(&o.connect_string);
+            let probe = crate::security::connect(o, inner.connector(Duration::from_millis(1)));
             match tokio::time::timeout(o.connection_timeout, probe).await {
                 Ok(Ok(probe)) => {
                     let min = probe.session_timeout();

@@ -108,7 +108,8 @@ pub struct TlsFiles {
     pub expired_client_cert: PathBuf,
     /// `expired-client.key`: its key.
     pub expired_client_key: PathBuf,
-    /// Subject of the client certificate.
+    /// Subject of the client certificate as ZooKeeper names it in `x509:` ACL ids (RFC 2253,
+    /// last RDN first).
     pub client_subject: String,
 }
 
@@ -173,7 +174,7 @@ impl TlsFiles {
             truststore_jks: f("truststore.jks"),
             expired_client_cert: f("expired-client.pem"),
             expired_client_key: f("expired-client.key"),
-            client_subject: "CN=zkha-client,O=zkha".into(),
+            client_subject: "O=zkha,CN=zkha-client".into(),
         };
         if config.password.len() < 6 {
             return Err(Error::Usage(
