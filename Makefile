@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix
+.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -65,13 +65,13 @@ test-java-matrix: tools
 	@set -e; for v in $(FLINK_TEST_VERSIONS); do echo "== the plugin's JUnit tests on Flink $$v"; $(JAVA_TEST) -Pflink-$$v verify; done
 
 # The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
-# examples built with pkg-config against an installed copy.
+# examples built with pkg-config against an installed copy of the shipped (glibc 2.17) libzkha.
 test-c: tools
 	$(CARGO) build -q -p zkha-c -p zkha-testkit
 	$(CARGO) build -q -p zkha-examples --bin zkha-lock
 	@diff -u c-api/include/zkha.h target/zkha.h || { echo "c-api/include/zkha.h is stale: run 'make header'"; exit 1; }
 	c-api/tests/run.sh all
-	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=debug
+	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=release
 	PKG_CONFIG_PATH=$(CURDIR)/target/c-install/lib/pkgconfig sh -c 'cc -Wall -Werror examples/c/leader_service.c $$(pkg-config --cflags --libs zkha) -o target/c-install/leader_service && c++ -std=c++17 -Wall -Werror examples/cpp/lock_guard.cpp $$(pkg-config --cflags --libs zkha) -o target/c-install/lock_guard'
 	@echo "examples built with pkg-config: target/c-install/{leader_service,lock_guard}"
 
@@ -81,20 +81,42 @@ header:
 
 PREFIX ?= /usr/local
 PROFILE ?= release
-# libzkha.so/.a, zkha.h, zkha.hpp, zkha.pc and a CMake package config under PREFIX.
-install: tools
-	$(CARGO) build -q -p zkha-c $(if $(filter release,$(PROFILE)),--release,)
+# libzkha.so/.a, zkha.h, zkha.hpp, zkha.pc and a CMake package config under PREFIX. The
+# release build (the default) is the shipped one: glibc 2.17 (see above); PROFILE=debug: native.
+LIBZKHA_DIR = $(if $(filter release,$(PROFILE)),$(SHIP_DIR),target/$(PROFILE))
+install: tools $(if $(filter release,$(PROFILE)),zig,)
+	$(if $(filter release,$(PROFILE)),$(ZIGBUILD) -p zkha-c && scripts/check-glibc $(SHIP_DIR)/libzkha.so,$(CARGO) build -q -p zkha-c)
 	mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/lib/cmake/zkha $(PREFIX)/include
-	cp target/$(PROFILE)/libzkha.so target/$(PROFILE)/libzkha.a $(PREFIX)/lib/
+	cp $(LIBZKHA_DIR)/libzkha.so $(LIBZKHA_DIR)/libzkha.a $(PREFIX)/lib/
 	cp c-api/include/zkha.h c-api/include/zkha.hpp $(PREFIX)/include/
 	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkha.pc.in > $(PREFIX)/lib/pkgconfig/zkha.pc
 	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkhaConfig.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfig.cmake
 
+# ---- Shipped natives: linux-x86_64, glibc 2.17 or newer --------------------------------------
+# Every native library zkha ships (the JNI library in the plugin jar, libzkha, the wheel's
+# extension) is linked by zig against glibc 2.17 (RHEL/CentOS 7, Amazon Linux 2 and newer):
+# cargo-zigbuild and zig from PyPI (ziglang) in the git-ignored .cache/zig. scripts/check-glibc
+# fails the build if a library needs a newer glibc. Debug builds (the tests') stay native.
+ZIG_ENV := $(CURDIR)/.cache/zig
+ZIG_PKGS := ziglang==0.15.2 cargo-zigbuild==0.24.1
+GLIBC_TARGET := x86_64-unknown-linux-gnu
+SHIP_DIR := target/$(GLIBC_TARGET)/release
+ZIGBUILD := PATH=$(ZIG_ENV)/bin:$$PATH CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 \
+	$(CARGO) zigbuild --release -q --target $(GLIBC_TARGET).2.17
+
+$(ZIG_ENV)/.ready:
+	rm -rf $(ZIG_ENV) && python3 -m venv $(ZIG_ENV)
+	$(ZIG_ENV)/bin/pip install -q $(ZIG_PKGS)
+	touch $@
+
+zig: tools $(ZIG_ENV)/.ready
+
 # The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/: one
 # jar for Flink 1.20 to 2.3, Java 8 class files (PluginJarIT checks them).
-jar: tools
-	$(CARGO) build --release -q -p zkha-jni
-	mkdir -p target/jni && cp target/release/libzkha_jni.so target/jni/ && strip --strip-debug target/jni/libzkha_jni.so
+jar: tools zig
+	$(ZIGBUILD) -p zkha-jni
+	mkdir -p target/jni && cp $(SHIP_DIR)/libzkha_jni.so target/jni/ && strip --strip-debug target/jni/libzkha_jni.so
+	scripts/check-glibc target/jni/libzkha_jni.so
 	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true package
 	@ls -l $(JAVA_DIR)/target/zkha-flink-*.jar
 
@@ -131,12 +153,14 @@ $(PY_VENV)/.ready:
 
 python-env: $(PY_VENV)/.ready
 
-# The release wheel (abi3, Python >= 3.10) in target/wheels/ (WHEEL_PROFILE=debug: a debug one
-# in target/wheels-debug/, as make test checks it).
+# The release wheel (abi3, Python >= 3.10, manylinux2014: glibc 2.17, linked by zig as above) in
+# target/wheels/ (WHEEL_PROFILE=debug: a native debug one in target/wheels-debug/).
 WHEEL_PROFILE ?= release
 WHEEL_DIR := $(CURDIR)/target/wheels$(if $(filter debug,$(WHEEL_PROFILE)),-debug,)
-wheel: tools python-env
-	cd python && $(PY) -m maturin build -q $(if $(filter release,$(WHEEL_PROFILE)),--release,) -o $(WHEEL_DIR)
+wheel: tools python-env $(if $(filter release,$(WHEEL_PROFILE)),zig,)
+	rm -f $(WHEEL_DIR)/zkha-*.whl
+	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --release --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
+	$(if $(filter release,$(WHEEL_PROFILE)),scripts/check-glibc $(WHEEL_DIR)/zkha-*.whl,)
 
 # The wheel installs into a fresh venv and imports; the console script runs.
 wheel-check: wheel
@@ -145,13 +169,14 @@ wheel-check: wheel
 	cd /tmp && $(CURDIR)/target/wheel-venv/bin/python -c 'import zkha, zkha.aio, zkha.flink; print("zkha", zkha.__version__, "from", zkha.__file__)'
 	target/wheel-venv/bin/zkha --help >/dev/null && echo "zkha console script OK"
 
-# The pytest suite against real ensembles (test kit CLI fixtures), on a debug build.
+# The pytest suite against real ensembles (test kit CLI fixtures), on a debug build; then the
+# shipped wheel (release, glibc 2.17) installs into a fresh venv and imports.
 test-python: tools python-env
 	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
 	cd python && .venv/bin/ruff check zkha tests bench && .venv/bin/ruff format --check zkha tests bench
 	cd python && $(PY) -m pytest -q tests
-	$(MAKE) -s wheel-check WHEEL_PROFILE=debug
+	$(MAKE) -s wheel-check WHEEL_PROFILE=release
 
 # Python lock cycle and election hand-over next to kazoo, same ensemble, same run (release build).
 bench-python: tools python-env
