@@ -38,8 +38,12 @@ lint: tools
 
 test: zookeeper lint jar test-rust test-java test-c test-python
 
+# The liveness link against the previous release's build (its protocol 1): built once into
+# .cache/liveness-v1 by scripts/build-liveness-v1.
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast
+	ZKHA_LIVENESS_V1_BIN=$$(scripts/build-liveness-v1) $(CARGO) test -p zkha --test liveness -- \
+		--ignored --exact contenders_of_the_previous_protocol_share_a_latch_safely
 
 # The Flink end-to-end group alone (tests/flink-e2e, part of test-rust too): a real Flink 2.3
 # cluster on zkha and on built-in ZooKeeper HA; Flink's jars come from PyPI into .cache/flink.

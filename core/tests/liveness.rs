@@ -92,7 +92,20 @@ struct Child {
 impl Child {
     /// Starts a contender process and waits until its node exists.
     async fn start(connect: &str, latch: &str, id: &str, t: Duration, link: bool) -> Child {
-        let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+        let exe = std::env::current_exe().expect("test binary");
+        Child::start_with(&exe, connect, latch, id, t, link).await
+    }
+
+    /// [`Child::start`] with this test binary as built by another commit (`exe`).
+    async fn start_with(
+        exe: &std::path::Path,
+        connect: &str,
+        latch: &str,
+        id: &str,
+        t: Duration,
+        link: bool,
+    ) -> Child {
+        let mut cmd = Command::new(exe);
         cmd.args([
             "liveness_child_contender",
             "--exact",
@@ -299,6 +312,115 @@ async fn killed_leader_process_is_replaced_within_a_second() {
     assert!(
         line.contains(&endpoint) && line.contains("refused"),
         "the log line names the evidence: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_connection_floods_at_the_leaders_endpoint_change_nothing() {
+    let zk = shared();
+    let latch = unique("flood");
+    let mut leader = Child::start(&zk.connect_string(), &latch, "leader", T, true).await;
+    leader.expect("GRANTED", Duration::from_secs(10)).await;
+    let (_c, successor) = linked_contender(&zk.connect_string(), &latch, "successor").await;
+    let endpoint = successor.liveness().peer.expect("the leader's endpoint");
+    let mut events = successor.events();
+
+    // A peer without ZooKeeper access: random bytes, a made-up hello of either protocol,
+    // and connections that say nothing, a thousand of them.
+    let mut held = Vec::new();
+    for i in 0..1000u32 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(endpoint.as_str()).await else {
+            continue;
+        };
+        use tokio::io::AsyncWriteExt;
+        let junk = match i % 4 {
+            0 => (0..300u32).map(|k| (k * 7 + i) as u8).collect::<Vec<u8>>(),
+            1 => format!("zkha-liveness 2 {} {}\n", "ab".repeat(16), "cd".repeat(16)).into_bytes(),
+            2 => b"zkha-liveness 1 7c9e6679-7425-40de-944b-e07fc1f90ae7\n".to_vec(),
+            _ => Vec::new(),
+        };
+        let _ = s.write_all(&junk).await;
+        if i % 4 == 3 {
+            held.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        events.try_next().is_none() && !successor.has_leadership(),
+        "no takeover from a flood"
+    );
+    assert!(
+        successor.liveness().linked,
+        "the successor's link is still up"
+    );
+    drop(held);
+
+    // The leader is unharmed and its link still proves its death at once.
+    let killed_at = leader.kill();
+    let took = next_grant(&mut events, Duration::from_secs(5)).await - killed_at;
+    assert!(took < Duration::from_secs(1), "failover took {took:?}");
+}
+
+/// This test binary as built by the commit before liveness protocol 2
+/// (`ZKHA_LIVENESS_V1_BIN`, built by `scripts/build-liveness-v1`, which `make test` runs).
+fn v1_binary() -> std::path::PathBuf {
+    let p = std::env::var_os("ZKHA_LIVENESS_V1_BIN")
+        .expect("ZKHA_LIVENESS_V1_BIN: run scripts/build-liveness-v1 (make test does)");
+    let p = std::path::PathBuf::from(p);
+    assert!(p.is_file(), "{} is not built", p.display());
+    p
+}
+
+/// Contenders of the previous release and of this one in one latch (run by `make test` with
+/// the previous build): a previous-release successor of a new leader keeps its sub-second
+/// failover; a new successor of a previous-release leader never takes over while it lives
+/// (the old endpoint does not answer protocol 2: no link, no evidence) and follows it after
+/// the session timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the previous release's build: make test runs it (scripts/build-liveness-v1)"]
+async fn contenders_of_the_previous_protocol_share_a_latch_safely() {
+    let zk = shared();
+    let old = v1_binary();
+    let here = std::env::current_exe().unwrap();
+
+    // A new leader, an old successor: linked (protocol 1 still answered), fast failover.
+    let latch = unique("mixed-new-leads");
+    let mut leader = Child::start_with(&here, &zk.connect_string(), &latch, "new", T, true).await;
+    leader.expect("GRANTED", Duration::from_secs(10)).await;
+    let mut successor = Child::start_with(&old, &zk.connect_string(), &latch, "old", T, true).await;
+    successor
+        .expect("LINKED true", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed_at = leader.kill();
+    let (granted_at, _) = successor.expect("GRANTED", Duration::from_secs(5)).await;
+    let took = granted_at - killed_at;
+    println!("new leader killed -> previous-release successor granted in {took:?}");
+    assert!(took < Duration::from_secs(1), "failover took {took:?}");
+    drop(successor);
+
+    // An old leader, a new successor: no link, no takeover while it lives, the session
+    // timeout after it dies.
+    let t = Duration::from_secs(4);
+    let latch = unique("mixed-old-leads");
+    let mut leader = Child::start_with(&old, &zk.connect_string(), &latch, "old", t, true).await;
+    leader.expect("GRANTED", Duration::from_secs(10)).await;
+    let mut successor =
+        Child::start_with(&here, &zk.connect_string(), &latch, "new", t, true).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    while let Ok((_, line)) = successor.lines.try_recv() {
+        assert!(
+            line != "LINKED true" && !line.starts_with("GRANTED"),
+            "{line} while the previous-release leader lives"
+        );
+    }
+    let killed_at = leader.kill();
+    let (granted_at, _) = successor.expect("GRANTED", t * 3).await;
+    let took = granted_at - killed_at;
+    println!("previous-release leader killed -> new successor granted in {took:?} (T = {t:?})");
+    assert!(
+        took > t / 2,
+        "granted {took:?} after the kill: a takeover without evidence"
     );
 }
 

@@ -14,11 +14,27 @@
 //! data stays exactly the participant id that Curator's `getLeader()` reports.
 //!
 //! The immediate successor holds one connection to its predecessor's endpoint ([`watch`]).
-//! The protocol is one exchange: the successor sends `zkha-liveness 1 <uuid>\n`, the endpoint
-//! answers `zkha-liveness 1 ok\n` if it serves the contender with that uuid (else
-//! `zkha-liveness 1 unknown\n` and closes). Then the successor sends a newline every
+//! It opens with an authenticated hello (protocol 2, [`auth`]): the successor names the
+//! contender by a key id derived from its uuid and both prove, with an HMAC over fresh nonces,
+//! that they know the uuid, which only a client allowed to list the latch can read. The
+//! endpoint answers `ok` (with its proof) if it serves that contender, `unknown` if it does
+//! not, `busy` if its link budget is spent. Then the successor sends a newline every
 //! [`KEEPALIVE_EVERY`]; the endpoint never writes again and closes the connection when that
 //! contender's node is gone, when the client closes, or after [`IDLE_LIMIT`] of silence.
+//!
+//! An endpoint still answers protocol 1 (`zkha-liveness 1 <uuid>` -> `ok` / `unknown`, the
+//! uuid itself as the credential), so successors of the previous release keep their fast
+//! failover during a rolling upgrade; successors of this release speak only protocol 2, so
+//! the uuid never crosses the link in clear. A successor of this release at an endpoint of
+//! the previous one gets no answer it understands: no link, never evidence (the session
+//! timeout decides, as without the link).
+//!
+//! **Bounds**: an endpoint holds at most [`MAX_LINKS`] links and [`MAX_PENDING`] connections
+//! in their hello ([`MAX_PENDING_PER_IP`] per source address), each for at most
+//! [`HELLO_TIMEOUT`]; others are closed at once. Garbage, floods or a wrong proof from a peer
+//! without ZooKeeper access cost the contender nothing but those slots, and never make a
+//! successor take over: a successor only ever acts on its own connections to its
+//! predecessor.
 //!
 //! **Evidence of death** (and nothing else) ends [`watch`]: a link that was up (answered `ok`)
 //! broke, and then [`CONFIRM_ATTEMPTS`] reconnects in a row, [`CONFIRM_SPACING`] apart, were
@@ -46,7 +62,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::{self, LivenessOptions};
 use crate::runtime;
 
-/// First words of every protocol line (name and version).
+mod auth;
+use auth::HELLO2;
+
+/// First words of every protocol-1 line (name and version).
 const HELLO: &str = "zkha-liveness 1";
 /// How long an endpoint waits for a hello, and a successor for the answer.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
@@ -61,8 +80,13 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 pub(crate) const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
 /// An endpoint closes a link that stayed silent this long.
 pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(30);
-/// Connections an endpoint holds at most (excess ones are closed at once).
-const MAX_CONNECTIONS: usize = 256;
+/// Authenticated links an endpoint holds at most (a contender has one successor; a client
+/// rarely runs more than a few contenders).
+pub(crate) const MAX_LINKS: usize = 64;
+/// Connections in their hello an endpoint holds at most (excess ones are closed at once).
+pub(crate) const MAX_PENDING: usize = 64;
+/// ... of those from one source address.
+pub(crate) const MAX_PENDING_PER_IP: usize = 8;
 /// Marks the endpoint segment of a latch node name.
 const NAME_TAG: &str = "zkha@";
 
@@ -135,9 +159,12 @@ pub(crate) async fn route_to(connect_string: &str) -> Option<IpAddr> {
 pub(crate) struct Endpoint {
     local: SocketAddr,
     advertised: Option<String>,
-    /// uuid -> dropping the sender closes that contender's links.
-    served: Mutex<HashMap<String, watch::Sender<()>>>,
-    live: AtomicUsize,
+    /// uuid -> (its key id, a sender whose drop closes that contender's links).
+    served: Mutex<HashMap<String, (String, watch::Sender<()>)>>,
+    /// Connections in their hello, by source address.
+    pending: Mutex<HashMap<IpAddr, usize>>,
+    /// Authenticated links held.
+    links: AtomicUsize,
 }
 
 impl fmt::Debug for Endpoint {
@@ -192,7 +219,8 @@ impl Endpoint {
             local,
             advertised,
             served: Mutex::new(HashMap::new()),
-            live: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
+            links: AtomicUsize::new(0),
         });
         runtime::spawn(accept_loop(ep.clone(), listener, stop));
         Ok(ep)
@@ -211,15 +239,80 @@ impl Endpoint {
     /// Serves the contender `uuid` until the returned registration is dropped. Register
     /// before creating the node, so nobody can find the node before its endpoint knows it.
     pub(crate) fn register(self: &Arc<Self>, uuid: &str) -> Registration {
-        self.lock().insert(uuid.to_string(), watch::channel(()).0);
+        self.lock()
+            .insert(uuid.to_string(), (auth::key_id(uuid), watch::channel(()).0));
         Registration {
             endpoint: self.clone(),
             uuid: uuid.to_string(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<()>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, watch::Sender<()>)>> {
         self.served.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pending slot for a connection from `ip`, if the budgets allow.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PendingSlot> {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = p.values().sum();
+        let from_ip = p.get(&ip).copied().unwrap_or(0);
+        if total >= MAX_PENDING || from_ip >= MAX_PENDING_PER_IP {
+            return None;
+        }
+        p.insert(ip, from_ip + 1);
+        Some(PendingSlot {
+            endpoint: self.clone(),
+            ip,
+        })
+    }
+
+    /// A link slot, if the budget allows.
+    fn take_link(self: &Arc<Self>) -> Option<LinkSlot> {
+        let n = self.links.fetch_add(1, Ordering::SeqCst);
+        if n >= MAX_LINKS {
+            self.links.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(LinkSlot(self.clone()))
+    }
+
+    /// The uuid and link-closing receiver of the contender with key id `id`.
+    fn by_id(&self, id: &str) -> Option<(String, watch::Receiver<()>)> {
+        self.lock()
+            .iter()
+            .find(|(_, (k, _))| auth::same(k, id))
+            .map(|(u, (_, tx))| (u.clone(), tx.subscribe()))
+    }
+}
+
+/// A connection counted against the hello budgets until dropped.
+struct PendingSlot {
+    endpoint: Arc<Endpoint>,
+    ip: IpAddr,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut p = self
+            .endpoint
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = p.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A held link counted against [`MAX_LINKS`] until dropped.
+struct LinkSlot(Arc<Endpoint>);
+
+impl Drop for LinkSlot {
+    fn drop(&mut self) {
+        self.0.links.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -270,16 +363,11 @@ async fn accept_loop(ep: Arc<Endpoint>, listener: TcpListener, mut stop: watch::
     loop {
         tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => {
-                    if ep.live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        ep.live.fetch_sub(1, Ordering::SeqCst);
-                        continue; // dropped: closed at once
-                    }
+                Ok((stream, from)) => {
+                    // Over budget: dropped, so closed at once.
+                    let Some(slot) = ep.admit(from.ip()) else { continue };
                     let ep = ep.clone();
-                    tokio::spawn(async move {
-                        serve(&ep, stream).await;
-                        ep.live.fetch_sub(1, Ordering::SeqCst);
-                    });
+                    tokio::spawn(async move { serve(&ep, stream, slot).await });
                 }
                 // Out of descriptors and the like: never give up the listener (a closed
                 // listener refuses, which successors would take for death).
@@ -295,33 +383,80 @@ async fn accept_loop(ep: Arc<Endpoint>, listener: TcpListener, mut stop: watch::
     ep.lock().clear();
 }
 
-/// One successor's connection: hello, answer, then hold it open.
-async fn serve(ep: &Endpoint, mut stream: TcpStream) {
+/// One successor's connection: the hello (within [`HELLO_TIMEOUT`], holding a pending
+/// slot), then, authenticated, the held link.
+async fn serve(ep: &Arc<Endpoint>, mut stream: TcpStream, slot: PendingSlot) {
     let _ = stream.set_nodelay(true);
-    let Ok(Some(line)) = tokio::time::timeout(HELLO_TIMEOUT, read_line(&mut stream)).await else {
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, handshake(ep, &mut stream)).await;
+    drop(slot);
+    let Ok(Some((gone, link))) = hello else {
         return;
     };
-    let Some(uuid) = line
+    hold_served(stream, gone, link).await;
+}
+
+/// Answers a hello; returns the contender's link-closing receiver and the link slot once the
+/// successor is authenticated.
+async fn handshake(
+    ep: &Arc<Endpoint>,
+    stream: &mut TcpStream,
+) -> Option<(watch::Receiver<()>, LinkSlot)> {
+    let line = read_line(stream).await?;
+    if let Some(rest) = line.strip_prefix(HELLO2).and_then(|r| r.strip_prefix(' ')) {
+        let mut words = rest.split(' ');
+        let (Some(id), Some(their_nonce), None) = (words.next(), words.next(), words.next()) else {
+            return None;
+        };
+        if !auth::is_token(id) || !auth::is_token(their_nonce) {
+            return None;
+        }
+        let Some((uuid, gone)) = ep.by_id(id) else {
+            let _ = stream
+                .write_all(format!("{HELLO2} unknown\n").as_bytes())
+                .await;
+            return None;
+        };
+        let Some(link) = ep.take_link() else {
+            let _ = stream
+                .write_all(format!("{HELLO2} busy\n").as_bytes())
+                .await;
+            return None;
+        };
+        let ours = auth::nonce();
+        let answer = format!(
+            "{HELLO2} ok {ours} {}\n",
+            auth::proof(&uuid, b"endpoint", their_nonce, &ours)
+        );
+        stream.write_all(answer.as_bytes()).await.ok()?;
+        let reply = read_line(stream).await?;
+        let theirs = reply.strip_prefix(HELLO2)?.strip_prefix(" proof ")?;
+        let expected = auth::proof(&uuid, b"successor", their_nonce, &ours);
+        return auth::same(&expected, theirs).then_some((gone, link));
+    }
+    // Protocol 1 (successors of the previous release): the uuid itself is the credential.
+    let uuid = line
         .strip_prefix(HELLO)
         .and_then(|r| r.strip_prefix(' '))
-        .map(str::trim)
-    else {
-        return;
-    };
-    let gone = ep.lock().get(uuid).map(|tx| tx.subscribe());
-    let Some(mut gone) = gone else {
+        .map(str::trim)?;
+    let gone = ep.lock().get(uuid).map(|(_, tx)| tx.subscribe());
+    let Some(gone) = gone else {
         let _ = stream
             .write_all(format!("{HELLO} unknown\n").as_bytes())
             .await;
-        return;
+        return None;
     };
-    if stream
+    // Protocol 1 has no "busy": a full budget just closes (inconclusive for its successor).
+    let link = ep.take_link()?;
+    stream
         .write_all(format!("{HELLO} ok\n").as_bytes())
         .await
-        .is_err()
-    {
-        return;
-    }
+        .ok()?;
+    Some((gone, link))
+}
+
+/// Holds a served link until the contender is gone, the successor closes, or it is silent
+/// for [`IDLE_LIMIT`].
+async fn hold_served(mut stream: TcpStream, mut gone: watch::Receiver<()>, _link: LinkSlot) {
     let mut buf = [0u8; 64];
     loop {
         tokio::select! {
@@ -384,21 +519,39 @@ pub(crate) async fn probe(peer: &Peer) -> Probe {
             Ok(Ok(s)) => s,
         };
     let _ = stream.set_nodelay(true);
+    let ours = auth::nonce();
     let exchange = async {
-        stream
-            .write_all(format!("{HELLO} {}\n", peer.uuid).as_bytes())
-            .await
-            .ok()?;
+        let hello = format!("{HELLO2} {} {ours}\n", auth::key_id(&peer.uuid));
+        stream.write_all(hello.as_bytes()).await.ok()?;
         read_line(&mut stream).await
     };
-    match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
-        Ok(Some(answer)) => match answer.strip_prefix(HELLO).map(str::trim) {
-            Some("ok") => Probe::Alive(stream),
-            Some("unknown") => Probe::Unknown,
-            _ => Probe::Inconclusive(format!("unexpected answer {answer:?}")),
-        },
-        Ok(None) => Probe::Inconclusive("connection closed during the hello".into()),
-        Err(_) => Probe::Inconclusive(format!("no answer within {HELLO_TIMEOUT:?}")),
+    let answer = match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
+        Ok(Some(answer)) => answer,
+        Ok(None) => return Probe::Inconclusive("connection closed during the hello".into()),
+        Err(_) => return Probe::Inconclusive(format!("no answer within {HELLO_TIMEOUT:?}")),
+    };
+    let words: Vec<&str> = match answer.strip_prefix(HELLO2) {
+        Some(rest) => rest.split_whitespace().collect(),
+        None => return Probe::Inconclusive(format!("unexpected answer {answer:?}")),
+    };
+    match words.as_slice() {
+        ["unknown"] => Probe::Unknown,
+        ["ok", theirs, proof] if auth::is_token(theirs) => {
+            // Only an endpoint that knows the uuid can prove it; anything else is no link.
+            let expected = auth::proof(&peer.uuid, b"endpoint", &ours, theirs);
+            if !auth::same(&expected, proof) {
+                return Probe::Inconclusive("the endpoint's proof is wrong".into());
+            }
+            let mine = auth::proof(&peer.uuid, b"successor", &ours, theirs);
+            match stream
+                .write_all(format!("{HELLO2} proof {mine}\n").as_bytes())
+                .await
+            {
+                Ok(()) => Probe::Alive(stream),
+                Err(e) => Probe::Inconclusive(format!("sending the proof failed: {e}")),
+            }
+        }
+        _ => Probe::Inconclusive(format!("unexpected answer {answer:?}")),
     }
 }
 
@@ -753,8 +906,14 @@ mod tests {
             while let Ok((mut s, _)) = l.accept().await {
                 if first {
                     first = false;
+                    let hello = read_line(&mut s).await.unwrap();
+                    let theirs = hello.rsplit(' ').next().unwrap().to_string();
+                    let ours = auth::nonce();
+                    let p = auth::proof(UUID, b"endpoint", &theirs, &ours);
+                    let _ = s
+                        .write_all(format!("{HELLO2} ok {ours} {p}\n").as_bytes())
+                        .await;
                     let _ = read_line(&mut s).await;
-                    let _ = s.write_all(format!("{HELLO} ok\n").as_bytes()).await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 } else if silent {
                     held.push(s);
@@ -777,6 +936,116 @@ mod tests {
             assert!(!task.is_finished(), "silent={silent}: no evidence expected");
             task.abort();
         }
+    }
+
+    /// Sends `hello` on a fresh connection; returns the answer line (`None`: closed).
+    async fn exchange(ep: &Endpoint, hello: &str) -> (TcpStream, Option<String>) {
+        let mut s = TcpStream::connect(ep.local_addr()).await.unwrap();
+        s.write_all(hello.as_bytes()).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(3), read_line(&mut s))
+            .await
+            .unwrap();
+        (s, answer)
+    }
+
+    #[tokio::test]
+    async fn the_hello_is_authenticated_both_ways_and_protocol_1_still_answered() {
+        let (ep, _stop) = endpoint();
+        let _reg = ep.register(UUID);
+        let Probe::Alive(_kept) = probe(&peer(&ep, UUID)).await else {
+            panic!("no link")
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(ep.links.load(Ordering::SeqCst), 1);
+
+        // Knowing the key id (it crosses the link) is not enough: a wrong proof ends it.
+        let nonce = auth::nonce();
+        let (mut s, answer) =
+            exchange(&ep, &format!("{HELLO2} {} {nonce}\n", auth::key_id(UUID))).await;
+        assert!(answer.unwrap().starts_with(&format!("{HELLO2} ok ")));
+        s.write_all(format!("{HELLO2} proof {}\n", "0".repeat(32)).as_bytes())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 8];
+        let closed = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "closed after a wrong proof"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            ep.links.load(Ordering::SeqCst),
+            1,
+            "no link for a wrong proof"
+        );
+
+        // An id it does not serve: unknown (evidence for a successor whose link broke).
+        let other = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        assert!(matches!(probe(&peer(&ep, other)).await, Probe::Unknown));
+
+        // Successors of the previous release still get their answer.
+        let (_s1, answer) = exchange(&ep, &format!("{HELLO} {UUID}\n")).await;
+        assert_eq!(answer.as_deref(), Some("zkha-liveness 1 ok"));
+        let (_s2, answer) = exchange(&ep, &format!("{HELLO} {other}\n")).await;
+        assert_eq!(answer.as_deref(), Some("zkha-liveness 1 unknown"));
+
+        // An endpoint that cannot prove the uuid is no link (and never evidence).
+        let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = fake.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = fake.accept().await {
+                let _ = read_line(&mut s).await;
+                let answer = format!("{HELLO2} ok {} {}\n", auth::nonce(), "1".repeat(32));
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let p = probe(&Peer {
+            uuid: UUID.into(),
+            addr,
+        })
+        .await;
+        assert!(
+            matches!(&p, Probe::Inconclusive(why) if why.contains("proof")),
+            "{p:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn garbage_and_floods_cost_bounded_slots_and_break_no_link() {
+        let (ep, _stop, _reg, task) = linked_watch().await;
+        let addr = ep.local_addr();
+        // 600 connections of random bytes, and 200 that say nothing and stay open.
+        let mut idle = Vec::new();
+        for i in 0..800u32 {
+            match TcpStream::connect(addr).await {
+                Ok(mut s) if i < 600 => {
+                    let junk: Vec<u8> = (0..200u32)
+                        .map(|k| (k.wrapping_mul(2_654_435_761).wrapping_add(i) >> 7) as u8)
+                        .collect();
+                    let _ = s.write_all(&junk).await;
+                }
+                Ok(s) => idle.push(s),
+                Err(_) => {}
+            }
+            if i % 100 == 0 {
+                let pending: usize = ep.pending.lock().unwrap().values().sum();
+                assert!(pending <= MAX_PENDING, "{pending} pending");
+            }
+        }
+        assert!(ep.links.load(Ordering::SeqCst) <= MAX_LINKS);
+        // The successor's link survived, and it saw no evidence.
+        tokio::time::sleep(HELLO_TIMEOUT + Duration::from_millis(200)).await;
+        assert!(!task.is_finished(), "no evidence from a flood");
+        assert_eq!(
+            ep.links.load(Ordering::SeqCst),
+            1,
+            "only the real link is held"
+        );
+        assert_eq!(ep.pending.lock().unwrap().values().sum::<usize>(), 0);
+        drop(idle);
+        // And a new successor is served as before.
+        assert!(matches!(probe(&peer(&ep, UUID)).await, Probe::Alive(_)));
+        task.abort();
     }
 
     #[tokio::test]
