@@ -603,6 +603,24 @@ impl Election {
         })
     }
 
+    /// Publishes `data` at `path` as this leader's ephemeral node, a write fenced on the latch
+    /// node (NotLeaderError once the grant is gone; nothing is written then).
+    #[pyo3(signature = (path, data, aio=None))]
+    fn publish_leader_info(
+        &self,
+        py: Python<'_>,
+        path: String,
+        data: Vec<u8>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let e = self.inner.clone();
+        go(
+            py,
+            aio,
+            async move { e.publish_leader_info(&path, &data).await },
+        )
+    }
+
     fn participant_id(&self) -> String {
         self.inner.participant_id().to_string()
     }

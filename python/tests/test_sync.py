@@ -57,6 +57,23 @@ def test_election_events_and_fencing(client: zkha.Client, hosts: str, path: str)
         b.close()
 
 
+def test_publish_leader_info_is_fenced(client: zkha.Client, hosts: str, path: str) -> None:
+    """The leader's write lands while it leads; after it left, nothing is written."""
+    with zkha.Client(hosts, session_timeout=6) as other:
+        a = client.election(f"{path}/latch", "a")
+        a.wait(10)
+        a.publish_leader_info(f"{path}/info", b"a")
+        assert other.get(f"{path}/info") == b"a"
+        b = other.election(f"{path}/latch", "b")
+        a.close()
+        b.wait(10)
+        with pytest.raises(zkha.NotLeaderError):
+            a.publish_leader_info(f"{path}/info", b"stale")
+        b.publish_leader_info(f"{path}/info", b"b")
+        assert client.get(f"{path}/info") == b"b"
+        b.close()
+
+
 def test_election_reports_a_persistent_error(client: zkha.Client, hosts: str, path: str) -> None:
     from kazoo.client import KazooClient
     from kazoo.security import make_acl

@@ -233,6 +233,12 @@ class Election:
                 return
             yield election_event(ev)  # type: ignore[misc]
 
+    def publish_leader_info(self, path: str, data: bytes) -> None:
+        """Writes ``data`` at ``path`` as this leader's ephemeral node, fenced on the latch
+        node: raises :class:`zkha.NotLeaderError` and writes nothing once the grant is gone
+        (Flink's ``connection_info`` is written this way)."""
+        self._e.publish_leader_info(path, bytes(data))
+
     def close(self, timeout: float | None = None) -> None:
         """Leaves the election (deletes the latch node; leadership is revoked); waits at most
         ``timeout`` seconds (default: the core's bound)."""

@@ -208,6 +208,11 @@ class Election:
         while (ev := await self._e.next_event(timeout, _loop())) is not None:
             yield election_event(ev)  # type: ignore[misc]
 
+    async def publish_leader_info(self, path: str, data: bytes) -> None:
+        """Writes ``data`` at ``path`` as this leader's ephemeral node, fenced on the latch
+        node (:class:`zkha.NotLeaderError` once the grant is gone; nothing is written)."""
+        await self._e.publish_leader_info(path, bytes(data), _loop())
+
     async def close(self, timeout: float | None = None) -> None:
         await self._e.close(timeout, _loop())
 
