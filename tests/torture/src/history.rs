@@ -19,6 +19,12 @@ pub enum Record {
         role: String,
         pid: u32,
     },
+    /// A connection state of the worker's client (with its session id), for diagnosis.
+    State {
+        t: u64,
+        worker: String,
+        state: String,
+    },
     /// An election grant (event).
     Granted { t: u64, worker: String, token: i64 },
     /// An election revocation (event).

@@ -213,6 +213,20 @@ pub fn run(cfg: &RoundConfig) -> std::io::Result<RoundReport> {
     std::thread::sleep(Duration::from_millis(500));
     let txns = zkha_testkit::txnlog::read_ensemble(&c.zk)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // What ZooKeeper committed, for whoever reads a failed round (zxid, session, ops).
+    let committed: String = txns
+        .iter()
+        .map(|t| {
+            format!(
+                "{:#x} {} session {:#x} {}\n",
+                t.zxid,
+                t.time_ms,
+                t.session,
+                t.describe()
+            )
+        })
+        .collect();
+    std::fs::write(c.dir.join("txns.txt"), committed)?;
     let records = history::read_dir(&c.dir)?;
     let outcome: Outcome = check::run(&Facts {
         records: &records,

@@ -210,6 +210,22 @@ pub fn run(args: WorkerArgs) -> ! {
         });
         let client = connect(&args, &stop).await;
         if let Some(c) = client {
+            // Every connection state with its session id, to read a failed round by.
+            let (states_rec, name, mut states) = (rec.clone(), args.name.clone(), c.state_events());
+            states_rec.put(&Record::State {
+                t: now(),
+                worker: name.clone(),
+                state: format!("session {:#x}", c.session_id()),
+            });
+            tokio::spawn(async move {
+                while let Some(s) = states.next().await {
+                    states_rec.put(&Record::State {
+                        t: now(),
+                        worker: name.clone(),
+                        state: format!("{s:?}"),
+                    });
+                }
+            });
             let w = Worker {
                 args: args.clone(),
                 rec: rec.clone(),
