@@ -25,8 +25,9 @@ use tokio::task::AbortHandle;
 
 use zkha::flink::FlinkConfig;
 use zkha::{
-    ClientOptions, ConnectionState, CounterFormat, ElectionEvent, ElectionOptions, ErrorKind,
-    EventStream, LeaderInfo, LockGuard, LostReason, RevokeReason,
+    AclEntry, AclMode, ClientOptions, ConnectionState, CounterFormat, Credential, ElectionEvent,
+    ElectionOptions, ErrorKind, EventStream, LeaderInfo, LockGuard, LostReason, Pem, RevokeReason,
+    Sasl, TlsConfig,
 };
 
 /// How long a sync caller waits with the GIL released before checking for signals.
@@ -270,6 +271,122 @@ fn leadership_tuple(l: &zkha::Leadership) -> LeadershipTuple {
     )
 }
 
+// ---- security options ----------------------------------------------------------------------
+
+/// A PEM option: text if it holds a PEM block, else the path of a file.
+fn pem(v: String) -> Pem {
+    if v.trim_start().starts_with("-----BEGIN") {
+        Pem::Text(v)
+    } else {
+        Pem::File(v.into())
+    }
+}
+
+/// `zkha.Tls`, read by attribute.
+#[derive(FromPyObject)]
+struct TlsArg {
+    ca: String,
+    cert: Option<String>,
+    key: Option<String>,
+    hostname_verification: bool,
+    reload_every: Option<f64>,
+}
+
+impl TlsArg {
+    fn config(self) -> zkha::Result<TlsConfig> {
+        let mut t = TlsConfig::new(pem(self.ca));
+        match (self.cert, self.key) {
+            (Some(c), Some(k)) => t = t.identity(pem(c), pem(k)),
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "TLS: a client certificate and its key go together (give both cert and key)",
+                ))
+            }
+        }
+        t.hostname_verification = self.hostname_verification;
+        if let Some(every) = ms(self.reload_every) {
+            t.reload_every = every;
+        }
+        Ok(t)
+    }
+}
+
+/// A SASL object (`zkha.SaslDigestMd5`, ...), told apart by its `mechanism`. A new mechanism
+/// (Kerberos) is one more arm here and one more class in `zkha/_security.py`.
+fn sasl_arg(s: &Bound<'_, PyAny>) -> PyResult<zkha::Result<Sasl>> {
+    let mechanism: String = s.getattr("mechanism")?.extract()?;
+    Ok(match mechanism.as_str() {
+        "DIGEST-MD5" => Ok(Sasl::DigestMd5 {
+            username: s.getattr("username")?.extract()?,
+            password: s.getattr("password")?.extract()?,
+        }),
+        other => Err(invalid(format!(
+            "SASL mechanism {other:?} is not supported (DIGEST-MD5)"
+        ))),
+    })
+}
+
+/// `acl=`: "open", "creator" (any case) or a list of `scheme:id:perms` entries.
+#[derive(FromPyObject)]
+enum AclArg {
+    Mode(String),
+    Entries(Vec<String>),
+}
+
+impl AclArg {
+    fn mode(self) -> zkha::Result<AclMode> {
+        match self {
+            AclArg::Mode(m) => match m.trim().to_ascii_lowercase().as_str() {
+                "open" => Ok(AclMode::Open),
+                "creator" => Ok(AclMode::Creator),
+                _ => Err(invalid(format!(
+                    "acl {m:?} is not \"open\", \"creator\" or a list of scheme:id:perms entries"
+                ))),
+            },
+            AclArg::Entries(e) if e.is_empty() => Err(invalid(
+                "acl: the list of entries is empty (ZooKeeper refuses a node without ACL)",
+            )),
+            AclArg::Entries(e) => Ok(AclMode::Custom(
+                e.iter()
+                    .map(|s| AclEntry::parse(s))
+                    .collect::<zkha::Result<_>>()?,
+            )),
+        }
+    }
+}
+
+/// The security keywords of `Client.connect` and `Client.from_flink_config`: each one given
+/// replaces what `o` has (the Flink configuration's, for the latter).
+fn with_security(
+    py: Python<'_>,
+    mut o: ClientOptions,
+    tls: Option<TlsArg>,
+    sasl: Option<&Bound<'_, PyAny>>,
+    auth: Option<Vec<String>>,
+    acl: Option<AclArg>,
+) -> PyResult<ClientOptions> {
+    let err = |e| to_py_err(py, e);
+    if let Some(t) = tls {
+        o.tls = Some(t.config().map_err(err)?);
+    }
+    if let Some(s) = sasl {
+        o.sasl = Some(sasl_arg(s)?.map_err(err)?);
+    }
+    if let Some(a) = auth {
+        o.auth = a
+            .iter()
+            .map(|c| Credential::parse(c))
+            .collect::<zkha::Result<_>>()
+            .map_err(err)?;
+    }
+    if let Some(a) = acl {
+        o.acl = a.mode().map_err(err)?;
+    }
+    o.validate().map_err(err)?;
+    Ok(o)
+}
+
 // ---- client --------------------------------------------------------------------------------
 
 /// One ZooKeeper session at a time, re-opened after expiry.
@@ -293,7 +410,7 @@ fn connect(
 impl Client {
     /// Connects (blocking) with the given options; durations in seconds.
     #[staticmethod]
-    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, aio=None))]
+    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, tls=None, sasl=None, auth=None, acl=None, aio=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         py: Python<'_>,
@@ -304,6 +421,10 @@ impl Client {
         lease_margin: Option<f64>,
         strict: Option<bool>,
         operation_timeout: Option<f64>,
+        tls: Option<TlsArg>,
+        sasl: Option<&Bound<'_, PyAny>>,
+        auth: Option<Vec<String>>,
+        acl: Option<AclArg>,
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let mut o = ClientOptions::new(hosts);
@@ -325,21 +446,27 @@ impl Client {
         if let Some(t) = ms(operation_timeout) {
             o = o.operation_timeout(t);
         }
-        o.validate().map_err(|e| to_py_err(py, e))?;
+        let o = with_security(py, o, tls, sasl, auth, acl)?;
         connect(py, o, aio)
     }
 
-    /// Connects with the ZooKeeper settings of a Flink configuration file.
+    /// Connects with the ZooKeeper settings of a Flink configuration file (its security
+    /// included); security keywords given replace the file's.
     #[staticmethod]
-    #[pyo3(signature = (path, aio=None))]
+    #[pyo3(signature = (path, tls=None, sasl=None, auth=None, acl=None, aio=None))]
     fn from_flink_config(
         py: Python<'_>,
         path: &str,
+        tls: Option<TlsArg>,
+        sasl: Option<&Bound<'_, PyAny>>,
+        auth: Option<Vec<String>>,
+        acl: Option<AclArg>,
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let o = FlinkConfig::load(path)
             .and_then(|c| c.client_options())
             .map_err(|e| to_py_err(py, e))?;
+        let o = with_security(py, o, tls, sasl, auth, acl)?;
         connect(py, o, aio)
     }
 

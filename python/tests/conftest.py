@@ -28,13 +28,15 @@ def testkit(*args: str) -> str:
 
 
 class Ensemble:
-    def __init__(self, nodes: int) -> None:
+    def __init__(self, nodes: int, *options: str) -> None:
+        """``options``: the kit's, e.g. ``--tls`` or ``--sasl-digest zkha:secret``."""
         out = json.loads(
             testkit(
                 "ensemble",
                 "start",
                 "--nodes",
                 str(nodes),
+                *options,
                 "--json",
                 "--owner-pid",
                 str(os.getpid()),
@@ -76,6 +78,27 @@ def ensemble() -> Iterator[Ensemble]:
     if not TESTKIT.exists():
         pytest.fail(f"{TESTKIT} missing: run 'cargo build -p zkha-testkit' (make test-python does)")
     ens = Ensemble(3)
+    try:
+        yield ens
+    finally:
+        ens.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_ensemble() -> Iterator[Ensemble]:
+    """One TLS-only server that needs a client certificate (``info["tls"]``: the kit's PEM
+    files), shared by every test of the session that asks for it."""
+    ens = Ensemble(1, "--tls")
+    try:
+        yield ens
+    finally:
+        ens.stop()
+
+
+@pytest.fixture(scope="session")
+def digest_ensemble() -> Iterator[Ensemble]:
+    """One server that requires SASL DIGEST-MD5, users ``zkha:secret`` and ``other:pw2``."""
+    ens = Ensemble(1, "--sasl-digest", "zkha:secret,other:pw2")
     try:
         yield ens
     finally:

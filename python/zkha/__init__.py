@@ -27,6 +27,7 @@ from ._errors import (
     ZkhaError,
 )
 from ._log import set_log_level
+from ._security import SaslDigestMd5, Tls
 from ._sync import (
     Client,
     ConfigWatch,
@@ -71,8 +72,10 @@ __all__ = [
     "NotLeaderError",
     "PointerStore",
     "ReadWriteLock",
+    "SaslDigestMd5",
     "SessionExpiredError",
     "TimeoutError",
+    "Tls",
     "TooLargeError",
     "ZkhaError",
     "set_log_level",

@@ -4,11 +4,12 @@ acquire or wait (the core cancels it and removes any node it created)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import _zkha
+from . import _security, _zkha
+from ._security import Acl, Sasl, Tls
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
 
@@ -16,6 +17,15 @@ class Client:
     """A ZooKeeper client: one session at a time, re-opened after expiry.
 
     Durations are in seconds. ``with Client(hosts) as c:`` closes the client at the end.
+
+    Secured ensembles: ``tls`` (:class:`zkha.Tls`: CA, client certificate and key as PEM files
+    or text), ``sasl`` (:class:`zkha.SaslDigestMd5`), ``auth`` (``addAuth`` credentials,
+    ``"scheme:credential"`` such as ``"digest:user:password"``; one string or a list) and
+    ``acl`` of created znodes (``"open"``, ``"creator"`` or a list of ``"scheme:id:perms"``).
+    Misconfigurations raise :class:`zkha.ConfigError` or :class:`zkha.InvalidArgumentError`
+    naming the cause (a plain client at a TLS port, an expired certificate with its date, a
+    missing file with its path); a refused SASL login raises :class:`zkha.NoAuthError`
+    naming the user. No secret appears in a repr or an error message.
     """
 
     def __init__(
@@ -28,6 +38,10 @@ class Client:
         lease_margin: float | None = None,
         strict: bool | None = None,
         operation_timeout: float | None = None,
+        tls: Tls | None = None,
+        sasl: Sasl | None = None,
+        auth: str | Sequence[str] | None = None,
+        acl: Acl | None = None,
         _native: Any = None,
     ) -> None:
         if _native is None:
@@ -39,16 +53,28 @@ class Client:
                 lease_margin,
                 strict,
                 operation_timeout,
-                None,
+                **_security.native(tls, sasl, auth, acl),
             )
         self._c = _native
         self._threads: list[threading.Thread] = []
 
     @classmethod
-    def from_flink_config(cls, path: str) -> Client:
+    def from_flink_config(
+        cls,
+        path: str,
+        *,
+        tls: Tls | None = None,
+        sasl: Sasl | None = None,
+        auth: str | Sequence[str] | None = None,
+        acl: Acl | None = None,
+    ) -> Client:
         """Connects with the ZooKeeper settings of a Flink configuration file
-        (``config.yaml`` or legacy ``flink-conf.yaml``)."""
-        return cls("", _native=_zkha.Client.from_flink_config(str(path)))
+        (``config.yaml`` or legacy ``flink-conf.yaml``), its security included as Flink's
+        built-in HA reads it (ACL mode, authorization, the JAAS file's DigestLoginModule,
+        ZooKeeper's TLS properties in ``env.java.opts.all``). Each security keyword given
+        replaces the file's."""
+        native = _zkha.Client.from_flink_config(str(path), **_security.native(tls, sasl, auth, acl))
+        return cls("", _native=native)
 
     # -- lifecycle and state ----------------------------------------------------------------
 

@@ -7,6 +7,9 @@ None, and returns an ``asyncio.Future`` of that event loop otherwise. Durations 
 import asyncio
 from typing import Any, final
 
+from ._security import Sasl as _Sasl  # read by attribute, told apart by .mechanism
+from ._security import Tls as _Tls  # read by attribute
+
 _Leadership = tuple[int, str, str, int]  # fencing_token, leader_session_id, latch_node, session_id
 _Loop = asyncio.AbstractEventLoop | None
 
@@ -21,10 +24,21 @@ class Client:
         lease_margin: float | None = None,
         strict: bool | None = None,
         operation_timeout: float | None = None,
+        tls: _Tls | None = None,
+        sasl: _Sasl | None = None,
+        auth: list[str] | None = None,
+        acl: str | list[str] | None = None,
         aio: _Loop = None,
     ) -> Any: ...  # Client, or a Future of one
     @staticmethod
-    def from_flink_config(path: str, aio: _Loop = None) -> Any: ...
+    def from_flink_config(
+        path: str,
+        tls: _Tls | None = None,
+        sasl: _Sasl | None = None,
+        auth: list[str] | None = None,
+        acl: str | list[str] | None = None,
+        aio: _Loop = None,
+    ) -> Any: ...
     def close(self, timeout: float | None = None, aio: _Loop = None) -> Any: ...
     def state(self) -> str: ...
     def session_id(self) -> int: ...

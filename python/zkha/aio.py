@@ -11,11 +11,12 @@ acquire removes its node).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
-from . import _zkha
+from . import _security, _zkha
 from ._errors import TimeoutError as _ZTimeout
+from ._security import Acl, Sasl, Tls
 from ._sync import _default_id
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
@@ -70,8 +71,14 @@ def connect(
     lease_margin: float | None = None,
     strict: bool | None = None,
     operation_timeout: float | None = None,
+    tls: Tls | None = None,
+    sasl: Sasl | None = None,
+    auth: str | Sequence[str] | None = None,
+    acl: Acl | None = None,
 ) -> _Connecting:
-    """Connects to ``hosts`` (durations in seconds); see :class:`zkha.Client`."""
+    """Connects to ``hosts`` (durations in seconds); security keywords (``tls``, ``sasl``,
+    ``auth``, ``acl``) and errors as for :class:`zkha.Client`."""
+    security = _security.native(tls, sasl, auth, acl)
 
     def start(loop: asyncio.AbstractEventLoop) -> Any:
         return _zkha.Client.connect(
@@ -82,15 +89,26 @@ def connect(
             lease_margin,
             strict,
             operation_timeout,
-            loop,
+            **security,
+            aio=loop,
         )
 
     return _Connecting(start)
 
 
-def from_flink_config(path: str) -> _Connecting:
-    """Connects with the ZooKeeper settings of a Flink configuration file."""
-    return _Connecting(lambda loop: _zkha.Client.from_flink_config(str(path), loop))
+def from_flink_config(
+    path: str,
+    *,
+    tls: Tls | None = None,
+    sasl: Sasl | None = None,
+    auth: str | Sequence[str] | None = None,
+    acl: Acl | None = None,
+) -> _Connecting:
+    """Connects with the ZooKeeper settings of a Flink configuration file, its security
+    included; each security keyword given replaces the file's (see
+    :meth:`zkha.Client.from_flink_config`)."""
+    security = _security.native(tls, sasl, auth, acl)
+    return _Connecting(lambda loop: _zkha.Client.from_flink_config(str(path), **security, aio=loop))
 
 
 class Client:

@@ -150,11 +150,13 @@ class Cluster:
         self._owned = False
 
     @classmethod
-    def from_flink_config(cls, path: str) -> Cluster:
-        """Connects with the config file's ZooKeeper settings and uses its cluster root; the
-        client is closed with the cluster."""
+    def from_flink_config(cls, path: str, **security: Any) -> Cluster:
+        """Connects with the config file's ZooKeeper settings (its security included; keywords
+        ``tls``, ``sasl``, ``auth``, ``acl`` replace the file's, as for
+        :meth:`zkha.Client.from_flink_config`) and uses its cluster root; the client is closed
+        with the cluster."""
         _, root = _zkha.flink_config_layout(str(path))
-        c = cls(Client.from_flink_config(path), root)
+        c = cls(Client.from_flink_config(path, **security), root)
         c._owned = True
         return c
 
