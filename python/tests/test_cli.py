@@ -19,8 +19,10 @@ import zkha
 CLI = [sys.executable, "-m", "zkha"]
 
 
-def zkha_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+def zkha_cli(
+    *args: str, timeout: float = 30, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:

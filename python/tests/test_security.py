@@ -1,16 +1,19 @@
-"""Secured ensembles from Python (sync and asyncio): a TLS-only server that needs a
+"""Secured ensembles from Python (sync and asyncio) and the CLI: a TLS-only server that needs a
 client certificate and a server that requires SASL DIGEST-MD5, one each per session (the test
 kit's). The same work as on a plain ensemble, a creator ACL that keeps another identity out,
 and a clear error for each misconfiguration, never with a secret in it."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from conftest import Ensemble
+from test_cli import zkha_cli
 
 import zkha
 import zkha.aio
@@ -208,3 +211,57 @@ def test_flink_config_security(
         c.put(f"{path}-by-other", b"o")
     with zkha.Client(digest_ensemble.hosts, 4, sasl=ZKHA) as c:
         assert c.get(f"{path}-by-other") == b"o"
+
+
+def test_cli_security_flags(
+    tls_ensemble: Ensemble, digest_ensemble: Ensemble, path: str, tmp_path: Path
+) -> None:
+    f = tls_files(tls_ensemble)
+    tls = ["--tls-ca", f["ca_cert"], "--tls-cert", f["client_cert"], "--tls-key", f["client_key"]]
+    r = zkha_cli(
+        "lock", f"{path}/l", "--hosts", tls_ensemble.hosts, *tls, "--acl", "creator",
+        "--json", "--", "true",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["event"] == "acquired"
+
+    pw = tmp_path / "password"
+    pw.write_text("secret\n")
+    sasl = ["--hosts", digest_ensemble.hosts, "--sasl-user", "zkha"]
+    r = zkha_cli(
+        "elect", f"{path}/e", *sasl, "--sasl-password-file", str(pw), "--acl", "creator",
+        "--json", "--", "true",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [json.loads(x)["event"] for x in r.stdout.splitlines()] == [
+        "waiting",
+        "granted",
+        "exited",
+    ]
+    with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
+        with pytest.raises(zkha.NoAuthError):
+            other.children(f"{path}/e")
+
+    env = {**os.environ, "ZKHA_SASL_PASSWORD": "hunter2"}
+    r = zkha_cli("lock", f"{path}/l2", *sasl, "--json", "--", "true", env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = json.loads(r.stdout)
+    assert err["error"] == "NoAuthError" and "DIGEST-MD5 user zkha" in err["message"], err
+    assert "hunter2" not in r.stdout + r.stderr
+
+    r = zkha_cli("lock", f"{path}/l3", *sasl, "--", "true")
+    assert r.returncode == 2 and "--sasl-user needs a password" in r.stderr, r.stderr
+
+
+def test_cli_flink_conf(
+    tls_ensemble: Ensemble, digest_ensemble: Ensemble, path: str, tmp_path: Path
+) -> None:
+    tls_conf, digest_conf = flink_configs(tmp_path, tls_ensemble, digest_ensemble)
+    r = zkha_cli("flink", "status", "--flink-conf", str(tls_conf), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["root"] == "/flink/default"
+    r = zkha_cli("lock", f"{path}/l", "--flink-conf", str(digest_conf), "--json", "--", "true")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
+        with pytest.raises(zkha.NoAuthError):  # the config's creator ACL, as user zkha
+            other.children(f"{path}/l")

@@ -7,6 +7,11 @@
     zkha health HOSTS                                ruok/srvr/mntr of every server, quorum
     zkha watch PATH --hosts H                        print changes below PATH
 
+Secured ZooKeeper: ``--tls-ca/--tls-cert/--tls-key`` (PEM), ``--sasl-user`` with
+``--sasl-password-file`` or ``ZKHA_SASL_PASSWORD``, ``--auth scheme:cred`` (or ``ZKHA_AUTH``),
+``--acl open|creator|scheme:id:perms,...``; ``--flink-conf`` (``--config``) reads all of it
+from a Flink configuration as Flink's built-in HA does, the flags replacing the file's.
+
 Exit status: CMD's status for ``lock``/``elect``; 3 when leadership or the lock was lost
 while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum.
 """
@@ -22,13 +27,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ._errors import ZkhaError
+from ._security import SaslDigestMd5, Tls
 from ._sync import Client, Election
 from .flink import Cluster
 
 LOST = 3
+USAGE = 2
+
+
+def _usage(message: str) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(USAGE)
 
 
 class _Out:
@@ -42,18 +54,55 @@ class _Out:
             print(text, flush=True)
 
 
+def _security(args: argparse.Namespace) -> dict[str, Any]:
+    """The security flags as keywords of :class:`Client`; secrets also from a file or the
+    environment (ZKHA_SASL_PASSWORD, ZKHA_AUTH), which other users cannot see in ``ps``."""
+    tls = None
+    if args.tls_ca:
+        tls = Tls(
+            args.tls_ca,
+            args.tls_cert,
+            args.tls_key,
+            hostname_verification=not args.no_hostname_verification,
+        )
+    elif args.tls_cert or args.tls_key or args.no_hostname_verification:
+        _usage("zkha: --tls-cert, --tls-key and --no-hostname-verification need --tls-ca")
+    password = args.sasl_password
+    if args.sasl_password_file:
+        try:
+            with open(args.sasl_password_file) as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as e:
+            _usage(f"zkha: --sasl-password-file: {e}")
+    sasl = None
+    if args.sasl_user:
+        password = password if password is not None else os.environ.get("ZKHA_SASL_PASSWORD")
+        if password is None:
+            _usage(
+                "zkha: --sasl-user needs a password: --sasl-password-file FILE, "
+                "ZKHA_SASL_PASSWORD or --sasl-password"
+            )
+        sasl = SaslDigestMd5(args.sasl_user, password)
+    elif password is not None:
+        _usage("zkha: --sasl-password and --sasl-password-file need --sasl-user")
+    auth = args.auth or ([os.environ["ZKHA_AUTH"]] if os.environ.get("ZKHA_AUTH") else None)
+    # A mode name as given (the core names a bad one); entries as a list.
+    acl = args.acl.split(",") if args.acl and ":" in args.acl else args.acl
+    return {"tls": tls, "sasl": sasl, "auth": auth, "acl": acl}
+
+
 def _client(args: argparse.Namespace) -> Client:
     if getattr(args, "config", None):
-        return Client.from_flink_config(args.config)
+        return Client.from_flink_config(args.config, **_security(args))
     hosts = args.hosts or os.environ.get("ZKHA_HOSTS")
     if not hosts:
-        raise SystemExit("zkha: give --hosts (or ZKHA_HOSTS) or --config")
-    return Client(hosts, session_timeout=args.session_timeout)
+        _usage("zkha: give --hosts (or ZKHA_HOSTS) or --config")
+    return Client(hosts, session_timeout=args.session_timeout, **_security(args))
 
 
 def _cluster(args: argparse.Namespace) -> Cluster:
     if args.config:
-        return Cluster.from_flink_config(args.config)
+        return Cluster.from_flink_config(args.config, **_security(args))
     c = Cluster(_client(args), args.root)
     c._owned = True
     return c
@@ -148,7 +197,7 @@ class _Session:
 
 def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
     if not args.cmd:
-        raise SystemExit("zkha lock: give a command after --")
+        _usage("zkha lock: give a command after --")
     holder: list[subprocess.Popen[bytes] | None] = [None]
     _forward_signals(holder)
     with _Session(args) as client:
@@ -190,7 +239,7 @@ def cmd_lock(args: argparse.Namespace, out: _Out) -> int:
 
 def cmd_elect(args: argparse.Namespace, out: _Out) -> int:
     if not args.cmd:
-        raise SystemExit("zkha elect: give a command after --")
+        _usage("zkha elect: give a command after --")
     holder: list[subprocess.Popen[bytes] | None] = [None]
     _forward_signals(holder)
     with _Session(args) as client:
@@ -393,8 +442,43 @@ def parser() -> argparse.ArgumentParser:
                 "--close-timeout", type=float, default=2.0, help="seconds to wait for close"
             )
             sp.add_argument("--hosts", help="ZooKeeper connect string (or ZKHA_HOSTS)")
-            sp.add_argument("--config", help="Flink config.yaml: ZooKeeper settings from it")
+            sp.add_argument(
+                "--config",
+                "--flink-conf",
+                dest="config",
+                help="Flink config.yaml: ZooKeeper settings from it, security included "
+                "(the flags below replace the file's)",
+            )
             sp.add_argument("--session-timeout", type=float, default=None, help="seconds")
+            sec = sp.add_argument_group("secured ZooKeeper")
+            sec.add_argument("--tls-ca", metavar="PEM", help="TLS: CA certificates (PEM file)")
+            sec.add_argument("--tls-cert", metavar="PEM", help="TLS: client certificate chain")
+            sec.add_argument("--tls-key", metavar="PEM", help="TLS: client key (unencrypted)")
+            sec.add_argument(
+                "--no-hostname-verification",
+                action="store_true",
+                help="TLS: accept a server certificate that does not name the host",
+            )
+            sec.add_argument("--sasl-user", help="SASL DIGEST-MD5 user")
+            sec.add_argument(
+                "--sasl-password-file",
+                metavar="FILE",
+                help="its password, the file's first line (or ZKHA_SASL_PASSWORD)",
+            )
+            sec.add_argument(
+                "--sasl-password", help="its password (visible in ps: prefer the file or env)"
+            )
+            sec.add_argument(
+                "--auth",
+                action="append",
+                metavar="SCHEME:CRED",
+                help="addAuth credential, e.g. digest:user:pw (repeatable; or ZKHA_AUTH)",
+            )
+            sec.add_argument(
+                "--acl",
+                metavar="MODE",
+                help="ACL of created znodes: open, creator or scheme:id:perms[,...]",
+            )
 
     flink = sub.add_parser("flink", help="Flink HA view").add_subparsers(
         dest="flink_command", required=True
