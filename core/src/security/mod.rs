@@ -411,11 +411,13 @@ pub(crate) async fn connect(
     }
 }
 
-/// A client's TLS certificates, reloaded when their files change.
+/// A client's TLS certificates, reloaded when their files change or replaced by
+/// [`TlsState::replace`].
 pub(crate) struct TlsState {
-    config: TlsConfig,
+    /// The configuration in force and the files' stamps when last read.
+    config: Mutex<(TlsConfig, Vec<Option<SystemTime>>)>,
     certs: zk::TlsDynamicCerts,
-    seen: Mutex<Vec<Option<SystemTime>>>,
+    every: Duration,
 }
 
 impl TlsState {
@@ -423,9 +425,30 @@ impl TlsState {
     pub(crate) fn load(config: &TlsConfig) -> Result<TlsState> {
         Ok(TlsState {
             certs: zk::TlsDynamicCerts::new(config.certs()?),
-            seen: Mutex::new(config.stamps()),
-            config: config.clone(),
+            config: Mutex::new((config.clone(), config.stamps())),
+            every: config.reload_every,
         })
+    }
+
+    /// Replaces the CA certificates and/or the client identity (those given; the others
+    /// stay), e.g. with PEM text the Flink plugin converted from a changed JKS or PKCS12
+    /// store; the next connection uses them. Nothing changes if they are not usable: the
+    /// error says why.
+    pub(crate) fn replace(&self, ca: Option<Pem>, identity: Option<(Pem, Pem)>) -> Result<()> {
+        let mut cfg = self.config.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = cfg.0.clone();
+        if let Some(ca) = ca {
+            next.ca = ca;
+        }
+        if identity.is_some() {
+            next.identity = identity;
+        }
+        let certs = next.certs()?;
+        self.certs.update(certs);
+        let stamps = next.stamps();
+        *cfg = (next, stamps);
+        tracing::info!(target: "zkha::security", "TLS certificates replaced");
+        Ok(())
     }
 
     /// The certificates the connector uses.
@@ -436,15 +459,15 @@ impl TlsState {
     /// Re-reads the files if any changed; the next connection uses them. A file that does
     /// not read or parse keeps the old certificates (logged).
     pub(crate) fn reload_if_changed(&self) {
-        let now = self.config.stamps();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if *seen == now {
+        let mut cfg = self.config.lock().unwrap_or_else(|p| p.into_inner());
+        let now = cfg.0.stamps();
+        if cfg.1 == now {
             return;
         }
-        match self.config.certs() {
+        match cfg.0.certs() {
             Ok(certs) => {
                 self.certs.update(certs);
-                *seen = now;
+                cfg.1 = now;
                 tracing::info!(target: "zkha::security", "TLS certificates reloaded");
             }
             Err(e) => {
@@ -455,7 +478,7 @@ impl TlsState {
 
     /// How often to check.
     pub(crate) fn every(&self) -> Duration {
-        self.config.reload_every
+        self.every
     }
 }
 

@@ -327,6 +327,25 @@ impl Client {
         slot.as_ref().map(|ep| ep.local_addr())
     }
 
+    /// Replaces the TLS CA certificates and/or the client certificate chain and key (those
+    /// given; the others stay) without a new client: the next connection uses them, as a
+    /// ZooKeeper Java client re-reads its stores at each connection. For certificates that are
+    /// not files zkha watches (the Flink plugin converts changed JKS and PKCS12 stores and
+    /// hands them over here). Nothing changes on an error, which says why; a client without
+    /// TLS is an `InvalidArgument` error.
+    pub fn replace_tls(
+        &self,
+        ca: Option<crate::security::Pem>,
+        identity: Option<(crate::security::Pem, crate::security::Pem)>,
+    ) -> Result<()> {
+        match &self.inner().tls {
+            Some(tls) => tls.replace(ca, identity),
+            None => Err(Error::invalid(
+                "this client does not use TLS: there are no certificates to replace",
+            )),
+        }
+    }
+
     /// A copy of the metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner().metrics.snapshot()
