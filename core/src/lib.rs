@@ -46,6 +46,6 @@ pub use metrics::{Histogram, MetricsSnapshot};
 pub use options::Sabotage;
 pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
-pub use security::{AclEntry, Credential, Pem, Sasl, TlsConfig};
+pub use security::{AclEntry, Credential, Kerberos, Pem, Sasl, TlsConfig};
 pub use session::{Client, ConnectionState, NodeMode, NodeStat, StateEvents};
 pub use watchdog::Watchdog;

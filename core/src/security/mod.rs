@@ -9,7 +9,10 @@ use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod gssapi;
 mod probe;
+pub use gssapi::Kerberos;
+pub(crate) use gssapi::Mechanism as KerberosMechanism;
 pub(crate) use probe::{diagnose, Finding};
 
 /// PEM text, or a file that holds it (re-read when it changes, see
@@ -252,6 +255,8 @@ pub enum Sasl {
         /// Its password.
         password: String,
     },
+    /// GSSAPI (Kerberos), through MIT Kerberos loaded at run time.
+    Kerberos(Kerberos),
 }
 
 impl std::fmt::Debug for Sasl {
@@ -262,6 +267,7 @@ impl std::fmt::Debug for Sasl {
                 .field("username", username)
                 .field("password", &"***")
                 .finish(),
+            Sasl::Kerberos(k) => f.debug_tuple("Kerberos").field(k).finish(),
         }
     }
 }
@@ -271,6 +277,7 @@ impl Sasl {
     pub fn principal(&self) -> String {
         match self {
             Sasl::DigestMd5 { username, .. } => format!("SASL DIGEST-MD5 user {username}"),
+            Sasl::Kerberos(k) => format!("SASL GSSAPI, {}", k.who()),
         }
     }
 }
@@ -374,6 +381,7 @@ pub(crate) fn connector(
     o: &crate::options::ClientOptions,
     session_timeout: Duration,
     tls: Option<&zk::TlsDynamicCerts>,
+    kerberos: Option<&std::sync::Arc<KerberosMechanism>>,
 ) -> zk::Connector {
     let mut c = zk::Client::connector()
         .with_session_timeout(session_timeout)
@@ -387,11 +395,17 @@ pub(crate) fn connector(
         }
         c = c.with_tls(t);
     }
-    if let Some(Sasl::DigestMd5 { username, password }) = &o.sasl {
-        c = c.with_sasl(zk::SaslOptions::digest_md5(
-            username.clone(),
-            password.clone(),
-        ));
+    match (&o.sasl, kerberos) {
+        (Some(Sasl::DigestMd5 { username, password }), _) => {
+            c = c.with_sasl(zk::SaslOptions::digest_md5(
+                username.clone(),
+                password.clone(),
+            ));
+        }
+        (Some(Sasl::Kerberos(_)), Some(m)) => {
+            c = c.with_sasl(zk::SaslOptions::custom(m.clone()));
+        }
+        _ => {}
     }
     for cred in &o.auth {
         c = c.with_auth(&cred.scheme, &cred.auth);

@@ -151,6 +151,8 @@ pub(crate) struct Inner {
     pub anchors: Arc<Anchors>,
     /// TLS certificates in use (reloaded when their files change).
     tls: Option<crate::security::TlsState>,
+    /// The Kerberos login (SASL GSSAPI), if configured.
+    kerberos: Option<Arc<crate::security::KerberosMechanism>>,
     /// The ACL of every znode zkha creates.
     acl: Vec<zk::Acl>,
 }
@@ -192,6 +194,25 @@ impl Client {
             Some(cfg) => Some(crate::security::TlsState::load(cfg)?),
             None => None,
         };
+        // Loads MIT Kerberos and logs in once, so that a misconfiguration fails here.
+        let kerberos = match &options.sasl {
+            Some(crate::security::Sasl::Kerberos(k)) => {
+                let k = k.clone();
+                let first_host = crate::options::parse_connect_string(&options.connect_string)?
+                    .hosts
+                    .first()
+                    .map(|(h, _)| h.clone());
+                Some(
+                    runtime::handle()
+                        .spawn_blocking(move || {
+                            crate::security::KerberosMechanism::new(k, first_host.as_deref())
+                        })
+                        .await
+                        .map_err(|_| Error::closed("client"))??,
+                )
+            }
+            _ => None,
+        };
         let acl = match &options.acl {
             AclMode::Open => zk::Acls::anyone_all().to_vec(),
             AclMode::Creator => zk::Acls::creator_all().to_vec(),
@@ -230,6 +251,7 @@ impl Client {
             holds: Holds::default(),
             anchors: Arc::default(),
             tls,
+            kerberos,
             acl,
         });
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
@@ -506,7 +528,12 @@ impl Inner {
 
     /// The client library's connector for a session of timeout `t` (TLS, SASL, credentials).
     pub(crate) fn connector(&self, t: Duration) -> zk::Connector {
-        crate::security::connector(&self.options, t, self.tls.as_ref().map(|s| s.certs()))
+        crate::security::connector(
+            &self.options,
+            t,
+            self.tls.as_ref().map(|s| s.certs()),
+            self.kerberos.as_ref(),
+        )
     }
 
     /// Refuses a payload above the server's limit before sending it.

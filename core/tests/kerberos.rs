@@ -1,0 +1,164 @@
+//! SASL GSSAPI (Kerberos) against a ZooKeeper server and a KDC the test kit starts: a keytab
+//! login with no ticket cache, creator ACLs under the Kerberos identity, tickets that expire
+//! every 60 s over a 3-minute run with reconnects, and clear errors.
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkha::{AclMode, Client, ElectionOptions, ErrorKind, Kerberos, Op, Sasl};
+use zkha_testkit::{Ensemble, FaultProxy, KerberosConfig, Options};
+
+const T: Duration = Duration::from_secs(4);
+
+/// One Kerberos server for the binary (MIT's library reads KRB5_CONFIG once per process).
+fn krb_zk() -> &'static Ensemble {
+    static ZK: OnceLock<Ensemble> = OnceLock::new();
+    ZK.get_or_init(|| {
+        let zk = Ensemble::start(
+            1,
+            Options::default().kerberos(
+                KerberosConfig::default().short_lived_client("short", Duration::from_secs(60)),
+            ),
+        )
+        .expect("start a Kerberos ensemble");
+        for (k, v) in zk.kerberos().unwrap().env() {
+            std::env::set_var(k, v);
+        }
+        // No ticket cache to fall back on: only the keytab can log in.
+        std::env::set_var("KRB5CCNAME", "FILE:/nonexistent/zkha-no-ccache");
+        zk
+    })
+}
+
+fn login(name: &str) -> Kerberos {
+    let krb = krb_zk().kerberos().unwrap();
+    let c = krb.client(name).unwrap();
+    Kerberos::keytab(c.principal.clone(), c.keytab.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keytab_login_elects_locks_and_writes_fenced_under_its_identity() {
+    let zk = krb_zk();
+    let c = Client::connect(
+        options(&zk.connect_string(), T)
+            .sasl(Sasl::Kerberos(login("zkha")))
+            .acl(AclMode::Creator),
+    )
+    .await
+    .expect("a Kerberos session from the keytab alone");
+    let path = unique("krb");
+    let e = c
+        .election(&format!("{path}/latch"), ElectionOptions::new("a"))
+        .unwrap();
+    e.wait_for_leadership(Duration::from_secs(20))
+        .await
+        .unwrap();
+    e.fence()
+        .unwrap()
+        .multi(vec![Op::Create {
+            path: format!("{path}/register"),
+            data: b"1".to_vec(),
+            mode: zkha::NodeMode::Persistent,
+        }])
+        .await
+        .expect("a fenced write");
+    let m = c.mutex(&format!("{path}/mutex")).unwrap();
+    m.acquire(Some(Duration::from_secs(10)))
+        .await
+        .expect("the mutex")
+        .release()
+        .await
+        .unwrap();
+
+    // The creator ACL names the Kerberos principal, and another principal is kept out.
+    let own = Client::connect(options(&zk.connect_string(), T).sasl(Sasl::Kerberos(login("zkha"))))
+        .await
+        .unwrap();
+    let other =
+        Client::connect(options(&zk.connect_string(), T).sasl(Sasl::Kerberos(login("other"))))
+            .await
+            .unwrap();
+    let register = format!("{path}/register");
+    assert!(own.get_data(&register).await.unwrap().is_some());
+    let denied = other.get_data(&register).await.unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::NoAuth, "{denied}");
+    // Writes by the other principal are refused too.
+    let write = other.delete(&register, None).await.unwrap_err();
+    assert_eq!(write.kind(), ErrorKind::NoAuth, "{write}");
+    drop(e);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_of_sixty_seconds_keep_a_client_working_for_three_minutes() {
+    let zk = krb_zk();
+    let proxy = FaultProxy::start(&[zk.node(1).addr()]).unwrap();
+    let c = Client::connect(
+        options(&proxy.connect_string(), T)
+            .sasl(Sasl::Kerberos(login("short")))
+            .acl(AclMode::Creator),
+    )
+    .await
+    .expect("connect as the short-lived principal");
+    let session = c.session_id();
+    let path = unique("krb-renew");
+    let started = Instant::now();
+    let mut round = 0u32;
+    while started.elapsed() < Duration::from_secs(180) {
+        // A new connection needs a valid ticket: cut the current one every 20 s.
+        proxy.cut();
+        round += 1;
+        c.put(&path, format!("{round}").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write after {:?}: {e}", started.elapsed()));
+        assert_eq!(c.session_id(), session, "the same session throughout");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+    }
+    let (data, _) = c.get_data(&path).await.unwrap().unwrap();
+    assert_eq!(data, format!("{round}").into_bytes());
+    assert!(round >= 9, "{round} reconnects");
+    println!(
+        "60 s tickets: {round} reconnects over {:?}, all authenticated",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kerberos_misconfigurations_fail_at_connect_with_their_cause() {
+    let zk = krb_zk();
+    let refused = |k: Kerberos| {
+        let o = options(&zk.connect_string(), T).sasl(Sasl::Kerberos(k));
+        async move {
+            let started = Instant::now();
+            let Err(e) = Client::connect(o).await else {
+                panic!("a misconfigured Kerberos login connected");
+            };
+            assert!(started.elapsed() < Duration::from_secs(15), "{e}");
+            e
+        }
+    };
+    let missing = std::path::PathBuf::from("/nonexistent/zkha.keytab");
+    let e = refused(Kerberos::keytab("zkha@EXAMPLE.COM", missing.clone())).await;
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("/nonexistent/zkha.keytab"), "{e}");
+
+    // A principal the keytab does not hold.
+    let keytab = krb_zk()
+        .kerberos()
+        .unwrap()
+        .client("zkha")
+        .unwrap()
+        .keytab
+        .clone();
+    let e = refused(Kerberos::keytab("nobody@EXAMPLE.COM", keytab.clone())).await;
+    assert!(e.to_string().contains("nobody@EXAMPLE.COM"), "{e}");
+
+    // A service the KDC does not know.
+    let mut wrong = login("zkha");
+    wrong.service = "zookeepr".into();
+    let e = refused(wrong).await;
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("zookeepr"), "{e}");
+}
