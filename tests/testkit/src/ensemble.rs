@@ -864,7 +864,13 @@ impl Ensemble {
                  4lw.commands.whitelist=*\nstandaloneEnabled=true\nreconfigEnabled=false\n\
                  maxClientCnxns=0\n{sasl}{peer_type}{servers}",
                 tick = o.tick_ms,
-                init = (10_000 / o.tick_ms).max(10),
+                // initLimit bounds how long a new leader waits for a quorum of followers.
+                // When the two survivors of a partition leave the old leader 0.2 s apart, the
+                // first can win an election the second never joins; the winner then waits out
+                // initLimit before a new round (ZooKeeper logs "Timeout while waiting for
+                // epoch from quorum"), and it can happen twice in a row. At 10 s this made
+                // partition heals take 10-20 s; 2 s is ample to sync a test's few znodes.
+                init = (2_000 / o.tick_ms).max(10),
                 sync = o.sync_limit_ticks(),
                 data = data.display(),
                 force = if o.force_sync { "yes" } else { "no" },
