@@ -162,3 +162,41 @@ async fn kerberos_misconfigurations_fail_at_connect_with_their_cause() {
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert!(e.to_string().contains("zookeepr"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flinks_kerberos_keys_log_in_as_flinks_built_in_ha_would() {
+    let zk = krb_zk();
+    let krb = zk.kerberos().unwrap();
+    let jm = krb.client("zkha").unwrap();
+    let text = format!(
+        "high-availability.type: zookeeper\n\
+         high-availability.zookeeper.quorum: {quorum}\n\
+         high-availability.zookeeper.client.acl: creator\n\
+         high-availability.zookeeper.client.session-timeout: 4000\n\
+         security.kerberos.login.keytab: {keytab}\n\
+         security.kerberos.login.principal: {principal}\n\
+         security.kerberos.login.contexts: Client\n\
+         env.java.opts.all: -Djava.security.krb5.conf={krb5}\n",
+        quorum = zk.connect_string(),
+        keytab = jm.keytab.display(),
+        principal = jm.principal,
+        krb5 = krb.krb5_conf.display(),
+    );
+    let from_flink = zkha::flink::FlinkConfig::parse_legacy(&text, "flink-conf.yaml")
+        .client_options()
+        .unwrap();
+    let c = Client::connect(from_flink)
+        .await
+        .expect("a session from Flink's Kerberos keys");
+    let path = unique("krb-flink");
+    c.put(&format!("{path}/pointer"), b"1").await.unwrap();
+    let other =
+        Client::connect(options(&zk.connect_string(), T).sasl(Sasl::Kerberos(login("other"))))
+            .await
+            .unwrap();
+    let e = other
+        .delete(&format!("{path}/pointer"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoAuth, "{e}");
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::config::FlinkConfig;
 use crate::error::{Error, Result};
 use crate::options::{AclMode, ClientOptions};
-use crate::security::{Credential, Pem, Sasl, TlsConfig};
+use crate::security::{Credential, Kerberos, Pem, Sasl, TlsConfig};
 
 const AUTHORIZATION: &str = "high-availability.zookeeper.client.authorization";
 
@@ -90,6 +90,7 @@ fn is_system_property(k: &str) -> bool {
                 | "zookeeper.sasl.client.username"
                 | "zookeeper.server.principal"
                 | "zookeeper.server.realm"
+                | "zookeeper.sasl.client.canonicalize.hostname"
                 | "java.security.auth.login.config"
                 | "java.security.krb5.conf"
         ))
@@ -205,7 +206,11 @@ fn sasl(cfg: &FlinkConfig, props: &BTreeMap<String, String>) -> Result<Option<Sa
                 .map(|s| s.trim().to_string())
         });
     let section = explicit.clone().unwrap_or_else(|| "Client".to_string());
+    let flink_login = flink_kerberos(cfg, props, &section)?;
     let Some(file) = props.get("java.security.auth.login.config") else {
+        if flink_login.is_some() {
+            return Ok(flink_login);
+        }
         if let Some(s) = explicit {
             return Err(Error::config(format!(
                 "{source}: the JAAS section {s:?} was asked for, but no JAAS file is given \
@@ -223,6 +228,9 @@ fn sasl(cfg: &FlinkConfig, props: &BTreeMap<String, String>) -> Result<Option<Sa
     let sections = parse_jaas(&text)
         .map_err(|why| Error::config(format!("{source}: JAAS file {path}: {why}")))?;
     let Some(entries) = sections.get(&section) else {
+        if flink_login.is_some() {
+            return Ok(flink_login);
+        }
         if explicit.is_some() {
             return Err(Error::config(format!(
                 "{source}: JAAS file {path} has no section {section:?} \
@@ -249,13 +257,120 @@ fn sasl(cfg: &FlinkConfig, props: &BTreeMap<String, String>) -> Result<Option<Sa
                 password: get("password")?,
             }));
         }
+        if e.module.ends_with("Krb5LoginModule") {
+            let flag = |k: &str| {
+                e.options
+                    .get(k)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            };
+            let principal = e.options.get("principal").cloned();
+            let mut k = match e.options.get("keyTab") {
+                Some(keytab) if flag("useKeyTab") => Kerberos {
+                    principal,
+                    ..Kerberos::keytab("", keytab.trim_start_matches("file:"))
+                },
+                _ if flag("useTicketCache") => Kerberos {
+                    principal,
+                    ..Kerberos::ticket_cache(e.options.get("ticketCache").cloned())
+                },
+                _ => {
+                    return Err(Error::config(format!(
+                        "{source}: JAAS file {path}, section {section:?}: Krb5LoginModule \
+                         needs useKeyTab=true with keyTab, or useTicketCache=true (zkha \
+                         cannot prompt for a password)"
+                    )))
+                }
+            };
+            kerberos_settings(cfg, props, &mut k);
+            return Ok(Some(Sasl::Kerberos(k)));
+        }
     }
     let modules: Vec<&str> = entries.iter().map(|e| e.module.as_str()).collect();
     Err(Error::config(format!(
         "{source}: JAAS file {path}, section {section:?}: {} is not supported by this zkha \
-         build (supported: DigestLoginModule for SASL DIGEST-MD5)",
+         build (supported: DigestLoginModule for SASL DIGEST-MD5, Krb5LoginModule for \
+         Kerberos)",
         modules.join(", ")
     )))
+}
+
+/// Flink's own Kerberos login (`security.kerberos.login.*`), which Flink installs as a JAAS
+/// section for each context of `security.kerberos.login.contexts`: a keytab with its
+/// principal, else the ticket cache unless `use-ticket-cache` is false.
+fn flink_kerberos(
+    cfg: &FlinkConfig,
+    props: &BTreeMap<String, String>,
+    section: &str,
+) -> Result<Option<Sasl>> {
+    let source = cfg.source();
+    let listed = cfg
+        .get("security.kerberos.login.contexts")
+        .is_some_and(|c| c.split(',').any(|c| c.trim() == section));
+    if !listed {
+        return Ok(None);
+    }
+    let keytab = cfg
+        .get("security.kerberos.login.keytab")
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let principal = cfg
+        .get("security.kerberos.login.principal")
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let mut k = match (keytab, principal) {
+        (Some(keytab), Some(principal)) => Kerberos::keytab(principal, keytab),
+        (Some(_), None) => {
+            // Flink refuses this too (SecurityConfiguration).
+            return Err(Error::config(format!(
+                "{source}: security.kerberos.login.keytab is set, but \
+                 security.kerberos.login.principal is not"
+            )));
+        }
+        (None, _) if cfg.boolean_key("security.kerberos.login.use-ticket-cache", true)? => {
+            Kerberos {
+                principal: principal.map(str::to_string),
+                ..Kerberos::ticket_cache(None)
+            }
+        }
+        (None, _) => {
+            return Err(Error::config(format!(
+                "{source}: security.kerberos.login.contexts lists {section:?}, but neither \
+                 security.kerberos.login.keytab nor the ticket cache \
+                 (security.kerberos.login.use-ticket-cache) is given"
+            )))
+        }
+    };
+    kerberos_settings(cfg, props, &mut k);
+    Ok(Some(Sasl::Kerberos(k)))
+}
+
+/// The server side of a Kerberos login and the krb5.conf, from the system properties
+/// ZooKeeper's Java client reads and the Flink keys that set them.
+fn kerberos_settings(cfg: &FlinkConfig, props: &BTreeMap<String, String>, k: &mut Kerberos) {
+    let prop = |key: &str| {
+        props
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(service) = prop("zookeeper.sasl.client.username").or_else(|| {
+        cfg.get("zookeeper.sasl.service-name")
+            .map(|s| s.trim().to_string())
+    }) {
+        k.service = service;
+    }
+    k.server_principal = prop("zookeeper.server.principal");
+    k.server_realm = prop("zookeeper.server.realm");
+    if let Some(c) = prop("zookeeper.sasl.client.canonicalize.hostname") {
+        k.canonicalize_hostname = !c.eq_ignore_ascii_case("false");
+    }
+    k.krb5_conf = prop("java.security.krb5.conf")
+        .or_else(|| {
+            cfg.get("security.kerberos.krb5-conf.path")
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
 }
 
 /// One login module of a JAAS section.
@@ -594,5 +709,108 @@ mod tests {
             .unwrap();
         assert_eq!(o.sasl, None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn kerberos_of(text: &str) -> Result<Option<Sasl>> {
+        FlinkConfig::parse_legacy(text, "flink-conf.yaml")
+            .client_options()
+            .map(|o| o.sasl)
+    }
+
+    #[test]
+    fn kerberos_from_flinks_login_keys_as_its_jaas_module_installs_them() {
+        let base = "high-availability.zookeeper.quorum: zk1.example.com:2181\n\
+                    high-availability.zookeeper.client.acl: creator\n";
+        let keytab = format!(
+            "{base}security.kerberos.login.keytab: /etc/flink/flink.keytab\n\
+             security.kerberos.login.principal: flink/jm1@EXAMPLE.COM\n\
+             security.kerberos.login.contexts: Client,KafkaClient\n\
+             zookeeper.sasl.service-name: zk\n\
+             env.java.opts.all: -Djava.security.krb5.conf=/etc/flink/krb5.conf \
+             -Dzookeeper.server.realm=ZK.EXAMPLE.COM\n"
+        );
+        let Some(Sasl::Kerberos(k)) = kerberos_of(&keytab).unwrap() else {
+            panic!("no Kerberos login");
+        };
+        assert_eq!(k.principal.as_deref(), Some("flink/jm1@EXAMPLE.COM"));
+        assert_eq!(k.keytab, Some(PathBuf::from("/etc/flink/flink.keytab")));
+        assert_eq!(k.service, "zk");
+        assert_eq!(k.server_realm.as_deref(), Some("ZK.EXAMPLE.COM"));
+        assert_eq!(k.krb5_conf, Some(PathBuf::from("/etc/flink/krb5.conf")));
+        assert!(k.canonicalize_hostname);
+
+        // Without a keytab: the ticket cache, unless use-ticket-cache is false.
+        let cache = format!("{base}security.kerberos.login.contexts: Client\n");
+        let Some(Sasl::Kerberos(k)) = kerberos_of(&cache).unwrap() else {
+            panic!("no ticket-cache login");
+        };
+        assert_eq!((k.keytab, k.ticket_cache), (None, None));
+        let e = kerberos_of(&format!(
+            "{cache}security.kerberos.login.use-ticket-cache: false\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("security.kerberos.login.keytab"), "{e}");
+
+        // A keytab without its principal is refused, naming the key, as Flink does.
+        let e = kerberos_of(&format!(
+            "{base}security.kerberos.login.keytab: /k\nsecurity.kerberos.login.contexts: Client\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("security.kerberos.login.principal"), "{e}");
+
+        // Contexts that do not name ZooKeeper's section leave ZooKeeper without SASL (and a
+        // creator ACL then fails the identity check, as in Flink).
+        let kafka_only = format!(
+            "{base}security.kerberos.login.keytab: /k\n\
+             security.kerberos.login.principal: p@R\n\
+             security.kerberos.login.contexts: KafkaClient\n"
+        );
+        let e = kerberos_of(&kafka_only).unwrap_err().to_string();
+        assert!(e.contains("authenticated identity"), "{e}");
+    }
+
+    #[test]
+    fn kerberos_from_a_jaas_file_with_krb5_login_module() {
+        let dir = std::env::temp_dir().join(format!("zkha-krb-jaas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let jaas = dir.join("jaas.conf");
+        std::fs::write(
+            &jaas,
+            "Client { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+             keyTab=\"/etc/zk/jm.keytab\" storeKey=true principal=\"jm@EXAMPLE.COM\"; };\n\
+             Cache { com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true \
+             ticketCache=\"FILE:/tmp/cc\"; };\n\
+             Prompt { com.sun.security.auth.module.Krb5LoginModule required; };",
+        )
+        .unwrap();
+        let text = |section: &str| {
+            format!(
+                "high-availability.zookeeper.quorum: zk:2181\n\
+                 zookeeper.sasl.login-context-name: {section}\n\
+                 env.java.opts.jobmanager: -Djava.security.auth.login.config={} \
+                 -Dzookeeper.server.principal=zookeeper/zk@EXAMPLE.COM \
+                 -Dzookeeper.sasl.client.canonicalize.hostname=false\n",
+                jaas.display()
+            )
+        };
+        let Some(Sasl::Kerberos(k)) = kerberos_of(&text("Client")).unwrap() else {
+            panic!("no keytab login");
+        };
+        assert_eq!(k.keytab, Some(PathBuf::from("/etc/zk/jm.keytab")));
+        assert_eq!(k.principal.as_deref(), Some("jm@EXAMPLE.COM"));
+        assert_eq!(
+            k.server_principal.as_deref(),
+            Some("zookeeper/zk@EXAMPLE.COM")
+        );
+        assert!(!k.canonicalize_hostname);
+        let Some(Sasl::Kerberos(k)) = kerberos_of(&text("Cache")).unwrap() else {
+            panic!("no ticket-cache login");
+        };
+        assert_eq!(k.ticket_cache.as_deref(), Some("FILE:/tmp/cc"));
+        let e = kerberos_of(&text("Prompt")).unwrap_err().to_string();
+        assert!(e.contains("useKeyTab") && e.contains("Prompt"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

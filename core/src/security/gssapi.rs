@@ -14,7 +14,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::net::ToSocketAddrs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use zookeeper_client as zk;
@@ -251,9 +251,16 @@ pub struct Kerberos {
     /// The servers' full principal (`zookeeper.server.principal`), instead of
     /// `<service>/<host>` with the host as resolved below.
     pub server_principal: Option<String>,
+    /// The servers' realm (`zookeeper.server.realm`): the target becomes the principal
+    /// `<service>/<host>@<realm>` instead of a host-based name mapped by `krb5.conf`.
+    pub server_realm: Option<String>,
     /// Resolve each server's host and take its canonical name, as ZooKeeper's Java client
     /// does (`zookeeper.sasl.client.canonicalize.hostname`, default true).
     pub canonicalize_hostname: bool,
+    /// The Kerberos configuration file (`java.security.krb5.conf`); `None`: `KRB5_CONFIG` or
+    /// `/etc/krb5.conf`. MIT Kerberos reads it from `KRB5_CONFIG`, which zkha then sets for
+    /// the process: one file per process.
+    pub krb5_conf: Option<PathBuf>,
 }
 
 impl Kerberos {
@@ -275,7 +282,9 @@ impl Kerberos {
             ticket_cache: cache,
             service: "zookeeper".into(),
             server_principal: None,
+            server_realm: None,
             canonicalize_hostname: true,
+            krb5_conf: None,
         }
     }
 
@@ -286,6 +295,43 @@ impl Kerberos {
             (None, Some(k)) => format!("Kerberos keytab {}", k.display()),
             (Some(p), None) => format!("Kerberos principal {p} (ticket cache)"),
             (None, None) => "Kerberos (ticket cache)".to_string(),
+        }
+    }
+}
+
+/// Points MIT Kerberos at `conf` through `KRB5_CONFIG`, read when the library makes a
+/// context. Refuses a second, different file in the same process.
+fn use_krb5_conf(conf: &Path) -> Result<()> {
+    static CHOSEN: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    std::fs::File::open(conf).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!(
+                "Kerberos configuration {} (java.security.krb5.conf): cannot read it: {e}",
+                conf.display()
+            ),
+        )
+    })?;
+    let mut chosen = CHOSEN.lock().unwrap_or_else(|p| p.into_inner());
+    match chosen.as_deref() {
+        Some(c) if c == conf => Ok(()),
+        Some(c) => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "Kerberos configuration {}: this process already uses {} (MIT Kerberos reads                  one KRB5_CONFIG per process)",
+                conf.display(),
+                c.display()
+            ),
+        )),
+        None => {
+            if std::env::var_os("KRB5_CONFIG").as_deref() != Some(conf.as_os_str()) {
+                // setenv is not synchronized with getenv in other threads; this runs once,
+                // before zkha's first Kerberos call, and the JVM reads its environment at
+                // start-up.
+                std::env::set_var("KRB5_CONFIG", conf);
+            }
+            *chosen = Some(conf.to_path_buf());
+            Ok(())
         }
     }
 }
@@ -303,6 +349,9 @@ impl Mechanism {
     /// once, so a misconfiguration fails at connect with its cause (the client library would
     /// only retry).
     pub(crate) fn new(config: Kerberos, first_host: Option<&str>) -> Result<Arc<Mechanism>> {
+        if let Some(conf) = &config.krb5_conf {
+            use_krb5_conf(conf)?;
+        }
         if let Some(k) = &config.keytab {
             std::fs::File::open(k).map_err(|e| {
                 Error::new(
@@ -408,6 +457,13 @@ impl Mechanism {
         } else {
             host.to_string()
         };
+        if let Some(realm) = &self.config.server_realm {
+            let host = host.to_ascii_lowercase();
+            return (
+                format!("{}/{host}@{realm}", self.config.service),
+                &KRB5_PRINCIPAL,
+            );
+        }
         (
             format!("{}@{}", self.config.service, host.to_ascii_lowercase()),
             &HOSTBASED,
