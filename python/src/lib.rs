@@ -321,8 +321,20 @@ fn sasl_arg(s: &Bound<'_, PyAny>) -> PyResult<zkha::Result<Sasl>> {
             username: s.getattr("username")?.extract()?,
             password: s.getattr("password")?.extract()?,
         }),
+        "GSSAPI" => {
+            let text = |name: &str| -> PyResult<Option<String>> { s.getattr(name)?.extract() };
+            let mut k = zkha::Kerberos::ticket_cache(text("ticket_cache")?);
+            k.principal = text("principal")?;
+            k.keytab = text("keytab")?.map(Into::into);
+            k.service = s.getattr("service")?.extract()?;
+            k.server_principal = text("server_principal")?;
+            k.server_realm = text("server_realm")?;
+            k.canonicalize_hostname = s.getattr("canonicalize_hostname")?.extract()?;
+            k.krb5_conf = text("krb5_conf")?.map(Into::into);
+            Ok(Sasl::Kerberos(k))
+        }
         other => Err(invalid(format!(
-            "SASL mechanism {other:?} is not supported (DIGEST-MD5)"
+            "SASL mechanism {other:?} is not supported (DIGEST-MD5, GSSAPI)"
         ))),
     })
 }

@@ -105,6 +105,17 @@ def digest_ensemble() -> Iterator[Ensemble]:
         ens.stop()
 
 
+@pytest.fixture(scope="session")
+def kerberos_ensemble() -> Iterator[Ensemble]:
+    """One server that requires SASL Kerberos, with the kit's KDC (``info["kerberos"]``:
+    krb5.conf, and keytabs of the clients ``zkha`` and ``other``)."""
+    ens = Ensemble(1, "--kerberos")
+    try:
+        yield ens
+    finally:
+        ens.stop()
+
+
 @pytest.fixture
 def hosts(ensemble: Ensemble) -> str:
     return ensemble.hosts

@@ -27,7 +27,7 @@ from ._errors import (
     ZkhaError,
 )
 from ._log import set_log_level
-from ._security import SaslDigestMd5, Tls
+from ._security import SaslDigestMd5, SaslKerberos, Tls
 from ._sync import (
     Client,
     ConfigWatch,
@@ -73,6 +73,7 @@ __all__ = [
     "PointerStore",
     "ReadWriteLock",
     "SaslDigestMd5",
+    "SaslKerberos",
     "SessionExpiredError",
     "TimeoutError",
     "Tls",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-__all__ = ["Acl", "Sasl", "SaslDigestMd5", "Tls"]  # zkha exports the classes
+__all__ = ["Acl", "Sasl", "SaslDigestMd5", "SaslKerberos", "Tls"]  # zkha exports the classes
 
 PathOrPem = str | os.PathLike[str]
 """A PEM file's path, or PEM text (a string holding ``-----BEGIN``)."""
@@ -74,7 +74,40 @@ class SaslDigestMd5:
     mechanism: ClassVar[str] = "DIGEST-MD5"
 
 
-Sasl = SaslDigestMd5
+@dataclass(frozen=True)
+class SaslKerberos:
+    """SASL GSSAPI (Kerberos) through MIT Kerberos, loaded only when this is used
+    (``libgssapi_krb5.so.2``: Debian/Ubuntu ``libgssapi-krb5-2``, RHEL ``krb5-libs``).
+
+    ``keytab`` with ``principal``: log in from the keytab into a private in-memory ticket
+    cache, renewed by zkha (how services such as Flink run). Without ``keytab``: the tickets in
+    ``ticket_cache`` (``FILE:/tmp/krb5cc_1000``; ``None``: ``KRB5CCNAME`` or the default),
+    which something else (kinit, k5start) renews. ``service``: the servers' service name
+    (ZooKeeper's ``zookeeper.sasl.client.username``); ``server_principal`` (full) or
+    ``server_realm`` instead of a host-based name; ``canonicalize_hostname``: resolve each
+    server to its canonical name, as ZooKeeper's Java client does. ``krb5_conf``: the
+    Kerberos configuration file (``KRB5_CONFIG``; one per process). A failed login raises at
+    connect, naming its cause. ACL id: ``sasl:<principal>``."""
+
+    principal: str | None = None
+    keytab: str | os.PathLike[str] | None = None
+    ticket_cache: str | None = None
+    service: str = "zookeeper"
+    server_principal: str | None = None
+    server_realm: str | None = None
+    canonicalize_hostname: bool = True
+    krb5_conf: str | os.PathLike[str] | None = None
+    mechanism: ClassVar[str] = "GSSAPI"
+
+    def __post_init__(self) -> None:
+        for name in ("keytab", "krb5_conf"):
+            if (v := getattr(self, name)) is not None:
+                object.__setattr__(self, name, os.fspath(v))
+        if self.keytab is not None and not self.principal:
+            raise ValueError("SaslKerberos: a keytab needs its principal")
+
+
+Sasl = SaslDigestMd5 | SaslKerberos
 """The SASL mechanisms a client takes (one object per mechanism)."""
 
 Acl = Literal["open", "creator"] | Sequence[str]

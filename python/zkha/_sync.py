@@ -19,7 +19,8 @@ class Client:
     Durations are in seconds. ``with Client(hosts) as c:`` closes the client at the end.
 
     Secured ensembles: ``tls`` (:class:`zkha.Tls`: CA, client certificate and key as PEM files
-    or text), ``sasl`` (:class:`zkha.SaslDigestMd5`), ``auth`` (``addAuth`` credentials,
+    or text), ``sasl`` (:class:`zkha.SaslDigestMd5` or :class:`zkha.SaslKerberos`), ``auth``
+    (``addAuth`` credentials,
     ``"scheme:credential"`` such as ``"digest:user:password"``; one string or a list) and
     ``acl`` of created znodes (``"open"``, ``"creator"`` or a list of ``"scheme:id:perms"``).
     Misconfigurations raise :class:`zkha.ConfigError` or :class:`zkha.InvalidArgumentError`

@@ -8,9 +8,11 @@
     zkha watch PATH --hosts H                        print changes below PATH
 
 Secured ZooKeeper: ``--tls-ca/--tls-cert/--tls-key`` (PEM), ``--sasl-user`` with
-``--sasl-password-file`` or ``ZKHA_SASL_PASSWORD``, ``--auth scheme:cred`` (or ``ZKHA_AUTH``),
-``--acl open|creator|scheme:id:perms,...``; ``--flink-conf`` (``--config``) reads all of it
-from a Flink configuration as Flink's built-in HA does, the flags replacing the file's.
+``--sasl-password-file`` or ``ZKHA_SASL_PASSWORD``, ``--kerberos-keytab`` with
+``--kerberos-principal`` (or ``--kerberos`` for a ticket cache), ``--auth scheme:cred`` (or
+``ZKHA_AUTH``), ``--acl open|creator|scheme:id:perms,...``; ``--flink-conf`` (``--config``)
+reads all of it from a Flink configuration as Flink's built-in HA does, the flags replacing
+the file's.
 
 Exit status: CMD's status for ``lock``/``elect``; 3 when leadership or the lock was lost
 while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum.
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ._errors import ZkhaError
-from ._security import SaslDigestMd5, Tls
+from ._security import SaslDigestMd5, SaslKerberos, Tls
 from ._sync import Client, Election
 from .flink import Cluster
 
@@ -85,6 +87,18 @@ def _security(args: argparse.Namespace) -> dict[str, Any]:
         sasl = SaslDigestMd5(args.sasl_user, password)
     elif password is not None:
         _usage("zkha: --sasl-password and --sasl-password-file need --sasl-user")
+    if args.kerberos or args.kerberos_keytab:
+        if sasl is not None:
+            _usage("zkha: --sasl-user and --kerberos* are two SASL mechanisms: pick one")
+        if args.kerberos_keytab and not args.kerberos_principal:
+            _usage("zkha: --kerberos-keytab needs --kerberos-principal")
+        sasl = SaslKerberos(
+            principal=args.kerberos_principal,
+            keytab=args.kerberos_keytab,
+            service=args.kerberos_service,
+        )
+    elif args.kerberos_principal:
+        _usage("zkha: --kerberos-principal needs --kerberos-keytab or --kerberos")
     auth = args.auth or ([os.environ["ZKHA_AUTH"]] if os.environ.get("ZKHA_AUTH") else None)
     # A mode name as given (the core names a bad one); entries as a list.
     acl = args.acl.split(",") if args.acl and ":" in args.acl else args.acl
@@ -467,6 +481,18 @@ def parser() -> argparse.ArgumentParser:
             )
             sec.add_argument(
                 "--sasl-password", help="its password (visible in ps: prefer the file or env)"
+            )
+            sec.add_argument(
+                "--kerberos",
+                action="store_true",
+                help="SASL GSSAPI with the tickets of KRB5CCNAME (kinit)",
+            )
+            sec.add_argument("--kerberos-keytab", metavar="FILE", help="Kerberos: log in from")
+            sec.add_argument("--kerberos-principal", help="Kerberos: the client principal")
+            sec.add_argument(
+                "--kerberos-service",
+                default="zookeeper",
+                help="Kerberos: the servers' service name (default zookeeper)",
             )
             sec.add_argument(
                 "--auth",
