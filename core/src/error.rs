@@ -123,7 +123,13 @@ impl Error {
             Z::NodeExists => (ErrorKind::NodeExists, "znode already exists".to_string()),
             Z::BadVersion => (ErrorKind::BadVersion, "znode version changed".to_string()),
             Z::NotEmpty => (ErrorKind::NotEmpty, "znode has children".to_string()),
-            Z::SessionExpired | Z::SessionMoved => (ErrorKind::SessionExpired, e.to_string()),
+            Z::SessionExpired => (ErrorKind::SessionExpired, e.to_string()),
+            // Not applied, and the session lives on another server: repeat it there.
+            Z::SessionMoved => (
+                ErrorKind::ConnectionLoss,
+                "session moved to another server (the request came through an old connection)"
+                    .to_string(),
+            ),
             Z::ClientClosed => (ErrorKind::Closed, "ZooKeeper client closed".to_string()),
             Z::ConnectionLoss | Z::Custom(_) | Z::UnexpectedError(_) => {
                 (ErrorKind::ConnectionLoss, format!("connection lost ({e})"))
@@ -164,5 +170,26 @@ impl std::error::Error for Error {}
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
         Error::new(ErrorKind::Io, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SessionMoved: a request reached a server that no longer owns our session (it came
+    /// through an old connection). It was not applied and the session lives, so it is
+    /// repeated like a connection loss; treating it as the session's end made a release
+    /// skip the delete of a node that stayed, blocking the queue.
+    #[test]
+    fn a_moved_session_is_a_passing_trouble_not_an_expiry() {
+        let e = Error::zk(zookeeper_client::Error::SessionMoved, "/lock/n");
+        assert_eq!(e.kind(), ErrorKind::ConnectionLoss, "{e}");
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("moved"), "{e}");
+        assert_eq!(
+            Error::zk(zookeeper_client::Error::SessionExpired, "/p").kind(),
+            ErrorKind::SessionExpired
+        );
     }
 }

@@ -189,7 +189,7 @@ impl Fence {
             Ok(Err(zk::MultiWriteError::RequestFailed { source })) => {
                 // Not `NotLeader`: that kind promises nothing was written, and a request in
                 // flight when the session ended may have been applied.
-                if matches!(source, zk::Error::SessionExpired | zk::Error::SessionMoved) {
+                if matches!(source, zk::Error::SessionExpired) {
                     Metrics::inc(&inner.metrics.fenced_rejections);
                     return Err(Error::new(
                         ErrorKind::SessionExpired,

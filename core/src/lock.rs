@@ -881,4 +881,41 @@ mod tests {
             "the stray is deleted"
         );
     }
+
+    /// A lost create can be applied after the join that sent it has ended: the server held it
+    /// (paused, or cut off from its leader) and processed it once it ran again, even after we
+    /// released (torture seed 9100: both mutex workers stalled 20 s, until the owner's
+    /// process exited). Such a stray, ahead of every later contender, must go too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stray_that_lands_after_we_released_goes_too() {
+        let c = connect().await;
+        let other = connect().await;
+        let inner = c.inner().clone();
+        let s = inner.session().await.unwrap();
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let (mut own, _) = queue::join_as(&inner, &s, "/stray-late", &uuid, LOCK, &[], false)
+            .await
+            .unwrap();
+        own.unsure = true;
+        LockGuard::new(c.clone(), s.clone(), own)
+            .release()
+            .await
+            .unwrap();
+        // The late create lands now, well after the release swept the uuid once.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (late, _) = queue::join_as(&inner, &s, "/stray-late", &uuid, LOCK, &[], false)
+            .await
+            .unwrap();
+        let taken = other
+            .mutex("/stray-late")
+            .unwrap()
+            .acquire(Some(Duration::from_secs(5)))
+            .await;
+        assert!(taken.is_ok(), "another client takes the lock: {taken:?}");
+        assert!(
+            c.get_data(&late.path).await.unwrap().is_none(),
+            "the late stray is deleted"
+        );
+        assert_eq!(c.metrics().queue_strays, 1);
+    }
 }

@@ -212,23 +212,66 @@ async fn list_children(inner: &Inner, s: &Session, parent: &str) -> Result<Vec<S
         .await
 }
 
+/// How long after an unsure join a create of it may still be applied and is swept: a server
+/// that held the request (paused, or cut off from its leader) processes it once it runs
+/// again, which takes at least a session timeout to be noticed and a sync limit to heal.
+fn late_horizon(session_timeout: std::time::Duration) -> std::time::Duration {
+    (session_timeout * 3).max(std::time::Duration::from_secs(30))
+}
+
 /// Finds and deletes, in the background, every child of `parent` carrying `uuid` that session
-/// `s` owns: the node of a create whose outcome was unknown when the join gave up. Retries
-/// while the session lives (its end removes the node anyway).
+/// `s` owns: the node of a create whose outcome was unknown when the join gave up or left.
+/// Then it watches `parent` until [`late_horizon`], for a create of that join applied late
+/// (a stray ahead of every later contender, ourselves included, until the session ends).
+/// Ends early when the session or the client does (the session's end removes the nodes).
 fn forget_in_background(inner: &Arc<Inner>, s: &Arc<Session>, parent: &str, uuid: &str) {
     let (inner, s) = (inner.clone(), s.clone());
     let (parent, uuid) = (parent.to_string(), uuid.to_string());
     runtime::spawn(async move {
+        let until = tokio::time::Instant::now() + late_horizon(s.timeout);
+        let mut closing = inner.closing_watch();
         let mut attempt = 0u32;
+        let mut look = true;
         while inner.is_current(&s) && !inner.is_closing() {
-            match find_own(&inner, &s, &parent, &uuid).await {
-                Ok(None) => return,
-                Ok(Some(node)) => {
-                    tracing::info!(target: "zkha::queue", node = %node.path, "deleting a node left by a failed join");
-                    if leave(&inner, &s, &node.path).await.is_err() {
-                        attempt = attempt.saturating_add(1);
+            if look {
+                match find_own(&inner, &s, &parent, &uuid).await {
+                    Ok(None) => look = false,
+                    Ok(Some(node)) => {
+                        tracing::warn!(target: "zkha::queue", node = %node.path, "deleting a node of a join that ended (a create applied after its answer was lost)");
+                        crate::metrics::Metrics::inc(&inner.metrics.queue_strays);
+                        if leave(&inner, &s, &node.path).await.is_err() {
+                            attempt = attempt.saturating_add(1);
+                        }
+                        continue;
                     }
-                    continue;
+                    Err(e) if e.kind() == ErrorKind::NoNode => return,
+                    Err(_) => {
+                        tokio::time::sleep(inner.options.retry.wait(attempt.min(5))).await;
+                        attempt = attempt.saturating_add(1);
+                        continue;
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            // Our names in a listing are the cue to look closely (owner checked there).
+            let listed = inner
+                .run(&s, &parent, async |zk| {
+                    zk.list_and_watch_children(&parent).await
+                })
+                .await;
+            match listed {
+                Ok((children, watcher)) => {
+                    if children.iter().any(|c| c.contains(uuid.as_str())) {
+                        look = true;
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = watcher.changed() => {}
+                        _ = tokio::time::sleep_until(until) => return,
+                        _ = crate::events::until_true(&mut closing) => return,
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::NoNode => return,
                 Err(_) => {
