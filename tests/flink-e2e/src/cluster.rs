@@ -1,4 +1,5 @@
-//! A standalone Flink session cluster on 127.0.0.1: JobManagers and TaskManagers as plain
+//! A standalone Flink cluster on 127.0.0.1 — a session cluster, or an application cluster
+//! running the test job — JobManagers and TaskManagers as plain
 //! `java -cp '<flink lib>/*:<zkha plugin>'` processes, each with its own config directory, free
 //! ports and log file, on zkha or on Flink's built-in ZooKeeper HA.
 //!
@@ -49,11 +50,25 @@ impl Ha {
     }
 }
 
+/// An application cluster: every JobManager runs Flink's
+/// `StandaloneApplicationClusterEntryPoint` with the test job (`io.zkha.e2e.CountingJob`, its jar
+/// on every process's class path) under a fixed job id; the cluster shuts down when the job is
+/// done.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// The fixed job id (32 hex digits).
+    pub job_id: String,
+    /// The job's arguments.
+    pub args: Vec<String>,
+}
+
 /// How a cluster is set up.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
     /// The HA services.
     pub ha: Ha,
+    /// `Some`: an application cluster running the test job; `None` (default): a session cluster.
+    pub application: Option<Application>,
     /// JobManagers (default 2: a leader and a standby).
     pub job_managers: usize,
     /// TaskManagers (default 1, two slots each).
@@ -84,6 +99,7 @@ impl ClusterOptions {
     pub fn new(ha: Ha, quorum: impl Into<String>) -> ClusterOptions {
         ClusterOptions {
             ha,
+            application: None,
             job_managers: 2,
             task_managers: 1,
             quorum: quorum.into(),
@@ -211,6 +227,9 @@ impl Cluster {
         // The plugin jar is copied so a rebuild during the run cannot change a running cluster.
         fs::create_dir_all(dir.join("lib"))?;
         fs::copy(&artifacts.plugin_jar, dir.join("lib/zkha-flink.jar"))?;
+        if options.application.is_some() {
+            fs::copy(&artifacts.job_jar, dir.join("lib/zkha-e2e-job.jar"))?;
+        }
         fs::write(dir.join("log4j2.properties"), log4j_config())?;
 
         // The test's own observer: its reads ride out the ZooKeeper server kills the tests
@@ -365,17 +384,30 @@ impl Cluster {
 
     fn launch(&mut self, role: Role, i: usize) -> Result<()> {
         let a = self.artifacts.clone();
-        let classpath = format!(
+        let mut classpath = format!(
             "{}/*:{}",
             a.flink_lib.display(),
             self.dir.join("lib/zkha-flink.jar").display()
         );
+        let application = self.options.application.clone();
+        if application.is_some() {
+            // The job's classes come from the class path on JobManagers and TaskManagers alike,
+            // as from usrlib/ in Flink's images.
+            classpath.push_str(&format!(
+                ":{}",
+                self.dir.join("lib/zkha-e2e-job.jar").display()
+            ));
+        }
         let log4j = self.dir.join("log4j2.properties");
         let p = self.proc_mut(role, i)?;
         if p.running() {
             return Err(Error::new(format!("{} is running", p.name)));
         }
         let (main, jvm) = match role {
+            Role::JobManager if application.is_some() => (
+                "org.apache.flink.container.entrypoint.StandaloneApplicationClusterEntryPoint",
+                JM_JVM,
+            ),
             Role::JobManager => (
                 "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
                 JM_JVM,
@@ -402,8 +434,13 @@ impl Cluster {
             .arg(classpath)
             .arg(main)
             .arg("--configDir")
-            .arg(&p.dir)
-            .current_dir(&p.dir)
+            .arg(&p.dir);
+        if let (Role::JobManager, Some(app)) = (role, &application) {
+            cmd.args(["--job-classname", "io.zkha.e2e.CountingJob", "--job-id"])
+                .arg(&app.job_id)
+                .args(&app.args);
+        }
+        cmd.current_dir(&p.dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -524,6 +561,94 @@ impl Cluster {
         Ok(zkha::runtime::block_on(
             async move { zk.get_data(&path).await },
         )?)
+    }
+
+    /// Every znode below the cluster root (relative paths, parents first); empty if the root
+    /// is gone.
+    pub fn znodes(&self) -> Result<Vec<String>> {
+        let root = self.options.cluster_root();
+        let zk = self.zk.clone();
+        Ok(zkha::runtime::block_on(async move {
+            let mut found = Vec::new();
+            let mut todo = vec![String::new()];
+            while let Some(rel) = todo.pop() {
+                let path = if rel.is_empty() {
+                    root.clone()
+                } else {
+                    format!("{root}/{rel}")
+                };
+                for child in zk.get_children(&path).await?.unwrap_or_default() {
+                    let r = if rel.is_empty() {
+                        child
+                    } else {
+                        format!("{rel}/{child}")
+                    };
+                    found.push(r.clone());
+                    todo.push(r);
+                }
+            }
+            found.sort();
+            Ok::<_, zkha::Error>(found)
+        })?)
+    }
+
+    /// Where submitted jobs live below the cluster root: `jobgraphs` on Flink 1.20,
+    /// `execution-plans` on 2.x.
+    pub fn job_store(&self) -> &'static str {
+        if self.artifacts.flink_major() < 2 {
+            "jobgraphs"
+        } else {
+            "execution-plans"
+        }
+    }
+
+    /// The artifacts the cluster runs (Flink version, JVM).
+    pub fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
+    }
+
+    /// The JobResultStore's entries for `job` (Flink's default `job-result-store.storage-path`
+    /// below `high-availability.storageDir`): `(dirty, clean)`, each the entry's JSON if present.
+    pub fn job_result_entries(&self, job: &str) -> Result<(Option<String>, Option<String>)> {
+        let dir = self
+            .storage
+            .join("ha/job-result-store")
+            .join(self.options.cluster_id.trim_matches('/'));
+        let read = |name: String| match fs::read_to_string(dir.join(name)) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from(e)),
+        };
+        Ok((
+            read(format!("{job}_DIRTY.json"))?,
+            read(format!("{job}.json"))?,
+        ))
+    }
+
+    /// The files below `high-availability.storageDir` other than the JobResultStore's and (2.3)
+    /// the ApplicationResultStore's (submitted jobs, checkpoint metadata handles, blobs),
+    /// relative to it.
+    pub fn ha_files(&self) -> Result<Vec<String>> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+            for e in fs::read_dir(dir)? {
+                let p = e?.path();
+                let rel = p.strip_prefix(base).unwrap_or(&p).display().to_string();
+                if rel == "job-result-store" || rel == "application-result-store" {
+                    continue;
+                }
+                if p.is_dir() {
+                    walk(&p, base, out)?;
+                } else {
+                    out.push(rel);
+                }
+            }
+            Ok(())
+        }
+        let base = self.storage.join("ha");
+        let mut out = Vec::new();
+        walk(&base, &base, &mut out)?;
+        out.sort();
+        Ok(out)
     }
 
     /// The number of contenders in the leader election (children of `leader/latch`).
@@ -842,7 +967,32 @@ fn log4j_config() -> String {
     )
 }
 
+/// A free port for a JobManager's RPC, REST or blob server, held until all are chosen. Taken
+/// below the kernel's ephemeral range (`ip_local_port_range`, 32768 by default) when there is
+/// room: a port that bind(0) hands out is released before the JVM binds it, and meanwhile any
+/// outgoing connection or bind(0) on the machine (TaskManagers, ZooKeeper, other tests) may
+/// take it; below the range only an explicit bind can.
 fn free_port(held: &mut Vec<TcpListener>) -> Result<u16> {
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    const FLOOR: u32 = 10000;
+    if low > FLOOR + 1000 {
+        let span = low - FLOOR;
+        let mut x = unique() ^ (u64::from(std::process::id()) << 32);
+        for _ in 0..200 {
+            // xorshift: a different order per process and call.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let port = (FLOOR + (x % u64::from(span)) as u32) as u16;
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+                held.push(l);
+                return Ok(port);
+            }
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0")?;
     let port = l.local_addr()?.port();
     held.push(l);

@@ -3,23 +3,50 @@
 //!
 //! | what | where | how |
 //! |---|---|---|
-//! | Flink 2.3.0's `lib/` jars | `.cache/flink/2.3.0/lib/` | unpacked from PyPI's `apache-flink-libraries` wheel, downloaded with `pip download` into `.cache/flink/` |
+//! | Flink `<version>`'s `lib/` jars | `.cache/flink/<version>/lib/` | unpacked from PyPI's `apache-flink-libraries` package (a wheel or, for older versions, a source archive), downloaded with `pip download` into `.cache/flink/` |
 //! | the zkha plugin | `jni-bridge/java/target/zkha-flink-0.1.0.jar` | `make jar` |
-//! | the test job | `tests/flink-e2e/job/target/zkha-e2e-job.jar` | Maven, against the unpacked `flink-dist` jar |
+//! | the test job | `tests/flink-e2e/job/target/flink-<version>/zkha-e2e-job.jar` | Maven, against the unpacked `flink-dist` jar of that version |
 //!
-//! Overrides: `ZKHA_FLINK_LIB` (a directory of Flink `lib/` jars), `ZKHA_FLINK_PLUGIN_JAR`,
-//! `ZKHA_CACHE_DIR` (the cache root, as for the ZooKeeper jars).
+//! The Flink version: `ZKHA_FLINK_VERSION` (default [`DEFAULT_FLINK_VERSION`]), or
+//! [`Artifacts::prepare_version`]. The JVM: `ZKHA_FLINK_JAVA` (a `java` executable or a Java
+//! home), else the test kit's `java`. Overrides: `ZKHA_FLINK_LIB` (a directory of Flink `lib/`
+//! jars of that version), `ZKHA_FLINK_PLUGIN_JAR`, `ZKHA_CACHE_DIR` (the cache root, as for the
+//! ZooKeeper jars).
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use crate::error::{Error, Result};
 
-/// The Flink version the kit runs.
-pub const FLINK_VERSION: &str = "2.3.0";
+/// The Flink version the kit runs unless `ZKHA_FLINK_VERSION` says otherwise.
+pub const DEFAULT_FLINK_VERSION: &str = "2.3.0";
+
+/// Flink 1.20, the long-term-support release: `make test` runs the failover and switch tests on
+/// it beside [`DEFAULT_FLINK_VERSION`] (see [`lts_beside_default`]).
+pub const LTS_FLINK_VERSION: &str = "1.20.5";
+
+/// The Flink versions zkha supports and the suite runs on (`make test-flink-matrix`).
+pub const SUPPORTED_FLINK_VERSIONS: [&str; 5] = ["1.20.5", "2.0.2", "2.1.3", "2.2.1", "2.3.0"];
+
+/// The Flink version to run: `ZKHA_FLINK_VERSION`, else [`DEFAULT_FLINK_VERSION`].
+pub fn flink_version() -> String {
+    std::env::var("ZKHA_FLINK_VERSION")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_FLINK_VERSION.to_string())
+}
+
+/// Whether the tests that run on [`LTS_FLINK_VERSION`] beside the default version run: not when
+/// `ZKHA_FLINK_VERSION` chooses the version (`make test-flink-matrix` runs every test on every
+/// version, 1.20 included).
+pub fn lts_beside_default() -> bool {
+    std::env::var("ZKHA_FLINK_VERSION").map_or(true, |v| v.trim().is_empty())
+}
 
 /// The PyPI distribution that carries Flink's `lib/` jars.
 const WHEEL_PACKAGE: &str = "apache-flink-libraries";
@@ -35,8 +62,12 @@ pub fn stderr(msg: &str) {
 /// Everything needed to start a Flink cluster on zkha.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
-    /// The `java` executable.
+    /// The Flink version (`2.3.0`, `1.20.5`, ...).
+    pub flink_version: String,
+    /// The `java` executable the cluster runs on.
     pub java: PathBuf,
+    /// Its version as `java -version` prints it (`17.0.15`, ...).
+    pub java_version: String,
     /// The directory of Flink's `lib/` jars (class path `<lib>/*`).
     pub flink_lib: PathBuf,
     /// The JVM options of Flink's `env.java.opts.all` (the `--add-opens` list JDK 17 needs).
@@ -60,38 +91,98 @@ pub fn flink_cache() -> PathBuf {
 }
 
 impl Artifacts {
-    /// Fetches or builds what is missing (once per process) and returns the paths.
+    /// Fetches or builds what is missing for [`flink_version`] (once per process and version)
+    /// and returns the paths.
     pub fn prepare(progress: Progress<'_>) -> Result<Artifacts> {
-        static READY: OnceLock<Artifacts> = OnceLock::new();
-        static LOCK: Mutex<()> = Mutex::new(());
-        if let Some(a) = READY.get() {
+        Artifacts::prepare_version(&flink_version(), progress)
+    }
+
+    /// As [`Artifacts::prepare`], for Flink `version`.
+    pub fn prepare_version(version: &str, progress: Progress<'_>) -> Result<Artifacts> {
+        static READY: Mutex<Option<HashMap<String, Artifacts>>> = Mutex::new(None);
+        let mut ready = READY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = ready.as_ref().and_then(|m| m.get(version)) {
             return Ok(a.clone());
         }
-        let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = READY.get() {
-            return Ok(a.clone());
-        }
-        let java = zkha_testkit::install::find_java()?;
-        let flink_lib = flink_lib(progress)?;
-        let java_opts = java_opts(&flink_lib)?;
+        let (java, java_version) = java()?;
+        let flink_lib = flink_lib(version, progress)?;
+        let java_opts = java_opts(version, &flink_lib)?;
         let plugin_jar = plugin_jar(progress)?;
-        let job_jar = job_jar(&flink_lib, progress)?;
+        let job_jar = job_jar(version, &flink_lib, progress)?;
         let a = Artifacts {
+            flink_version: version.to_string(),
             java,
+            java_version,
             flink_lib,
             java_opts,
             plugin_jar,
             job_jar,
         };
-        let _ = READY.set(a.clone());
+        ready
+            .get_or_insert_with(HashMap::new)
+            .insert(version.to_string(), a.clone());
         Ok(a)
     }
 
     /// The `flink-dist` jar.
     pub fn flink_dist(&self) -> PathBuf {
-        self.flink_lib
-            .join(format!("flink-dist-{FLINK_VERSION}.jar"))
+        dist_jar(&self.flink_lib, &self.flink_version)
     }
+
+    /// The major version of Flink (`1` for 1.20, `2` for 2.x).
+    pub fn flink_major(&self) -> u32 {
+        major(&self.flink_version)
+    }
+
+    /// `flink=<version> java=<version>`, for benchmark configs and test output.
+    pub fn describe(&self) -> String {
+        format!("flink={} java={}", self.flink_version, self.java_version)
+    }
+}
+
+fn major(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+fn dist_jar(lib: &Path, version: &str) -> PathBuf {
+    lib.join(format!("flink-dist-{version}.jar"))
+}
+
+/// The JVM for the cluster: `ZKHA_FLINK_JAVA` (a `java` executable or a Java home), else the
+/// test kit's; and its version.
+fn java() -> Result<(PathBuf, String)> {
+    let java = match std::env::var_os("ZKHA_FLINK_JAVA").filter(|j| !j.is_empty()) {
+        Some(j) => {
+            let j = PathBuf::from(j);
+            let j = if j.is_dir() { j.join("bin/java") } else { j };
+            if !j.is_file() {
+                return Err(Error::new(format!(
+                    "ZKHA_FLINK_JAVA={} is neither a java executable nor a Java home",
+                    j.display()
+                )));
+            }
+            j
+        }
+        None => zkha_testkit::install::find_java()?,
+    };
+    let out = Command::new(&java)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::new(format!("cannot run {} -version: {e}", java.display())))?;
+    // `openjdk version "17.0.15" 2025-04-15` on stderr.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let version = text.split('"').nth(1).map(str::to_string).ok_or_else(|| {
+        Error::new(format!(
+            "cannot tell the version of {}: {text}",
+            java.display()
+        ))
+    })?;
+    Ok((java, version))
 }
 
 /// An exclusive lock on `<dir>/.lock` across processes, held while the file is open.
@@ -104,21 +195,21 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 /// Flink's `lib/` jars: `ZKHA_FLINK_LIB`, or `<cache>/flink/<version>/lib`, unpacked from the
-/// wheel (downloaded with pip when missing).
-fn flink_lib(progress: Progress<'_>) -> Result<PathBuf> {
+/// PyPI package (downloaded with pip when missing).
+fn flink_lib(version: &str, progress: Progress<'_>) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("ZKHA_FLINK_LIB").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
-        if !dir.join(format!("flink-dist-{FLINK_VERSION}.jar")).exists() {
+        if !dist_jar(&dir, version).exists() {
             return Err(Error::new(format!(
-                "ZKHA_FLINK_LIB={} holds no flink-dist-{FLINK_VERSION}.jar",
+                "ZKHA_FLINK_LIB={} holds no flink-dist-{version}.jar",
                 dir.display()
             )));
         }
         return Ok(dir);
     }
     let cache = flink_cache();
-    let lib = cache.join(FLINK_VERSION).join("lib");
-    let done = cache.join(FLINK_VERSION).join(".complete");
+    let lib = cache.join(version).join("lib");
+    let done = cache.join(version).join(".complete");
     if done.exists() {
         return Ok(lib);
     }
@@ -126,29 +217,29 @@ fn flink_lib(progress: Progress<'_>) -> Result<PathBuf> {
     if done.exists() {
         return Ok(lib);
     }
-    let staging = cache.join(FLINK_VERSION).join("lib.partial");
-    // A wheel that does not unpack (an interrupted download) is fetched again, once.
+    let staging = cache.join(version).join("lib.partial");
+    // A package that does not unpack (an interrupted download) is fetched again, once.
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let wheel = match find_wheel(&cache) {
+        let wheel = match find_package(&cache, version) {
             Some(w) => w,
             None => {
-                download_wheel(&cache, progress)?;
-                find_wheel(&cache).ok_or_else(|| {
+                download_package(&cache, version, progress)?;
+                find_package(&cache, version).ok_or_else(|| {
                     Error::new(format!(
-                        "pip reported success but no {WHEEL_PACKAGE} {FLINK_VERSION} wheel is in {}",
+                        "pip reported success but no {WHEEL_PACKAGE} {version} package is in {}",
                         cache.display()
                     ))
                 })?
             }
         };
         progress(&format!(
-            "unpacking Flink {FLINK_VERSION}'s lib/ jars from {} into {}",
+            "unpacking Flink {version}'s lib/ jars from {} into {}",
             wheel.display(),
             lib.display()
         ));
-        match unpack_lib(&wheel, &staging) {
+        match unpack_lib(&wheel, version, &staging) {
             Ok(()) => break,
             Err(e) if attempt == 1 => {
                 progress(&format!("{e}; downloading it again"));
@@ -163,46 +254,58 @@ fn flink_lib(progress: Progress<'_>) -> Result<PathBuf> {
     Ok(lib)
 }
 
-/// Unpacks the wheel's `pyflink/lib/*.jar` into a fresh `staging` directory.
-fn unpack_lib(wheel: &Path, staging: &Path) -> Result<()> {
+/// Unpacks Flink's `lib/*.jar` from the package into a fresh `staging` directory: a wheel
+/// holds them in `pyflink/lib/`, a source archive (older versions) in `<name>/deps/lib/`.
+fn unpack_lib(package: &Path, version: &str, staging: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(staging);
     fs::create_dir_all(staging)?;
-    // Python is there anyway (pip); its zipfile module unpacks only the lib/ jars.
-    let script = "import os, shutil, sys, zipfile\n\
-        z = zipfile.ZipFile(sys.argv[1])\n\
-        for name in z.namelist():\n\
-        \x20   if name.startswith('pyflink/lib/') and name.endswith('.jar'):\n\
-        \x20       with z.open(name) as src, open(os.path.join(sys.argv[2], os.path.basename(name)), 'wb') as dst:\n\
-        \x20           shutil.copyfileobj(src, dst, 1 << 20)\n";
+    // Python is there anyway (pip); zipfile and tarfile unpack only the lib/ jars.
+    let script = "import os, shutil, sys, tarfile, zipfile\n\
+        def lib(name):\n\
+        \x20   d = os.path.dirname(name)\n\
+        \x20   return name.endswith('.jar') and (d == 'pyflink/lib' or d.endswith('/deps/lib'))\n\
+        def out(name):\n\
+        \x20   return open(os.path.join(sys.argv[2], os.path.basename(name)), 'wb')\n\
+        if sys.argv[1].endswith('.whl'):\n\
+        \x20   z = zipfile.ZipFile(sys.argv[1])\n\
+        \x20   for name in filter(lib, z.namelist()):\n\
+        \x20       with z.open(name) as src, out(name) as dst:\n\
+        \x20           shutil.copyfileobj(src, dst, 1 << 20)\n\
+        else:\n\
+        \x20   with tarfile.open(sys.argv[1]) as t:\n\
+        \x20       for m in t:\n\
+        \x20           if m.isfile() and lib(m.name):\n\
+        \x20               with t.extractfile(m) as src, out(m.name) as dst:\n\
+        \x20                   shutil.copyfileobj(src, dst, 1 << 20)\n";
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .arg(wheel)
+        .arg(package)
         .arg(staging)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::new(format!("cannot run python3 to unpack the wheel: {e}")))?;
+        .map_err(|e| Error::new(format!("cannot run python3 to unpack the package: {e}")))?;
     if !out.status.success() {
         return Err(Error::new(format!(
             "unpacking {} failed: {}",
-            wheel.display(),
+            package.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    if !staging
-        .join(format!("flink-dist-{FLINK_VERSION}.jar"))
-        .exists()
-    {
+    if !dist_jar(staging, version).exists() {
         return Err(Error::new(format!(
-            "{} holds no pyflink/lib/flink-dist-{FLINK_VERSION}.jar",
-            wheel.display()
+            "{} holds no lib/flink-dist-{version}.jar",
+            package.display()
         )));
     }
     Ok(())
 }
 
-fn find_wheel(cache: &Path) -> Option<PathBuf> {
-    let prefix = format!("{}-{FLINK_VERSION}-", WHEEL_PACKAGE.replace('-', "_"));
+/// The downloaded package of `version`: `<name>-<version>-*.whl` or `<name>-<version>.tar.gz`.
+fn find_package(cache: &Path, version: &str) -> Option<PathBuf> {
+    let name = WHEEL_PACKAGE.replace('-', "_");
+    let wheel = format!("{name}-{version}-");
+    let sdist = format!("{name}-{version}.tar.gz");
     fs::read_dir(cache)
         .ok()?
         .filter_map(|e| e.ok())
@@ -210,15 +313,15 @@ fn find_wheel(cache: &Path) -> Option<PathBuf> {
         .find(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+                .is_some_and(|n| (n.starts_with(&wheel) && n.ends_with(".whl")) || n == sdist)
         })
 }
 
 /// `pip download --no-deps apache-flink-libraries==<version> -d <cache>` with pip's progress
 /// bar on the terminal; a venv under the cache supplies pip where Python has none.
-fn download_wheel(cache: &Path, progress: Progress<'_>) -> Result<()> {
+fn download_package(cache: &Path, version: &str, progress: Progress<'_>) -> Result<()> {
     progress(&format!(
-        "downloading Flink {FLINK_VERSION}'s jars from PyPI ({WHEEL_PACKAGE}, about 330 MB, once) into {}",
+        "downloading Flink {version}'s jars from PyPI ({WHEEL_PACKAGE}, about 230-330 MB, once) into {}",
         cache.display()
     ));
     let has_pip = Command::new("python3")
@@ -250,7 +353,7 @@ fn download_wheel(cache: &Path, progress: Progress<'_>) -> Result<()> {
     let started = Instant::now();
     let status = Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--progress-bar", "on"])
-        .arg(format!("{WHEEL_PACKAGE}=={FLINK_VERSION}"))
+        .arg(format!("{WHEEL_PACKAGE}=={version}"))
         .arg("-d")
         .arg(cache)
         .stdin(Stdio::null())
@@ -258,7 +361,7 @@ fn download_wheel(cache: &Path, progress: Progress<'_>) -> Result<()> {
         .map_err(|e| Error::new(format!("cannot run pip: {e}")))?;
     if !status.success() {
         return Err(Error::new(format!(
-            "`pip download {WHEEL_PACKAGE}=={FLINK_VERSION}` failed ({status}): is PyPI reachable?"
+            "`pip download {WHEEL_PACKAGE}=={version}` failed ({status}): is PyPI reachable?"
         )));
     }
     progress(&format!(
@@ -268,10 +371,9 @@ fn download_wheel(cache: &Path, progress: Progress<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The JVM options of `env.java.opts.all` in the `config.yaml` that `flink-dist` carries,
-/// cached next to the lib directory.
-fn java_opts(lib: &Path) -> Result<Vec<String>> {
-    let dist = lib.join(format!("flink-dist-{FLINK_VERSION}.jar"));
+/// The JVM options of `env.java.opts.all` in the `config.yaml` that `flink-dist` carries.
+fn java_opts(version: &str, lib: &Path) -> Result<Vec<String>> {
+    let dist = dist_jar(lib, version);
     let script = "import sys, zipfile\n\
         for line in zipfile.ZipFile(sys.argv[1]).read('config.yaml').decode().splitlines():\n\
         \x20   s = line.strip()\n\
@@ -371,10 +473,12 @@ fn newest(path: &Path) -> Option<SystemTime> {
     best
 }
 
-/// The test job's jar, built with Maven when missing or older than its sources.
-fn job_jar(flink_lib: &Path, progress: Progress<'_>) -> Result<PathBuf> {
+/// The test job's jar for Flink `version` (compiled against its `flink-dist`), built with
+/// Maven when missing or older than its sources.
+fn job_jar(version: &str, flink_lib: &Path, progress: Progress<'_>) -> Result<PathBuf> {
     let module = repo_root().join("tests/flink-e2e/job");
-    let jar = module.join("target/zkha-e2e-job.jar");
+    let build = module.join("target").join(format!("flink-{version}"));
+    let jar = build.join("zkha-e2e-job.jar");
     let sources = newest(&module.join("src")).max(mtime(&module.join("pom.xml")));
     let fresh = |jar: &Path| mtime(jar).is_some_and(|t| Some(t) >= sources);
     if fresh(&jar) {
@@ -384,7 +488,9 @@ fn job_jar(flink_lib: &Path, progress: Progress<'_>) -> Result<PathBuf> {
     if fresh(&jar) {
         return Ok(jar);
     }
-    progress("building the test job (tests/flink-e2e/job) with Maven");
+    progress(&format!(
+        "building the test job (tests/flink-e2e/job) for Flink {version} with Maven"
+    ));
     let out = Command::new("mvn")
         .args(["-B", "-q", "-f"])
         .arg(module.join("pom.xml"))
@@ -392,12 +498,9 @@ fn job_jar(flink_lib: &Path, progress: Progress<'_>) -> Result<PathBuf> {
             "-Dmaven.repo.local={}",
             zkha_testkit::install::cache_dir().join("m2").display()
         ))
-        .arg(format!(
-            "-Dflink.dist={}",
-            flink_lib
-                .join(format!("flink-dist-{FLINK_VERSION}.jar"))
-                .display()
-        ))
+        .arg(format!("-Dflink.dist={}", dist_jar(flink_lib, version).display()))
+        .arg(format!("-Dflink.version={version}"))
+        .arg(format!("-Djob.build.dir={}", build.display()))
         .arg("package")
         .stdin(Stdio::null())
         .output()

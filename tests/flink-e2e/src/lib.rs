@@ -1,9 +1,9 @@
-//! A real Flink 2.3 cluster on zkha — or on Flink's built-in ZooKeeper HA — for zkha's
-//! end-to-end failover tests, `make demo` and `make bench`.
+//! A real Flink cluster (1.20 to 2.3, `ZKHA_FLINK_VERSION`) on zkha — or on Flink's built-in
+//! ZooKeeper HA — for zkha's end-to-end failover tests, `make demo` and `make bench`.
 //!
 //! - [`dist::Artifacts`]: Flink's distribution jars (from PyPI, cached), the zkha plugin jar
-//!   and the test job's jar, fetched or built once.
-//! - [`Cluster`]: a standalone session cluster of JobManagers and TaskManagers on 127.0.0.1
+//!   and the test job's jar, fetched or built once per Flink version.
+//! - [`Cluster`]: a standalone session or application cluster of JobManagers and TaskManagers on 127.0.0.1
 //!   against a [`zkha_testkit::Ensemble`]; kill, terminate and restart JobManagers; the
 //!   leader as ZooKeeper names it; job state and checkpoints over Flink's REST API ([`rest`]).
 //! - [`txnlog`]: ZooKeeper's own transaction log, to tell who wrote what and when.
@@ -17,7 +17,7 @@ pub mod rest;
 pub mod scenario;
 mod timeline;
 
-pub use cluster::{Cluster, ClusterOptions, Ha, Leader};
+pub use cluster::{Application, Cluster, ClusterOptions, Ha, Leader};
 pub use dist::Artifacts;
 pub use error::{Error, Result};
 pub use timeline::Timeline;

@@ -27,8 +27,21 @@ pub fn ensemble() -> Result<Ensemble> {
     Ok(Ensemble::start(3, Options::default())?)
 }
 
-/// Starts a cluster against `zk` (options from `configure`), submits the job and waits until
-/// it runs and has completed `checkpoints` checkpoints; returns the cluster and the job id.
+/// The artifacts of Flink 1.20 LTS for the tests that run on it beside the default version
+/// (`..._on_flink_1_20`); `None`, said on stderr, when `ZKHA_FLINK_VERSION` chooses the version
+/// (`make test-flink-matrix` runs every test on every version). Panics if they cannot be had.
+pub fn lts_artifacts() -> Option<Artifacts> {
+    if !crate::dist::lts_beside_default() {
+        eprintln!("skipped: ZKHA_FLINK_VERSION chooses the version");
+        return None;
+    }
+    Some(
+        Artifacts::prepare_version(crate::dist::LTS_FLINK_VERSION, &crate::dist::stderr)
+            .expect("Flink 1.20 artifacts"),
+    )
+}
+
+/// Starts a cluster of the Flink version `ZKHA_FLINK_VERSION` (see [`start_with_job_on`]).
 pub fn start_with_job(
     zk: &Ensemble,
     ha: Ha,
@@ -37,16 +50,32 @@ pub fn start_with_job(
     progress: Progress<'_>,
 ) -> Result<(Cluster, String)> {
     let artifacts = Artifacts::prepare(progress)?;
+    start_with_job_on(&artifacts, zk, ha, checkpoints, configure, progress)
+}
+
+/// Starts a cluster of `artifacts` against `zk` (options from `configure`), submits the job and
+/// waits until it runs and has completed `checkpoints` checkpoints; returns the cluster and the
+/// job id.
+pub fn start_with_job_on(
+    artifacts: &Artifacts,
+    zk: &Ensemble,
+    ha: Ha,
+    checkpoints: u64,
+    configure: impl FnOnce(&mut ClusterOptions),
+    progress: Progress<'_>,
+) -> Result<(Cluster, String)> {
     let mut options = ClusterOptions::new(ha, zk.connect_string());
     configure(&mut options);
     let t = Instant::now();
     progress(&format!(
-        "starting {} JobManager(s) and {} TaskManager(s) on {}",
+        "starting {} JobManager(s) and {} TaskManager(s) of Flink {} (Java {}) on {}",
         options.job_managers,
         options.task_managers,
+        artifacts.flink_version,
+        artifacts.java_version,
         ha.name()
     ));
-    let mut cluster = Cluster::start(&artifacts, options)?;
+    let mut cluster = Cluster::start(artifacts, options)?;
     progress(&format!(
         "cluster ready after {:.1} s; JobManager {} leads",
         t.elapsed().as_secs_f64(),

@@ -1,4 +1,5 @@
-//! JobManager failover of a real Flink 2.3 cluster on zkha (2 JobManagers, 1 TaskManager,
+//! JobManager failover of a real Flink cluster (`ZKHA_FLINK_VERSION`, default 2.3; the SIGKILL
+//! test also on 1.20) on zkha (2 JobManagers, 1 TaskManager,
 //! a 3-node ZooKeeper ensemble, session timeout 4 s), running a checkpointing job.
 //!
 //! Run alone: `cargo test -p zkha-flink-e2e` (or `make test-flink`).
@@ -6,7 +7,7 @@
 use std::time::Duration;
 
 use zkha_flink_e2e::scenario::{self, Fault};
-use zkha_flink_e2e::{dist, logs, txnlog, Ha, Timeline};
+use zkha_flink_e2e::{dist, logs, txnlog, Artifacts, Ha, Timeline};
 use zkha_testkit::FaultProxy;
 
 const T: Duration = Duration::from_secs(4);
@@ -167,9 +168,25 @@ fn assert_old_leader_wrote_nothing_after_the_cut(
 #[test]
 fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint() {
     let _serial = scenario::serial();
+    killed_leader(&Artifacts::prepare(&dist::stderr).expect("artifacts"));
+}
+
+/// The same on Flink 1.20 LTS, beside the default version in `make test` (skipped when
+/// `ZKHA_FLINK_VERSION` is set: `make test-flink-matrix` runs the test above on every version).
+#[test]
+fn leader_jobmanager_killed_standby_takes_over_from_latest_checkpoint_on_flink_1_20() {
+    let _serial = scenario::serial();
+    if let Some(a) = scenario::lts_artifacts() {
+        killed_leader(&a);
+    }
+}
+
+fn killed_leader(artifacts: &Artifacts) {
+    eprintln!("leader killed on {}", artifacts.describe());
     let zk = scenario::ensemble().expect("ensemble");
-    let (mut cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
-        .expect("cluster with job");
+    let (mut cluster, job) =
+        scenario::start_with_job_on(artifacts, &zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+            .expect("cluster with job");
     let f = scenario::fail_leader(&mut cluster, &job, Fault::Kill).expect("failover");
     eprintln!("{}", f.timeline);
     assert_ne!(f.new_leader, f.old_leader);

@@ -3,7 +3,8 @@
 //! services with the same ZooKeeper, root, cluster id and storage directory; the job comes
 //! back by itself (not resubmitted) from its latest checkpoint.
 //!
-//! Run alone: `cargo test -p zkha-flink-e2e --test switch`.
+//! On the Flink version of `ZKHA_FLINK_VERSION` (default 2.3) and on 1.20. Run alone: `cargo
+//! test -p zkha-flink-e2e --test switch`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,7 +29,21 @@ impl Drop for Storage {
 #[test]
 fn switch_from_builtin_ha_to_zkha_and_back_resumes_from_checkpoints() {
     let _serial = scenario::serial();
-    let artifacts = Artifacts::prepare(&dist::stderr).expect("artifacts");
+    switch(&Artifacts::prepare(&dist::stderr).expect("artifacts"));
+}
+
+/// The same on Flink 1.20 LTS, beside the default version in `make test` (skipped when
+/// `ZKHA_FLINK_VERSION` is set: `make test-flink-matrix` runs the test above on every version).
+#[test]
+fn switch_from_builtin_ha_to_zkha_and_back_resumes_from_checkpoints_on_flink_1_20() {
+    let _serial = scenario::serial();
+    if let Some(a) = scenario::lts_artifacts() {
+        switch(&a);
+    }
+}
+
+fn switch(artifacts: &Artifacts) {
+    eprintln!("switch on {}", artifacts.describe());
     let zk = scenario::ensemble().expect("ensemble");
     let storage = Storage(std::env::temp_dir().join(format!("zkha-e2e-switch-{}", unique())));
     let cluster_id = format!("/switch-{}", unique());
@@ -41,7 +56,7 @@ fn switch_from_builtin_ha_to_zkha_and_back_resumes_from_checkpoints() {
 
     // 1. Built-in HA: submit the job, let it checkpoint, stop the cluster.
     let t = Instant::now();
-    let mut c = Cluster::start(&artifacts, options(Ha::BuiltIn)).expect("built-in HA cluster");
+    let mut c = Cluster::start(artifacts, options(Ha::BuiltIn)).expect("built-in HA cluster");
     let job = c.submit_job(&JOB_ARGS).expect("submit");
     c.wait_job_running(&job, Duration::from_secs(90))
         .expect("running on built-in HA");
@@ -61,11 +76,12 @@ fn switch_from_builtin_ha_to_zkha_and_back_resumes_from_checkpoints() {
     // 2. zkha, then 3. built-in HA again: the job comes back from the latest checkpoint.
     for ha in [Ha::Zkha, Ha::BuiltIn] {
         let t = Instant::now();
-        let mut c = Cluster::start(&artifacts, options(ha)).expect("cluster");
-        let plan = c.read(&format!("execution-plans/{job}")).expect("read");
+        let mut c = Cluster::start(artifacts, options(ha)).expect("cluster");
+        let plan = c.read(&format!("{}/{job}", c.job_store())).expect("read");
         assert!(
             plan.is_some(),
-            "the execution plan of {job} is in ZooKeeper"
+            "the submitted job {job} is in ZooKeeper ({})",
+            c.job_store()
         );
         c.wait_job_running(&job, Duration::from_secs(120))
             .unwrap_or_else(|e| panic!("job {job} did not resume on {}: {e}", ha.name()));

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use zkha::{Client, ClientOptions, ConnectionState, Election, ElectionOptions};
 use zkha_flink_e2e::scenario::{self, Fault, JOB_ARGS};
-use zkha_flink_e2e::{dist, Artifacts, Cluster, ClusterOptions, Ha};
+use zkha_flink_e2e::{Artifacts, Cluster, ClusterOptions, Ha};
 use zkha_testkit::{Ensemble, Options};
 
 const LATCH: &str = "/zkha-demo/leader/latch";
@@ -170,7 +170,7 @@ fn flink_story(zk: &Ensemble, artifacts: &Artifacts) -> Res<()> {
     step(&format!(
         "starting Flink {}: 2 JobManagers and 1 TaskManager on 127.0.0.1,\n    \
          high-availability.type: {}, session timeout {SESSION:?}",
-        dist::FLINK_VERSION,
+        artifacts.flink_version,
         Ha::Zkha.type_value()
     ));
     let mut options = ClusterOptions::new(Ha::Zkha, zk.connect_string());

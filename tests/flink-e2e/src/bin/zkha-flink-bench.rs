@@ -1,22 +1,24 @@
 //! `make bench`, Flink section: JobManager crash failover (SIGKILL of the leader) and graceful
-//! hand-over (SIGTERM) on a real Flink 2.3 cluster — 2 JobManagers, 1 TaskManager, a job
-//! checkpointing every 500 ms — on zkha (with and without its liveness link) and on Flink's
-//! built-in ZooKeeper HA, at the same session timeout, against the same ensemble, in the same
-//! run. JSON lines `{metric, value, unit, config, ...}`: the median over the rounds, with min,
-//! max and every sample.
+//! hand-over (SIGTERM) on a real Flink cluster of each supported version — 2 JobManagers, 1
+//! TaskManager, a job checkpointing every 500 ms — on zkha (with and without its liveness link)
+//! and on that version's built-in ZooKeeper HA, at the same session timeout, against the same
+//! ensemble, in the same run. JSON lines `{metric, value, unit, config, flink, ...}`: the median
+//! over the rounds, with min, max and every sample.
 //!
 //! Measured from the signal to the new leader's address in ZooKeeper
 //! (`leader/rest_server/connection_info`), and to the job RUNNING with all tasks again.
 //! Between rounds the old leader is started again as a standby.
 //!
-//! Environment: `ZKHA_BENCH_FLINK_ROUNDS` (rounds per fault and HA, default 3),
-//! `ZKHA_BENCH_SESSION_MS` (default 4000), `ZKHA_BENCH_FLINK=0` (skip this section).
+//! Environment: `ZKHA_BENCH_FLINK_VERSIONS` (comma-separated, default every supported version:
+//! 1.20.5, 2.0.2, 2.1.3, 2.2.1, 2.3.0), `ZKHA_BENCH_FLINK_ROUNDS` (rounds per fault and HA,
+//! default 3), `ZKHA_BENCH_SESSION_MS` (default 4000), `ZKHA_BENCH_FLINK=0` (skip this section);
+//! `ZKHA_FLINK_JAVA` (the JVM).
 
 use std::time::Duration;
 
 use serde_json::json;
 use zkha_flink_e2e::scenario::{self, Failover, Fault};
-use zkha_flink_e2e::{dist, Cluster, Ha, Result};
+use zkha_flink_e2e::{dist, Artifacts, Cluster, Ha, Result};
 
 fn env_num(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -65,7 +67,32 @@ fn main() {
 fn run() -> Result<()> {
     let rounds = env_num("ZKHA_BENCH_FLINK_ROUNDS", 3).max(1) as usize;
     let session = Duration::from_millis(env_num("ZKHA_BENCH_SESSION_MS", 4000));
+    let versions: Vec<String> = match std::env::var("ZKHA_BENCH_FLINK_VERSIONS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => dist::SUPPORTED_FLINK_VERSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
     let zk = scenario::ensemble()?;
+    for version in &versions {
+        let artifacts = Artifacts::prepare_version(version, &dist::stderr)?;
+        bench_version(&artifacts, &zk, rounds, session)?;
+    }
+    Ok(())
+}
+
+/// zkha (liveness link on and off) and built-in HA on one Flink version.
+fn bench_version(
+    artifacts: &Artifacts,
+    zk: &zkha_testkit::Ensemble,
+    rounds: usize,
+    session: Duration,
+) -> Result<()> {
     let variants = [
         Variant {
             ha: Ha::Zkha,
@@ -81,8 +108,9 @@ fn run() -> Result<()> {
         },
     ];
     for v in &variants {
-        let (mut cluster, job) = scenario::start_with_job(
-            &zk,
+        let (mut cluster, job) = scenario::start_with_job_on(
+            artifacts,
+            zk,
             v.ha,
             2,
             |o| {
@@ -97,8 +125,8 @@ fn run() -> Result<()> {
             &dist::stderr,
         )?;
         let config = format!(
-            "flink={} ha={} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
-            dist::FLINK_VERSION,
+            "{} ha={} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
+            artifacts.describe(),
             v.name(),
             session.as_millis(),
             zk.options().describe(zk.len())
@@ -111,7 +139,7 @@ fn run() -> Result<()> {
                 bring_back(&mut cluster, &job, &f)?;
                 runs.push(f);
             }
-            emit(&config, v, fault, session, &runs);
+            emit(&config, &artifacts.flink_version, v, fault, session, &runs);
         }
     }
     Ok(())
@@ -126,7 +154,14 @@ fn bring_back(cluster: &mut Cluster, job: &str, f: &Failover) -> Result<()> {
     Ok(())
 }
 
-fn emit(config: &str, v: &Variant, fault: Fault, session: Duration, runs: &[Failover]) {
+fn emit(
+    config: &str,
+    flink: &str,
+    v: &Variant,
+    fault: Fault,
+    session: Duration,
+    runs: &[Failover],
+) {
     let leader: Vec<f64> = runs.iter().map(|f| ms(f.leader_after)).collect();
     let running: Vec<f64> = runs.iter().map(|f| ms(f.running_after)).collect();
     let (metric, what) = match fault {
@@ -145,6 +180,7 @@ fn emit(config: &str, v: &Variant, fault: Fault, session: Duration, runs: &[Fail
         "value": p50,
         "unit": "ms",
         "config": config,
+        "flink": flink,
         "ha": v.name(),
         "fault": what,
         "measured": "signal -> new leader's address in ZooKeeper (leader/rest_server/connection_info)",

@@ -15,9 +15,11 @@ import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 /**
  * A small stateful streaming job for zkha's end-to-end tests: a rate-limited counting source
  * (its position is checkpointed split state), a running sum per key (keyed {@code ValueState})
- * and a discarding sink. Checkpoints every {@code --checkpoint-ms} (default 500 ms).
+ * and a discarding sink. Checkpoints every {@code --checkpoint-ms} (default 500 ms). Unbounded,
+ * or with {@code --count N} a bounded job that finishes after N records.
  *
- * <p>Arguments: {@code [--name NAME] [--rate RECORDS_PER_SECOND] [--checkpoint-ms MS]}.
+ * <p>Arguments: {@code [--name NAME] [--rate RECORDS_PER_SECOND] [--checkpoint-ms MS] [--count N]}.
+ * Java 11 class files, for Flink 1.20 to 2.3 (compiled against each version's flink-dist).
  */
 public final class CountingJob {
     private CountingJob() {}
@@ -26,19 +28,31 @@ public final class CountingJob {
         String name = "zkha-e2e-counting";
         long rate = 100;
         long checkpointMs = 500;
+        long count = Long.MAX_VALUE;
         for (int i = 0; i + 1 < args.length; i += 2) {
+            String value = args[i + 1];
             switch (args[i]) {
-                case "--name" -> name = args[i + 1];
-                case "--rate" -> rate = Long.parseLong(args[i + 1]);
-                case "--checkpoint-ms" -> checkpointMs = Long.parseLong(args[i + 1]);
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+                case "--name":
+                    name = value;
+                    break;
+                case "--rate":
+                    rate = Long.parseLong(value);
+                    break;
+                case "--checkpoint-ms":
+                    checkpointMs = Long.parseLong(value);
+                    break;
+                case "--count":
+                    count = Long.parseLong(value);
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.enableCheckpointing(checkpointMs);
         GeneratorFunction<Long, Long> identity = index -> index;
         DataGeneratorSource<Long> source = new DataGeneratorSource<>(
-                identity, Long.MAX_VALUE, RateLimiterStrategy.perSecond(rate), Types.LONG);
+                identity, count, RateLimiterStrategy.perSecond(rate), Types.LONG);
         env.fromSource(source, WatermarkStrategy.noWatermarks(), "counting-source")
                 .keyBy(v -> v % 4)
                 .map(new RunningSum())
