@@ -31,7 +31,7 @@ use zkha::flink::FlinkConfig;
 use zkha::{
     Client, ClientOptions, ConfigChange, ConfigWatch, Counter, CounterFormat, Election,
     ElectionEvent, ElectionOptions, ErrorKind, EventStream, FenceSlot, LeaderInfo, LeaderInfoWatch,
-    PointerStore, RevokeReason, Watchdog,
+    Pem, PointerStore, RevokeReason, Watchdog,
 };
 
 /// An error crossing the bridge: a core error, or a JNI failure.
@@ -72,6 +72,7 @@ fn exception_class(kind: ErrorKind) -> &'static jni::strings::JNIStr {
         ErrorKind::NotEmpty => jni_str!("io.zkha.jni.NotEmptyException"),
         ErrorKind::NotLeader => jni_str!("io.zkha.jni.NotLeaderException"),
         ErrorKind::TooLarge => jni_str!("io.zkha.jni.TooLargeException"),
+        ErrorKind::NoAuth => jni_str!("io.zkha.jni.NoAuthException"),
         _ => jni_str!("io.zkha.jni.ZkhaException"),
     }
 }
@@ -348,6 +349,19 @@ native!(Java_io_zkha_jni_Native_clientConnect(env, connect: JString<'local>, ses
     let o = ClientOptions::new(string(&connect, "connect string")?).session_timeout(ms(session_ms)).strict(strict);
     let c = block(Client::connect(o))?;
     Ok(register(Handle::Client(c)))
+});
+
+native!(Java_io_zkha_jni_Native_clientReplaceTls(env, id: jlong, key_store_pem: JString<'local>, trust_store_pem: JString<'local>) -> () {
+    let _ = env;
+    let c = client(id)?;
+    // Either may be null (that part stays). The key store's PEM holds the key and the chain.
+    let key = (!key_store_pem.is_null()).then(|| key_store_pem.to_string());
+    let ca = (!trust_store_pem.is_null()).then(|| trust_store_pem.to_string());
+    c.replace_tls(
+        ca.map(Pem::Text),
+        key.map(|k| (Pem::Text(k.clone()), Pem::Text(k))),
+    )?;
+    Ok(())
 });
 
 native!(Java_io_zkha_jni_Native_flinkClusterRoot(env, pairs: JString<'local>) -> JString<'local> {

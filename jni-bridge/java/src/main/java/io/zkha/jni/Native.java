@@ -20,6 +20,12 @@ public final class Native {
     public static native long clientFromFlinkConfig(String pairs);
     public static native long clientConnect(String connect, long sessionTimeoutMs, boolean strict);
     public static native String flinkClusterRoot(String pairs);
+    /**
+     * Replaces a TLS client's certificates from the next connection on: {@code keyStorePem}
+     * (the key, PKCS#8, and its certificate chain) and/or {@code trustStorePem} (CA
+     * certificates); null keeps that part. Unusable PEM changes nothing and throws.
+     */
+    public static native void clientReplaceTls(long client, String keyStorePem, String trustStorePem);
     public static native long clientSessionId(long client);
     public static native void clientClose(long client);
     public static native byte[] getData(long client, String path);
