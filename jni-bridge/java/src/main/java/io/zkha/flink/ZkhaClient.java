@@ -49,16 +49,89 @@ final class ZkhaClient implements AutoCloseable {
         this.configuration = configuration;
     }
 
-    /** Connects with the {@code high-availability.*} keys of {@code conf}. */
+    /**
+     * Connects with the {@code high-availability.*} keys of {@code conf} and the ZooKeeper
+     * client's security system properties of this JVM ({@link ZooKeeperProperties}; JKS and
+     * PKCS12 stores converted by {@link TlsStores}, and re-read when their files change).
+     */
     static ZkhaClient connect(Configuration conf) {
         Native.init();
         Map<String, String> map = conf.toMap();
-        String pairs = Codec.pairs(map);
+        Map<String, String> props = ZooKeeperProperties.gather(map, System.getProperties());
+        TlsStores tls = TlsStores.load(props);
+        String pairs = Codec.pairs(ZooKeeperProperties.corePairs(conf, props, tls));
         String root = Native.flinkClusterRoot(pairs);
-        long id = Native.clientFromFlinkConfig(pairs);
+        long id;
+        try {
+            id = Native.clientFromFlinkConfig(pairs);
+        } catch (ZkhaException e) {
+            throw tls == null ? e : namingStores(e, tls);
+        }
         long slot = Native.slotNew();
         LOG.info("zkha connected: session 0x{}, cluster root {}", Long.toHexString(Native.clientSessionId(id)), root);
-        return new ZkhaClient(id, slot, root, conf);
+        ZkhaClient client = new ZkhaClient(id, slot, root, conf);
+        if (tls != null && tls.watchesFiles()) {
+            client.watchStores(tls);
+        }
+        return client;
+    }
+
+    /**
+     * {@code e} with the stores named, if it is about certificates: the core saw only the PEM
+     * text converted from them, and an operator looks for the key and the file.
+     */
+    private static ZkhaException namingStores(ZkhaException e, TlsStores tls) {
+        String m = String.valueOf(e.getMessage());
+        String lower = m.toLowerCase(java.util.Locale.ROOT);
+        String stores = tls.describe();
+        if (stores.isEmpty() || !(lower.contains("certificate") || lower.contains("tls"))) {
+            return e;
+        }
+        String message = m + " [the PEM text from " + stores + "]";
+        try {
+            ZkhaException named = e.getClass().getConstructor(String.class).newInstance(message);
+            named.initCause(e);
+            return named;
+        } catch (ReflectiveOperationException | RuntimeException notNamed) {
+            return e;
+        }
+    }
+
+    /** How often converted key and trust stores are checked for changes (tests shorten it). */
+    static volatile long storeCheckMillis = 60_000;
+
+    private volatile Thread storeWatcher;
+
+    /**
+     * Re-reads the converted JKS or PKCS12 stores when their files change and hands the new
+     * certificates to the core, which uses them from the next connection on (the ZooKeeper Java
+     * client re-reads its stores at each connection). A store that does not read keeps the
+     * certificates in use (logged) and is tried again.
+     */
+    private void watchStores(TlsStores tls) {
+        Thread t = new Thread(() -> {
+            try {
+                while (!closed.get()) {
+                    Thread.sleep(storeCheckMillis);
+                    try {
+                        Set<String> changed = tls.refresh(pem -> Native.clientReplaceTls(
+                                id, pem.get(TlsStores.KEY_STORE_PEM), pem.get(TlsStores.TRUST_STORE_PEM)));
+                        if (!changed.isEmpty()) {
+                            LOG.info("zkha: re-read the changed TLS stores {}; used from the next connection", changed);
+                        }
+                    } catch (ClosedException e) {
+                        return;
+                    } catch (RuntimeException e) {
+                        LOG.warn("zkha: a changed TLS store is not usable, keeping the certificates in use: {}", e.getMessage());
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "zkha-tls-stores " + root);
+        t.setDaemon(true);
+        storeWatcher = t;
+        t.start();
     }
 
     /** {@code <root>/<relative>}. */
@@ -195,6 +268,10 @@ final class ZkhaClient implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
+            Thread w = storeWatcher;
+            if (w != null) {
+                w.interrupt();
+            }
             for (Long h : handles) {
                 free(h);
             }

@@ -5,6 +5,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -20,11 +23,14 @@ final class TestEnsemble implements AutoCloseable {
     final String connectString;
     private final String handle;
     private final String testkit;
+    /** What {@code ensemble start --json} printed (paths of a secured ensemble's files). */
+    final String json;
 
-    private TestEnsemble(String testkit, String connectString, String handle) {
+    private TestEnsemble(String testkit, String json) {
         this.testkit = testkit;
-        this.connectString = connectString;
-        this.handle = handle;
+        this.json = json;
+        this.connectString = field(json, "connect_string");
+        this.handle = field(json, "handle");
     }
 
     private static TestEnsemble shared;
@@ -48,11 +54,37 @@ final class TestEnsemble implements AutoCloseable {
         return shared;
     }
 
-    static TestEnsemble start(int nodes) throws IOException, InterruptedException {
+    /** {@code nodes} servers; {@code options} of {@code ensemble start}, e.g. {@code --tls}. */
+    static TestEnsemble start(int nodes, String... options) throws IOException, InterruptedException {
         String testkit = System.getProperty("zkha.testkit", "../../target/debug/zkha-testkit");
-        String json = run(testkit, "ensemble", "start", "--nodes", Integer.toString(nodes), "--owner-pid",
-                Long.toString(ProcessHandle.current().pid()), "--json");
-        return new TestEnsemble(testkit, field(json, "connect_string"), field(json, "handle"));
+        List<String> cmd = new ArrayList<>(Arrays.asList(testkit, "ensemble", "start", "--nodes", Integer.toString(nodes),
+                "--owner-pid", Long.toString(ProcessHandle.current().pid()), "--json"));
+        cmd.addAll(Arrays.asList(options));
+        return new TestEnsemble(testkit, run(cmd.toArray(new String[0])));
+    }
+
+    /** The first string field {@code name} of the start JSON (e.g. {@code connect_string}). */
+    String field(String name) {
+        return field(json, name);
+    }
+
+    /** The first string field {@code name} in the JSON from object {@code section} on (e.g. {@code tls}, {@code password}). */
+    String sectionField(String section, String name) {
+        int at = json.indexOf("\"" + section + "\":");
+        if (at < 0) {
+            throw new IllegalStateException("no " + section + " in " + json);
+        }
+        return field(json.substring(at), name);
+    }
+
+    /** Runs {@code zkha-testkit} with the handle after {@code before} and {@code after} it. */
+    String kit(List<String> before, String... after) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(testkit);
+        cmd.addAll(before);
+        cmd.add(handle);
+        cmd.addAll(Arrays.asList(after));
+        return run(cmd.toArray(new String[0]));
     }
 
     private static String field(String json, String name) {
