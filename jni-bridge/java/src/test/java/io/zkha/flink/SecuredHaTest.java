@@ -15,7 +15,9 @@ import java.nio.file.StandardCopyOption;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -590,6 +592,34 @@ class SecuredHaTest extends SecuredJvmTest {
         assertTrue(count(jdk.pemProperties().get(TlsStores.TRUST_STORE_PEM), "-----BEGIN CERTIFICATE-----") > 10);
         // No TLS: nothing read.
         assertEquals(null, TlsStores.load(new TreeMap<>()));
+    }
+
+    /**
+     * A changed trust store is read again and its PEM pushed; one caught half-written is an
+     * error that changes nothing and is tried again at the next check.
+     */
+    @Test
+    void changedStoresAreReadAgainAndABrokenOneIsRetried() throws Exception {
+        String pw = zk.sectionField("tls", "password");
+        Path trust = dir.resolve("trust.jks");
+        Files.copy(Path.of(zk.field("truststore_jks")), trust);
+        TlsStores stores = TlsStores.load(props("zookeeper.ssl.keyStore.location", zk.field("client_p12"),
+                "zookeeper.ssl.keyStore.password", pw, "zookeeper.ssl.trustStore.location", trust.toString(),
+                "zookeeper.ssl.trustStore.password", pw));
+        List<Map<String, String>> pushed = new ArrayList<>();
+        assertEquals(Set.of(), stores.refresh(pushed::add), "nothing changed");
+
+        Files.write(trust, new byte[] {1, 2, 3});
+        assertThrows(ConfigException.class, () -> stores.refresh(pushed::add));
+        assertEquals(List.of(), pushed, "a broken store is not pushed");
+
+        Path foreign = foreignTrustStore(Stores.JKS, pw);
+        Files.copy(foreign, trust, StandardCopyOption.REPLACE_EXISTING);
+        assertEquals(Set.of("zookeeper.ssl.trustStore.location " + trust), stores.refresh(pushed::add));
+        String ca = new String(Files.readAllBytes(dir.resolve("foreign/ca.pem")), StandardCharsets.US_ASCII).trim();
+        assertEquals(List.of(Map.of(TlsStores.TRUST_STORE_PEM, ca + "\n")), pushed, "the new CA alone is pushed");
+        assertEquals(ca + "\n", stores.pemProperties().get(TlsStores.TRUST_STORE_PEM));
+        assertEquals(Set.of(), stores.refresh(pushed::add), "and taken over");
     }
 
     @Test
