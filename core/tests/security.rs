@@ -380,3 +380,39 @@ async fn sasl_failures_name_the_principal_and_never_hang() {
     assert!(took < Duration::from_secs(30), "{took:?}: {e}");
     assert!(e.to_string().to_lowercase().contains("sasl"), "{e}");
 }
+
+/// A connection cut is a passing trouble on a SASL ensemble too: the client logs in again on
+/// the new connection and keeps its session (and so its grants).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sasl_session_survives_connection_cuts() {
+    init_logging();
+    let zk = digest_zk();
+    let proxy = zkha_testkit::FaultProxy::start(&[zk.node(1).addr()]).unwrap();
+    let c = Client::connect(
+        options(&proxy.connect_string(), T)
+            .sasl(digest("zkha", "secret"))
+            .acl(AclMode::Creator),
+    )
+    .await
+    .expect("connect");
+    let session = c.session_id();
+    let path = unique("sasl-cut");
+    let e = c
+        .election(&format!("{path}/latch"), ElectionOptions::new("a"))
+        .unwrap();
+    e.wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap();
+    for round in 0..3 {
+        proxy.cut();
+        c.put(&format!("{path}/v"), format!("{round}").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write after cut {round}: {e}"));
+        assert_eq!(
+            c.session_id(),
+            session,
+            "the same session after cut {round}"
+        );
+    }
+    assert!(e.has_leadership(), "leadership kept across the cuts");
+}

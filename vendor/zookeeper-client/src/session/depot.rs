@@ -146,6 +146,13 @@ impl Depot {
         }
     }
 
+    /// Sends a session operation of the client itself (SetWatches) after the SASL exchange in
+    /// progress, if any: a server that requires SASL refuses (AUTHFAILED, closing the session)
+    /// any other request of a connection before it authenticated. [zkha patch]
+    pub fn push_after_sasl(&mut self, operation: SessionOperation) {
+        self.push_request(operation);
+    }
+
     pub fn has_pending_writes(&self) -> bool {
         !self.writing_slices.is_empty()
     }
