@@ -295,15 +295,80 @@ pub fn ensemble_data_dir(zk: &Ensemble, id: usize) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Every committed transaction of an ensemble: the union of every node's log, in zxid order
-/// (a node that was down or cut off missed some; read this once the ensemble has healed and
-/// synced, when uncommitted proposals have been truncated away).
+/// Every committed transaction of an ensemble, in zxid order: each transaction that a
+/// majority of the voting nodes logged, or any observer (observers log only what was
+/// committed). Read it once the ensemble has healed.
+///
+/// Not simply the union of the logs: a leader cut off from its quorum logs its own proposals,
+/// which never commit; when it rejoins and is synced by a snapshot, its old log file keeps
+/// them (torture seed 9117 saw a counter write "applied twice" that way). A proposal commits
+/// only once a quorum has logged it, and a server that missed it later gets it by a snapshot
+/// rather than a log, so a majority of voters' logs holds every committed transaction and no
+/// uncommitted one.
 pub fn read_ensemble(zk: &Ensemble) -> Result<Vec<Txn>> {
-    let mut all = Vec::new();
-    for id in 1..=zk.len() {
-        all.extend(read_dir(&ensemble_data_dir(zk, id))?);
+    let nodes = zk.len();
+    let voters = nodes - zk.options().observers.min(nodes);
+    let logs = (1..=nodes)
+        .map(|id| read_dir(&ensemble_data_dir(zk, id)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(committed(&logs, voters))
+}
+
+/// The transactions of `logs` (one per node, voters first, each in zxid order without
+/// duplicates) that a majority of the `voters` logged or an observer logged.
+pub fn committed(logs: &[Vec<Txn>], voters: usize) -> Vec<Txn> {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<i64, (usize, bool, &Txn)> = BTreeMap::new();
+    for (i, log) in logs.iter().enumerate() {
+        let observer = i >= voters;
+        for t in log {
+            let e = seen.entry(t.zxid).or_insert((0, false, t));
+            if observer {
+                e.1 = true;
+            } else {
+                e.0 += 1;
+            }
+        }
     }
-    all.sort_by_key(|t| t.zxid);
-    all.dedup_by_key(|t| t.zxid);
-    Ok(all)
+    seen.into_values()
+        .filter(|(count, by_observer, _)| *by_observer || *count > voters / 2)
+        .map(|(_, _, t)| t.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(zxid: i64) -> Txn {
+        Txn {
+            session: 1,
+            cxid: 0,
+            zxid,
+            time_ms: 0,
+            op: op::SET_DATA,
+            ops: Vec::new(),
+        }
+    }
+
+    fn zxids(t: &[Txn]) -> Vec<i64> {
+        t.iter().map(|t| t.zxid).collect()
+    }
+
+    /// The old leader alone logged 0x3_0002 (it never committed); 0x3_0001 reached a
+    /// follower too; node 3 was synced by a snapshot and logged only epoch 4.
+    #[test]
+    fn a_proposal_only_a_minority_logged_was_not_committed() {
+        let e3 = 3i64 << 32;
+        let e4 = 4i64 << 32;
+        let logs = vec![
+            vec![txn(e3 | 1), txn(e3 | 2), txn(e4 | 1)],
+            vec![txn(e3 | 1), txn(e4 | 1)],
+            vec![txn(e4 | 1)],
+        ];
+        assert_eq!(zxids(&committed(&logs, 3)), vec![e3 | 1, e4 | 1]);
+        // An observer logs only what was committed.
+        let with_observer = vec![vec![txn(e3 | 1)], vec![], vec![], vec![txn(e3 | 2)]];
+        assert_eq!(zxids(&committed(&with_observer, 3)), vec![e3 | 2]);
+    }
 }
