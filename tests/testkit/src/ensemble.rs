@@ -869,8 +869,9 @@ impl Ensemble {
                 // first can win an election the second never joins; the winner then waits out
                 // initLimit before a new round (ZooKeeper logs "Timeout while waiting for
                 // epoch from quorum"), and it can happen twice in a row. At 10 s this made
-                // partition heals take 10-20 s; 2 s is ample to sync a test's few znodes.
-                init = (2_000 / o.tick_ms).max(10),
+                // partition heals take 10-20 s. It also bounds a follower's sync, which a JVM
+                // starved of CPU (a loaded CI machine) needs time for: 5 s.
+                init = (5_000 / o.tick_ms).max(10),
                 sync = o.sync_limit_ticks(),
                 data = data.display(),
                 force = if o.force_sync { "yes" } else { "no" },
