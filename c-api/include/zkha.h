@@ -114,6 +114,21 @@ typedef enum zkha_status {
 } zkha_status;
 
 /**
+ * The ACL of the znodes a client creates (`zkha_options_set_acl`).
+ */
+typedef enum zkha_acl_mode {
+  /**
+   * world:anyone, all permissions (the default; Flink's `open`).
+   */
+  ZKHA_ACL_MODE_OPEN = 0,
+  /**
+   * Only the authenticated identity that created a node: SASL, an auth credential or a TLS
+   * client certificate (Flink's `creator`, ZooKeeper's CREATOR_ALL_ACL).
+   */
+  ZKHA_ACL_MODE_CREATOR,
+} zkha_acl_mode;
+
+/**
  * Connection states (see docs/failure-model.md).
  */
 typedef enum zkha_connection_state {
@@ -228,6 +243,13 @@ typedef struct zkha_leader_watch zkha_leader_watch;
 typedef struct zkha_lock zkha_lock;
 
 /**
+ * Client options being built: `zkha_options_new` or `zkha_options_from_flink_config`, the
+ * `zkha_options_*` setters, then `zkha_client_connect_with`. It may hold secrets (a SASL
+ * password, a key): free it with `zkha_options_free` once connected.
+ */
+typedef struct zkha_options zkha_options;
+
+/**
  * A pointer store (Flink StateHandleStore semantics).
  */
 typedef struct zkha_store zkha_store;
@@ -311,6 +333,178 @@ const char *zkha_status_name(enum zkha_status status);
 void zkha_bytes_free(struct zkha_bytes bytes);
 
 /**
+ * Options for `connect` (`host:port,...[/chroot]`) with zkha's defaults (session timeout
+ * 30 s, no TLS, no SASL, open ACL).
+ */
+enum zkha_status zkha_options_new(const char *connect,
+                                  struct zkha_options **out_options,
+                                  struct zkha_error **err);
+
+/**
+ * Options read from the `high-availability.*` keys of a Flink configuration file or
+ * directory, its security included as Flink's built-in HA reads it (ACL mode,
+ * authorization, the JAAS file's DigestLoginModule, ZooKeeper's TLS system properties in
+ * `env.java.opts.all`); the setters then replace what they set.
+ */
+enum zkha_status zkha_options_from_flink_config(const char *path,
+                                                struct zkha_options **out_options,
+                                                struct zkha_error **err);
+
+/**
+ * Sets the session timeout asked of the servers.
+ */
+enum zkha_status zkha_options_set_session_timeout(struct zkha_options *options,
+                                                  uint64_t session_timeout_ms,
+                                                  struct zkha_error **err);
+
+/**
+ * Sets the timeout of one connection attempt.
+ */
+enum zkha_status zkha_options_set_connection_timeout(struct zkha_options *options,
+                                                     uint64_t connection_timeout_ms,
+                                                     struct zkha_error **err);
+
+/**
+ * TLS to the servers' secureClientPort. Each argument is a PEM file's path or PEM text (a
+ * string holding `-----BEGIN`, copied): `ca` the CA certificates the servers' certificates
+ * must chain to; `cert` and `key` (both, or both NULL) the client's certificate chain and
+ * its unencrypted key (PKCS#8, PKCS#1 or SEC1), for servers that want one (ZooKeeper's
+ * default `ssl.clientAuth=need`; the ACL id is then `x509:<subject>`). Files are read when
+ * connecting (errors name them) and re-read when they change. Replaces earlier TLS
+ * settings: hostname verification and reload period go back to their defaults.
+ */
+enum zkha_status zkha_options_set_tls(struct zkha_options *options,
+                                      const char *ca,
+                                      const char *cert,
+                                      const char *key,
+                                      struct zkha_error **err);
+
+/**
+ * Whether the server's certificate must name the host as written in the connect string
+ * (default true). Call after setting TLS.
+ */
+enum zkha_status zkha_options_set_tls_hostname_verification(struct zkha_options *options,
+                                                            bool on,
+                                                            struct zkha_error **err);
+
+/**
+ * How often TLS files are checked for changes, which apply from the next connection
+ * (default 60 s; 0: never). Call after setting TLS.
+ */
+enum zkha_status zkha_options_set_tls_reload_every(struct zkha_options *options,
+                                                   uint64_t every_ms,
+                                                   struct zkha_error **err);
+
+/**
+ * SASL DIGEST-MD5 as `username` of the servers' JAAS `Server` section (ACL id
+ * `sasl:<username>`); a refused login fails the connect with ZKHA_STATUS_NO_AUTH naming the
+ * user. Both strings are copied.
+ */
+enum zkha_status zkha_options_set_sasl_digest_md5(struct zkha_options *options,
+                                                  const char *username,
+                                                  const char *password,
+                                                  struct zkha_error **err);
+
+/**
+ * SASL GSSAPI (Kerberos) with a login from `keytab` (a file path) as `principal`
+ * (`flink/jm1@EXAMPLE.COM`; NULL: the keytab's first), into a private in-memory ticket
+ * cache; tickets are renewed from the keytab as they expire, no `kinit` needed. MIT Kerberos
+ * (`libgssapi_krb5.so.2`) is loaded when connecting, not before, and reads `KRB5_CONFIG`
+ * (or /etc/krb5.conf). The ACL id is `sasl:<principal>`. Connecting fails with
+ * ZKHA_STATUS_CONFIG naming the keytab or principal if the login fails. Strings are copied.
+ */
+enum zkha_status zkha_options_set_sasl_kerberos_keytab(struct zkha_options *options,
+                                                       const char *keytab,
+                                                       const char *principal,
+                                                       struct zkha_error **err);
+
+/**
+ * SASL GSSAPI (Kerberos) with the tickets of a ticket cache: `ticket_cache`
+ * (`FILE:/tmp/krb5cc_1000`; NULL: `KRB5CCNAME` or the default) as `principal` (NULL: the
+ * cache's). Something else (kinit, k5start) must keep the tickets fresh; prefer
+ * `zkha_options_set_sasl_kerberos_keytab` for services. Strings are copied.
+ */
+enum zkha_status zkha_options_set_sasl_kerberos_ticket_cache(struct zkha_options *options,
+                                                             const char *ticket_cache,
+                                                             const char *principal,
+                                                             struct zkha_error **err);
+
+/**
+ * The servers' Kerberos service name (default `zookeeper`; Java's
+ * `zookeeper.sasl.client.username`): the server principal is `<service>/<host>`. Call after
+ * setting Kerberos.
+ */
+enum zkha_status zkha_options_set_kerberos_service(struct zkha_options *options,
+                                                   const char *service,
+                                                   struct zkha_error **err);
+
+/**
+ * The servers' full Kerberos principal (`zookeeper/zk1.example.com@EXAMPLE.COM`; Java's
+ * `zookeeper.server.principal`) instead of `<service>/<host>`; NULL: back to that. Call
+ * after setting Kerberos.
+ */
+enum zkha_status zkha_options_set_kerberos_server_principal(struct zkha_options *options,
+                                                            const char *server_principal,
+                                                            struct zkha_error **err);
+
+/**
+ * Whether each server's host is resolved to its canonical name for the server principal, as
+ * ZooKeeper's Java client does (default true; Java's
+ * `zookeeper.sasl.client.canonicalize.hostname`). Call after setting Kerberos.
+ */
+enum zkha_status zkha_options_set_kerberos_canonicalize_hostname(struct zkha_options *options,
+                                                                 bool on,
+                                                                 struct zkha_error **err);
+
+/**
+ * Adds an `addAuth` credential sent on every connection, `scheme:credential` (e.g.
+ * `digest:user:password`, ACL id `digest:user:<hash>`), to those set before (a Flink
+ * configuration's `high-availability.zookeeper.client.authorization` included);
+ * ZKHA_STATUS_INVALID_ARGUMENT if malformed (the message never shows the secret).
+ */
+enum zkha_status zkha_options_add_auth(struct zkha_options *options,
+                                       const char *credential,
+                                       struct zkha_error **err);
+
+/**
+ * Sets the ACL mode of created znodes (replaces entries added with
+ * `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or a
+ * TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT).
+ */
+enum zkha_status zkha_options_set_acl(struct zkha_options *options,
+                                      enum zkha_acl_mode mode,
+                                      struct zkha_error **err);
+
+/**
+ * Adds an entry to an explicit ACL of created znodes, in ZooKeeper's notation
+ * `scheme:id:perms` with perms from `crwda` (e.g. `sasl:flink:cdrwa`); the first one
+ * replaces the ACL mode. ZKHA_STATUS_INVALID_ARGUMENT, naming the entry, if malformed.
+ */
+enum zkha_status zkha_options_add_acl_entry(struct zkha_options *options,
+                                            const char *entry,
+                                            struct zkha_error **err);
+
+/**
+ * Frees options (NULL is fine).
+ */
+void zkha_options_free(struct zkha_options *options);
+
+/**
+ * Replaces the TLS certificates of a running client without a new session: `ca` (NULL:
+ * keep) and the client's `cert` with `key` (both, or both NULL: keep), each a PEM file's path
+ * or PEM text as in `zkha_options_set_tls`. They are read and checked now, and the next
+ * connection uses them (as a Java client re-reads its stores at each connection); all NULL
+ * re-reads the current files now. On an error nothing changes and the message names the
+ * file and the cause (ZKHA_STATUS_CONFIG); ZKHA_STATUS_INVALID_ARGUMENT for a client
+ * without TLS.
+ */
+enum zkha_status zkha_client_replace_tls(const struct zkha_client *client,
+                                         const char *ca,
+                                         const char *cert,
+                                         const char *key,
+                                         struct zkha_error **err);
+
+/**
  * Connects to `connect` (`host:port,...[/chroot]`) with a session timeout, waiting for the
  * first session.
  */
@@ -320,7 +514,19 @@ enum zkha_status zkha_client_connect(const char *connect,
                                      struct zkha_error **err);
 
 /**
- * Connects with the `high-availability.*` keys of a Flink configuration file or directory.
+ * Connects with `options` (see `zkha_options_new`), waiting for the first session. Every
+ * misconfiguration fails with its cause named: ZKHA_STATUS_CONFIG for a plain client at a
+ * TLS port (or the reverse), an expired certificate (with its date) or a file that does not
+ * read (with its path); ZKHA_STATUS_NO_AUTH for a refused SASL login (naming the user).
+ * `options` stays the caller's.
+ */
+enum zkha_status zkha_client_connect_with(const struct zkha_options *options,
+                                          struct zkha_client **out_client,
+                                          struct zkha_error **err);
+
+/**
+ * Connects with the `high-availability.*` keys of a Flink configuration file or directory
+ * (security included, see `zkha_options_from_flink_config`).
  */
 enum zkha_status zkha_client_from_flink_config(const char *path,
                                                struct zkha_client **out_client,
@@ -362,6 +568,15 @@ enum zkha_status zkha_put(const struct zkha_client *client,
                           struct zkha_error **err);
 
 /**
+ * Deletes one znode if its data version is `version` (-1: any); unfenced. ZKHA_STATUS_NO_NODE,
+ * _BAD_VERSION, _NOT_EMPTY, or _NO_AUTH if the parent's ACL does not let this client delete.
+ */
+enum zkha_status zkha_delete(const struct zkha_client *client,
+                             const char *path,
+                             int32_t version,
+                             struct zkha_error **err);
+
+/**
  * Joins the election on `latch_path` as `participant_id`.
  */
 enum zkha_status zkha_election_join(const struct zkha_client *client,
@@ -378,6 +593,16 @@ enum zkha_status zkha_election_wait(const struct zkha_election *election,
                                     uint64_t timeout_ms,
                                     int64_t *out_fencing_token,
                                     struct zkha_error **err);
+
+/**
+ * Publishes `len` bytes at `data` at `path` as this leader's ephemeral node, a write fenced
+ * on the latch node: ZKHA_STATUS_NOT_LEADER, and nothing written, once the grant is gone.
+ */
+enum zkha_status zkha_election_publish_leader_info(const struct zkha_election *election,
+                                                   const char *path,
+                                                   const uint8_t *data,
+                                                   size_t len,
+                                                   struct zkha_error **err);
 
 /**
  * True while this contender leads and its lease holds (false for NULL).

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -31,7 +32,91 @@ inline void check(zkha_status s, zkha_error *err) {
   }
 }
 inline uint64_t ms(std::chrono::milliseconds d) { return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count()); }
+/// An optional string argument: NULL when absent.
+inline const char *opt(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
 }  // namespace detail
+
+/// Client options (zkha_options): connect string, timeouts, TLS, SASL, auth credentials and
+/// ACL. Setters return *this and throw Error; errors name the offending argument. Holds
+/// secrets (a password, a key): keep it no longer than needed.
+class Options {
+ public:
+  /// zkha's defaults for `connect` (`host:port,...[/chroot]`).
+  explicit Options(const std::string &connect) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_options_new(connect.c_str(), &o_, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// The `high-availability.*` keys of a Flink configuration, security included; setters
+  /// then replace what they set.
+  static Options from_flink_config(const std::string &path) {
+    Options o;
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_options_from_flink_config(path.c_str(), &o.o_, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return o;
+  }
+  Options(Options &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+  Options &operator=(Options &&o) noexcept {
+    std::swap(o_, o.o_);
+    return *this;
+  }
+  Options(const Options &) = delete;
+  Options &operator=(const Options &) = delete;
+  ~Options() { zkha_options_free(o_); }
+
+  Options &session_timeout(std::chrono::milliseconds t) { return set(zkha_options_set_session_timeout, detail::ms(t)); }
+  Options &connection_timeout(std::chrono::milliseconds t) { return set(zkha_options_set_connection_timeout, detail::ms(t)); }
+  /// TLS: the CA, and the client's certificate with its key (both or neither); each a PEM
+  /// file's path or PEM text (holding `-----BEGIN`).
+  Options &tls(const std::string &ca, const std::optional<std::string> &cert = std::nullopt,
+               const std::optional<std::string> &key = std::nullopt) {
+    return set(zkha_options_set_tls, ca.c_str(), detail::opt(cert), detail::opt(key));
+  }
+  /// After tls().
+  Options &tls_hostname_verification(bool on) { return set(zkha_options_set_tls_hostname_verification, on); }
+  /// After tls().
+  Options &tls_reload_every(std::chrono::milliseconds every) { return set(zkha_options_set_tls_reload_every, detail::ms(every)); }
+  Options &sasl_digest_md5(const std::string &user, const std::string &password) {
+    return set(zkha_options_set_sasl_digest_md5, user.c_str(), password.c_str());
+  }
+  /// Kerberos login from a keytab (principal: the keytab's first if absent).
+  Options &sasl_kerberos_keytab(const std::string &keytab, const std::optional<std::string> &principal = std::nullopt) {
+    return set(zkha_options_set_sasl_kerberos_keytab, keytab.c_str(), detail::opt(principal));
+  }
+  /// Kerberos from a ticket cache (KRB5CCNAME or the default if absent).
+  Options &sasl_kerberos_ticket_cache(const std::optional<std::string> &cache = std::nullopt,
+                                      const std::optional<std::string> &principal = std::nullopt) {
+    return set(zkha_options_set_sasl_kerberos_ticket_cache, detail::opt(cache), detail::opt(principal));
+  }
+  /// After sasl_kerberos_*.
+  Options &kerberos_service(const std::string &service) { return set(zkha_options_set_kerberos_service, service.c_str()); }
+  /// After sasl_kerberos_*.
+  Options &kerberos_server_principal(const std::optional<std::string> &principal) {
+    return set(zkha_options_set_kerberos_server_principal, detail::opt(principal));
+  }
+  /// After sasl_kerberos_*.
+  Options &kerberos_canonicalize_hostname(bool on) { return set(zkha_options_set_kerberos_canonicalize_hostname, on); }
+  /// An addAuth credential, `scheme:credential` (`digest:user:password`).
+  Options &add_auth(const std::string &credential) { return set(zkha_options_add_auth, credential.c_str()); }
+  Options &acl(zkha_acl_mode mode) { return set(zkha_options_set_acl, mode); }
+  /// An explicit ACL entry `scheme:id:perms` (`sasl:flink:cdrwa`).
+  Options &add_acl_entry(const std::string &entry) { return set(zkha_options_add_acl_entry, entry.c_str()); }
+
+  const zkha_options *get() const { return o_; }
+
+ private:
+  Options() = default;
+  /// Calls the C setter `f(o_, args..., &err)`, throwing on failure.
+  template <class F, class... A>
+  Options &set(F f, A... args) {
+    zkha_error *err = nullptr;
+    zkha_status s = f(o_, args..., &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return *this;
+  }
+  zkha_options *o_ = nullptr;
+};
 
 class Election;
 class LockGuard;
@@ -42,6 +127,12 @@ class Client {
   Client(const std::string &connect, std::chrono::milliseconds session_timeout) {
     zkha_error *err = nullptr;
     zkha_status s = zkha_client_connect(connect.c_str(), detail::ms(session_timeout), &c_, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// Connects with `options` (which stay the caller's).
+  explicit Client(const Options &options) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_client_connect_with(options.get(), &c_, &err);  // call first: argument order is unspecified
     detail::check(s, err);
   }
   static Client from_flink_config(const std::string &path) {
@@ -62,6 +153,16 @@ class Client {
 
   int64_t session_id() const { return zkha_client_session_id(c_); }
   zkha_client *get() const { return c_; }
+
+  /// Replaces the TLS CA and/or client certificate with key (absent: kept) of the running
+  /// client, PEM files or text as in Options::tls; the next connection uses them. Nothing
+  /// changes if this throws.
+  void replace_tls(const std::optional<std::string> &ca, const std::optional<std::string> &cert = std::nullopt,
+                   const std::optional<std::string> &key = std::nullopt) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_client_replace_tls(c_, detail::opt(ca), detail::opt(cert), detail::opt(key), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
 
  private:
   Client() = default;

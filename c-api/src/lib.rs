@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use zkha::flink::FlinkConfig;
 use zkha::{
-    Client, ClientOptions, ConnectionState, CounterFormat, ElectionEvent, ElectionOptions,
-    ErrorKind, EventStream, LeaderInfo, LockGuard, LostReason,
+    AclEntry, AclMode, Client, ClientOptions, ConnectionState, CounterFormat, Credential,
+    ElectionEvent, ElectionOptions, ErrorKind, EventStream, Kerberos, LeaderInfo, LockGuard,
+    LostReason, Pem, Sasl, TlsConfig,
 };
 
 /// Result of every call.
@@ -167,6 +168,24 @@ pub struct zkha_client {
     client: Client,
 }
 
+/// Client options being built: `zkha_options_new` or `zkha_options_from_flink_config`, the
+/// `zkha_options_*` setters, then `zkha_client_connect_with`. It may hold secrets (a SASL
+/// password, a key): free it with `zkha_options_free` once connected.
+pub struct zkha_options {
+    options: ClientOptions,
+}
+
+/// The ACL of the znodes a client creates (`zkha_options_set_acl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_acl_mode {
+    /// world:anyone, all permissions (the default; Flink's `open`).
+    Open = 0,
+    /// Only the authenticated identity that created a node: SASL, an auth credential or a TLS
+    /// client certificate (Flink's `creator`, ZooKeeper's CREATOR_ALL_ACL).
+    Creator,
+}
+
 /// A contender in a leader election.
 pub struct zkha_election {
     election: zkha::Election,
@@ -281,6 +300,20 @@ unsafe fn obj<'a, T>(p: *const T, what: &str) -> R<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| null(what))
 }
 
+unsafe fn obj_mut<'a, T>(p: *mut T, what: &str) -> R<&'a mut T> {
+    // SAFETY: a handle from this library or NULL (checked), not used by another thread.
+    unsafe { p.as_mut() }.ok_or_else(|| null(what))
+}
+
+/// An optional string argument: NULL is None.
+unsafe fn opt_text<'a>(p: *const c_char, what: &str) -> R<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        unsafe { text(p, what) }.map(Some)
+    }
+}
+
 unsafe fn out<T>(p: *mut T, what: &str, v: T) -> R<()> {
     if p.is_null() {
         return Err(null(what));
@@ -288,6 +321,15 @@ unsafe fn out<T>(p: *mut T, what: &str, v: T) -> R<()> {
     // SAFETY: non-NULL out pointer per the API contract.
     unsafe { p.write(v) };
     Ok(())
+}
+
+/// A new handle made by `make` into `*p`; a NULL `p` is refused before anything is made.
+unsafe fn out_new<T>(p: *mut *mut T, what: &str, make: impl FnOnce() -> R<T>) -> R<()> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    let v = make()?;
+    unsafe { out(p, what, Box::into_raw(Box::new(v))) }
 }
 
 fn block<T: Send + 'static>(
@@ -324,6 +366,12 @@ unsafe fn bytes_in<'a>(data: *const u8, len: usize, what: &str) -> R<&'a [u8]> {
     }
     // SAFETY: `len` readable bytes at `data` per the API contract.
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A path and `len` bytes at `data`, copied for a write.
+unsafe fn path_and_data(path: *const c_char, data: *const u8, len: usize) -> R<(String, Vec<u8>)> {
+    let p = unsafe { text(path, "path") }?.to_string();
+    Ok((p, unsafe { bytes_in(data, len, "data") }?.to_vec()))
 }
 
 /// Drops a handle made by `Box::into_raw` here; NULL is fine; a panic in a destructor stays here.
@@ -416,7 +464,426 @@ pub unsafe extern "C" fn zkha_bytes_free(bytes: zkha_bytes) {
     }
 }
 
+// ---- options -------------------------------------------------------------------------------
+
+/// Makes options with `make` into `*out_options` (checked first: nothing is made for NULL).
+fn new_options(
+    out_options: *mut *mut zkha_options,
+    make: impl FnOnce() -> R<ClientOptions>,
+) -> R<()> {
+    unsafe {
+        out_new(out_options, "out_options", || {
+            Ok(zkha_options { options: make()? })
+        })
+    }
+}
+
+/// Options for `connect` (`host:port,...[/chroot]`) with zkha's defaults (session timeout
+/// 30 s, no TLS, no SASL, open ACL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_new(
+    connect: *const c_char,
+    out_options: *mut *mut zkha_options,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let cs = unsafe { text(connect, "connect") }?;
+        new_options(out_options, || Ok(ClientOptions::new(cs)))
+    })
+}
+
+/// Options read from the `high-availability.*` keys of a Flink configuration file or
+/// directory, its security included as Flink's built-in HA reads it (ACL mode,
+/// authorization, the JAAS file's DigestLoginModule, ZooKeeper's TLS system properties in
+/// `env.java.opts.all`); the setters then replace what they set.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_from_flink_config(
+    path: *const c_char,
+    out_options: *mut *mut zkha_options,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let p = unsafe { text(path, "path") }?;
+        new_options(out_options, || Ok(FlinkConfig::load(p)?.client_options()?))
+    })
+}
+
+/// Applies `f` to the options behind `options`.
+fn with_options(
+    options: *mut zkha_options,
+    err: *mut *mut zkha_error,
+    f: impl FnOnce(&mut ClientOptions) -> R<()>,
+) -> zkha_status {
+    guard(err, || {
+        f(&mut unsafe { obj_mut(options, "options") }?.options)
+    })
+}
+
+/// Sets the session timeout asked of the servers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_session_timeout(
+    options: *mut zkha_options,
+    session_timeout_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.session_timeout = ms(session_timeout_ms);
+        Ok(())
+    })
+}
+
+/// Sets the timeout of one connection attempt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_connection_timeout(
+    options: *mut zkha_options,
+    connection_timeout_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.connection_timeout = ms(connection_timeout_ms);
+        Ok(())
+    })
+}
+
+/// A client certificate chain and its key.
+type Identity = (Pem, Pem);
+
+/// A PEM argument: the text itself if it holds a PEM block (`-----BEGIN`), else a file's path
+/// (as the Python binding decides).
+fn pem(s: &str) -> Pem {
+    if s.trim_start().starts_with("-----BEGIN") {
+        Pem::Text(s.into())
+    } else {
+        Pem::File(s.into())
+    }
+}
+
+/// The PEM arguments `ca` (NULL: None) and `cert` with `key` (both, or both NULL).
+unsafe fn pems(
+    ca: *const c_char,
+    cert: *const c_char,
+    key: *const c_char,
+) -> R<(Option<Pem>, Option<Identity>)> {
+    let ca = unsafe { opt_text(ca, "ca") }?.map(pem);
+    let identity = match unsafe { (opt_text(cert, "cert")?, opt_text(key, "key")?) } {
+        (Some(c), Some(k)) => Some((pem(c), pem(k))),
+        (None, None) => None,
+        _ => {
+            return Err(Fail(
+                zkha_status::InvalidArgument,
+                "cert and key go together: give both or neither".into(),
+            ))
+        }
+    };
+    Ok((ca, identity))
+}
+
+/// TLS to the servers' secureClientPort. Each argument is a PEM file's path or PEM text (a
+/// string holding `-----BEGIN`, copied): `ca` the CA certificates the servers' certificates
+/// must chain to; `cert` and `key` (both, or both NULL) the client's certificate chain and
+/// its unencrypted key (PKCS#8, PKCS#1 or SEC1), for servers that want one (ZooKeeper's
+/// default `ssl.clientAuth=need`; the ACL id is then `x509:<subject>`). Files are read when
+/// connecting (errors name them) and re-read when they change. Replaces earlier TLS
+/// settings: hostname verification and reload period go back to their defaults.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_tls(
+    options: *mut zkha_options,
+    ca: *const c_char,
+    cert: *const c_char,
+    key: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        let (ca, identity) = unsafe { pems(ca, cert, key) }?;
+        let mut t = TlsConfig::new(ca.ok_or_else(|| null("ca"))?);
+        t.identity = identity;
+        o.tls = Some(t);
+        Ok(())
+    })
+}
+
+/// The part of the options a setter refines, or an error telling which call comes first.
+fn set_first<'a, T>(part: Option<&'a mut T>, what: &str, first: &str) -> R<&'a mut T> {
+    part.ok_or_else(|| {
+        Fail(
+            zkha_status::InvalidArgument,
+            format!("{what}: call {first} first"),
+        )
+    })
+}
+
+/// Applies `f` to the TLS settings of `options` (set before).
+fn with_tls(
+    options: *mut zkha_options,
+    err: *mut *mut zkha_error,
+    what: &str,
+    f: impl FnOnce(&mut TlsConfig),
+) -> zkha_status {
+    with_options(options, err, |o| {
+        f(set_first(o.tls.as_mut(), what, "zkha_options_set_tls")?);
+        Ok(())
+    })
+}
+
+/// Whether the server's certificate must name the host as written in the connect string
+/// (default true). Call after setting TLS.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_tls_hostname_verification(
+    options: *mut zkha_options,
+    on: bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_tls(options, err, "TLS hostname verification", |t| {
+        t.hostname_verification = on
+    })
+}
+
+/// How often TLS files are checked for changes, which apply from the next connection
+/// (default 60 s; 0: never). Call after setting TLS.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_tls_reload_every(
+    options: *mut zkha_options,
+    every_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_tls(options, err, "TLS reload period", |t| {
+        t.reload_every = ms(every_ms)
+    })
+}
+
+/// SASL DIGEST-MD5 as `username` of the servers' JAAS `Server` section (ACL id
+/// `sasl:<username>`); a refused login fails the connect with ZKHA_STATUS_NO_AUTH naming the
+/// user. Both strings are copied.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_sasl_digest_md5(
+    options: *mut zkha_options,
+    username: *const c_char,
+    password: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.sasl = Some(Sasl::DigestMd5 {
+            username: unsafe { text(username, "username") }?.to_string(),
+            password: unsafe { text(password, "password") }?.to_string(),
+        });
+        Ok(())
+    })
+}
+
+/// Sets SASL GSSAPI (Kerberos) to `k`, replacing any SASL set before.
+unsafe fn set_kerberos(o: &mut ClientOptions, principal: *const c_char, mut k: Kerberos) -> R<()> {
+    k.principal = unsafe { opt_text(principal, "principal") }?.map(str::to_string);
+    o.sasl = Some(Sasl::Kerberos(k));
+    Ok(())
+}
+
+/// SASL GSSAPI (Kerberos) with a login from `keytab` (a file path) as `principal`
+/// (`flink/jm1@EXAMPLE.COM`; NULL: the keytab's first), into a private in-memory ticket
+/// cache; tickets are renewed from the keytab as they expire, no `kinit` needed. MIT Kerberos
+/// (`libgssapi_krb5.so.2`) is loaded when connecting, not before, and reads `KRB5_CONFIG`
+/// (or /etc/krb5.conf). The ACL id is `sasl:<principal>`. Connecting fails with
+/// ZKHA_STATUS_CONFIG naming the keytab or principal if the login fails. Strings are copied.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_sasl_kerberos_keytab(
+    options: *mut zkha_options,
+    keytab: *const c_char,
+    principal: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| unsafe {
+        let k = Kerberos {
+            keytab: Some(text(keytab, "keytab")?.into()),
+            ..Kerberos::ticket_cache(None)
+        };
+        set_kerberos(o, principal, k)
+    })
+}
+
+/// SASL GSSAPI (Kerberos) with the tickets of a ticket cache: `ticket_cache`
+/// (`FILE:/tmp/krb5cc_1000`; NULL: `KRB5CCNAME` or the default) as `principal` (NULL: the
+/// cache's). Something else (kinit, k5start) must keep the tickets fresh; prefer
+/// `zkha_options_set_sasl_kerberos_keytab` for services. Strings are copied.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_sasl_kerberos_ticket_cache(
+    options: *mut zkha_options,
+    ticket_cache: *const c_char,
+    principal: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| unsafe {
+        let cache = opt_text(ticket_cache, "ticket_cache")?.map(str::to_string);
+        set_kerberos(o, principal, Kerberos::ticket_cache(cache))
+    })
+}
+
+/// Applies `f` to the Kerberos settings of `options` (set before).
+fn with_kerberos(
+    options: *mut zkha_options,
+    err: *mut *mut zkha_error,
+    what: &str,
+    f: impl FnOnce(&mut Kerberos) -> R<()>,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        let k = match &mut o.sasl {
+            Some(Sasl::Kerberos(k)) => Some(k),
+            _ => None,
+        };
+        f(set_first(
+            k,
+            what,
+            "zkha_options_set_sasl_kerberos_keytab or _ticket_cache",
+        )?)
+    })
+}
+
+/// The servers' Kerberos service name (default `zookeeper`; Java's
+/// `zookeeper.sasl.client.username`): the server principal is `<service>/<host>`. Call after
+/// setting Kerberos.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_kerberos_service(
+    options: *mut zkha_options,
+    service: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_kerberos(options, err, "Kerberos service name", |k| {
+        let s = unsafe { text(service, "service") }?;
+        if s.is_empty() {
+            return Err(Fail(
+                zkha_status::InvalidArgument,
+                "service: the Kerberos service name is empty (ZooKeeper's is zookeeper)".into(),
+            ));
+        }
+        k.service = s.to_string();
+        Ok(())
+    })
+}
+
+/// The servers' full Kerberos principal (`zookeeper/zk1.example.com@EXAMPLE.COM`; Java's
+/// `zookeeper.server.principal`) instead of `<service>/<host>`; NULL: back to that. Call
+/// after setting Kerberos.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_kerberos_server_principal(
+    options: *mut zkha_options,
+    server_principal: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_kerberos(options, err, "Kerberos server principal", |k| {
+        k.server_principal =
+            unsafe { opt_text(server_principal, "server_principal") }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Whether each server's host is resolved to its canonical name for the server principal, as
+/// ZooKeeper's Java client does (default true; Java's
+/// `zookeeper.sasl.client.canonicalize.hostname`). Call after setting Kerberos.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_kerberos_canonicalize_hostname(
+    options: *mut zkha_options,
+    on: bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_kerberos(options, err, "Kerberos hostname canonicalization", |k| {
+        k.canonicalize_hostname = on;
+        Ok(())
+    })
+}
+
+/// Adds an `addAuth` credential sent on every connection, `scheme:credential` (e.g.
+/// `digest:user:password`, ACL id `digest:user:<hash>`), to those set before (a Flink
+/// configuration's `high-availability.zookeeper.client.authorization` included);
+/// ZKHA_STATUS_INVALID_ARGUMENT if malformed (the message never shows the secret).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_add_auth(
+    options: *mut zkha_options,
+    credential: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.auth.push(Credential::parse(unsafe {
+            text(credential, "credential")
+        }?)?);
+        Ok(())
+    })
+}
+
+/// Sets the ACL mode of created znodes (replaces entries added with
+/// `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or a
+/// TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_acl(
+    options: *mut zkha_options,
+    mode: zkha_acl_mode,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.acl = match mode {
+            zkha_acl_mode::Open => AclMode::Open,
+            zkha_acl_mode::Creator => AclMode::Creator,
+        };
+        Ok(())
+    })
+}
+
+/// Adds an entry to an explicit ACL of created znodes, in ZooKeeper's notation
+/// `scheme:id:perms` with perms from `crwda` (e.g. `sasl:flink:cdrwa`); the first one
+/// replaces the ACL mode. ZKHA_STATUS_INVALID_ARGUMENT, naming the entry, if malformed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_add_acl_entry(
+    options: *mut zkha_options,
+    entry: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        let e = AclEntry::parse(unsafe { text(entry, "entry") }?)?;
+        match &mut o.acl {
+            AclMode::Custom(entries) => entries.push(e),
+            other => *other = AclMode::Custom(vec![e]),
+        }
+        Ok(())
+    })
+}
+
+/// Frees options (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_free(options: *mut zkha_options) {
+    unsafe { free_box(options) }
+}
+
 // ---- client --------------------------------------------------------------------------------
+
+/// Connects with `options`, waiting for the first session, into `*out_client`.
+fn connect_into(options: ClientOptions, out_client: *mut *mut zkha_client) -> R<()> {
+    unsafe {
+        out_new(out_client, "out_client", || {
+            Ok(zkha_client {
+                client: block(Client::connect(options))?,
+            })
+        })
+    }
+}
+
+/// Replaces the TLS certificates of a running client without a new session: `ca` (NULL:
+/// keep) and the client's `cert` with `key` (both, or both NULL: keep), each a PEM file's path
+/// or PEM text as in `zkha_options_set_tls`. They are read and checked now, and the next
+/// connection uses them (as a Java client re-reads its stores at each connection); all NULL
+/// re-reads the current files now. On an error nothing changes and the message names the
+/// file and the cause (ZKHA_STATUS_CONFIG); ZKHA_STATUS_INVALID_ARGUMENT for a client
+/// without TLS.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_replace_tls(
+    client: *const zkha_client,
+    ca: *const c_char,
+    cert: *const c_char,
+    key: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?;
+        let (ca, identity) = unsafe { pems(ca, cert, key) }?;
+        Ok(c.client.replace_tls(ca, identity)?)
+    })
+}
 
 /// Connects to `connect` (`host:port,...[/chroot]`) with a session timeout, waiting for the
 /// first session.
@@ -428,23 +895,33 @@ pub unsafe extern "C" fn zkha_client_connect(
     err: *mut *mut zkha_error,
 ) -> zkha_status {
     guard(err, || {
-        let cs = unsafe { text(connect, "connect") }?.to_string();
-        if out_client.is_null() {
-            return Err(null("out_client"));
-        }
-        let options = ClientOptions::new(cs).session_timeout(ms(session_timeout_ms));
-        let client = block(Client::connect(options))?;
-        unsafe {
-            out(
-                out_client,
-                "out_client",
-                Box::into_raw(Box::new(zkha_client { client })),
-            )
-        }
+        let cs = unsafe { text(connect, "connect") }?;
+        connect_into(
+            ClientOptions::new(cs).session_timeout(ms(session_timeout_ms)),
+            out_client,
+        )
     })
 }
 
-/// Connects with the `high-availability.*` keys of a Flink configuration file or directory.
+/// Connects with `options` (see `zkha_options_new`), waiting for the first session. Every
+/// misconfiguration fails with its cause named: ZKHA_STATUS_CONFIG for a plain client at a
+/// TLS port (or the reverse), an expired certificate (with its date) or a file that does not
+/// read (with its path); ZKHA_STATUS_NO_AUTH for a refused SASL login (naming the user).
+/// `options` stays the caller's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_client_connect_with(
+    options: *const zkha_options,
+    out_client: *mut *mut zkha_client,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let o = unsafe { obj(options, "options") }?.options.clone();
+        connect_into(o, out_client)
+    })
+}
+
+/// Connects with the `high-availability.*` keys of a Flink configuration file or directory
+/// (security included, see `zkha_options_from_flink_config`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_client_from_flink_config(
     path: *const c_char,
@@ -452,19 +929,8 @@ pub unsafe extern "C" fn zkha_client_from_flink_config(
     err: *mut *mut zkha_error,
 ) -> zkha_status {
     guard(err, || {
-        let p = unsafe { text(path, "path") }?.to_string();
-        if out_client.is_null() {
-            return Err(null("out_client"));
-        }
-        let options = FlinkConfig::load(&p)?.client_options()?;
-        let client = block(Client::connect(options))?;
-        unsafe {
-            out(
-                out_client,
-                "out_client",
-                Box::into_raw(Box::new(zkha_client { client })),
-            )
-        }
+        let p = unsafe { text(path, "path") }?;
+        connect_into(FlinkConfig::load(p)?.client_options()?, out_client)
     })
 }
 
@@ -555,9 +1021,25 @@ pub unsafe extern "C" fn zkha_put(
 ) -> zkha_status {
     guard(err, || {
         let c = unsafe { obj(client, "client") }?.client.clone();
-        let p = unsafe { text(path, "path") }?.to_string();
-        let d = unsafe { bytes_in(data, len, "data") }?.to_vec();
+        let (p, d) = unsafe { path_and_data(path, data, len) }?;
         block(async move { c.put(&p, &d).await })
+    })
+}
+
+/// Deletes one znode if its data version is `version` (-1: any); unfenced. ZKHA_STATUS_NO_NODE,
+/// _BAD_VERSION, _NOT_EMPTY, or _NO_AUTH if the parent's ACL does not let this client delete.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_delete(
+    client: *const zkha_client,
+    path: *const c_char,
+    version: i32,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?.client.clone();
+        let p = unsafe { text(path, "path") }?.to_string();
+        let v = (version >= 0).then_some(version);
+        block(async move { c.delete(&p, v).await })
     })
 }
 
@@ -607,6 +1089,23 @@ pub unsafe extern "C" fn zkha_election_wait(
             unsafe { out_fencing_token.write(l.fencing_token) };
         }
         Ok(())
+    })
+}
+
+/// Publishes `len` bytes at `data` at `path` as this leader's ephemeral node, a write fenced
+/// on the latch node: ZKHA_STATUS_NOT_LEADER, and nothing written, once the grant is gone.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_election_publish_leader_info(
+    election: *const zkha_election,
+    path: *const c_char,
+    data: *const u8,
+    len: usize,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let e = unsafe { obj(election, "election") }?.election.clone();
+        let (p, d) = unsafe { path_and_data(path, data, len) }?;
+        block(async move { e.publish_leader_info(&p, &d).await })
     })
 }
 

@@ -17,6 +17,51 @@ using namespace std::chrono_literals;
     }                                                                     \
   } while (0)
 
+/* The status of what `f` throws (ZKHA_STATUS_OK if nothing), its message into `what`. */
+template <class F>
+static zkha_status thrown(F f, std::string &what) {
+  try {
+    f();
+  } catch (const zkha::Error &e) {
+    what = e.what();
+    return e.status();
+  }
+  return ZKHA_STATUS_OK;
+}
+
+/* Options, TLS and SASL through the wrappers, on the secured servers run.sh starts. */
+static int secured(const std::string &base) {
+  if (!std::getenv("ZKHA_TEST_TLS_DIR") || !std::getenv("ZKHA_TEST_TLS_CONNECT") || !std::getenv("ZKHA_TEST_DIGEST_CONNECT")) {
+    std::fprintf(stderr, "ZKHA_TEST_TLS_* / ZKHA_TEST_DIGEST_CONNECT are not set: run c-api/tests/run.sh\n");
+    return 2;
+  }
+  std::string dir = std::getenv("ZKHA_TEST_TLS_DIR");
+  zkha::Client tls(zkha::Options(std::getenv("ZKHA_TEST_TLS_CONNECT"))
+                       .session_timeout(4000ms)
+                       .tls(dir + "/ca.pem", dir + "/client.pem", dir + "/client.key")
+                       .acl(ZKHA_ACL_MODE_CREATOR));
+  {
+    zkha::LockGuard g(tls, base + "/tls-lock", 10s);
+    CHECK(g.is_held());
+  }
+  tls.replace_tls(std::nullopt, dir + "/client.pem", dir + "/client.key");
+  std::string what;
+  CHECK(thrown([&] { tls.replace_tls(dir + "/nope.pem"); }, what) == ZKHA_STATUS_CONFIG &&
+        what.find(dir + "/nope.pem") != std::string::npos);
+  CHECK(thrown([&] { zkha::Options("h:1").tls_hostname_verification(false); }, what) == ZKHA_STATUS_INVALID_ARGUMENT);
+
+  std::string digest = std::getenv("ZKHA_TEST_DIGEST_CONNECT");
+  zkha::Options o(digest);
+  o.sasl_digest_md5("zkha", "secret").acl(ZKHA_ACL_MODE_CREATOR);
+  zkha::Client owner(o);
+  zkha::LockGuard g(owner, base + "/sasl-lock", 10s);
+  CHECK(g.is_held());
+  o.sasl_digest_md5("zkha", "wrong-pw");
+  CHECK(thrown([&] { zkha::Client refused(o); }, what) == ZKHA_STATUS_NO_AUTH &&
+        what.find("DIGEST-MD5 user zkha") != std::string::npos);
+  return 0;
+}
+
 int main() {
   const char *connect = std::getenv("ZKHA_TEST_CONNECT");
   if (!connect) return 2;
@@ -47,6 +92,7 @@ int main() {
     bad = err.status() == ZKHA_STATUS_INVALID_ARGUMENT && std::string(err.what()).find("host:99999") != std::string::npos;
   }
   CHECK(bad);
+  if (int failed = secured(base)) return failed;
   std::printf("ok cpp_raii\n");
   return 0;
 }
