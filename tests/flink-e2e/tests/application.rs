@@ -10,8 +10,9 @@
 //! Two zkha defects this test found are checked precisely and reported, not failed on (each
 //! leaves the job's outcome intact; see docs/flink-e2e.md, "Known defects"):
 //! - a standby that joins again (or, granted a moment, publishes its leader information) while
-//!   the leader deletes the cluster root can get "no such znode" for the root, which zkha
-//!   reports to Flink as an election error, fatal (exit code 239), instead of joining again;
+//!   the leader deletes the cluster root can get "no such znode" for the root or a path below,
+//!   which zkha reports to Flink as an election error, fatal (exit code 239), instead of joining
+//!   again; the election's znodes it had made again (`leader`, `leader/latch`) stay;
 //! - a checkpoint the new leader recovers and subsumes while the killed leader's session still
 //!   holds its lock (before T, which zkha's fast failover is well within) keeps its
 //!   `completedCheckpoint*` file in `high-availability.storageDir` after the cleanup.
@@ -70,13 +71,14 @@ fn application_cluster_on_builtin_ha_reference() {
 
 /// A JobManager's exit after the job is done: success, or (zkha, not strict) the known fatal
 /// error of a re-join that raced the cleanup, recognised by its log line.
-fn check_exit(cluster: &Cluster, jm: usize, status: ExitStatus, ha: Ha) {
+/// Returns whether it was that defect.
+fn check_exit(cluster: &Cluster, jm: usize, status: ExitStatus, ha: Ha) -> bool {
     if status.success() {
-        return;
+        return false;
     }
     // Joining again, or publishing its leader information, found the cluster root gone.
     let root = cluster.options().cluster_root();
-    let raced = logs::grep_all(&cluster.jm_log(jm), &format!("no such znode (path {root})"));
+    let raced = logs::grep_all(&cluster.jm_log(jm), &format!("no such znode (path {root}"));
     if ha == Ha::Zkha && !strict() && status.code() == Some(FATAL_EXIT) && !raced.is_empty() {
         eprintln!(
             "KNOWN ZKHA DEFECT: JobManager {} exited with {status}: its election raced the \
@@ -84,7 +86,7 @@ fn check_exit(cluster: &Cluster, jm: usize, status: ExitStatus, ha: Ha) {
             jm + 1,
             raced[0].text
         );
-        return;
+        return true;
     }
     panic!(
         "JobManager {} exited by itself, successfully, once the job was done: {status}\n{}",
@@ -182,13 +184,14 @@ fn application_cluster(artifacts: &Artifacts, ha: Ha) {
     // first, while the standby still holds its latch node, then the standby, which finds the
     // job done in the JobResultStore and does not run it again.
     let deadline = Instant::now() + Duration::from_secs(240);
+    let mut raced = false;
     for jm in [f.new_leader, standby] {
         let left = deadline.saturating_duration_since(Instant::now());
         let status = cluster
             .wait_jm_exit(jm, left)
             .expect("wait")
             .expect("the JobManager was running");
-        check_exit(&cluster, jm, status, ha);
+        raced |= check_exit(&cluster, jm, status, ha);
     }
     eprintln!(
         "both JobManagers exited after the job finished ({:.1} s)",
@@ -202,7 +205,28 @@ fn application_cluster(artifacts: &Artifacts, ha: Ha) {
         clean.contains(&job) && clean.contains("SUCCEEDED"),
         "the clean entry records the job as succeeded: {clean}"
     );
-    let znodes = cluster.znodes().expect("znodes");
+    let mut znodes = cluster.znodes().expect("znodes");
+    if raced {
+        // The dead standby had made the election's path again: its latch node lives until its
+        // session expires (T), the parents it created stay.
+        let deadline = Instant::now() + cluster.options().session_timeout + Duration::from_secs(3);
+        while znodes.iter().any(|z| z.starts_with("leader/latch/")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            znodes = cluster.znodes().expect("znodes");
+        }
+        let left: Vec<String> = znodes
+            .iter()
+            .filter(|z| *z == "leader" || *z == "leader/latch")
+            .cloned()
+            .collect();
+        if !left.is_empty() {
+            eprintln!(
+                "KNOWN ZKHA DEFECT: the JobManager that died re-joining left {left:?} below {}",
+                cluster.options().cluster_root()
+            );
+        }
+        znodes.retain(|z| !left.contains(z));
+    }
     assert!(
         znodes.is_empty(),
         "no HA data left in ZooKeeper below {}: {znodes:?}",
