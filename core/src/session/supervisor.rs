@@ -137,8 +137,12 @@ pub(super) async fn relay_gap(inner: &Inner, t: Duration) -> Duration {
                         .push((o.connect_string.clone(), min));
                     (min / 2).min(t / 2)
                 }
-                _ => {
-                    tracing::info!(target: "zkha::session", "could not learn the servers' tickTime; assuming at most T/2 (set server_tick to renew the lease sooner)");
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {:?}", o.connection_timeout),
+                    };
+                    tracing::info!(target: "zkha::session", probe = %why, "could not learn the servers' tickTime; assuming at most T/2 (set server_tick to renew the lease sooner)");
                     t / 2
                 }
             }

@@ -153,6 +153,12 @@ impl Builder {
         };
         let timeout = if self.session_timeout.is_zero() { DEFAULT_SESSION_TIMEOUT } else { self.session_timeout };
         session.reset_timeout(timeout);
+        // [zkha patch] Until the server answers, a connection attempt may take the configured
+        // connection timeout even when the session asked for is shorter (see `start`).
+        if !self.connection_timeout.is_zero() {
+            let t = session.connector.timeout().max(self.connection_timeout);
+            session.connector.set_timeout(t);
+        }
         Ok(session)
     }
 }
@@ -680,7 +686,14 @@ impl Session {
         depot: &mut Depot,
     ) -> Result<Connection, Error> {
         endpoints.start();
-        let session_timeout = if self.session.id.0 == 0 { self.session_timeout } else { self.session_expired_timeout };
+        // [zkha patch] A new session may take the connection timeout to connect even when it
+        // asks for a shorter session (zkha's probe of the servers' minSessionTimeout asks for
+        // 1 ms): a TLS handshake does not fit in a few milliseconds.
+        let session_timeout = if self.session.id.0 == 0 {
+            self.session_timeout.max(self.configured_connection_timeout)
+        } else {
+            self.session_expired_timeout
+        };
         debug!(
             session_timeout = session_timeout.as_millis(),
             connection_timeout = self.connector.timeout().as_millis(),
