@@ -178,6 +178,15 @@ impl Renewer {
                 .heard
                 .newest_answered_by(Stamp::now().before(self.relay_gap))
             else {
+                if wanted {
+                    // No answer old enough yet (a fresh session, or one back at once): look
+                    // again after the relay gap, not a whole period later.
+                    tokio::select! {
+                        _ = until_true(&mut stop) => return,
+                        _ = tokio::time::sleep(self.relay_gap.max(Duration::from_millis(10))) => {}
+                    }
+                    self.wanted.notify_one();
+                }
                 continue;
             };
             let Ok(zk) = s.zk() else { return };
