@@ -301,8 +301,9 @@ fn operations(records: &[Record]) -> BTreeMap<String, u64> {
     ops
 }
 
-/// Copies the ensemble's configs and logs next to the histories (the ensemble's own directory
-/// goes with it).
+/// Copies the ensemble's configs, logs and data (transaction logs, snapshots, epoch files)
+/// next to the histories (the ensemble's own directory goes with it): what ZooKeeper itself
+/// committed, and what each server kept, can be read after the round.
 fn keep_logs(zk: &Ensemble, dir: &Path) {
     for id in 1..=zk.len() {
         let to = dir.join(format!("zookeeper-node{id}"));
@@ -311,6 +312,26 @@ fn keep_logs(zk: &Ensemble, dir: &Path) {
         let _ = std::fs::copy(&node, to.join("zookeeper.log"));
         if let Some(parent) = node.parent() {
             let _ = std::fs::copy(parent.join("zoo.cfg"), to.join("zoo.cfg"));
+        }
+        copy_dir(
+            &zkha_testkit::txnlog::ensemble_data_dir(zk, id),
+            &to.join("data"),
+        );
+    }
+}
+
+/// Copies a directory tree, best effort.
+fn copy_dir(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    let _ = std::fs::create_dir_all(to);
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            let _ = std::fs::copy(&p, to.join(e.file_name()));
         }
     }
 }
