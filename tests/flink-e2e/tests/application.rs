@@ -2,7 +2,9 @@
 //! under a fixed job id, three JobManagers): the leader is killed, a standby takes over and
 //! resumes the job from its checkpoint, the job finishes while the third JobManager still holds
 //! its latch node, and the cluster shuts itself down as Flink does — the JobResultStore entry
-//! clean, no HA data left in ZooKeeper or in `high-availability.storageDir`.
+//! clean, no HA data left in ZooKeeper or in `high-availability.storageDir` (but the state
+//! handle file of a checkpoint the killed leader was completing when it died, which the crash
+//! orphans with any HA services).
 //!
 //! On the Flink version of `ZKHA_FLINK_VERSION` (default 2.3) and on 1.20. Run alone: `cargo
 //! test -p zkha-flink-e2e --test application -- --test-threads 1`.
@@ -12,13 +14,16 @@
 //! - a standby that joins again (or, granted a moment, publishes its leader information) while
 //!   the leader deletes the cluster root can get "no such znode" for the root or a path below,
 //!   which zkha reports to Flink as an election error, fatal (exit code 239), instead of joining
-//!   again; the election's znodes it had made again (`leader`, `leader/latch`) stay;
+//!   again; the election's znodes it had made again (`leader`, `leader/latch`) stay; or it is
+//!   granted in the moment between the leader's latch node and the root going, revoked when
+//!   its node goes with the root, and Flink makes the interrupted application start fatal;
 //! - a checkpoint the new leader recovers and subsumes while the killed leader's session still
 //!   holds its lock (before T, which zkha's fast failover is well within) keeps its
 //!   `completedCheckpoint*` file in `high-availability.storageDir` after the cleanup.
 //!
 //! `ZKHA_E2E_STRICT=1` fails on them too.
 
+use std::fs;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -78,7 +83,14 @@ fn check_exit(cluster: &Cluster, jm: usize, status: ExitStatus, ha: Ha) -> bool 
     }
     // Joining again, or publishing its leader information, found the cluster root gone.
     let root = cluster.options().cluster_root();
-    let raced = logs::grep_all(&cluster.jm_log(jm), &format!("no such znode (path {root}"));
+    let mut raced = logs::grep_all(&cluster.jm_log(jm), &format!("no such znode (path {root}"));
+    // Or it was granted in the moment between the leader's own latch node and the root going,
+    // and revoked when its node went with the root (reason 4, node deleted): the application
+    // it had begun to run is interrupted, which Flink treats as fatal.
+    raced.extend(logs::grep(
+        &cluster.jm_log(jm),
+        "leadership revoked (reason code 4)",
+    ));
     if ha == Ha::Zkha && !strict() && status.code() == Some(FATAL_EXIT) && !raced.is_empty() {
         eprintln!(
             "KNOWN ZKHA DEFECT: JobManager {} exited with {status}: its election raced the \
@@ -233,23 +245,41 @@ fn application_cluster(artifacts: &Artifacts, ha: Ha) {
         cluster.options().cluster_root()
     );
     let mut files = cluster.ha_files().expect("files");
-    if ha == Ha::Zkha && !strict() {
-        let ha_dir = cluster.storage_dir().join("ha");
-        files.retain(|f| {
-            let name = f.rsplit('/').next().unwrap_or(f);
-            let chk = checkpoint_of(&ha_dir.join(f));
-            let leaked =
-                name.starts_with("completedCheckpoint") && chk.is_some_and(|c| c <= restored);
-            if leaked {
-                eprintln!(
-                    "KNOWN ZKHA DEFECT: {f} (checkpoint {}, recovered from the killed leader and \
-                     subsumed while its session still held the lock) was left in the HA storage",
-                    chk.unwrap_or(0)
-                );
-            }
-            !leaked
-        });
-    }
+    // The state handle file of a checkpoint the killed leader was completing (written before
+    // its znode, as Flink's store does) is orphaned by the crash, with any HA services: written
+    // before the kill, of a checkpoint newer than the one restored.
+    let killed_ms = f.timeline.origin_epoch_ms() + 500;
+    let ha_dir = cluster.storage_dir().join("ha");
+    files.retain(|name| {
+        let path = ha_dir.join(name);
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let chk = checkpoint_of(&path);
+        if !base.starts_with("completedCheckpoint") {
+            return true;
+        }
+        let written_ms = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(logs::epoch_ms)
+            .unwrap_or(u64::MAX);
+        if chk.is_some_and(|c| c > restored) && written_ms <= killed_ms {
+            eprintln!(
+                "{name} (checkpoint {}, written by the killed leader before its znode) was \
+                 orphaned by the crash, as with any HA services",
+                chk.unwrap_or(0)
+            );
+            return false;
+        }
+        let leaked = chk.is_some_and(|c| c <= restored);
+        if leaked && ha == Ha::Zkha && !strict() {
+            eprintln!(
+                "KNOWN ZKHA DEFECT: {name} (checkpoint {}, recovered from the killed leader and \
+                 subsumed while its session still held the lock) was left in the HA storage",
+                chk.unwrap_or(0)
+            );
+            return false;
+        }
+        true
+    });
     assert!(
         files.is_empty(),
         "no HA data left in high-availability.storageDir {}: {files:?}",
