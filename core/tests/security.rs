@@ -312,6 +312,19 @@ async fn misconfigurations_fail_fast_with_what_is_wrong() {
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert!(e.to_string().contains("does not seem to speak TLS"), "{e}");
 
+    // A key that is not the certificate's: both files named.
+    let (e, _) = refused(options(&tls.connect_string(), T).tls(
+        TlsConfig::new(Pem::File(files.ca_cert.clone())).identity(
+            Pem::File(files.client_cert.clone()),
+            Pem::File(files.ca_key.clone()),
+        ),
+    ))
+    .await;
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    for f in [&files.client_cert, &files.ca_key] {
+        assert!(e.to_string().contains(&f.display().to_string()), "{e}");
+    }
+
     // No client certificate for a server that needs one.
     let (e, _) = refused(
         options(&tls.connect_string(), T).tls(TlsConfig::new(Pem::File(files.ca_cert.clone()))),

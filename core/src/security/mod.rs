@@ -108,7 +108,16 @@ impl TlsConfig {
             })?;
             b = b.with_identity(id);
         }
-        b.build().map_err(|e| bad("TLS certificates", e))
+        // The build checks that the key belongs to the certificate: name both.
+        let what = match &self.identity {
+            Some((cert, key)) => format!(
+                "{} with {}",
+                describe(cert, "TLS client certificate"),
+                describe(key, "TLS client key")
+            ),
+            None => describe(&self.ca, "TLS CA certificates"),
+        };
+        b.build().map_err(|e| bad(&what, e))
     }
 
     fn stamps(&self) -> Vec<Option<SystemTime>> {

@@ -285,6 +285,7 @@ fn client_config(cfg: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
     let config = match &cfg.identity {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
+            let named = format!("{} with {}", where_(cert), where_(key));
             let ct = cert
                 .read("TLS client certificate")
                 .map_err(|e| e.to_string())?;
@@ -292,11 +293,11 @@ fn client_config(cfg: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(ct.as_bytes())
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("TLS client certificate in {}: {e}", where_(cert)))?;
-            let key = PrivateKeyDer::from_pem_slice(kt.as_bytes())
+            let key_der = PrivateKeyDer::from_pem_slice(kt.as_bytes())
                 .map_err(|e| format!("TLS client key in {}: {e}", where_(key)))?;
             builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("TLS client certificate and key: {e}"))?
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| format!("TLS client certificate and key ({named}): {e}"))?
         }
     };
     Ok(Arc::new(config))
