@@ -540,6 +540,9 @@ enum Failed {
     Repeat,
 }
 
+/// Consecutive NoNode failures of joining taken as a concurrent delete, before one is reported.
+const QUIET_NO_NODE: u32 = 100;
+
 impl Shared {
     /// Decides what a failed step means: the session's end and closing end the pass; a
     /// connection loss or timeout repeats the step after a short wait; anything else is
@@ -556,7 +559,21 @@ impl Shared {
             return Failed::Repeat;
         }
         let n = self.failures.fetch_add(1, Ordering::SeqCst);
-        if n == 0 {
+        // NoNode: the latch or a parent was deleted between its recreation and our create
+        // (a finished Flink application's leader removing the cluster's root, CURATOR-724):
+        // joining again recreates them. Only a run of them is reported (say, a chroot that
+        // does not exist): Flink makes an election error fatal.
+        if e.kind() == ErrorKind::NoNode && n < QUIET_NO_NODE {
+            tracing::debug!(target: "zkha::election", latch = %self.latch, error = %e, "a parent vanished; joining again");
+            tokio::time::sleep(retry.wait(0)).await;
+            return Failed::End(Pass::Rejoin);
+        }
+        let first = if e.kind() == ErrorKind::NoNode {
+            QUIET_NO_NODE
+        } else {
+            0
+        };
+        if n == first {
             tracing::error!(target: "zkha::election", latch = %self.latch, id = %self.options.participant_id,
                 error = %e, "cannot contend; retrying with backoff");
             self.events.publish_with(|| {

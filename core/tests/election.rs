@@ -343,6 +343,37 @@ async fn deleted_latch_parent_is_recreated() {
         .is_some_and(|c| c.len() == 1));
 }
 
+/// A finished Flink application's leader deletes the cluster's root while the standby joins
+/// again (flink-e2e's application test): the standby's joins meet a parent deleted between
+/// its recreation and the create. That is no error to report (Flink makes an election error
+/// fatal): the contender joins again quietly, and leads once the deleting stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_deleted_again_and_again_is_no_election_error() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let ca = client(&zk.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let root = unique("cleanup");
+    let latch = format!("{root}/a/b/c/leader/latch");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let mut events = a.events();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let _ = admin.delete_recursive(&root).await;
+    }
+    let mut errors = Vec::new();
+    while let Some(ev) = events.next_timeout(Duration::from_millis(50)).await {
+        if let ElectionEvent::Error { kind, message } = ev {
+            errors.push(format!("{kind:?}: {message}"));
+        }
+    }
+    assert!(errors.is_empty(), "election errors: {errors:?}");
+    a.wait_for_leadership(Duration::from_secs(10))
+        .await
+        .expect("leads again once the root stays");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_ensemble_restart_leaves_exactly_one_leader() {
     let zk = fresh(3);
