@@ -126,7 +126,11 @@ pub(super) async fn relay_gap(inner: &Inner, t: Duration) -> Duration {
         (Some(tick), _) => tick,
         (None, Some(min)) => (min / 2).min(t / 2),
         (None, None) => {
-            let probe = crate::security::connect(o, inner.connector(Duration::from_millis(1)));
+            // The 1 ms asked for must not limit the connect (a TLS handshake takes longer).
+            let connector = inner
+                .connector(Duration::from_millis(1))
+                .with_first_connect_timeout(o.connection_timeout);
+            let probe = crate::security::connect(o, connector);
             match tokio::time::timeout(o.connection_timeout, probe).await {
                 Ok(Ok(probe)) => {
                     let min = probe.session_timeout();

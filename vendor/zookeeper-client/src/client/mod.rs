@@ -1548,6 +1548,7 @@ pub struct Connector {
     server_version: Version,
     session_timeout: Duration,
     connection_timeout: Duration,
+    first_connect_timeout: Duration,
 }
 
 impl Connector {
@@ -1565,7 +1566,16 @@ impl Connector {
             server_version: Version(u32::MAX, u32::MAX, u32::MAX),
             session_timeout: Duration::ZERO,
             connection_timeout: Duration::ZERO,
+            first_connect_timeout: Duration::ZERO,
         }
+    }
+
+    /// [zkha patch] Lets the first connection of a new session take up to `timeout`, even when
+    /// the session timeout asked for is shorter (a probe of the servers' minSessionTimeout asks
+    /// for 1 ms; a TLS handshake does not fit in the few milliseconds derived from it).
+    pub fn with_first_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.first_connect_timeout = timeout;
+        self
     }
 
     /// Specifies target session timeout to negotiate with ZooKeeper server.
@@ -1749,7 +1759,8 @@ impl Connector {
             .with_readonly(self.readonly)
             .with_detached(self.detached)
             .with_session_timeout(self.session_timeout)
-            .with_connection_timeout(self.connection_timeout);
+            .with_connection_timeout(self.connection_timeout)
+            .with_first_connect_timeout(self.first_connect_timeout);
         #[cfg(feature = "tls")]
         let builder = builder.with_tls(self.tls);
         #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]

@@ -58,6 +58,7 @@ pub struct Builder {
     session: Option<SessionInfo>,
     session_timeout: Duration,
     connection_timeout: Duration,
+    first_connect_timeout: Duration,
 }
 
 impl Builder {
@@ -95,6 +96,11 @@ impl Builder {
         Self { connection_timeout, ..self }
     }
 
+    /// [zkha patch] See `Connector::with_first_connect_timeout`.
+    pub fn with_first_connect_timeout(self, first_connect_timeout: Duration) -> Self {
+        Self { first_connect_timeout, ..self }
+    }
+
     pub fn build(self, requester: Weak<mpsc::UnboundedSender<Request>>) -> Result<Session, Error> {
         let session = match self.session {
             Some(session) => {
@@ -129,6 +135,7 @@ impl Builder {
             detached: self.detached,
 
             configured_connection_timeout: self.connection_timeout,
+            first_connect_timeout: Duration::ZERO,
 
             last_zxid: session.last_zxid,
             last_recv: now,
@@ -153,11 +160,12 @@ impl Builder {
         };
         let timeout = if self.session_timeout.is_zero() { DEFAULT_SESSION_TIMEOUT } else { self.session_timeout };
         session.reset_timeout(timeout);
-        // [zkha patch] Until the server answers, a connection attempt may take the configured
-        // connection timeout even when the session asked for is shorter (see `start`).
-        if !self.connection_timeout.is_zero() {
-            let t = session.connector.timeout().max(self.connection_timeout);
+        // [zkha patch] Until the server answers, a connection attempt may take the first
+        // connect timeout asked for (see `Connector::with_first_connect_timeout`).
+        if !self.first_connect_timeout.is_zero() {
+            let t = session.connector.timeout().max(self.first_connect_timeout);
             session.connector.set_timeout(t);
+            session.first_connect_timeout = self.first_connect_timeout;
         }
         Ok(session)
     }
@@ -170,6 +178,7 @@ pub struct Session {
     connector: Connector,
 
     configured_connection_timeout: Duration,
+    first_connect_timeout: Duration,
 
     last_zxid: i64,
     last_recv: Instant,
@@ -686,11 +695,9 @@ impl Session {
         depot: &mut Depot,
     ) -> Result<Connection, Error> {
         endpoints.start();
-        // [zkha patch] A new session may take the connection timeout to connect even when it
-        // asks for a shorter session (zkha's probe of the servers' minSessionTimeout asks for
-        // 1 ms): a TLS handshake does not fit in a few milliseconds.
+        // [zkha patch] A new session may take the first connect timeout asked for.
         let session_timeout = if self.session.id.0 == 0 {
-            self.session_timeout.max(self.configured_connection_timeout)
+            self.session_timeout.max(self.first_connect_timeout)
         } else {
             self.session_expired_timeout
         };
