@@ -136,8 +136,12 @@ async fn all_nodes(c: &Client, path: &str) -> Vec<String> {
     out
 }
 
-/// The ACL of `path` as `scheme:id:perms`, read with a raw client of `connector`.
+/// The ACL of `path` as `scheme:id:perms`, read with a raw client of `connector` (after a
+/// sync: another session wrote it, maybe through another server).
 async fn acl_of(raw: &zk::Client, path: &str) -> Vec<String> {
+    raw.sync(path)
+        .await
+        .unwrap_or_else(|e| panic!("sync {path}: {e}"));
     let (acl, _) = raw
         .get_acl(path)
         .await
@@ -264,6 +268,7 @@ async fn open_acl_lets_anyone_in_and_explicit_lists_are_written_as_given() {
     .unwrap();
     let path = unique("digest-auth");
     c.put(&path, b"x").await.unwrap();
+    anyone.sync(&path).await.unwrap();
     assert!(matches!(
         anyone.get_data(&path).await,
         Err(zk::Error::NoAuth)
