@@ -151,12 +151,27 @@ def test_ctrl_c_interrupts_acquire_and_leaves_no_node(
     client: zkha.Client, hosts: str, path: str
 ) -> None:
     with zkha.Client(hosts, session_timeout=6) as other, client.lock(path):
-        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-        timer.start()
+        # Ctrl-C until the acquire is interrupted: one SIGINT was once lost in a full run
+        # (the suite hung here), and a lost one must fail the test, never hang it.
+        waiting = threading.Event()
+
+        def interrupt() -> None:
+            while waiting.wait(5) and not done.wait(0.3):
+                if waiting.is_set():
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        done = threading.Event()
+        sender = threading.Thread(target=interrupt)
+        sender.start()
         t0 = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            other.lock(path).acquire()  # forever
-        timer.join()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                waiting.set()
+                other.lock(path).acquire(timeout=20)
+        finally:
+            waiting.clear()
+            done.set()
+            sender.join()
         assert time.monotonic() - t0 < 2
         # the waiter's node is removed: only the holder's node remains
         deadline = time.monotonic() + 5
