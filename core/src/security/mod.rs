@@ -89,34 +89,20 @@ impl TlsConfig {
             )
         };
         let ca_text = self.ca.read("TLS CA certificates")?;
-        let ca = zk::TlsCa::from_pem(&ca_text)
-            .map_err(|e| bad(&describe(&self.ca, "TLS CA certificates"), e))?;
+        // What a failure names: the CA, or the certificate with its key once there is one
+        // (the build checks that the key belongs to the certificate).
+        let mut what = describe(&self.ca, "TLS CA certificates");
+        let ca = zk::TlsCa::from_pem(&ca_text).map_err(|e| bad(&what, e))?;
         let mut b = zk::TlsCerts::builder().with_ca(ca);
         if let Some((cert, key)) = &self.identity {
             let c = cert.read("TLS client certificate")?;
             let k = key.read("TLS client key")?;
-            check_validity(&c, &describe(cert, "TLS client certificate"))?;
-            let id = zk::TlsIdentity::from_pem(&c, &k).map_err(|e| {
-                bad(
-                    &format!(
-                        "{} with {}",
-                        describe(cert, "TLS client certificate"),
-                        describe(key, "TLS client key")
-                    ),
-                    e,
-                )
-            })?;
+            let cert_what = describe(cert, "TLS client certificate");
+            check_validity(&c, &cert_what)?;
+            what = format!("{cert_what} with {}", describe(key, "TLS client key"));
+            let id = zk::TlsIdentity::from_pem(&c, &k).map_err(|e| bad(&what, e))?;
             b = b.with_identity(id);
         }
-        // The build checks that the key belongs to the certificate: name both.
-        let what = match &self.identity {
-            Some((cert, key)) => format!(
-                "{} with {}",
-                describe(cert, "TLS client certificate"),
-                describe(key, "TLS client key")
-            ),
-            None => describe(&self.ca, "TLS CA certificates"),
-        };
         b.build().map_err(|e| bad(&what, e))
     }
 
