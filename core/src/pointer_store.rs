@@ -138,24 +138,38 @@ impl PointerStore {
 
     /// Adds `name` with `data` and locks it for this owner, atomically. An entry marked for
     /// deletion is removed first; an existing live entry is a `NodeExists` error.
+    ///
+    /// A connection loss repeats the add per the retry policy. An attempt whose reply was lost
+    /// may have been applied, so a repeat that finds the entry holding exactly `data` takes it
+    /// for its own: it returns once the entry carries this owner's lock (locking it again, if
+    /// the session changed meanwhile). An entry with other data stays a `NodeExists` error.
     pub async fn add_and_lock(&self, name: &str, data: &[u8]) -> Result<i32> {
         Self::check_name(name)?;
         self.inner().check_payload(&self.full(name), data.len())?;
         let data = data.to_vec();
         let name = name.to_string();
-        on_runtime!(self, |me| {
+        let repeated = std::sync::atomic::AtomicBool::new(false);
+        on_runtime_retrying!(self, [name, data, repeated], |me| {
+            use std::sync::atomic::Ordering::Relaxed;
             let inner = me.inner();
             let s = inner.session().await?;
             inner.ensure_path(&s, &me.root).await?;
-            let full = me.full(&name);
+            let full = me.full(name);
             let own_lock = path::join(&full, &format!("locks/{}", me.owner));
+            if repeated.swap(true, Relaxed) {
+                // What the lost attempt wrote, if anything, is visible after a sync.
+                inner
+                    .run(&s, &full, async |zk| zk.sync(&full).await)
+                    .await?;
+                if let Some(version) = me.adopt(&s, name, &full, data).await? {
+                    return Ok(version);
+                }
+            }
             match inner
                 .run(&s, &full, async |zk| zk.check_stat(&full).await)
                 .await?
             {
-                Some(st) if st.num_children == 0 => {
-                    me.delete(&s, &me.rel(&name, ""), &full).await?
-                }
+                Some(st) if st.num_children == 0 => me.delete(&s, &me.rel(name, ""), &full).await?,
                 Some(_) => {
                     return Err(Error::new(
                         ErrorKind::NodeExists,
@@ -166,17 +180,17 @@ impl PointerStore {
             }
             let ops = vec![
                 Op::Create {
-                    path: me.rel(&name, ""),
-                    data,
+                    path: me.rel(name, ""),
+                    data: data.clone(),
                     mode: NodeMode::Persistent,
                 },
                 Op::Create {
-                    path: me.rel(&name, "locks"),
+                    path: me.rel(name, "locks"),
                     data: vec![],
                     mode: NodeMode::Persistent,
                 },
                 Op::Create {
-                    path: me.rel(&name, &format!("locks/{}", me.owner)),
+                    path: me.rel(name, &format!("locks/{}", me.owner)),
                     data: vec![],
                     mode: NodeMode::Ephemeral,
                 },
@@ -201,6 +215,51 @@ impl PointerStore {
                 Err(e) => Err(e),
             }
         })
+    }
+
+    /// For a repeated [`PointerStore::add_and_lock`]: `Some(version)` if entry `name` holds
+    /// exactly `data` (the attempt whose reply was lost was applied) and carries this owner's
+    /// lock, locked again if the session changed since; `None` if it is absent or holds other
+    /// data (the caller's checks decide). A failure to lock it again is reported as an
+    /// outcome-unknown `ZooKeeper` error, never as one that says nothing was written.
+    async fn adopt(&self, s: &Session, name: &str, full: &str, data: &[u8]) -> Result<Option<i32>> {
+        let inner = self.inner();
+        let (current, stat) = match inner.run(s, full, async |zk| zk.get_data(full).await).await {
+            Ok(found) => found,
+            Err(e) if e.kind() == ErrorKind::NoNode => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if current != data {
+            return Ok(None);
+        }
+        let own_lock = path::join(full, &format!("locks/{}", self.owner));
+        let locked = inner
+            .run(s, &own_lock, async |zk| zk.check_stat(&own_lock).await)
+            .await?
+            .is_some();
+        if !locked {
+            let lock = vec![Op::Create {
+                path: self.rel(name, &format!("locks/{}", self.owner)),
+                data: vec![],
+                mode: NodeMode::Ephemeral,
+            }];
+            match self.write(s, lock).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NodeExists => {}
+                Err(e) if e.kind().outcome_unknown() => return Err(e),
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::ZooKeeper,
+                        format!(
+                            "pointer store entry {full} was written by an attempt whose reply \
+                             was lost, but cannot be locked again: {e}"
+                        ),
+                    ))
+                }
+            }
+        }
+        tracing::debug!(target: "zkha::pointer_store", entry = %full, "a lost reply: the entry was written");
+        Ok(Some(stat.version))
     }
 
     /// Replaces `name`'s data if it is at `expected_version` and this owner holds a lock on

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use zkha::{CounterFormat, ErrorKind, FenceSource};
+use zkha_testkit::{FaultProxy, ZkRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_owners_lock_one_entry() {
@@ -463,4 +464,58 @@ async fn config_change_during_server_restart_is_reported() {
         seen.contains(&("new".to_string(), Some(b"x".to_vec()))),
         "{seen:?}"
     );
+}
+
+/// A checkpoint pointer whose write was applied but whose reply was lost (the connection cut
+/// just before it) is no error: the add is repeated, finds its own entry (same data) and
+/// locks it, as a fenced leader's add must not fail the checkpoint over a lost reply. Before,
+/// the connection loss reached Flink, which failed the checkpoint and restarted the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_to_a_fenced_add_is_no_error_and_leaves_one_locked_entry() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let base = unique("lost-add");
+    let latch = format!("{base}/leader/latch");
+    let e = elect(&c, &latch, "jm-1");
+    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let node = e.node().expect("the latch node");
+    let root = format!("{base}/checkpoints");
+    let store = c
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e.clone()));
+    store
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    // A fenced multi starts with the check of the latch node.
+    proxy.cut_before_reply(ZkRequest::Multi, &node);
+    let v = store
+        .add_and_lock("0000000000000000002", b"cp2")
+        .await
+        .expect("the applied add is found, not reported as a connection loss");
+    assert_eq!(proxy.replies_cut(), 1, "the reply was withheld");
+    assert_eq!(v, 0);
+    let entry = format!("{root}/0000000000000000002");
+    let (data, _) = c.get_data(&entry).await.unwrap().expect("the entry");
+    assert_eq!(data, b"cp2");
+    let locks = c
+        .get_children(&format!("{entry}/locks"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        locks,
+        vec![store.owner_id().to_string()],
+        "locked once, by us"
+    );
+    // Adding an existing entry is still refused, with a lost reply or without.
+    let err = store
+        .add_and_lock("0000000000000000002", b"cp2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NodeExists, "{err}");
+    e.close().await;
 }
