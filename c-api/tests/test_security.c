@@ -152,8 +152,9 @@ static void elect_lock_publish(zkha_client *c, const char *base) {
 /* Writes `base`/data and `base`/dir/child with `owner`, then checks that `intruder` can
  * neither read, change, delete nor lock there (NO_AUTH) and that the owner can delete. */
 static void owner_only(zkha_client *owner, zkha_client *intruder, const char *base) {
-  char data[160], child[160], lock[160];
+  char data[160], child[160], lock[160], parent[180];
   snprintf(data, sizeof data, "%s/data", base);
+  snprintf(parent, sizeof parent, "(path %s)", base);
   snprintf(child, sizeof child, "%s/dir/child", base);
   snprintf(lock, sizeof lock, "%s/lock", base);
   OK(zkha_put(owner, data, (const uint8_t *)"v1", 2, &e_));
@@ -163,7 +164,8 @@ static void owner_only(zkha_client *owner, zkha_client *intruder, const char *ba
   OK(zkha_lock_release(l, &e_));
   zkha_bytes got = {0};
   REFUSED(ZKHA_STATUS_NO_AUTH, zkha_get_data(intruder, data, &got, &err_), data);
-  REFUSED(ZKHA_STATUS_NO_AUTH, zkha_put(intruder, data, (const uint8_t *)"x", 1, &err_), base);
+  /* The refusal names the node written and the parent that refused it. */
+  REFUSED(ZKHA_STATUS_NO_AUTH, zkha_put(intruder, data, (const uint8_t *)"x", 1, &err_), data, parent);
   REFUSED(ZKHA_STATUS_NO_AUTH, zkha_delete(intruder, child, -1, &err_), child);
   REFUSED(ZKHA_STATUS_NO_AUTH, zkha_lock_acquire(intruder, lock, ZKHA_LOCK_KIND_MUTEX, 0, 5000, &l, &err_), lock);
   OK(zkha_get_data(owner, data, &got, &e_));

@@ -231,6 +231,18 @@ async fn over_digest_md5_creator_acl_keeps_other_identities_out() {
         other.delete(leaf, None).await,
         Err(zk::Error::NoAuth)
     ));
+    // Through zkha, a refused write names the node written and the parent that refused it.
+    let intruder = Client::connect(options(&zk.connect_string(), T).sasl(digest("other", "pw2")))
+        .await
+        .expect("a session as other");
+    let target = format!("{path}/intruder");
+    let e = intruder.put(&target, b"x").await.expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::NoAuth, "{e}");
+    assert!(
+        e.to_string().contains(&format!("{target}: "))
+            && e.to_string().contains(&format!("(path {path})")),
+        "names the node and the refusing parent: {e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

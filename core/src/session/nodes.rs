@@ -231,8 +231,14 @@ impl NodeMode {
 
 impl Inner {
     /// Creates the persistent parents of `path` that are missing.
+    /// A parent that refuses this identity is named beside `full`, the node being written.
     pub(crate) async fn ensure_parents(&self, s: &Session, full: &str) -> Result<()> {
-        self.ensure_path(s, path::parent(full)).await
+        self.ensure_path(s, path::parent(full))
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::NoAuth => e.context(format!("{full}: a parent znode refused access")),
+                _ => e,
+            })
     }
 
     /// Creates `dir` and its ancestors as persistent znodes where missing.
