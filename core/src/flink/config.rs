@@ -45,6 +45,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.liveness.port",
     "high-availability.zkha.liveness.advertise",
     "high-availability.zkha.watchdog.timeout",
+    "high-availability.zkha.tls.store-check-interval",
     "high-availability.zkha.plugin-dir",
 ];
 

@@ -32,6 +32,14 @@ final class ZkhaClient implements AutoCloseable {
     static final ConfigOption<Duration> WATCHDOG_TIMEOUT =
             ConfigOptions.key("high-availability.zkha.watchdog.timeout").durationType().noDefaultValue();
 
+    /**
+     * How often JKS or PKCS12 stores named by the ZooKeeper client's properties are checked for
+     * changed files (renewed certificates); 0 never re-reads them.
+     */
+    static final ConfigOption<Duration> TLS_STORE_CHECK_INTERVAL =
+            ConfigOptions.key("high-availability.zkha.tls.store-check-interval").durationType()
+                    .defaultValue(Duration.ofSeconds(60));
+
     /** Tests only: the watchdog threads skip their pings while set, as in a JVM-wide pause. */
     static volatile boolean holdWatchdogPings;
 
@@ -56,6 +64,7 @@ final class ZkhaClient implements AutoCloseable {
      */
     static ZkhaClient connect(Configuration conf) {
         Native.init();
+        Duration check = conf.get(TLS_STORE_CHECK_INTERVAL);
         Map<String, String> map = conf.toMap();
         Map<String, String> props = ZooKeeperProperties.gather(map, System.getProperties());
         TlsStores tls = TlsStores.load(props);
@@ -70,8 +79,8 @@ final class ZkhaClient implements AutoCloseable {
         long slot = Native.slotNew();
         LOG.info("zkha connected: session 0x{}, cluster root {}", Long.toHexString(Native.clientSessionId(id)), root);
         ZkhaClient client = new ZkhaClient(id, slot, root, conf);
-        if (tls != null && tls.watchesFiles()) {
-            client.watchStores(tls);
+        if (tls != null && tls.watchesFiles() && !check.isZero()) {
+            client.watchStores(tls, check.toMillis());
         }
         return client;
     }
@@ -97,22 +106,20 @@ final class ZkhaClient implements AutoCloseable {
         }
     }
 
-    /** How often converted key and trust stores are checked for changes (tests shorten it). */
-    static volatile long storeCheckMillis = 60_000;
-
     private volatile Thread storeWatcher;
 
     /**
      * Re-reads the converted JKS or PKCS12 stores when their files change and hands the new
      * certificates to the core, which uses them from the next connection on (the ZooKeeper Java
      * client re-reads its stores at each connection). A store that does not read keeps the
-     * certificates in use (logged) and is tried again.
+     * certificates in use (logged) and is tried again. Checked every {@code checkMillis}
+     * ({@link #TLS_STORE_CHECK_INTERVAL}).
      */
-    private void watchStores(TlsStores tls) {
+    private void watchStores(TlsStores tls, long checkMillis) {
         Thread t = new Thread(() -> {
             try {
                 while (!closed.get()) {
-                    Thread.sleep(storeCheckMillis);
+                    Thread.sleep(checkMillis);
                     try {
                         Set<String> changed = tls.refresh(pem -> Native.clientReplaceTls(
                                 id, pem.get(TlsStores.KEY_STORE_PEM), pem.get(TlsStores.TRUST_STORE_PEM)));

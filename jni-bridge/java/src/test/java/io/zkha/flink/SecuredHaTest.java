@@ -57,7 +57,6 @@ import org.apache.flink.runtime.util.ZooKeeperUtils;
 import org.apache.flink.shaded.curator5.org.apache.curator.framework.CuratorFramework;
 import org.apache.flink.shaded.zookeeper3.org.apache.zookeeper.data.ACL;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -90,11 +89,6 @@ class SecuredHaTest extends SecuredJvmTest {
     @AfterAll
     static void stop() throws Exception {
         zk.close();
-    }
-
-    @AfterEach
-    void restoreStoreChecks() {
-        ZkhaClient.storeCheckMillis = 60_000;
     }
 
     /** The store formats of the Java client; the kit makes both with the same key and CA. */
@@ -459,6 +453,40 @@ class SecuredHaTest extends SecuredJvmTest {
         assertTrue(e.getMessage().contains("JAAS file " + jaas + " has no section \"ZkClient\""), e.getMessage());
     }
 
+    /**
+     * The stores are re-read by a thread of their own ({@code zkha-tls-stores <root>}, as a
+     * thread dump shows it); {@code high-availability.zkha.tls.store-check-interval: 0} turns
+     * it off.
+     */
+    @Test
+    void aZeroStoreCheckIntervalNeverReReadsTheStores() throws Exception {
+        Configuration conf = secured(Stores.JKS, zk.connectString);
+        installSecurity(conf);
+        String root;
+        try (ZkhaClient watching = ZkhaClient.connect(conf)) {
+            root = watching.root;
+            assertEquals(1, storeThreads(root), "the default re-reads the stores");
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (storeThreads(root) > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertEquals(0, storeThreads(root), "the re-reading ends with the client");
+        conf.setString("high-availability.zkha.tls.store-check-interval", "0 s");
+        try (ZkhaClient fixed = ZkhaClient.connect(conf)) {
+            assertEquals(0, storeThreads(fixed.root), "0 never re-reads them");
+        }
+        conf.setString("high-availability.zkha.tls.store-check-interval", "soon");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ZkhaClient.connect(conf));
+        assertTrue(e.getMessage().contains("high-availability.zkha.tls.store-check-interval"), e.getMessage());
+    }
+
+    private static long storeThreads(String root) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && t.getName().equals("zkha-tls-stores " + root))
+                .count();
+    }
+
     @Test
     void noClientSectionOnASaslOnlyEnsembleSaysWhatIsMissing() throws Exception {
         Configuration conf = secured(Stores.JKS, zk.connectString);
@@ -476,9 +504,8 @@ class SecuredHaTest extends SecuredJvmTest {
     /**
      * The converted JKS key store is read again when its file changes: the next connection
      * shows the new certificate. On an ensemble with TLS alone (its identity is the
-     * certificate's; the JAAS file is Flink's JaasModule's empty one): on a SASL-required
-     * ensemble a zkha session does not survive a reconnect yet (a cut connection ends in an
-     * expired session and a revoked leadership; a core defect, not the plugin's).
+     * certificate's; the JAAS file is Flink's JaasModule's empty one), so that the renewed
+     * certificate of another subject is the whole identity of the next connection.
      */
     @Test
     void aChangedKeyStoreIsUsedFromTheNextConnection() throws Exception {
@@ -497,7 +524,7 @@ class SecuredHaTest extends SecuredJvmTest {
             System.setProperty("zookeeper.ssl.keyStore.location", jks.toString());
             installSecurity(conf);
             assertTrue(System.getProperty("java.security.auth.login.config").contains("jaas-"), "Flink's JaasModule's file");
-            ZkhaClient.storeCheckMillis = 100;
+            conf.set(ZkhaClient.TLS_STORE_CHECK_INTERVAL, Duration.ofMillis(100));
             String jobs = conf.get(HighAvailabilityOptions.HA_ZOOKEEPER_ROOT) + "/cluster/jobs";
             try (TestServices services = TestServices.leading(conf);
                     CuratorFrameworkWithUnhandledErrorListener c = curator(conf)) {
