@@ -64,6 +64,17 @@ fn reads_who_wrote_what_from_a_real_servers_log() {
         vec![b"hello".to_vec(), b"again".to_vec(), b"fenced".to_vec()],
         "the create, the setData and the fenced multi's setData of /txnlog/a, in order"
     );
+    let create = by(session)
+        .flat_map(|t| t.writes().cloned().collect::<Vec<_>>())
+        .find(|o| {
+            matches!(o.op, op::CREATE | op::CREATE2) && o.path.as_deref() == Some("/txnlog/a")
+        })
+        .expect("the create of /txnlog/a");
+    assert_eq!(
+        create.acl,
+        Some(vec!["31 world:anyone".to_string()]),
+        "the create carries its ACL (open: every permission for anyone)"
+    );
     let multi = by(session)
         .find(|t| t.op == op::MULTI)
         .expect("the fenced multi");

@@ -58,6 +58,9 @@ pub struct TxnOp {
     pub data: Option<Vec<u8>>,
     /// The error code of an error operation.
     pub err: Option<i32>,
+    /// The ACL of a create, as the server stored it (an `auth` id replaced by the creator's
+    /// authenticated ids): `<perms> <scheme>:<id>` each, e.g. `31 sasl:flink`.
+    pub acl: Option<Vec<String>>,
 }
 
 impl TxnOp {
@@ -181,9 +184,15 @@ fn decode_op(op: i32, body: &[u8]) -> TxnOp {
         path: None,
         data: None,
         err: None,
+        acl: None,
     };
     match op {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::SET_DATA => {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+            t.path = r.string();
+            t.data = r.buffer();
+            t.acl = acl(&mut r);
+        }
+        op::SET_DATA => {
             t.path = r.string();
             t.data = r.buffer();
         }
@@ -192,6 +201,19 @@ fn decode_op(op: i32, body: &[u8]) -> TxnOp {
         _ => {}
     }
     t
+}
+
+/// A jute `vector<ACL>`: a count, then each ACL's perms and id (scheme, id).
+fn acl(r: &mut Reader<'_>) -> Option<Vec<String>> {
+    let n = r.i32()?;
+    let mut out = Vec::with_capacity(n.clamp(0, 64) as usize);
+    for _ in 0..n.max(0) {
+        let perms = r.i32()?;
+        let scheme = r.string()?;
+        let id = r.string()?;
+        out.push(format!("{perms} {scheme}:{id}"));
+    }
+    Some(out)
 }
 
 fn decode_entry(entry: &[u8]) -> Option<Txn> {
