@@ -22,6 +22,7 @@ use crate::dist::Artifacts;
 use crate::error::{Error, Result};
 use crate::logs;
 use crate::rest::{Checkpoints, JobSummary, Rest};
+use crate::secured::Security;
 
 /// Which high-availability services the cluster runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,9 @@ pub struct ClusterOptions {
     pub storage_dir: Option<PathBuf>,
     /// More `key: value` lines for every process's config.
     pub extra_config: Vec<(String, String)>,
+    /// A secured ensemble: every JVM's ZooKeeper client properties, the Flink keys, and the
+    /// kit client's TLS and SASL ([`crate::secured`]); `None`: a plain ensemble.
+    pub security: Option<Security>,
     /// How long [`Cluster::start`] waits for the REST endpoints, a leader and the TaskManagers.
     pub start_timeout: Duration,
 }
@@ -109,6 +113,7 @@ impl ClusterOptions {
             cluster_id: format!("/e2e-{}", unique()),
             storage_dir: None,
             extra_config: Vec::new(),
+            security: None,
             start_timeout: Duration::from_secs(180),
         }
     }
@@ -234,15 +239,17 @@ impl Cluster {
 
         // The test's own observer: its reads ride out the ZooKeeper server kills the tests
         // make (retried through the reconnect to another server).
-        let zk = Client::connect_blocking(
-            ClientOptions::new(options.quorum.clone())
-                .session_timeout(Duration::from_secs(10))
-                .retry(RetryPolicy {
-                    max_retries: 10,
-                    base_wait: Duration::from_millis(100),
-                    max_wait: Duration::from_secs(1),
-                }),
-        )?;
+        let mut observer = ClientOptions::new(options.quorum.clone())
+            .session_timeout(Duration::from_secs(10))
+            .retry(RetryPolicy {
+                max_retries: 10,
+                base_wait: Duration::from_millis(100),
+                max_wait: Duration::from_secs(1),
+            });
+        if let Some(s) = &options.security {
+            observer = s.client_options(observer);
+        }
+        let zk = Client::connect_blocking(observer)?;
         let mut cluster = Cluster {
             artifacts: artifacts.clone(),
             dir,
@@ -337,7 +344,8 @@ impl Cluster {
 
     fn common_config(&self, quorum: &str, pdir: &Path) -> Vec<(String, String)> {
         let o = &self.options;
-        vec![
+        let security = o.security.iter().flat_map(|s| s.flink_config.clone());
+        let mut cfg = vec![
             ("high-availability.type".into(), o.ha.type_value().into()),
             ("high-availability.zookeeper.quorum".into(), quorum.into()),
             (
@@ -369,7 +377,9 @@ impl Cluster {
             ("heartbeat.interval".into(), "2000".into()),
             ("heartbeat.timeout".into(), "10000".into()),
             ("io.tmp.dirs".into(), pdir.join("tmp").display().to_string()),
-        ]
+        ];
+        cfg.extend(security);
+        cfg
     }
 
     fn proc_mut(&mut self, role: Role, i: usize) -> Result<&mut Proc> {
@@ -399,6 +409,12 @@ impl Cluster {
             ));
         }
         let log4j = self.dir.join("log4j2.properties");
+        let properties: Vec<String> = self
+            .options
+            .security
+            .iter()
+            .flat_map(|s| s.jvm_properties.iter().map(|(k, v)| format!("-D{k}={v}")))
+            .collect();
         let p = self.proc_mut(role, i)?;
         if p.running() {
             return Err(Error::new(format!("{} is running", p.name)));
@@ -430,6 +446,7 @@ impl Cluster {
             .arg(format!("-Dlog.file={}", p.log().display()))
             .arg(format!("-Dlog4j.configurationFile={}", log4j.display()))
             .arg(format!("-Dzkha.e2e.process={}", p.name))
+            .args(&properties)
             .arg("-cp")
             .arg(classpath)
             .arg(main)
@@ -795,6 +812,13 @@ impl Cluster {
     /// The leader's view of `job`'s checkpoints.
     pub fn checkpoints(&self, job: &str) -> Result<Checkpoints> {
         self.leader_rest()?.checkpoints(job)
+    }
+
+    /// The latest completed checkpoint of `job`, as the leader reports it.
+    pub fn latest_checkpoint(&self, job: &str) -> Result<u64> {
+        self.checkpoints(job)?
+            .latest_completed
+            .ok_or_else(|| Error::new(format!("job {job} has no completed checkpoint")))
     }
 
     /// Waits until a checkpoint newer than `after` has completed; returns its id.

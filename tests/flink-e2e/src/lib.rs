@@ -6,6 +6,8 @@
 //! - [`Cluster`]: a standalone session or application cluster of JobManagers and TaskManagers on 127.0.0.1
 //!   against a [`zkha_testkit::Ensemble`]; kill, terminate and restart JobManagers; the
 //!   leader as ZooKeeper names it; job state and checkpoints over Flink's REST API ([`rest`]).
+//! - [`secured`]: a cluster on a TLS + SASL ensemble with creator ACLs, set up as for
+//!   Flink's built-in HA.
 //! - [`txnlog`]: ZooKeeper's own transaction log, to tell who wrote what and when.
 //! - [`Timeline`]: failover timelines measured with `Instant`s.
 
@@ -15,6 +17,7 @@ mod error;
 pub mod logs;
 pub mod rest;
 pub mod scenario;
+pub mod secured;
 mod timeline;
 
 pub use cluster::{Application, Cluster, ClusterOptions, Ha, Leader};

@@ -188,3 +188,107 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         restored,
     })
 }
+
+/// Asserts that exactly one instance of `job` runs: the leader lists it once, RUNNING, and no
+/// other job runs; the TaskManager's slots hold one job's tasks (parallelism 1: one slot), so
+/// no task of an earlier instance lingers.
+pub fn assert_single_instance(cluster: &Cluster, job: &str) {
+    let jobs = cluster.jobs().expect("jobs");
+    let listed: Vec<_> = jobs.iter().filter(|j| j.id == job).collect();
+    assert_eq!(listed.len(), 1, "job listed once: {jobs:?}");
+    assert_eq!(listed[0].state, "RUNNING");
+    let others: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.id != job && !["FINISHED", "CANCELED", "FAILED"].contains(&j.state.as_str()))
+        .collect();
+    assert!(others.is_empty(), "no other job alive: {others:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = cluster
+            .leader_rest()
+            .and_then(|r| r.overview())
+            .expect("overview");
+        if o.jobs_running == 1 && o.slots_total - o.slots_available == 1 {
+            eprintln!(
+                "  one instance: jobs-running 1, slots used 1 of {}",
+                o.slots_total
+            );
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still more than one instance after 30 s: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A storage directory two clusters share (one takes over the other's jobs), removed when
+/// dropped unless the test fails.
+pub struct SharedStorage(pub std::path::PathBuf);
+
+impl SharedStorage {
+    /// A fresh directory in the temporary directory, named after `what`.
+    pub fn new(what: &str) -> SharedStorage {
+        SharedStorage(
+            std::env::temp_dir().join(format!("zkha-e2e-{what}-{}", crate::cluster::unique())),
+        )
+    }
+}
+
+impl Drop for SharedStorage {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the storage directory {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Starts a cluster with `options` that takes over the jobs of an earlier one (same ZooKeeper
+/// root, cluster id and storage) and waits until `job` runs again, restored from a checkpoint
+/// at least `last`, as a stopped cluster's job must come back by itself; returns the cluster
+/// and the restored checkpoint.
+pub fn resume(
+    artifacts: &Artifacts,
+    options: ClusterOptions,
+    job: &str,
+    last: u64,
+) -> Result<(Cluster, u64)> {
+    let ha = options.ha;
+    let t = Instant::now();
+    let mut c = Cluster::start(artifacts, options)?;
+    let store = c.job_store();
+    if c.read(&format!("{store}/{job}"))?.is_none() {
+        return Err(Error::new(format!(
+            "the submitted job {job} is not in ZooKeeper ({store})"
+        )));
+    }
+    c.wait_job_running(job, Duration::from_secs(120))
+        .map_err(|e| Error::new(format!("job {job} did not resume on {}: {e}", ha.name())))?;
+    let jobs = c.jobs()?;
+    if jobs.len() != 1 {
+        return Err(Error::new(format!(
+            "one job expected, the recovered one: {jobs:?}"
+        )));
+    }
+    let restored = c.checkpoints(job)?.latest_restored.ok_or_else(|| {
+        Error::new(format!(
+            "job {job} on {} was not restored from a checkpoint",
+            ha.name()
+        ))
+    })?;
+    if restored < last {
+        return Err(Error::new(format!(
+            "on {} the job restored checkpoint {restored}, but {last} had completed before",
+            ha.name()
+        )));
+    }
+    eprintln!(
+        "{}: job {job} resumed from checkpoint {restored} (>= {last}) after {:.1} s",
+        ha.name(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok((c, restored))
+}

@@ -12,40 +12,6 @@ use zkha_testkit::FaultProxy;
 
 const T: Duration = Duration::from_secs(4);
 
-/// Exactly one instance of `job` runs: the leader lists it once, RUNNING, and no other job
-/// runs; the TaskManager's slots hold one job's tasks (parallelism 1: one slot), so no task
-/// of an earlier instance lingers.
-fn assert_single_instance(cluster: &zkha_flink_e2e::Cluster, job: &str) {
-    let jobs = cluster.jobs().expect("jobs");
-    let listed: Vec<_> = jobs.iter().filter(|j| j.id == job).collect();
-    assert_eq!(listed.len(), 1, "job listed once: {jobs:?}");
-    assert_eq!(listed[0].state, "RUNNING");
-    let others: Vec<_> = jobs
-        .iter()
-        .filter(|j| j.id != job && !["FINISHED", "CANCELED", "FAILED"].contains(&j.state.as_str()))
-        .collect();
-    assert!(others.is_empty(), "no other job alive: {others:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let o = cluster
-            .leader_rest()
-            .and_then(|r| r.overview())
-            .expect("overview");
-        if o.jobs_running == 1 && o.slots_total - o.slots_available == 1 {
-            eprintln!(
-                "  one instance: jobs-running 1, slots used 1 of {}",
-                o.slots_total
-            );
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still more than one instance after 30 s: {o:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The job's `numRestarts` metric (Flink's metric fetcher may need a moment to have it).
 fn num_restarts(rest: &zkha_flink_e2e::rest::Rest, job: &str) -> f64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -202,7 +168,7 @@ fn killed_leader(artifacts: &Artifacts) {
         "restored from checkpoint {restored}, but {} had completed before the kill",
         f.checkpoint_before
     );
-    assert_single_instance(&cluster, &job);
+    scenario::assert_single_instance(&cluster, &job);
     // It makes progress: a checkpoint after the restored one completes.
     let next = cluster
         .wait_checkpoint(&job, Some(restored), Duration::from_secs(30))
@@ -232,7 +198,7 @@ fn leader_jobmanager_killed_with_30s_session_standby_leads_within_a_second() {
         "standby leads {:?} after the kill at a 30 s session timeout; expected within 1 s",
         f.leader_after
     );
-    assert_single_instance(&cluster, &job);
+    scenario::assert_single_instance(&cluster, &job);
 }
 
 #[test]
@@ -250,7 +216,7 @@ fn leader_jobmanager_terminated_hands_over_within_a_second() {
     );
     let restored = f.restored.expect("the job was restored from a checkpoint");
     assert!(restored >= f.checkpoint_before);
-    assert_single_instance(&cluster, &job);
+    scenario::assert_single_instance(&cluster, &job);
 }
 
 #[test]
@@ -486,7 +452,7 @@ fn cut_off_leader(
         Some(new.jm),
         "leadership stayed"
     );
-    assert_single_instance(&cluster, job);
+    scenario::assert_single_instance(&cluster, job);
 
     assert_old_leader_wrote_nothing_after_the_cut(zk, log_node, &cluster, &old, old_pid, &mut tl);
 }
