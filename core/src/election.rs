@@ -484,12 +484,14 @@ impl Drop for PeerStatus<'_> {
 }
 
 /// Deletes the predecessor's node `pred` on `evidence` that its process is gone: exactly that
-/// node (its name is unique, and the delete requires the version we watched).
+/// node (its name is unique, and the delete requires the version we watched). Its session
+/// `owner` is remembered as dead ([`crate::dead_sessions`]).
 async fn force_takeover(
     sh: &Shared,
     s: &Session,
     pred: &str,
     version: i32,
+    owner: i64,
     evidence: &Evidence,
 ) -> Result<()> {
     let inner = &sh.inner;
@@ -499,6 +501,7 @@ async fn force_takeover(
     {
         Ok(()) => {
             Metrics::inc(&inner.metrics.forced_takeovers);
+            inner.dead_sessions.note(owner);
             tracing::warn!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
                 predecessor = %pred, %evidence,
                 "forced takeover: deleted the latch node of a contender whose process is gone");
@@ -741,7 +744,9 @@ async fn run_pass(
         if let Some(evidence) = evidence {
             // Then list again: the normal path grants (ownership check included) or waits on
             // the next predecessor.
-            if let Err(e) = force_takeover(sh, s, &pred, stat.version, &evidence).await {
+            if let Err(e) =
+                force_takeover(sh, s, &pred, stat.version, stat.ephemeral_owner, &evidence).await
+            {
                 if let Some(p) = pass_on_error(&e) {
                     return p;
                 }

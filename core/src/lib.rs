@@ -8,6 +8,7 @@
 mod child_view;
 pub mod config_watch;
 pub mod counter;
+mod dead_sessions;
 pub mod election;
 mod error;
 mod events;

@@ -508,7 +508,7 @@ impl PointerStore {
                 .run(&s, &locks, async |zk| zk.get_children(&locks).await)
                 .await
             {
-                if !others.is_empty() {
+                if !others.is_empty() && !me.release_dead_owners(&s, &locks, &others).await {
                     return Ok(None);
                 }
             }
@@ -518,6 +518,43 @@ impl PointerStore {
                 Err(e) => Err(e),
             }
         })
+    }
+
+    /// Deletes the locks in `locks` (named `others`) whose session's process the liveness link
+    /// proved gone (a predecessor this client took over from): its session, and so its
+    /// ephemeral lock, lives on until ZooKeeper expires it, and an entry subsumed meanwhile
+    /// would be left behind with its state. True if no lock remains.
+    async fn release_dead_owners(&self, s: &Session, locks: &str, others: &[String]) -> bool {
+        let inner = self.inner();
+        for other in others {
+            let lock = path::join(locks, other);
+            let stat = match inner
+                .run(s, &lock, async |zk| zk.check_stat(&lock).await)
+                .await
+            {
+                Ok(Some(st)) => st,
+                Ok(None) => continue,
+                Err(_) => return false,
+            };
+            if !inner.dead_sessions.contains(stat.ephemeral_owner) {
+                return false;
+            }
+            match inner
+                .run(s, &lock, async |zk| {
+                    zk.delete(&lock, Some(stat.version)).await
+                })
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(target: "zkha::pointer_store", lock = %lock,
+                        session = format_args!("{:#x}", stat.ephemeral_owner),
+                        "released the lock of an owner whose process is gone");
+                }
+                Err(e) if e.kind() == ErrorKind::NoNode => {}
+                Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// Deletes an entry marked for deletion (missing is fine).
@@ -532,7 +569,8 @@ impl PointerStore {
     }
 
     /// Releases our lock and removes `name` if no other owner holds it: `true` only if the
-    /// entry is gone.
+    /// entry is gone. A lock of an owner whose process the liveness link proved gone (this
+    /// client took over from it) does not count: it is deleted, as its session's expiry would.
     pub async fn release_and_try_remove(&self, name: &str) -> Result<bool> {
         match self.release_and_mark(name).await? {
             Some(_) => {

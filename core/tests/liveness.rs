@@ -42,6 +42,8 @@ fn liveness_child_contender() {
         "on" => LivenessOptions::default(),
         _ => LivenessOptions::disabled(),
     };
+    // Optional: once granted, add and lock an entry of the pointer store at this root.
+    let store_root = f.get(5).filter(|r| !r.is_empty()).map(|r| r.to_string());
     let client =
         Client::connect_blocking(options(connect, t).liveness(liveness)).expect("child connect");
     let e = client
@@ -76,6 +78,14 @@ fn liveness_child_contender() {
                 Some(t) => say(format!("GRANTED {t}")),
                 None => say("NOT_LEADING".into()),
             }
+            if let (Some(_), Some(root)) = (token, &store_root) {
+                let store = client.pointer_store(root).expect("child store");
+                zkha::runtime::block_on(async move {
+                    store.add_and_lock("0000000000000000001", b"cp1").await
+                })
+                .expect("child add_and_lock");
+                say("LOCKED".into());
+            }
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -93,7 +103,7 @@ impl Child {
     /// Starts a contender process and waits until its node exists.
     async fn start(connect: &str, latch: &str, id: &str, t: Duration, link: bool) -> Child {
         let exe = std::env::current_exe().expect("test binary");
-        Child::start_with(&exe, connect, latch, id, t, link).await
+        Child::start_with(&exe, connect, latch, id, t, link, "").await
     }
 
     /// [`Child::start`] with this test binary as built by another commit (`exe`).
@@ -104,6 +114,7 @@ impl Child {
         id: &str,
         t: Duration,
         link: bool,
+        store_root: &str,
     ) -> Child {
         let mut cmd = Command::new(exe);
         cmd.args([
@@ -116,7 +127,7 @@ impl Child {
         .env(
             CHILD_ENV,
             format!(
-                "{connect}|{latch}|{id}|{}|{}",
+                "{connect}|{latch}|{id}|{}|{}|{store_root}",
                 t.as_millis(),
                 if link { "on" } else { "off" }
             ),
@@ -315,6 +326,53 @@ async fn killed_leader_process_is_replaced_within_a_second() {
     );
 }
 
+/// A checkpoint pointer the killed leader had locked does not outlive its subsumption by the
+/// successor: the dead process's session (and its ephemeral lock) lives on for the session
+/// timeout, but the successor took over on the liveness link's evidence that the process is
+/// gone, so its `release_and_try_remove` deletes that lock and removes the entry at once.
+/// Before, the entry stayed (and Flink kept its state file for good: nobody released it
+/// again once the dead session expired). A lock of a live owner still keeps an entry
+/// (`two_owners_lock_one_entry` in stores.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_leaders_pointer_lock_does_not_keep_a_subsumed_entry() {
+    let zk = shared();
+    let base = unique("dead-owner");
+    let (latch, root) = (format!("{base}/latch"), format!("{base}/checkpoints"));
+    let exe = std::env::current_exe().expect("test binary");
+    let mut doomed =
+        Child::start_with(&exe, &zk.connect_string(), &latch, "doomed", T, true, &root).await;
+    doomed.expect("LOCKED", Duration::from_secs(10)).await;
+    let (c, survivor) = linked_contender(&zk.connect_string(), &latch, "survivor").await;
+    let mut events = survivor.events();
+    doomed.kill();
+    next_grant(&mut events, Duration::from_secs(5)).await;
+    let store = c
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(survivor.clone()));
+    let entry = store.get_and_lock("0000000000000000001").await.unwrap();
+    assert_eq!(entry.data, b"cp1");
+    let locks = format!("{root}/0000000000000000001/locks");
+    assert_eq!(
+        c.get_children(&locks).await.unwrap().map(|l| l.len()),
+        Some(2),
+        "the dead leader's lock is still there (its session lives until it expires) beside ours"
+    );
+    assert!(
+        store
+            .release_and_try_remove("0000000000000000001")
+            .await
+            .unwrap(),
+        "removed at once: the other lock's process is gone"
+    );
+    assert!(c
+        .get_data(&format!("{root}/0000000000000000001"))
+        .await
+        .unwrap()
+        .is_none());
+    survivor.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_connection_floods_at_the_leaders_endpoint_change_nothing() {
     let zk = shared();
@@ -385,9 +443,11 @@ async fn contenders_of_the_previous_protocol_share_a_latch_safely() {
 
     // A new leader, an old successor: linked (protocol 1 still answered), fast failover.
     let latch = unique("mixed-new-leads");
-    let mut leader = Child::start_with(&here, &zk.connect_string(), &latch, "new", T, true).await;
+    let mut leader =
+        Child::start_with(&here, &zk.connect_string(), &latch, "new", T, true, "").await;
     leader.expect("GRANTED", Duration::from_secs(10)).await;
-    let mut successor = Child::start_with(&old, &zk.connect_string(), &latch, "old", T, true).await;
+    let mut successor =
+        Child::start_with(&old, &zk.connect_string(), &latch, "old", T, true, "").await;
     successor
         .expect("LINKED true", Duration::from_secs(5))
         .await;
@@ -403,10 +463,11 @@ async fn contenders_of_the_previous_protocol_share_a_latch_safely() {
     // timeout after it dies.
     let t = Duration::from_secs(4);
     let latch = unique("mixed-old-leads");
-    let mut leader = Child::start_with(&old, &zk.connect_string(), &latch, "old", t, true).await;
+    let mut leader =
+        Child::start_with(&old, &zk.connect_string(), &latch, "old", t, true, "").await;
     leader.expect("GRANTED", Duration::from_secs(10)).await;
     let mut successor =
-        Child::start_with(&here, &zk.connect_string(), &latch, "new", t, true).await;
+        Child::start_with(&here, &zk.connect_string(), &latch, "new", t, true, "").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     while let Ok((_, line)) = successor.lines.try_recv() {
         assert!(

@@ -155,6 +155,8 @@ pub(crate) struct Inner {
     kerberos: Option<Arc<crate::security::KerberosMechanism>>,
     /// The ACL of every znode zkha creates.
     acl: Vec<zk::Acl>,
+    /// Sessions whose process the liveness link proved gone.
+    pub dead_sessions: crate::dead_sessions::DeadSessions,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -253,6 +255,7 @@ impl Client {
             tls,
             kerberos,
             acl,
+            dead_sessions: Default::default(),
         });
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
         let (zk, started) = match first.await {
