@@ -157,10 +157,14 @@ impl PointerStore {
             let full = me.full(name);
             let own_lock = path::join(&full, &format!("locks/{}", me.owner));
             if repeated.swap(true, Relaxed) {
-                // What the lost attempt wrote, if anything, is visible after a sync.
-                inner
-                    .run(&s, &full, async |zk| zk.sync(&full).await)
-                    .await?;
+                // What the lost attempt wrote, if anything, is visible after a sync (of the
+                // store's root, which exists: a NoNode here must not read as "not written").
+                let root = &me.root;
+                match inner.run(&s, root, async |zk| zk.sync(root).await).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NoNode => {}
+                    Err(e) => return Err(e),
+                }
                 if let Some(version) = me.adopt(&s, name, &full, data).await? {
                     return Ok(version);
                 }
