@@ -132,6 +132,16 @@ impl PointerStore {
         path::join(&self.root, name)
     }
 
+    /// This owner's lock node of entry `name` (full path).
+    fn own_lock(&self, name: &str) -> String {
+        path::join(&self.full(name), &self.own_lock_tail())
+    }
+
+    /// `locks/<owner>`: this owner's lock below an entry.
+    fn own_lock_tail(&self) -> String {
+        format!("locks/{}", self.owner)
+    }
+
     fn check_name(name: &str) -> Result<()> {
         path::validate_name(name, "entry name")
     }
@@ -155,7 +165,7 @@ impl PointerStore {
             let s = inner.session().await?;
             inner.ensure_path(&s, &me.root).await?;
             let full = me.full(name);
-            let own_lock = path::join(&full, &format!("locks/{}", me.owner));
+            let own_lock = me.own_lock(name);
             if repeated.swap(true, Relaxed) {
                 // What the lost attempt wrote, if anything, is visible after a sync (of the
                 // store's root, which exists: a NoNode here must not read as "not written").
@@ -194,7 +204,7 @@ impl PointerStore {
                     mode: NodeMode::Persistent,
                 },
                 Op::Create {
-                    path: me.rel(name, &format!("locks/{}", me.owner)),
+                    path: me.rel(name, &me.own_lock_tail()),
                     data: vec![],
                     mode: NodeMode::Ephemeral,
                 },
@@ -236,14 +246,14 @@ impl PointerStore {
         if current != data {
             return Ok(None);
         }
-        let own_lock = path::join(full, &format!("locks/{}", self.owner));
+        let own_lock = self.own_lock(name);
         let locked = inner
             .run(s, &own_lock, async |zk| zk.check_stat(&own_lock).await)
             .await?
             .is_some();
         if !locked {
             let lock = vec![Op::Create {
-                path: self.rel(name, &format!("locks/{}", self.owner)),
+                path: self.rel(name, &self.own_lock_tail()),
                 data: vec![],
                 mode: NodeMode::Ephemeral,
             }];
@@ -278,7 +288,7 @@ impl PointerStore {
             let s = inner.session().await?;
             let ops = vec![
                 Op::Check {
-                    path: me.rel(&name, &format!("locks/{}", me.owner)),
+                    path: me.rel(&name, &me.own_lock_tail()),
                     version: None,
                 },
                 Op::SetData {
@@ -336,7 +346,7 @@ impl PointerStore {
 
     async fn lock_and_read(&self, s: &Session, name: &str) -> Result<Entry> {
         let inner = self.inner();
-        let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
+        let lock = self.own_lock(name);
         let opts = zookeeper_client::CreateMode::Ephemeral.with_acls(inner.acls());
         match inner
             .run(s, &lock, async |zk| zk.create(&lock, &[], &opts).await)
@@ -377,11 +387,7 @@ impl PointerStore {
         let sent = std::time::Instant::now();
         let paths: Vec<(String, String)> = names
             .iter()
-            .map(|name| {
-                let full = self.full(name);
-                let lock = path::join(&full, &format!("locks/{}", self.owner));
-                (full, lock)
-            })
+            .map(|name| (self.full(name), self.own_lock(name)))
             .collect();
         let mut pending = Vec::with_capacity(names.len());
         for (name, (full, lock)) in names.iter().zip(&paths) {
@@ -471,7 +477,7 @@ impl PointerStore {
 
     async fn release_here(&self, s: &Session, name: &str) -> Result<()> {
         let inner = self.inner();
-        let lock = path::join(&self.full(name), &format!("locks/{}", self.owner));
+        let lock = self.own_lock(name);
         match inner
             .run(s, &lock, async |zk| zk.delete(&lock, None).await)
             .await
