@@ -189,6 +189,33 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
     })
 }
 
+/// Asserts what a SIGKILL failover `f` of `cluster` must show: another JobManager leads
+/// within `within` of the kill, the job was restored from a checkpoint at least as new as the
+/// latest one completed before the kill, and one instance of it runs. Prints the timeline;
+/// returns the restored checkpoint.
+pub fn assert_killed_leader_replaced(
+    cluster: &Cluster,
+    job: &str,
+    f: &Failover,
+    within: Duration,
+) -> u64 {
+    eprintln!("{}", f.timeline);
+    assert_ne!(f.new_leader, f.old_leader);
+    assert!(
+        f.leader_after <= within,
+        "standby leads {:?} after the kill; expected within {within:?}",
+        f.leader_after
+    );
+    let restored = f.restored.expect("the job was restored from a checkpoint");
+    assert!(
+        restored >= f.checkpoint_before,
+        "restored from checkpoint {restored}, but {} had completed before the kill",
+        f.checkpoint_before
+    );
+    assert_single_instance(cluster, job);
+    restored
+}
+
 /// Asserts that exactly one instance of `job` runs: the leader lists it once, RUNNING, and no
 /// other job runs; the TaskManager's slots hold one job's tasks (parallelism 1: one slot), so
 /// no task of an earlier instance lingers.

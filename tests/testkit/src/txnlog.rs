@@ -187,14 +187,12 @@ fn decode_op(op: i32, body: &[u8]) -> TxnOp {
         acl: None,
     };
     match op {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::SET_DATA => {
             t.path = r.string();
             t.data = r.buffer();
-            t.acl = acl(&mut r);
-        }
-        op::SET_DATA => {
-            t.path = r.string();
-            t.data = r.buffer();
+            if op != op::SET_DATA {
+                t.acl = acl(&mut r);
+            }
         }
         op::DELETE | op::DELETE_CONTAINER | op::SET_ACL | op::CHECK => t.path = r.string(),
         op::ERROR => t.err = r.i32(),
