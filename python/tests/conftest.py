@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +16,11 @@ from pathlib import Path
 import pytest
 
 import zkha
+
+# A background job of a non-interactive shell (`make test &`, nohup) starts with SIGINT
+# ignored: Python then installs no KeyboardInterrupt handler, and the children it spawns
+# inherit the ignored SIGINT. The Ctrl-C tests need what an interactive run has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = Path(os.environ.get("ZKHA_TESTKIT", ROOT / "target" / "debug" / "zkha-testkit"))
