@@ -288,9 +288,16 @@ impl Recipe {
             c
         });
         self.note_contention(inner, &s, children.as_ref().map(Vec::len));
-        let waited = self
-            .wait_turn(inner, &s, &node, children, deadline, cancel)
-            .await;
+        // Alone in the queue (the uncontended case): granted, nothing to sort or watch.
+        let alone = children
+            .as_deref()
+            .is_some_and(|c| c.len() == 1 && c[0] == node.name);
+        let waited = if alone {
+            Ok(())
+        } else {
+            self.wait_turn(inner, &s, &node, children, deadline, cancel)
+                .await
+        };
         match waited {
             Ok(()) => {
                 let guard = LockGuard::new(self.client.clone(), s, node);
