@@ -246,7 +246,8 @@ impl Recipe {
         mut cancel: watch::Receiver<bool>,
     ) -> Result<LockGuard> {
         let inner = self.client.inner().clone();
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A limit past what an Instant holds is no limit (`Duration::MAX` from a binding's `inf`).
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut attempt = 0u32;
         loop {
             let e = match self.acquire_once(&inner, deadline, &mut cancel).await {

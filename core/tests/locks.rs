@@ -728,3 +728,32 @@ async fn strict_mode_gives_up_a_lock_on_any_disconnect() {
         .expect("the lock passes on");
     g2.release().await.unwrap();
 }
+
+/// `Duration::MAX` (what a binding passes for "no limit") is no limit: the acquire does not
+/// panic computing its deadline, and it still waits for a holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_past_any_instant_waits_without_limit() {
+    let zk = shared();
+    let c1 = client(&zk.connect_string(), Duration::from_secs(8)).await;
+    let c2 = client(&zk.connect_string(), Duration::from_secs(8)).await;
+    let path = unique("max-limit");
+    let g = c1
+        .mutex(&path)
+        .unwrap()
+        .acquire(Some(Duration::MAX))
+        .await
+        .expect("a free lock with Duration::MAX");
+    let waiter = tokio::spawn({
+        let m = c2.mutex(&path).unwrap();
+        async move { m.acquire(Some(Duration::MAX)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "acquired while held");
+    g.release().await.unwrap();
+    let g2 = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("granted after the release")
+        .unwrap()
+        .unwrap();
+    g2.release().await.unwrap();
+}
