@@ -186,8 +186,35 @@ impl<'py> IntoPyObject<'py> for B {
     }
 }
 
-fn ms(v: Option<f64>) -> Option<Duration> {
-    v.map(|s| Duration::from_secs_f64(s.max(0.0)))
+/// A wait's limit in seconds from Python: `None`, `inf` and values past what a `Duration`
+/// holds wait without limit (`None`); NaN and negative values are a ValueError naming
+/// `name` (`Duration::from_secs_f64` would panic on them or on `inf`).
+fn wait_limit(name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_nan() || s < 0.0 => Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds >= 0 (None or inf: no limit), got {s}"
+        ))),
+        Some(s) => Ok(Duration::try_from_secs_f64(s).ok()),
+    }
+}
+
+/// A required wait's limit (see [`wait_limit`]): no limit is `Duration::MAX`.
+fn wait_for(name: &str, s: f64) -> PyResult<Duration> {
+    Ok(wait_limit(name, Some(s))?.unwrap_or(Duration::MAX))
+}
+
+/// A setting in seconds from Python (`None`: the default): finite and >= 0, else a
+/// ValueError naming `name`.
+fn setting(name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
+    v.map(|s| {
+        Duration::try_from_secs_f64(s).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{name} must be a finite number of seconds >= 0, got {s}"
+            ))
+        })
+    })
+    .transpose()
 }
 
 /// A core close: it starts at once, then waits for completion, at most `limit` (the core
@@ -305,7 +332,17 @@ impl TlsArg {
             }
         }
         t.hostname_verification = self.hostname_verification;
-        if let Some(every) = ms(self.reload_every) {
+        if let Some(every) = self
+            .reload_every
+            .map(|s| {
+                Duration::try_from_secs_f64(s).map_err(|_| {
+                    invalid(format!(
+                        "TLS: reload_every must be a finite number of seconds >= 0, got {s}"
+                    ))
+                })
+            })
+            .transpose()?
+        {
             t.reload_every = every;
         }
         Ok(t)
@@ -440,22 +477,22 @@ impl Client {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let mut o = ClientOptions::new(hosts);
-        if let Some(t) = ms(session_timeout) {
+        if let Some(t) = setting("session_timeout", session_timeout)? {
             o = o.session_timeout(t);
         }
-        if let Some(t) = ms(connection_timeout) {
+        if let Some(t) = setting("connection_timeout", connection_timeout)? {
             o = o.connection_timeout(t);
         }
         if let Some(n) = namespace {
             o = o.namespace(n);
         }
-        if let Some(t) = ms(lease_margin) {
+        if let Some(t) = setting("lease_margin", lease_margin)? {
             o = o.lease_margin(t);
         }
         if let Some(s) = strict {
             o = o.strict(s);
         }
-        if let Some(t) = ms(operation_timeout) {
+        if let Some(t) = setting("operation_timeout", operation_timeout)? {
             o = o.operation_timeout(t);
         }
         let o = with_security(py, o, tls, sasl, auth, acl)?;
@@ -494,7 +531,10 @@ impl Client {
         go(
             py,
             aio,
-            bounded(ms(timeout), async move { c.close().await }),
+            bounded(
+                wait_limit("timeout", timeout)?,
+                async move { c.close().await },
+            ),
         )
     }
 
@@ -597,7 +637,7 @@ impl Client {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let c = self.inner.clone();
-        let timeout = ms(timeout);
+        let timeout = wait_limit("timeout", timeout)?;
         let kind = kind.to_string();
         // Validate synchronously so bad input raises at the call, also for asyncio.
         match kind.as_str() {
@@ -680,8 +720,9 @@ impl StateStream {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let ev = self.events.clone();
+        let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, ms(timeout)).await?.map(state_name))
+            Ok(next_event(ev, limit).await?.map(state_name))
         })
     }
 }
@@ -705,7 +746,7 @@ impl Election {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let e = self.inner.clone();
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = wait_for("timeout", timeout)?;
         go(py, aio, async move {
             Ok(leadership_tuple(&e.wait_for_leadership(t).await?))
         })
@@ -729,8 +770,9 @@ impl Election {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let ev = self.events.clone();
+        let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, ms(timeout)).await?.map(|e| match e {
+            Ok(next_event(ev, limit).await?.map(|e| match e {
                 ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None, None),
                 ElectionEvent::Revoked { reason } => {
                     ("revoked", None, Some(revoke_name(reason)), None)
@@ -784,7 +826,10 @@ impl Election {
         go(
             py,
             aio,
-            bounded(ms(timeout), async move { e.close().await }),
+            bounded(
+                wait_limit("timeout", timeout)?,
+                async move { e.close().await },
+            ),
         )
     }
 }
@@ -1113,7 +1158,7 @@ impl ConfigWatch {
     ) -> PyResult<Py<PyAny>> {
         let w = self.inner.clone();
         let ev = self.events.clone();
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = wait_for("timeout", timeout)?;
         go(py, aio, async move {
             w.ready(t).await?;
             // The events of the first read describe the snapshot, not changes: drop them.
@@ -1144,8 +1189,9 @@ impl ConfigWatch {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let ev = self.events.clone();
+        let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, ms(timeout))
+            Ok(next_event(ev, limit)
                 .await?
                 .map(|c| (c.path, c.value.map(B))))
         })
@@ -1184,8 +1230,9 @@ impl LeaderWatch {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let ev = self.events.clone();
+        let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, ms(timeout)).await?.map(leader_value))
+            Ok(next_event(ev, limit).await?.map(leader_value))
         })
     }
 }

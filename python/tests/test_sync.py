@@ -391,3 +391,40 @@ def test_election_across_processes_leader_killed(hosts: str, path: str) -> None:
                 p.wait(5)
                 if p.stdout:
                     p.stdout.close()
+
+
+def test_timeouts_inf_means_no_limit_and_nan_or_negative_is_refused(
+    client: zkha.Client, hosts: str, path: str
+) -> None:
+    # inf and values past what a duration holds wait without limit (they used to panic).
+    with client.lock(path, timeout=float("inf")) as held:
+        assert held.is_held
+    with client.lock(path).acquire(timeout=1e300):
+        pass
+    with client.election(f"{path}/e", "a") as e:
+        assert e.wait(float("inf")).fencing_token > 0
+        ev = e.next_event(timeout=float("inf"))
+        assert ev is not None and ev.kind == "granted"
+    # A wait without limit still waits for a holder.
+    with zkha.Client(hosts, session_timeout=6) as other:
+        got: list[zkha.LockGuard] = []
+        with client.lock(path):
+            t = threading.Thread(
+                target=lambda: got.append(other.lock(path).acquire(timeout=float("inf")))
+            )
+            t.start()
+            time.sleep(0.3)
+            assert not got, "acquired while held"
+        t.join(10)
+        assert got and isinstance(got[0], zkha.LockGuard)
+        got[0].release()
+    with client.election(f"{path}/e2", "b") as e2:
+        for bad in (float("nan"), -1.0):
+            with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+                client.lock(path).acquire(timeout=bad)
+            with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+                e2.wait(bad)
+    for key in ("session_timeout", "connection_timeout", "operation_timeout", "lease_margin"):
+        for bad in (float("inf"), float("nan"), -1.0):
+            with pytest.raises(ValueError, match=f"{key} must be a finite number"):
+                zkha.Client(hosts, **{key: bad})
