@@ -19,6 +19,7 @@
 //! dropping a [`LockGuard`] releases in the background; [`LockGuard::release`] waits for the
 //! server's acknowledgement and retries through connection loss until the node is gone.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -57,7 +58,7 @@ struct Recipe {
     client: Client,
     path: String,
     kind: Kind,
-    /// Shared by the clones of one lock handle.
+    /// Shared by every handle on this path of this client ([`ViewSlots`]).
     views: Arc<StdMutex<ViewSlot>>,
 }
 
@@ -82,6 +83,44 @@ struct ViewSlot {
     calm: u32,
     /// The server cannot keep views exact (older than 3.9): never open one again.
     disabled: bool,
+}
+
+/// The view slots of one client, one per lock path, shared by every handle on that path: a
+/// caller (or a binding) that makes a new handle for each acquire keeps the one-round-trip
+/// acquire of a warm view. A slot no handle uses and that keeps no view is forgotten once the
+/// map has doubled since it was last pruned.
+#[derive(Default)]
+pub(crate) struct ViewSlots {
+    by_path: StdMutex<SlotMap>,
+}
+
+/// The slots by full path, and the map's size when it was last pruned.
+#[derive(Default)]
+struct SlotMap {
+    pruned_at: usize,
+    slots: HashMap<String, Arc<StdMutex<ViewSlot>>>,
+}
+
+impl ViewSlots {
+    /// The slot of `path` (a full path).
+    fn for_path(&self, path: &str) -> Arc<StdMutex<ViewSlot>> {
+        let mut map = self.by_path.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = map.slots.get(path) {
+            return s.clone();
+        }
+        if map.slots.len() >= (map.pruned_at * 2).max(64) {
+            map.slots.retain(|_, s| {
+                Arc::strong_count(s) > 1 || {
+                    let slot = ViewSlot::lock(s);
+                    slot.view.is_some() || slot.opening
+                }
+            });
+            map.pruned_at = map.slots.len();
+        }
+        let s = Arc::new(StdMutex::new(ViewSlot::default()));
+        map.slots.insert(path.to_string(), s.clone());
+        s
+    }
 }
 
 impl ViewSlot {
@@ -216,10 +255,10 @@ impl Drop for CancelOnDrop {
 impl Recipe {
     fn new(client: &Client, path: String, kind: Kind) -> Recipe {
         Recipe {
+            views: client.inner().lock_views.for_path(&path),
             client: client.clone(),
             path,
             kind,
-            views: Arc::default(),
         }
     }
 
@@ -845,6 +884,26 @@ mod tests {
             .unwrap();
         second.unsure = true;
         (s, first, second)
+    }
+
+    /// Handles of one path share one view slot; the slots of paths no handle uses any more
+    /// are forgotten, so a client locking ever new paths does not grow.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn view_slots_are_shared_per_path_and_forgotten_when_unused() {
+        let c = connect().await;
+        let a = c.mutex("/slots/a").unwrap();
+        let b = c.mutex("/slots/a").unwrap();
+        assert!(Arc::ptr_eq(&a.recipe.views, &b.recipe.views));
+        let slots = || c.inner().lock_views.by_path.lock().unwrap().slots.len();
+        for i in 0..1000 {
+            let m = c.mutex(&format!("/slots/{i}")).unwrap();
+            m.acquire(None).await.unwrap().release().await.unwrap();
+        }
+        assert!(slots() <= 130, "{} slots kept for 1000 paths", slots());
+        assert!(Arc::ptr_eq(
+            &a.recipe.views,
+            &c.mutex("/slots/a").unwrap().recipe.views
+        ));
     }
 
     /// A stray of our own join ahead of our node (the lost create landed first) is ours:

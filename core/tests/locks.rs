@@ -757,3 +757,33 @@ async fn a_limit_past_any_instant_waits_without_limit() {
         .unwrap();
     g2.release().await.unwrap();
 }
+
+/// A new handle for every acquire (what a binding's `client.lock(path)` per `with` makes)
+/// still gets the child view's one-round-trip acquire: the view belongs to the client's path,
+/// not to one handle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_made_per_acquire_share_the_child_view() {
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(8)).await;
+    let path = unique("view-per-acquire");
+    let before = c.metrics().lock_view_acquires;
+    let start = Instant::now();
+    let mut acquires = 0;
+    while c.metrics().lock_view_acquires == before && start.elapsed() < Duration::from_secs(5) {
+        let g = c.mutex(&path).unwrap().acquire(None).await.unwrap();
+        g.release().await.unwrap();
+        acquires += 1;
+    }
+    if views_supported(zk) {
+        assert!(
+            c.metrics().lock_view_acquires > before,
+            "no acquire of {acquires} fresh handles used the child view"
+        );
+    } else {
+        assert_eq!(
+            c.metrics().lock_view_acquires,
+            before,
+            "a view on ZooKeeper 3.8"
+        );
+    }
+}

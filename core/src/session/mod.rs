@@ -157,6 +157,8 @@ pub(crate) struct Inner {
     acl: Vec<zk::Acl>,
     /// Sessions whose process the liveness link proved gone.
     pub dead_sessions: crate::dead_sessions::DeadSessions,
+    /// The lock paths' child views, shared by every lock handle on a path.
+    pub lock_views: crate::lock::ViewSlots,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -256,6 +258,7 @@ impl Client {
             kerberos,
             acl,
             dead_sessions: Default::default(),
+            lock_views: Default::default(),
         });
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
         let (zk, started) = match first.await {
