@@ -4,6 +4,9 @@ interleaved, printing JSON lines {metric, value, unit, config} like ``make bench
 - lock cycle: acquire + release of an uncontended lock (zkha.Lock vs kazoo Lock), one client;
 - election hand-over: the leader leaves, time until the next contender is told it leads
   (zkha Election vs kazoo Election), two clients in this process.
+
+Measured after ``ZKHA_BENCH_WARMUP_S`` (default 5) seconds of lock cycles of both on the
+fresh ensemble.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = str(ROOT / "target" / "debug" / "zkha-testkit")
 CYCLES = int(os.environ.get("ZKHA_BENCH_CYCLES", "300"))
 HANDOVERS = int(os.environ.get("ZKHA_BENCH_HANDOVERS", "20"))
+# The ensemble is fresh: its JVMs need a few thousand requests before a round trip settles
+# (a lock cycle read 1.7-1.9 ms over the first 500 cycles, 0.9 ms after).
+WARMUP_S = float(os.environ.get("ZKHA_BENCH_WARMUP_S", "5"))
 
 
 def emit(metric: str, value: float, unit: str, config: str, **extra: object) -> None:
@@ -37,7 +43,8 @@ def lock_cycles(zk: zkha.Client, kz: KazooClient, base: str) -> tuple[list[float
     zl = zk.lock(f"{base}/zkha-lock")
     kl = kz.Lock(f"{base}/kazoo-lock", "bench")
     zs, ks = [], []
-    for _ in range(10):  # warm-up
+    warm_until = time.monotonic() + WARMUP_S
+    while time.monotonic() < warm_until:  # warm-up, both alike
         with zl:
             pass
         with kl:
