@@ -114,21 +114,6 @@ typedef enum zkha_status {
 } zkha_status;
 
 /**
- * The ACL of the znodes a client creates (`zkha_options_set_acl`).
- */
-typedef enum zkha_acl_mode {
-  /**
-   * world:anyone, all permissions (the default; Flink's `open`).
-   */
-  ZKHA_ACL_MODE_OPEN = 0,
-  /**
-   * Only the authenticated identity that created a node: SASL, an auth credential or a TLS
-   * client certificate (Flink's `creator`, ZooKeeper's CREATOR_ALL_ACL).
-   */
-  ZKHA_ACL_MODE_CREATOR,
-} zkha_acl_mode;
-
-/**
  * Connection states (see docs/failure-model.md).
  */
 typedef enum zkha_connection_state {
@@ -184,6 +169,21 @@ typedef enum zkha_election_event_kind {
    */
   ZKHA_ELECTION_EVENT_KIND_ERROR,
 } zkha_election_event_kind;
+
+/**
+ * The ACL of the znodes a client creates (`zkha_options_set_acl`).
+ */
+typedef enum zkha_acl_mode {
+  /**
+   * world:anyone, all permissions (the default; Flink's `open`).
+   */
+  ZKHA_ACL_MODE_OPEN = 0,
+  /**
+   * Only the authenticated identity that created a node: SASL, an auth credential or a TLS
+   * client certificate (Flink's `creator`, ZooKeeper's CREATOR_ALL_ACL).
+   */
+  ZKHA_ACL_MODE_CREATOR,
+} zkha_acl_mode;
 
 /**
  * Kind of lock for `zkha_lock_acquire`.
@@ -467,12 +467,13 @@ enum zkha_status zkha_options_add_auth(struct zkha_options *options,
                                        struct zkha_error **err);
 
 /**
- * Sets the ACL mode of created znodes (replaces entries added with
- * `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or a
- * TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT).
+ * Sets the ACL mode of created znodes (`mode`: a `zkha_acl_mode`; replaces entries added
+ * with `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or
+ * a TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT). Another
+ * value of `mode` is ZKHA_STATUS_INVALID_ARGUMENT.
  */
 enum zkha_status zkha_options_set_acl(struct zkha_options *options,
-                                      enum zkha_acl_mode mode,
+                                      int32_t mode,
                                       struct zkha_error **err);
 
 /**
@@ -637,12 +638,14 @@ enum zkha_status zkha_election_on_revoke(const struct zkha_election *election,
 void zkha_election_free(struct zkha_election *election);
 
 /**
- * Acquires a lock on `path`, waiting up to `timeout_ms` (0: forever); ZKHA_STATUS_TIMEOUT
- * if not acquired (no node is left behind). `leases` is used for semaphores only.
+ * Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
+ * ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms` (0: forever);
+ * ZKHA_STATUS_TIMEOUT if not acquired (no node is left behind). `leases` is used for
+ * semaphores only.
  */
 enum zkha_status zkha_lock_acquire(const struct zkha_client *client,
                                    const char *path,
-                                   enum zkha_lock_kind kind,
+                                   int32_t kind,
                                    uint32_t leases,
                                    uint64_t timeout_ms,
                                    struct zkha_lock **out_lock,

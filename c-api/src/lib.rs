@@ -186,6 +186,9 @@ pub enum zkha_acl_mode {
     Creator,
 }
 
+/// Every `zkha_acl_mode`, at the index of its value.
+const ACL_MODES: [zkha_acl_mode; 2] = [zkha_acl_mode::Open, zkha_acl_mode::Creator];
+
 /// A contender in a leader election.
 pub struct zkha_election {
     election: zkha::Election,
@@ -273,6 +276,24 @@ fn guard(err: *mut *mut zkha_error, f: impl FnOnce() -> R<()>) -> zkha_status {
             zkha_status::Internal
         }
     }
+}
+
+/// A C enum passed as an integer (a Rust enum taken by value from C would be undefined
+/// behaviour for an out-of-range value): the variant at `value` of `variants`, or
+/// INVALID_ARGUMENT naming `what` and the values it takes.
+fn variant<T: Copy>(value: i32, variants: &[T], what: &str) -> R<T> {
+    usize::try_from(value)
+        .ok()
+        .and_then(|i| variants.get(i).copied())
+        .ok_or_else(|| {
+            Fail(
+                zkha_status::InvalidArgument,
+                format!(
+                    "{what} must be one of 0..={}, got {value}",
+                    variants.len() - 1
+                ),
+            )
+        })
 }
 
 fn null(what: &str) -> Fail {
@@ -807,16 +828,18 @@ pub unsafe extern "C" fn zkha_options_add_auth(
     })
 }
 
-/// Sets the ACL mode of created znodes (replaces entries added with
-/// `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or a
-/// TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT).
+/// Sets the ACL mode of created znodes (`mode`: a `zkha_acl_mode`; replaces entries added
+/// with `zkha_options_add_acl_entry`). CREATOR needs an identity: SASL, an auth credential or
+/// a TLS client certificate (else connecting fails with ZKHA_STATUS_INVALID_ARGUMENT). Another
+/// value of `mode` is ZKHA_STATUS_INVALID_ARGUMENT.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_options_set_acl(
     options: *mut zkha_options,
-    mode: zkha_acl_mode,
+    mode: i32,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
     with_options(options, err, |o| {
+        let mode = variant(mode, &ACL_MODES, "ACL mode")?;
         o.acl = match mode {
             zkha_acl_mode::Open => AclMode::Open,
             zkha_acl_mode::Creator => AclMode::Creator,
@@ -1231,13 +1254,23 @@ pub enum zkha_lock_kind {
     Semaphore,
 }
 
-/// Acquires a lock on `path`, waiting up to `timeout_ms` (0: forever); ZKHA_STATUS_TIMEOUT
-/// if not acquired (no node is left behind). `leases` is used for semaphores only.
+/// Every `zkha_lock_kind`, at the index of its value.
+const LOCK_KINDS: [zkha_lock_kind; 4] = [
+    zkha_lock_kind::Mutex,
+    zkha_lock_kind::Read,
+    zkha_lock_kind::Write,
+    zkha_lock_kind::Semaphore,
+];
+
+/// Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
+/// ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms` (0: forever);
+/// ZKHA_STATUS_TIMEOUT if not acquired (no node is left behind). `leases` is used for
+/// semaphores only.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_lock_acquire(
     client: *const zkha_client,
     path: *const c_char,
-    kind: zkha_lock_kind,
+    kind: i32,
     leases: u32,
     timeout_ms: u64,
     out_lock: *mut *mut zkha_lock,
@@ -1249,6 +1282,7 @@ pub unsafe extern "C" fn zkha_lock_acquire(
         if out_lock.is_null() {
             return Err(null("out_lock"));
         }
+        let kind = variant(kind, &LOCK_KINDS, "lock kind")?;
         let timeout = (timeout_ms > 0).then(|| ms(timeout_ms));
         let guard = block(async move {
             match kind {
@@ -1778,4 +1812,25 @@ pub unsafe extern "C" fn zkha_leader_watch_next(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_leader_watch_free(watch: *mut zkha_leader_watch) {
     unsafe { free_box(watch) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_tables_sit_at_their_values() {
+        for (i, m) in ACL_MODES.iter().enumerate() {
+            assert_eq!(*m as usize, i);
+        }
+        for (i, k) in LOCK_KINDS.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
+        assert!(variant(4, &LOCK_KINDS, "lock kind").is_err());
+        assert!(variant(-1, &LOCK_KINDS, "lock kind").is_err());
+        assert_eq!(
+            variant(3, &LOCK_KINDS, "lock kind").ok(),
+            Some(zkha_lock_kind::Semaphore)
+        );
+    }
 }

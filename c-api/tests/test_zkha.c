@@ -158,6 +158,21 @@ static void test_locks(void) {
   CHECK(zkha_lock_acquire(a, sem, ZKHA_LOCK_KIND_SEMAPHORE, 2, 300, &s3, NULL) == ZKHA_STATUS_TIMEOUT, "2 leases");
   OK(zkha_lock_release(s1, &e_));
   OK(zkha_lock_release(s2, &e_));
+  /* An out-of-range kind is an error naming it, never undefined behaviour. */
+  zkha_lock *bad = NULL;
+  err = NULL;
+  CHECK(zkha_lock_acquire(a, path, 7, 0, 300, &bad, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "kind 7");
+  CHECK(bad == NULL && strstr(zkha_error_message(err), "lock kind must be one of 0..=3, got 7") != NULL,
+        "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_options *o = NULL;
+  OK(zkha_options_new("127.0.0.1:1", &o, &e_));
+  err = NULL;
+  CHECK(zkha_options_set_acl(o, -1, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "ACL mode -1");
+  CHECK(strstr(zkha_error_message(err), "ACL mode must be one of 0..=1, got -1") != NULL, "%s",
+        zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_options_free(o);
   zkha_client_free(a);
   zkha_client_free(b);
   printf("ok locks\n");
