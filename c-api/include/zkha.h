@@ -11,8 +11,11 @@
  *    (ZKHA_ERR_NULL_ARGUMENT). No Rust panic crosses this boundary (ZKHA_ERR_INTERNAL).
  *  - Blocking calls run their work on zkha's own threads and block the caller; they must not be
  *    called from inside a zkha callback (they return ZKHA_ERR_INVALID_ARGUMENT there).
- *  - Callbacks (zkha_*_cb) run on a zkha thread with the user_data given at registration; they
- *    must return quickly and must not block. Services with their own loop can poll instead
+ *  - Callbacks (zkha_*_cb) run with the user_data given at registration on a thread of their
+ *    own (one per registration, never one of zkha's workers): a slow callback delays only its
+ *    own later calls. No call starts after the handle's *_free (or zkha_lock_release) has
+ *    returned; that call waits for a callback in progress, so do not free a handle while
+ *    holding a mutex its callback takes. Services with their own loop can poll instead
  *    (zkha_election_next_event, zkha_lock_is_held, zkha_config_watch_next).
  */
 
@@ -292,14 +295,14 @@ typedef struct zkha_election_event {
 } zkha_election_event;
 
 /**
- * Called on a zkha thread when an election's leadership is revoked (reason as in
- * `zkha_election_event`). Must not block.
+ * Called when an election's leadership is revoked (reason as in `zkha_election_event`), on
+ * the registration's own thread.
  */
 typedef void (*zkha_revoke_cb)(void *user_data, int32_t reason);
 
 /**
- * Called on a zkha thread when a held lock is lost (1 lease expired, 2 session expired,
- * 3 node deleted, 4 client closed, 5 disconnected in strict mode). Must not block.
+ * Called when a held lock is lost (1 lease expired, 2 session expired, 3 node deleted,
+ * 4 client closed, 5 disconnected in strict mode), on the registration's own thread.
  */
 typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
 
@@ -625,7 +628,10 @@ enum zkha_status zkha_election_next_event(const struct zkha_election *election,
                                           struct zkha_error **err);
 
 /**
- * Registers `cb` to be called (on a zkha thread) every time leadership is revoked.
+ * Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
+ * slow callback delays only later calls of itself, never zkha's work). No call starts after
+ * `zkha_election_free` has returned; the revocation that freeing causes (reason 0, closed)
+ * is delivered before it returns.
  */
 enum zkha_status zkha_election_on_revoke(const struct zkha_election *election,
                                          zkha_revoke_cb cb,
@@ -662,7 +668,9 @@ int64_t zkha_lock_fencing_token(const struct zkha_lock *lock);
 bool zkha_lock_is_held(const struct zkha_lock *lock);
 
 /**
- * Registers `cb` to be called (on a zkha thread) once if the lock is lost.
+ * Registers `cb` to be called once if the lock is lost, on a thread of its own. No call
+ * starts after `zkha_lock_release` has returned (a released lock is not lost), and nothing
+ * of the registration outlives it.
  */
 enum zkha_status zkha_lock_on_lost(struct zkha_lock *lock,
                                    zkha_lost_cb cb,

@@ -11,6 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod callbacks;
+
 use zkha::flink::FlinkConfig;
 use zkha::{
     AclEntry, AclMode, Client, ClientOptions, ConnectionState, CounterFormat, Credential,
@@ -155,12 +157,12 @@ pub struct zkha_bytes {
     pub len: usize,
 }
 
-/// Called on a zkha thread when an election's leadership is revoked (reason as in
-/// `zkha_election_event`). Must not block.
+/// Called when an election's leadership is revoked (reason as in `zkha_election_event`), on
+/// the registration's own thread.
 pub type zkha_revoke_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
-/// Called on a zkha thread when a held lock is lost (1 lease expired, 2 session expired,
-/// 3 node deleted, 4 client closed, 5 disconnected in strict mode). Must not block.
+/// Called when a held lock is lost (1 lease expired, 2 session expired, 3 node deleted,
+/// 4 client closed, 5 disconnected in strict mode), on the registration's own thread.
 pub type zkha_lost_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
 /// A client: one ZooKeeper session at a time, re-opened after expiry.
@@ -193,6 +195,8 @@ const ACL_MODES: [zkha_acl_mode; 2] = [zkha_acl_mode::Open, zkha_acl_mode::Creat
 pub struct zkha_election {
     election: zkha::Election,
     events: Events<ElectionEvent>,
+    /// Revoke callbacks (`zkha_election_on_revoke`), stopped by `zkha_election_free`.
+    on_revoke: std::sync::Mutex<Vec<callbacks::Registration>>,
 }
 
 /// An event stream shared with the runtime task that waits on it.
@@ -211,6 +215,8 @@ fn next_event<T: Send + 'static>(events: &Events<T>, timeout: Duration) -> R<Opt
 /// A held lock (mutex, read or write lock, or semaphore lease).
 pub struct zkha_lock {
     guard: Option<LockGuard>,
+    /// Lost callbacks (`zkha_lock_on_lost`), stopped by `zkha_lock_release`.
+    on_lost: Vec<callbacks::Registration>,
 }
 
 /// A shared counter.
@@ -412,11 +418,6 @@ fn revoke_code(r: zkha::RevokeReason) -> i32 {
         zkha::RevokeReason::NodeDeleted => 4,
     }
 }
-
-/// A user_data pointer handed to a callback on another thread.
-struct UserData(*mut c_void);
-// SAFETY: the C caller promises user_data may be used from a zkha thread (documented).
-unsafe impl Send for UserData {}
 
 // ---- errors and bytes ----------------------------------------------------------------------
 
@@ -1090,7 +1091,11 @@ pub unsafe extern "C" fn zkha_election_join(
             out(
                 out_election,
                 "out_election",
-                Box::into_raw(Box::new(zkha_election { election, events })),
+                Box::into_raw(Box::new(zkha_election {
+                    election,
+                    events,
+                    on_revoke: Default::default(),
+                })),
             )
         }
     })
@@ -1193,7 +1198,10 @@ pub unsafe extern "C" fn zkha_election_next_event(
     })
 }
 
-/// Registers `cb` to be called (on a zkha thread) every time leadership is revoked.
+/// Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
+/// slow callback delays only later calls of itself, never zkha's work). No call starts after
+/// `zkha_election_free` has returned; the revocation that freeing causes (reason 0, closed)
+/// is delivered before it returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_election_on_revoke(
     election: *const zkha_election,
@@ -1205,18 +1213,39 @@ pub unsafe extern "C" fn zkha_election_on_revoke(
         let e = unsafe { obj(election, "election") }?;
         let Some(cb) = cb else { return Err(null("cb")) };
         let mut events = e.election.events();
-        let ud = UserData(user_data);
-        zkha::runtime::spawn(async move {
-            let ud = ud;
-            while let Some(ev) = events.next().await {
-                if let ElectionEvent::Revoked { reason } = ev {
-                    // SAFETY: a C function pointer and its user data, as registered.
-                    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-                        cb(ud.0, revoke_code(reason))
-                    }));
+        let r = callbacks::Registration::start("zkha-on-revoke", cb, user_data, |tx, mut stop| {
+            async move {
+                let send = |ev: &ElectionEvent| match ev {
+                    ElectionEvent::Revoked { reason } => tx.send(revoke_code(*reason)).is_ok(),
+                    _ => true,
+                };
+                loop {
+                    tokio::select! {
+                        ev = events.next() => match ev {
+                            Some(ev) if send(&ev) => {}
+                            _ => return,
+                        },
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+                // Stopped: what is already due still goes out.
+                while let Some(ev) = events.next_timeout(Duration::ZERO).await {
+                    if !send(&ev) {
+                        return;
+                    }
                 }
             }
-        });
+        })
+        .map_err(|e| {
+            Fail(
+                zkha_status::Io,
+                format!("cannot start a callback thread: {e}"),
+            )
+        })?;
+        e.on_revoke
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
         Ok(())
     })
 }
@@ -1235,6 +1264,8 @@ pub unsafe extern "C" fn zkha_election_free(election: *mut zkha_election) {
             el.close().await;
             Ok(())
         });
+        // Its revoke callbacks: the revocation of the close is delivered, then they stop.
+        drop(e);
     }));
 }
 
@@ -1298,7 +1329,10 @@ pub unsafe extern "C" fn zkha_lock_acquire(
             out(
                 out_lock,
                 "out_lock",
-                Box::into_raw(Box::new(zkha_lock { guard: Some(guard) })),
+                Box::into_raw(Box::new(zkha_lock {
+                    guard: Some(guard),
+                    on_lost: Vec::new(),
+                })),
             )
         }
     })
@@ -1327,7 +1361,9 @@ pub unsafe extern "C" fn zkha_lock_is_held(lock: *const zkha_lock) -> bool {
     .unwrap_or(false)
 }
 
-/// Registers `cb` to be called (on a zkha thread) once if the lock is lost.
+/// Registers `cb` to be called once if the lock is lost, on a thread of its own. No call
+/// starts after `zkha_lock_release` has returned (a released lock is not lost), and nothing
+/// of the registration outlives it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_lock_on_lost(
     lock: *mut zkha_lock,
@@ -1344,20 +1380,32 @@ pub unsafe extern "C" fn zkha_lock_on_lost(
             .as_ref()
             .ok_or_else(|| Fail(zkha_status::Closed, "the lock was released".into()))?;
         let lost = g.lost_future();
-        let ud = UserData(user_data);
-        zkha::runtime::spawn(async move {
-            let ud = ud;
-            let reason = lost.await;
-            let code = match reason {
-                LostReason::LeaseExpired => 1,
-                LostReason::SessionExpired => 2,
-                LostReason::NodeDeleted => 3,
-                LostReason::Closed => 4,
-                LostReason::Suspended => 5,
-            };
-            // SAFETY: a C function pointer and its user data, as registered.
-            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));
-        });
+        let r = callbacks::Registration::start(
+            "zkha-on-lost",
+            cb,
+            user_data,
+            |tx, mut stop| async move {
+                tokio::select! {
+                    reason = lost => {
+                        let _ = tx.send(match reason {
+                            LostReason::LeaseExpired => 1,
+                            LostReason::SessionExpired => 2,
+                            LostReason::NodeDeleted => 3,
+                            LostReason::Closed => 4,
+                            LostReason::Suspended => 5,
+                        });
+                    }
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+            },
+        )
+        .map_err(|e| {
+            Fail(
+                zkha_status::Io,
+                format!("cannot start a callback thread: {e}"),
+            )
+        })?;
+        l.on_lost.push(r);
         Ok(())
     })
 }

@@ -1,6 +1,7 @@
 /* C test suite of libzkha against a real ZooKeeper (ZKHA_TEST_CONNECT, from the test kit).
  * Each test prints "ok <name>" or fails with a message and a non-zero exit. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,16 @@ static void on_revoke(void *ud, int reason) {
   *(volatile int *)ud = reason;
 }
 
+/* A callback that blocks for a while and records the name of the thread it ran on. */
+static char slow_thread[32];
+static volatile int slow_reason = -1;
+static void slow_on_revoke(void *ud, int reason) {
+  (void)ud;
+  pthread_getname_np(pthread_self(), slow_thread, sizeof slow_thread);
+  usleep(1500000);
+  slow_reason = reason;
+}
+
 static void test_revoke_callback(void) {
   zkha_client *a = connect_or_die(4000);
   char latch[128];
@@ -119,10 +130,21 @@ static void test_revoke_callback(void) {
   OK(zkha_election_join(a, latch, "a", &e, &e_));
   OK(zkha_election_wait(e, 5000, NULL, &e_));
   OK(zkha_election_on_revoke(e, on_revoke, (void *)&revoked_reason, &e_));
+  OK(zkha_election_on_revoke(e, slow_on_revoke, NULL, &e_));
   CHECK(zkha_election_on_revoke(e, NULL, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL cb");
+  /* Another election of the same client keeps its lease while the slow callback blocks. */
+  char other[128];
+  unique(other, sizeof other, "c-revoke-other");
+  zkha_election *o = NULL;
+  OK(zkha_election_join(a, other, "o", &o, &e_));
+  OK(zkha_election_wait(o, 5000, NULL, &e_));
+  /* Freeing delivers the revocation it causes before it returns, and no call comes after. */
   zkha_election_free(e);
-  for (int i = 0; i < 200 && revoked_reason < 0; i++) usleep(10000);
-  CHECK(revoked_reason == 0, "revoke callback with reason closed, got %d", revoked_reason);
+  CHECK(revoked_reason == 0, "revoke callback with reason closed before free returned, got %d", revoked_reason);
+  CHECK(slow_reason == 0, "the slow callback finished before free returned, got %d", slow_reason);
+  CHECK(strcmp(slow_thread, "zkha-on-revoke") == 0, "callback ran on thread '%s'", slow_thread);
+  CHECK(zkha_election_has_leadership(o), "the other election still leads");
+  zkha_election_free(o);
   zkha_client_free(a);
   printf("ok revoke_callback\n");
 }

@@ -1,0 +1,79 @@
+//! C callbacks: each registration calls its function on a thread of its own, never on one of
+//! the runtime's two workers (a callback that blocks must not stall heartbeats and lease
+//! renewals), and never after the registration was stopped (by the handle's `*_free` or
+//! release, which waits for a call in progress and for the calls already due).
+
+use std::ffi::c_void;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+/// A C callback with its user data and one integer (a reason code).
+pub(crate) type Callback = unsafe extern "C" fn(*mut c_void, i32);
+
+/// A user_data pointer handed to the callback's thread.
+struct UserData(*mut c_void);
+// SAFETY: the C caller promises user_data may be used from a zkha thread (documented).
+unsafe impl Send for UserData {}
+
+/// One registered callback: its thread, and the stop signal of the runtime task feeding it.
+pub(crate) struct Registration {
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Registration {
+    /// Starts a thread named `name` that calls `cb(user_data, code)` for each code sent to
+    /// it, and spawns `feed(sender, stop)` on the runtime. The feed sends the codes and must
+    /// end once `stop` turns true (after sending what is already due); the thread ends when
+    /// the feed has ended.
+    pub(crate) fn start<F, Fut>(
+        name: &str,
+        cb: Callback,
+        user_data: *mut c_void,
+        feed: F,
+    ) -> std::io::Result<Registration>
+    where
+        F: FnOnce(mpsc::Sender<i32>, watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<i32>();
+        let ud = UserData(user_data);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let ud = ud;
+                while let Ok(code) = rx.recv() {
+                    // SAFETY: a C function pointer and its user data, as registered.
+                    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));
+                }
+            })?;
+        let (stop, stop_rx) = watch::channel(false);
+        zkha::runtime::spawn(feed(tx, stop_rx));
+        Ok(Registration {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the feed and waits until the thread has made every call that was due; no call
+    /// starts after this returns. Called from the callback itself, it does not wait for
+    /// itself.
+    pub(crate) fn stop(&mut self) {
+        self.stop.send_replace(true);
+        if let Some(t) = self.thread.take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
