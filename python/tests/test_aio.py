@@ -113,3 +113,30 @@ async def test_errors(hosts: str) -> None:
     async with zkha.aio.connect(hosts, session_timeout=6) as c:
         with pytest.raises(zkha.InvalidArgumentError, match="relative"):
             await c.get("relative")
+
+
+async def test_one_lock_object_shared_by_tasks_releases_each_own_guard(
+    hosts: str, path: str
+) -> None:
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        sem = c.semaphore(path, 2)  # one object, two holders at once
+        a_in, b_in, a_out = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        b_guard: list[zkha.aio.LockGuard] = []
+
+        async def a() -> None:
+            async with sem:
+                a_in.set()
+                await b_in.wait()
+            a_out.set()
+
+        async def b() -> None:
+            await a_in.wait()
+            async with sem as g:
+                b_guard.append(g)
+                b_in.set()
+                await a_out.wait()
+                # a's exit released a's guard, not this one.
+                assert g.is_held
+
+        await asyncio.wait_for(asyncio.gather(a(), b()), 20)
+        assert not b_guard[0].is_held

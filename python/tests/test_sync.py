@@ -428,3 +428,32 @@ def test_timeouts_inf_means_no_limit_and_nan_or_negative_is_refused(
         for bad in (float("inf"), float("nan"), -1.0):
             with pytest.raises(ValueError, match=f"{key} must be a finite number"):
                 zkha.Client(hosts, **{key: bad})
+
+
+def test_one_lock_object_shared_by_threads_releases_each_own_guard(
+    client: zkha.Client, path: str
+) -> None:
+    sem = client.semaphore(path, 2)  # one object, two holders at once
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def a() -> None:
+        with sem:
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(10)
+        with sem as g:
+            b_in.set()
+            a_out.wait(10)
+            # a's exit released a's guard, not this one.
+            seen.append(g.is_held)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == [True]

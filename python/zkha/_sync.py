@@ -322,7 +322,8 @@ class LockGuard:
 class Lock:
     """A lock or semaphore: ``with client.lock(path, timeout=5):`` or ``g = lock.acquire()``.
 
-    One ``Lock`` object can be entered by one thread at a time; use one per holder.
+    One ``Lock`` object may be shared by threads: each ``with`` holds its own guard, and
+    leaving the block releases that one (nested blocks of one thread leave in reverse order).
     """
 
     def __init__(
@@ -335,7 +336,9 @@ class Lock:
             leases,
             timeout,
         )
-        self._held: LockGuard | None = None
+        # The guards of the ``with`` blocks in progress, per thread.
+        self._held: dict[int, list[LockGuard]] = {}
+        self._mu = threading.Lock()
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Waits up to ``timeout`` seconds (None: the lock's default, else forever); raises
@@ -344,8 +347,10 @@ class Lock:
         return LockGuard(self._c.acquire(self._kind, self.path, self._leases, t))
 
     def __enter__(self) -> LockGuard:
-        self._held = self.acquire()
-        return self._held
+        g = self.acquire()
+        with self._mu:
+            self._held.setdefault(threading.get_ident(), []).append(g)
+        return g
 
     def __exit__(
         self,
@@ -353,7 +358,12 @@ class Lock:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        held, self._held = self._held, None
+        me = threading.get_ident()
+        with self._mu:
+            stack = self._held.get(me, [])
+            held = stack.pop() if stack else None
+            if not stack:
+                self._held.pop(me, None)
         if held is not None:
             held.release()
 

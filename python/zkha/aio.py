@@ -276,25 +276,35 @@ class LockGuard:
 
 
 class Lock:
-    """``async with client.lock(path, timeout=5) as guard:`` or ``await lock.acquire()``."""
+    """``async with client.lock(path, timeout=5) as guard:`` or ``await lock.acquire()``.
+
+    One ``Lock`` object may be shared by tasks: each ``async with`` holds its own guard, and
+    leaving the block releases that one.
+    """
 
     def __init__(
         self, client: Any, kind: str, path: str, leases: int, timeout: float | None
     ) -> None:
         self._c, self._kind, self.path, self._leases = client, kind, path, leases
         self.timeout = timeout
-        self._held: LockGuard | None = None
+        # The guards of the ``async with`` blocks in progress, per task.
+        self._held: dict[asyncio.Task[Any] | None, list[LockGuard]] = {}
 
     async def acquire(self, timeout: float | None = None) -> LockGuard:
         t = self.timeout if timeout is None else timeout
         return LockGuard(await self._c.acquire(self._kind, self.path, self._leases, t, _loop()))
 
     async def __aenter__(self) -> LockGuard:
-        self._held = await self.acquire()
-        return self._held
+        g = await self.acquire()
+        self._held.setdefault(asyncio.current_task(), []).append(g)
+        return g
 
     async def __aexit__(self, *exc: object) -> None:
-        held, self._held = self._held, None
+        me = asyncio.current_task()
+        stack = self._held.get(me, [])
+        held = stack.pop() if stack else None
+        if not stack:
+            self._held.pop(me, None)
         if held is not None:
             await held.release()
 
