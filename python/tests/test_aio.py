@@ -140,3 +140,12 @@ async def test_one_lock_object_shared_by_tasks_releases_each_own_guard(
 
         await asyncio.wait_for(asyncio.gather(a(), b()), 20)
         assert not b_guard[0].is_held
+
+
+async def test_node_data_is_bytes_like_never_an_int(hosts: str, path: str) -> None:
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        with pytest.raises(TypeError, match="data must be bytes, bytearray or memoryview"):
+            await c.put(path, 5)  # type: ignore[arg-type]
+        assert await c.get(path) is None
+        await c.put(path, bytearray(b"ab"))
+        assert await c.get(path) == b"ab"

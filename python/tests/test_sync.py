@@ -457,3 +457,18 @@ def test_one_lock_object_shared_by_threads_releases_each_own_guard(
     for t in threads:
         t.join(20)
     assert seen == [True]
+
+
+def test_node_data_is_bytes_like_never_an_int(client: zkha.Client, path: str) -> None:
+    # bytes(5) is five zero bytes: an int (or a bool) must be refused, not written as zeros.
+    for bad in (5, True, "text", 1.5):
+        with pytest.raises(TypeError, match="data must be bytes, bytearray or memoryview"):
+            client.put(path, bad)  # type: ignore[arg-type]
+    assert client.get(path) is None, "nothing was written"
+    client.put(path, bytearray(b"ab"))
+    assert client.get(path) == b"ab"
+    client.put(path, memoryview(b"cd"))
+    assert client.get(path) == b"cd"
+    store = client.pointer_store(f"{path}/store")
+    with pytest.raises(TypeError, match="data must be bytes"):
+        store.add_and_lock("x", 7)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import _security, _zkha
 from ._security import Acl, Sasl, Tls
+from ._support import _data
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
 
@@ -160,7 +161,7 @@ class Client:
 
     def put(self, path: str, data: bytes) -> None:
         """Creates or overwrites a persistent znode (parents included)."""
-        self._c.put(path, bytes(data))
+        self._c.put(path, _data(data))
 
     def delete(self, path: str) -> None:
         """Deletes a znode and everything below it (no error if absent)."""
@@ -264,7 +265,7 @@ class Election:
         """Writes ``data`` at ``path`` as this leader's ephemeral node, fenced on the latch
         node: raises :class:`zkha.NotLeaderError` and writes nothing once the grant is gone
         (Flink's ``connection_info`` is written this way)."""
-        self._e.publish_leader_info(path, bytes(data))
+        self._e.publish_leader_info(path, _data(data))
 
     def close(self, timeout: float | None = None) -> None:
         """Leaves the election (deletes the latch node; leadership is revoked); waits at most
@@ -428,10 +429,10 @@ class PointerStore:
 
     def add_and_lock(self, name: str, data: bytes) -> int:
         """Adds an entry and locks it for this owner; returns its version."""
-        return self._n.add_and_lock(name, bytes(data))
+        return self._n.add_and_lock(name, _data(data))
 
     def replace(self, name: str, expected_version: int, data: bytes) -> int:
-        return self._n.replace(name, expected_version, bytes(data))
+        return self._n.replace(name, expected_version, _data(data))
 
     def exists(self, name: str) -> int | None:
         """The entry's version, or None."""

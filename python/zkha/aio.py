@@ -17,6 +17,7 @@ from typing import Any
 from . import _security, _zkha
 from ._errors import TimeoutError as _ZTimeout
 from ._security import Acl, Sasl, Tls
+from ._support import _data
 from ._sync import _default_id
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
@@ -157,7 +158,7 @@ class Client:
         return await self._c.get_children(path, _loop())
 
     async def put(self, path: str, data: bytes) -> None:
-        await self._c.put(path, bytes(data), _loop())
+        await self._c.put(path, _data(data), _loop())
 
     async def delete(self, path: str) -> None:
         await self._c.delete_recursive(path, _loop())
@@ -229,7 +230,7 @@ class Election:
     async def publish_leader_info(self, path: str, data: bytes) -> None:
         """Writes ``data`` at ``path`` as this leader's ephemeral node, fenced on the latch
         node (:class:`zkha.NotLeaderError` once the grant is gone; nothing is written)."""
-        await self._e.publish_leader_info(path, bytes(data), _loop())
+        await self._e.publish_leader_info(path, _data(data), _loop())
 
     async def close(self, timeout: float | None = None) -> None:
         await self._e.close(timeout, _loop())
@@ -348,10 +349,10 @@ class PointerStore:
         self._n = native
 
     async def add_and_lock(self, name: str, data: bytes) -> int:
-        return await self._n.add_and_lock(name, bytes(data), _loop())
+        return await self._n.add_and_lock(name, _data(data), _loop())
 
     async def replace(self, name: str, expected_version: int, data: bytes) -> int:
-        return await self._n.replace(name, expected_version, bytes(data), _loop())
+        return await self._n.replace(name, expected_version, _data(data), _loop())
 
     async def exists(self, name: str) -> int | None:
         return await self._n.exists(name, _loop())
