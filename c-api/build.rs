@@ -4,8 +4,17 @@ fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir");
     println!("cargo:rerun-if-changed=src/lib.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let config =
+    let mut config =
         cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("cbindgen.toml");
+    // The version this header belongs to (zkha_version() gives the library's at run time).
+    let v = |k: &str| std::env::var(k).expect("cargo sets the package version");
+    config.after_includes = Some(format!(
+        "\n#define ZKHA_VERSION_MAJOR {}\n#define ZKHA_VERSION_MINOR {}\n#define ZKHA_VERSION_PATCH {}\n#define ZKHA_VERSION \"{}\"",
+        v("CARGO_PKG_VERSION_MAJOR"),
+        v("CARGO_PKG_VERSION_MINOR"),
+        v("CARGO_PKG_VERSION_PATCH"),
+        v("CARGO_PKG_VERSION")
+    ));
     match cbindgen::Builder::new()
         .with_crate(&dir)
         .with_config(config)

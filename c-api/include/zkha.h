@@ -9,8 +9,8 @@
  *    it with zkha_error_free.
  *  - Handles are opaque. Every *_free function accepts NULL. Every argument is checked for NULL
  *    (ZKHA_ERR_NULL_ARGUMENT). No Rust panic crosses this boundary (ZKHA_ERR_INTERNAL).
- *  - Blocking calls run their work on zkha's own threads and block the caller; they must not be
- *    called from inside a zkha callback (they return ZKHA_ERR_INVALID_ARGUMENT there).
+ *  - Blocking calls run their work on zkha's own threads and block the caller (also from a
+ *    callback: callbacks run on threads of their own).
  *  - Callbacks (zkha_*_cb) run with the user_data given at registration on a thread of their
  *    own (one per registration, never one of zkha's workers): a slow callback delays only its
  *    own later calls. No call starts after the handle's *_free (or zkha_lock_release) has
@@ -29,6 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#define ZKHA_VERSION_MAJOR 0
+#define ZKHA_VERSION_MINOR 1
+#define ZKHA_VERSION_PATCH 0
+#define ZKHA_VERSION "0.1.0"
 
 /**
  * Result of every call.
@@ -309,6 +314,12 @@ typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The library's version, as `ZKHA_VERSION` ("major.minor.patch"; a static string): compare it
+ * with the header's at run time to catch a library of another version.
+ */
+const char *zkha_version(void);
 
 /**
  * The message of an error (valid until `zkha_error_free`); "" for NULL.

@@ -421,6 +421,18 @@ fn revoke_code(r: zkha::RevokeReason) -> i32 {
 
 // ---- errors and bytes ----------------------------------------------------------------------
 
+/// The library's version, as `ZKHA_VERSION` ("major.minor.patch"; a static string): compare it
+/// with the header's at run time to catch a library of another version.
+#[unsafe(no_mangle)]
+pub extern "C" fn zkha_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("the package version holds a NUL"),
+        };
+    VERSION.as_ptr()
+}
+
 /// The message of an error (valid until `zkha_error_free`); "" for NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_error_message(err: *const zkha_error) -> *const c_char {

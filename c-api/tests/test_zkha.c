@@ -25,6 +25,11 @@ static zkha_client *connect_or_die(uint64_t session_ms) {
 }
 
 static void test_errors(void) {
+  /* The library is the version of this header (and the macros agree with the string). */
+  char macros[32];
+  snprintf(macros, sizeof macros, "%d.%d.%d", ZKHA_VERSION_MAJOR, ZKHA_VERSION_MINOR, ZKHA_VERSION_PATCH);
+  CHECK(strcmp(zkha_version(), ZKHA_VERSION) == 0, "library %s, header %s", zkha_version(), ZKHA_VERSION);
+  CHECK(strcmp(macros, ZKHA_VERSION) == 0, "macros %s, ZKHA_VERSION %s", macros, ZKHA_VERSION);
   zkha_error *err = NULL;
   zkha_client *c = NULL;
   CHECK(zkha_client_connect(NULL, 1000, &c, &err) == ZKHA_STATUS_NULL_ARGUMENT, "NULL connect");
@@ -112,13 +117,14 @@ static void on_revoke(void *ud, int reason) {
   *(volatile int *)ud = reason;
 }
 
-/* A callback that blocks for a while and records the name of the thread it ran on. */
+/* A callback that blocks for a while, makes a blocking zkha call (ud: the client) and records
+ * the name of the thread it ran on. */
 static char slow_thread[32];
-static volatile int slow_reason = -1;
+static volatile int slow_reason = -1, slow_put = -1;
 static void slow_on_revoke(void *ud, int reason) {
-  (void)ud;
   pthread_getname_np(pthread_self(), slow_thread, sizeof slow_thread);
   usleep(1500000);
+  slow_put = zkha_put((const zkha_client *)ud, "/c-revoke-callback-put", (const uint8_t *)"x", 1, NULL);
   slow_reason = reason;
 }
 
@@ -130,7 +136,7 @@ static void test_revoke_callback(void) {
   OK(zkha_election_join(a, latch, "a", &e, &e_));
   OK(zkha_election_wait(e, 5000, NULL, &e_));
   OK(zkha_election_on_revoke(e, on_revoke, (void *)&revoked_reason, &e_));
-  OK(zkha_election_on_revoke(e, slow_on_revoke, NULL, &e_));
+  OK(zkha_election_on_revoke(e, slow_on_revoke, a, &e_));
   CHECK(zkha_election_on_revoke(e, NULL, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL cb");
   /* Another election of the same client keeps its lease while the slow callback blocks. */
   char other[128];
@@ -142,6 +148,7 @@ static void test_revoke_callback(void) {
   zkha_election_free(e);
   CHECK(revoked_reason == 0, "revoke callback with reason closed before free returned, got %d", revoked_reason);
   CHECK(slow_reason == 0, "the slow callback finished before free returned, got %d", slow_reason);
+  CHECK(slow_put == ZKHA_STATUS_OK, "a blocking call from the callback: status %d", slow_put);
   CHECK(strcmp(slow_thread, "zkha-on-revoke") == 0, "callback ran on thread '%s'", slow_thread);
   CHECK(zkha_election_has_leadership(o), "the other election still leads");
   zkha_election_free(o);
