@@ -11,6 +11,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use crate::{zkha_status, Fail, R};
+
 /// A C callback with its user data and one integer (a reason code).
 pub(crate) type Callback = unsafe extern "C" fn(*mut c_void, i32);
 
@@ -29,13 +31,13 @@ impl Registration {
     /// Starts a thread named `name` that calls `cb(user_data, code)` for each code sent to
     /// it, and spawns `feed(sender, stop)` on the runtime. The feed sends the codes and must
     /// end once `stop` turns true (after sending what is already due); the thread ends when
-    /// the feed has ended.
+    /// the feed has ended. ZKHA_STATUS_IO if the thread cannot be started.
     pub(crate) fn start<F, Fut>(
         name: &str,
         cb: Callback,
         user_data: *mut c_void,
         feed: F,
-    ) -> std::io::Result<Registration>
+    ) -> R<Registration>
     where
         F: FnOnce(mpsc::Sender<i32>, watch::Receiver<bool>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -50,6 +52,12 @@ impl Registration {
                     // SAFETY: a C function pointer and its user data, as registered.
                     let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));
                 }
+            })
+            .map_err(|e| {
+                Fail(
+                    zkha_status::Io,
+                    format!("cannot start a callback thread: {e}"),
+                )
             })?;
         let (stop, stop_rx) = watch::channel(false);
         zkha::runtime::spawn(feed(tx, stop_rx));

@@ -1247,12 +1247,6 @@ pub unsafe extern "C" fn zkha_election_on_revoke(
                     }
                 }
             }
-        })
-        .map_err(|e| {
-            Fail(
-                zkha_status::Io,
-                format!("cannot start a callback thread: {e}"),
-            )
         })?;
         e.on_revoke
             .lock()
@@ -1410,13 +1404,7 @@ pub unsafe extern "C" fn zkha_lock_on_lost(
                     _ = stop.wait_for(|s| *s) => {}
                 }
             },
-        )
-        .map_err(|e| {
-            Fail(
-                zkha_status::Io,
-                format!("cannot start a callback thread: {e}"),
-            )
-        })?;
+        )?;
         l.on_lost.push(r);
         Ok(())
     })
