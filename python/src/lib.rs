@@ -204,17 +204,17 @@ fn wait_for(name: &str, s: f64) -> PyResult<Duration> {
     Ok(wait_limit(name, Some(s))?.unwrap_or(Duration::MAX))
 }
 
+/// `s` seconds of a setting named `name`: finite and >= 0, else the message saying so.
+fn finite_secs(name: &str, s: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| format!("{name} must be a finite number of seconds >= 0, got {s}"))
+}
+
 /// A setting in seconds from Python (`None`: the default): finite and >= 0, else a
 /// ValueError naming `name`.
 fn setting(name: &str, v: Option<f64>) -> PyResult<Option<Duration>> {
-    v.map(|s| {
-        Duration::try_from_secs_f64(s).map_err(|_| {
-            PyValueError::new_err(format!(
-                "{name} must be a finite number of seconds >= 0, got {s}"
-            ))
-        })
-    })
-    .transpose()
+    v.map(|s| finite_secs(name, s).map_err(PyValueError::new_err))
+        .transpose()
 }
 
 /// A core close: it starts at once, then waits for completion, at most `limit` (the core
@@ -334,13 +334,7 @@ impl TlsArg {
         t.hostname_verification = self.hostname_verification;
         if let Some(every) = self
             .reload_every
-            .map(|s| {
-                Duration::try_from_secs_f64(s).map_err(|_| {
-                    invalid(format!(
-                        "TLS: reload_every must be a finite number of seconds >= 0, got {s}"
-                    ))
-                })
-            })
+            .map(|s| finite_secs("TLS: reload_every", s).map_err(invalid))
             .transpose()?
         {
             t.reload_every = every;
