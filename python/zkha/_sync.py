@@ -10,7 +10,7 @@ from typing import Any
 
 from . import _security, _zkha
 from ._security import Acl, Sasl, Tls
-from ._support import _data
+from ._support import _data, _Holders
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
 
@@ -337,9 +337,7 @@ class Lock:
             leases,
             timeout,
         )
-        # The guards of the ``with`` blocks in progress, per thread.
-        self._held: dict[int, list[LockGuard]] = {}
-        self._mu = threading.Lock()
+        self._held: _Holders[LockGuard] = _Holders()  # per thread
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Waits up to ``timeout`` seconds (None: the lock's default, else forever); raises
@@ -348,10 +346,7 @@ class Lock:
         return LockGuard(self._c.acquire(self._kind, self.path, self._leases, t))
 
     def __enter__(self) -> LockGuard:
-        g = self.acquire()
-        with self._mu:
-            self._held.setdefault(threading.get_ident(), []).append(g)
-        return g
+        return self._held.push(threading.get_ident(), self.acquire())
 
     def __exit__(
         self,
@@ -359,12 +354,7 @@ class Lock:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        me = threading.get_ident()
-        with self._mu:
-            stack = self._held.get(me, [])
-            held = stack.pop() if stack else None
-            if not stack:
-                self._held.pop(me, None)
+        held = self._held.pop(threading.get_ident())
         if held is not None:
             held.release()
 

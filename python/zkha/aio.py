@@ -17,7 +17,7 @@ from typing import Any
 from . import _security, _zkha
 from ._errors import TimeoutError as _ZTimeout
 from ._security import Acl, Sasl, Tls
-from ._support import _data
+from ._support import _data, _Holders
 from ._sync import _default_id
 from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
 
@@ -288,24 +288,17 @@ class Lock:
     ) -> None:
         self._c, self._kind, self.path, self._leases = client, kind, path, leases
         self.timeout = timeout
-        # The guards of the ``async with`` blocks in progress, per task.
-        self._held: dict[asyncio.Task[Any] | None, list[LockGuard]] = {}
+        self._held: _Holders[LockGuard] = _Holders()  # per task
 
     async def acquire(self, timeout: float | None = None) -> LockGuard:
         t = self.timeout if timeout is None else timeout
         return LockGuard(await self._c.acquire(self._kind, self.path, self._leases, t, _loop()))
 
     async def __aenter__(self) -> LockGuard:
-        g = await self.acquire()
-        self._held.setdefault(asyncio.current_task(), []).append(g)
-        return g
+        return self._held.push(asyncio.current_task(), await self.acquire())
 
     async def __aexit__(self, *exc: object) -> None:
-        me = asyncio.current_task()
-        stack = self._held.get(me, [])
-        held = stack.pop() if stack else None
-        if not stack:
-            self._held.pop(me, None)
+        held = self._held.pop(asyncio.current_task())
         if held is not None:
             await held.release()
 
