@@ -684,14 +684,23 @@ async fn a_lost_reply_while_waiting_does_not_fail_the_acquire() {
         proxy.replies_cut() == 1
     })
     .await;
+    waits_until_released(held, acquiring).await;
+}
+
+/// `acquiring` is still waiting after 300 ms while `held` is held, and is granted (not failed)
+/// within 5 s of its release.
+async fn waits_until_released(
+    held: zkha::LockGuard,
+    acquiring: tokio::task::JoinHandle<zkha::Result<zkha::LockGuard>>,
+) {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!acquiring.is_finished(), "the acquire still waits");
+    assert!(!acquiring.is_finished(), "acquired while held");
     held.release().await.unwrap();
     let g = tokio::time::timeout(Duration::from_secs(5), acquiring)
         .await
         .expect("granted after the release")
         .unwrap()
-        .expect("not failed by the lost reply");
+        .expect("granted, not failed");
     g.release().await.unwrap();
 }
 
@@ -747,15 +756,7 @@ async fn a_limit_past_any_instant_waits_without_limit() {
         let m = c2.mutex(&path).unwrap();
         async move { m.acquire(Some(Duration::MAX)).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "acquired while held");
-    g.release().await.unwrap();
-    let g2 = tokio::time::timeout(Duration::from_secs(5), waiter)
-        .await
-        .expect("granted after the release")
-        .unwrap()
-        .unwrap();
-    g2.release().await.unwrap();
+    waits_until_released(g, waiter).await;
 }
 
 /// A new handle for every acquire (what a binding's `client.lock(path)` per `with` makes)
