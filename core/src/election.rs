@@ -42,19 +42,22 @@ use crate::queue::QueueNode;
 use crate::session::{Anchor, Client, ConnectionState, Inner, Session};
 use crate::{path, queue, runtime};
 
-/// Why leadership ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeReason {
-    /// The contender was closed.
-    Closed,
-    /// Disconnected longer than the lease (the session may survive).
-    LeaseExpired,
-    /// Disconnected, and strict mode revokes on any disconnect.
-    Suspended,
-    /// The session expired.
-    SessionExpired,
-    /// The contender's latch node was deleted by someone else (or its parent was).
-    NodeDeleted,
+crate::contract::coded_enum! {
+    /// Why leadership was revoked, or a held lock lost ([`LostReason`](crate::LostReason) is
+    /// this type).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RevokeReason ("reason") {
+        /// Disconnected longer than the lease (the session may survive).
+        LeaseExpired = 1, "lease_expired";
+        /// The session expired.
+        SessionExpired = 2, "session_expired";
+        /// The latch or lock node was deleted by someone else (or its parent was).
+        NodeDeleted = 3, "node_deleted";
+        /// The contender, the lock or the client was closed.
+        Closed = 4, "closed";
+        /// Disconnected, and strict mode gives grants up on any disconnect.
+        Suspended = 5, "suspended";
+    }
 }
 
 /// A grant of leadership.

@@ -3,44 +3,49 @@
 
 use std::fmt;
 
-/// What kind of failure an [`Error`] is. Bindings map these one to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// An argument is malformed: a path, an id, a connect string, an option value.
-    InvalidArgument,
-    /// A configuration key (Flink config file) is missing or has a bad value.
-    Config,
-    /// The connection to ZooKeeper was lost; the outcome of the operation is unknown.
-    ConnectionLoss,
-    /// The ZooKeeper session expired (a new one is being opened).
-    SessionExpired,
-    /// The client or recipe was closed.
-    Closed,
-    /// The operation did not finish in time.
-    Timeout,
-    /// A znode does not exist.
-    NoNode,
-    /// A znode already exists.
-    NodeExists,
-    /// A version check failed (someone else changed the znode).
-    BadVersion,
-    /// A znode still has children.
-    NotEmpty,
-    /// A fenced write was refused: the writer no longer holds leadership (or the lock).
-    NotLeader,
-    /// A payload exceeds the size ZooKeeper accepts.
-    TooLarge,
-    /// Stored bytes could not be decoded.
-    Corrupt,
-    /// Not permitted by the znode's ACL, or authentication failed.
-    NoAuth,
-    /// An operation was interrupted (cancelled by the caller).
-    Interrupted,
-    /// An I/O error outside ZooKeeper (reading a config file).
-    Io,
-    /// Any other error reported by ZooKeeper or the client library.
-    ZooKeeper,
+use crate::contract::coded_enum;
+
+coded_enum! {
+    /// What kind of failure an [`Error`] is. Bindings map these one to one, by the stable
+    /// code and name of [`Coded`](crate::Coded).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum ErrorKind ("error kind") {
+        /// An argument is malformed: a path, an id, a connect string, an option value.
+        InvalidArgument = 1, "invalid_argument";
+        /// A configuration key (Flink config file) is missing or has a bad value.
+        Config = 2, "config";
+        /// The connection to ZooKeeper was lost; the outcome of the operation is unknown.
+        ConnectionLoss = 3, "connection_loss";
+        /// The ZooKeeper session expired (a new one is being opened).
+        SessionExpired = 4, "session_expired";
+        /// The client or recipe was closed.
+        Closed = 5, "closed";
+        /// The operation did not finish in time.
+        Timeout = 6, "timeout";
+        /// A znode does not exist.
+        NoNode = 7, "no_node";
+        /// A znode already exists.
+        NodeExists = 8, "node_exists";
+        /// A version check failed (someone else changed the znode).
+        BadVersion = 9, "bad_version";
+        /// A znode still has children.
+        NotEmpty = 10, "not_empty";
+        /// A fenced write was refused: the writer no longer holds leadership (or the lock).
+        NotLeader = 11, "not_leader";
+        /// A payload exceeds the size ZooKeeper accepts.
+        TooLarge = 12, "too_large";
+        /// Stored bytes could not be decoded.
+        Corrupt = 13, "corrupt";
+        /// Not permitted by the znode's ACL, or authentication failed.
+        NoAuth = 14, "no_auth";
+        /// An operation was interrupted (cancelled by the caller).
+        Interrupted = 15, "interrupted";
+        /// An I/O error outside ZooKeeper (reading a config file).
+        Io = 16, "io";
+        /// Any other error reported by ZooKeeper or the client library.
+        ZooKeeper = 17, "zookeeper";
+    }
 }
 
 impl ErrorKind {

@@ -10,20 +10,8 @@ use tokio::sync::watch;
 use crate::session::{Anchor, ConnectionState, Inner, Session, Stamp};
 use crate::{queue, runtime};
 
-/// Why a held lock was lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LostReason {
-    /// Disconnected longer than the lease.
-    LeaseExpired,
-    /// The session expired.
-    SessionExpired,
-    /// The lock node was deleted by someone else.
-    NodeDeleted,
-    /// The client was closed.
-    Closed,
-    /// Disconnected, and strict mode gives locks up on any disconnect.
-    Suspended,
-}
+/// Why a held lock was lost: the reasons leadership ends for, with the same codes and names.
+pub type LostReason = crate::election::RevokeReason;
 
 /// One held lock.
 struct Hold {

@@ -7,6 +7,7 @@
 
 mod child_view;
 pub mod config_watch;
+pub mod contract;
 pub mod counter;
 mod dead_sessions;
 pub mod election;
@@ -30,6 +31,7 @@ mod session;
 mod watchdog;
 
 pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
+pub use contract::Coded;
 pub use counter::{Counter, CounterFormat};
 pub use election::{
     Election, ElectionEvent, ElectionOptions, Leadership, LivenessStatus, RevokeReason,
@@ -40,7 +42,7 @@ pub use fence::{Fence, FenceSource, Op, OpResult};
 pub use fence_slot::FenceSlot;
 pub use holds::LostReason;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
-pub use lock::{LockGuard, Mutex, ReadWriteLock, Semaphore};
+pub use lock::{Lock, LockGuard, LockKind, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
 #[cfg(feature = "sabotage")]
 #[doc(hidden)]
@@ -48,5 +50,5 @@ pub use options::Sabotage;
 pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
 pub use security::{AclEntry, Credential, Kerberos, Pem, Sasl, TlsConfig};
-pub use session::{Client, ConnectionState, NodeMode, NodeStat, StateEvents};
+pub use session::{Client, ConnectionState, ConnectionStateKind, NodeMode, NodeStat, StateEvents};
 pub use watchdog::Watchdog;

@@ -210,6 +210,60 @@ impl Client {
     }
 }
 
+crate::contract::coded_enum! {
+    /// The kinds of lock, for callers that choose one at run time (see [`Client::lock`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum LockKind ("lock kind") {
+        /// A [`Mutex`].
+        Mutex = 0, "mutex";
+        /// The shared side of a [`ReadWriteLock`].
+        Read = 1, "read";
+        /// The exclusive side of a [`ReadWriteLock`].
+        Write = 2, "write";
+        /// One lease of a [`Semaphore`].
+        Semaphore = 3, "semaphore";
+    }
+}
+
+/// A lock of a kind chosen at run time (the one dispatch the bindings share). Cheap to clone;
+/// handles of one path share the client's view of the lock's children.
+#[derive(Clone)]
+pub struct Lock {
+    kind: LockKind,
+    recipe: Recipe,
+}
+
+impl Client {
+    /// A lock of `kind` on `path` (namespace-relative); `leases` counts for a semaphore only
+    /// (at least 1).
+    pub fn lock(&self, kind: LockKind, path: &str, leases: usize) -> Result<Lock> {
+        let recipe = match kind {
+            LockKind::Mutex => self.mutex(path)?.recipe,
+            LockKind::Read => self.read_write_lock(path)?.read,
+            LockKind::Write => self.read_write_lock(path)?.write,
+            LockKind::Semaphore => self.semaphore(path, leases)?.recipe,
+        };
+        Ok(Lock { kind, recipe })
+    }
+}
+
+impl Lock {
+    /// Acquires the lock, waiting at most `timeout` (`None`: without limit).
+    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard> {
+        self.recipe.acquire(timeout).await
+    }
+
+    /// The lock's kind.
+    pub fn kind(&self) -> LockKind {
+        self.kind
+    }
+
+    /// The lock path.
+    pub fn path(&self) -> &str {
+        &self.recipe.path
+    }
+}
+
 impl Mutex {
     /// Acquires the mutex, waiting at most `timeout` (`None`: without limit).
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<LockGuard> {

@@ -74,7 +74,41 @@ pub enum ConnectionState {
     Closed,
 }
 
+crate::contract::coded_enum! {
+    /// The kind of a [`ConnectionState`], without its data: what bindings report.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ConnectionStateKind ("connection state") {
+        /// [`ConnectionState::Connecting`].
+        Connecting = 0, "connecting";
+        /// [`ConnectionState::Connected`].
+        Connected = 1, "connected";
+        /// [`ConnectionState::Suspended`].
+        Suspended = 2, "suspended";
+        /// [`ConnectionState::Reconnected`].
+        Reconnected = 3, "reconnected";
+        /// [`ConnectionState::Lost`].
+        Lost = 4, "lost";
+        /// [`ConnectionState::Expired`].
+        Expired = 5, "expired";
+        /// [`ConnectionState::Closed`].
+        Closed = 6, "closed";
+    }
+}
+
 impl ConnectionState {
+    /// The state's kind (its stable code and name).
+    pub fn kind(self) -> ConnectionStateKind {
+        match self {
+            ConnectionState::Connecting => ConnectionStateKind::Connecting,
+            ConnectionState::Connected { .. } => ConnectionStateKind::Connected,
+            ConnectionState::Suspended { .. } => ConnectionStateKind::Suspended,
+            ConnectionState::Reconnected { .. } => ConnectionStateKind::Reconnected,
+            ConnectionState::Lost => ConnectionStateKind::Lost,
+            ConnectionState::Expired { .. } => ConnectionStateKind::Expired,
+            ConnectionState::Closed => ConnectionStateKind::Closed,
+        }
+    }
+
     /// True while requests can reach the server.
     pub fn is_connected(self) -> bool {
         matches!(
