@@ -216,6 +216,33 @@ typedef enum zkha_lock_kind {
 } zkha_lock_kind;
 
 /**
+ * Why leadership was revoked or a held lock was lost (`zkha_revoke_cb`, `zkha_lost_cb`,
+ * `zkha_election_event.revoke_reason`): core's codes, shared by both.
+ */
+typedef enum zkha_reason {
+  /**
+   * Disconnected longer than the lease (the session may survive).
+   */
+  ZKHA_REASON_LEASE_EXPIRED = 1,
+  /**
+   * The session expired.
+   */
+  ZKHA_REASON_SESSION_EXPIRED = 2,
+  /**
+   * The latch or lock node was deleted by someone else.
+   */
+  ZKHA_REASON_NODE_DELETED = 3,
+  /**
+   * The election, lock or client was closed (or freed).
+   */
+  ZKHA_REASON_CLOSED = 4,
+  /**
+   * Disconnected, and strict mode gives grants up on any disconnect.
+   */
+  ZKHA_REASON_SUSPENDED = 5,
+} zkha_reason;
+
+/**
  * A client: one ZooKeeper session at a time, re-opened after expiry.
  */
 typedef struct zkha_client zkha_client;
@@ -289,8 +316,7 @@ typedef struct zkha_election_event {
    */
   int64_t fencing_token;
   /**
-   * Why leadership ended (Revoked): 0 closed, 1 lease expired, 2 suspended (strict),
-   * 3 session expired, 4 node deleted.
+   * Why leadership ended (Revoked): a `zkha_reason` (`zkha_reason_name` names it), else -1.
    */
   int32_t revoke_reason;
   /**
@@ -300,14 +326,14 @@ typedef struct zkha_election_event {
 } zkha_election_event;
 
 /**
- * Called when an election's leadership is revoked (reason as in `zkha_election_event`), on
- * the registration's own thread.
+ * Called when an election's leadership is revoked (`reason`: a `zkha_reason`), on the
+ * registration's own thread.
  */
 typedef void (*zkha_revoke_cb)(void *user_data, int32_t reason);
 
 /**
- * Called when a held lock is lost (1 lease expired, 2 session expired, 3 node deleted,
- * 4 client closed, 5 disconnected in strict mode), on the registration's own thread.
+ * Called when a held lock is lost (`reason`: a `zkha_reason`), on the registration's own
+ * thread.
  */
 typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
 
@@ -337,9 +363,23 @@ enum zkha_status zkha_error_code(const struct zkha_error *err);
 void zkha_error_free(struct zkha_error *err);
 
 /**
- * A short constant name for a status ("ZKHA_STATUS_NOT_LEADER", ...).
+ * The name of a status (a static string): core's name of its error kind ("no_node",
+ * "not_leader", ... as in Python's and Java's errors), "ok", "null_argument", "internal", or
+ * "unknown" for a value that is no `zkha_status`.
  */
-const char *zkha_status_name(enum zkha_status status);
+const char *zkha_status_name(int32_t status);
+
+/**
+ * The name of a `zkha_reason` ("lease_expired", "closed", ...; a static string), "unknown"
+ * for another value.
+ */
+const char *zkha_reason_name(int32_t reason);
+
+/**
+ * The name of a `zkha_connection_state` ("connected", "suspended", ...; a static string),
+ * "unknown" for another value.
+ */
+const char *zkha_connection_state_name(int32_t state);
 
 /**
  * Frees bytes returned by zkha (a zeroed struct is fine).
@@ -641,7 +681,7 @@ enum zkha_status zkha_election_next_event(const struct zkha_election *election,
 /**
  * Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
  * slow callback delays only later calls of itself, never zkha's work). No call starts after
- * `zkha_election_free` has returned; the revocation that freeing causes (reason 0, closed)
+ * `zkha_election_free` has returned; the revocation that freeing causes (ZKHA_REASON_CLOSED)
  * is delivered before it returns.
  */
 enum zkha_status zkha_election_on_revoke(const struct zkha_election *election,

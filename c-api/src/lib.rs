@@ -8,16 +8,16 @@
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 mod callbacks;
 
 use zkha::flink::FlinkConfig;
 use zkha::{
-    AclEntry, AclMode, Client, ClientOptions, ConnectionState, CounterFormat, Credential,
-    ElectionEvent, ElectionOptions, ErrorKind, EventStream, Kerberos, LeaderInfo, LockGuard,
-    LostReason, Pem, Sasl, TlsConfig,
+    AclEntry, AclMode, Client, ClientOptions, Coded, ConnectionStateKind, CounterFormat,
+    Credential, ElectionEvent, ElectionOptions, ErrorKind, EventStream, Kerberos, LeaderInfo,
+    LockGuard, LockKind, Pem, Sasl, TlsConfig,
 };
 
 /// Result of every call.
@@ -66,26 +66,36 @@ pub enum zkha_status {
     Internal,
 }
 
+/// Every `zkha_status`. Those between `Ok` and `NullArgument` are core's error kinds, at the
+/// value of their code (`c_enums_carry_cores_codes_and_names` checks it).
+const STATUSES: [zkha_status; 20] = [
+    zkha_status::Ok,
+    zkha_status::InvalidArgument,
+    zkha_status::Config,
+    zkha_status::ConnectionLoss,
+    zkha_status::SessionExpired,
+    zkha_status::Closed,
+    zkha_status::Timeout,
+    zkha_status::NoNode,
+    zkha_status::NodeExists,
+    zkha_status::BadVersion,
+    zkha_status::NotEmpty,
+    zkha_status::NotLeader,
+    zkha_status::TooLarge,
+    zkha_status::Corrupt,
+    zkha_status::NoAuth,
+    zkha_status::Interrupted,
+    zkha_status::Io,
+    zkha_status::Zookeeper,
+    zkha_status::NullArgument,
+    zkha_status::Internal,
+];
+
 impl From<ErrorKind> for zkha_status {
     fn from(k: ErrorKind) -> Self {
-        match k {
-            ErrorKind::InvalidArgument => zkha_status::InvalidArgument,
-            ErrorKind::Config => zkha_status::Config,
-            ErrorKind::ConnectionLoss => zkha_status::ConnectionLoss,
-            ErrorKind::SessionExpired => zkha_status::SessionExpired,
-            ErrorKind::Closed => zkha_status::Closed,
-            ErrorKind::Timeout => zkha_status::Timeout,
-            ErrorKind::NoNode => zkha_status::NoNode,
-            ErrorKind::NodeExists => zkha_status::NodeExists,
-            ErrorKind::BadVersion => zkha_status::BadVersion,
-            ErrorKind::NotEmpty => zkha_status::NotEmpty,
-            ErrorKind::NotLeader => zkha_status::NotLeader,
-            ErrorKind::TooLarge => zkha_status::TooLarge,
-            ErrorKind::Corrupt => zkha_status::Corrupt,
-            ErrorKind::NoAuth => zkha_status::NoAuth,
-            ErrorKind::Interrupted => zkha_status::Interrupted,
-            ErrorKind::Io => zkha_status::Io,
-            // Any kind added later maps to the catch-all.
+        match STATUSES.get(k.code() as usize) {
+            Some(&s) if k.code() > 0 && (s as i32) < zkha_status::NullArgument as i32 => s,
+            // A kind added to core later: the catch-all until it gets its own value.
             _ => zkha_status::Zookeeper,
         }
     }
@@ -117,6 +127,44 @@ pub enum zkha_connection_state {
     Closed,
 }
 
+/// Every `zkha_connection_state`, at the index of its value (core's code).
+const STATES: [zkha_connection_state; 7] = [
+    zkha_connection_state::Connecting,
+    zkha_connection_state::Connected,
+    zkha_connection_state::Suspended,
+    zkha_connection_state::Reconnected,
+    zkha_connection_state::Lost,
+    zkha_connection_state::Expired,
+    zkha_connection_state::Closed,
+];
+
+/// Why leadership was revoked or a held lock was lost (`zkha_revoke_cb`, `zkha_lost_cb`,
+/// `zkha_election_event.revoke_reason`): core's codes, shared by both.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum zkha_reason {
+    /// Disconnected longer than the lease (the session may survive).
+    LeaseExpired = 1,
+    /// The session expired.
+    SessionExpired = 2,
+    /// The latch or lock node was deleted by someone else.
+    NodeDeleted = 3,
+    /// The election, lock or client was closed (or freed).
+    Closed = 4,
+    /// Disconnected, and strict mode gives grants up on any disconnect.
+    Suspended = 5,
+}
+
+/// Every `zkha_reason`, at the index of its value minus one.
+#[cfg(test)]
+const REASONS: [zkha_reason; 5] = [
+    zkha_reason::LeaseExpired,
+    zkha_reason::SessionExpired,
+    zkha_reason::NodeDeleted,
+    zkha_reason::Closed,
+    zkha_reason::Suspended,
+];
+
 /// Kind of an election event.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,8 +188,7 @@ pub struct zkha_election_event {
     pub kind: zkha_election_event_kind,
     /// The grant's fencing token (Granted), else -1.
     pub fencing_token: i64,
-    /// Why leadership ended (Revoked): 0 closed, 1 lease expired, 2 suspended (strict),
-    /// 3 session expired, 4 node deleted.
+    /// Why leadership ended (Revoked): a `zkha_reason` (`zkha_reason_name` names it), else -1.
     pub revoke_reason: i32,
     /// What kind of failure (Error): a `zkha_status`, else `ZKHA_STATUS_OK`.
     pub error_status: zkha_status,
@@ -157,12 +204,12 @@ pub struct zkha_bytes {
     pub len: usize,
 }
 
-/// Called when an election's leadership is revoked (reason as in `zkha_election_event`), on
-/// the registration's own thread.
+/// Called when an election's leadership is revoked (`reason`: a `zkha_reason`), on the
+/// registration's own thread.
 pub type zkha_revoke_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
-/// Called when a held lock is lost (1 lease expired, 2 session expired, 3 node deleted,
-/// 4 client closed, 5 disconnected in strict mode), on the registration's own thread.
+/// Called when a held lock is lost (`reason`: a `zkha_reason`), on the registration's own
+/// thread.
 pub type zkha_lost_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, reason: i32)>;
 
 /// A client: one ZooKeeper session at a time, re-opened after expiry.
@@ -409,13 +456,17 @@ unsafe fn free_box<T>(p: *mut T) {
     }
 }
 
-fn revoke_code(r: zkha::RevokeReason) -> i32 {
-    match r {
-        zkha::RevokeReason::Closed => 0,
-        zkha::RevokeReason::LeaseExpired => 1,
-        zkha::RevokeReason::Suspended => 2,
-        zkha::RevokeReason::SessionExpired => 3,
-        zkha::RevokeReason::NodeDeleted => 4,
+/// Core's name of `code` of kind `K`, as a static C string ("unknown" for another code).
+fn coded_name<K: Coded>(cache: &'static OnceLock<Vec<CString>>, code: i32) -> *const c_char {
+    let names = cache.get_or_init(|| {
+        K::ALL
+            .iter()
+            .map(|k| CString::new(k.name()).unwrap_or_default())
+            .collect()
+    });
+    match K::ALL.iter().position(|k| k.code() == code) {
+        Some(i) => names[i].as_ptr(),
+        None => c"unknown".as_ptr(),
     }
 }
 
@@ -461,32 +512,34 @@ pub unsafe extern "C" fn zkha_error_free(err: *mut zkha_error) {
     }
 }
 
-/// A short constant name for a status ("ZKHA_STATUS_NOT_LEADER", ...).
+/// The name of a status (a static string): core's name of its error kind ("no_node",
+/// "not_leader", ... as in Python's and Java's errors), "ok", "null_argument", "internal", or
+/// "unknown" for a value that is no `zkha_status`.
 #[unsafe(no_mangle)]
-pub extern "C" fn zkha_status_name(status: zkha_status) -> *const c_char {
-    let s: &'static CStr = match status {
-        zkha_status::Ok => c"ok",
-        zkha_status::InvalidArgument => c"invalid argument",
-        zkha_status::Config => c"configuration error",
-        zkha_status::ConnectionLoss => c"connection loss",
-        zkha_status::SessionExpired => c"session expired",
-        zkha_status::Closed => c"closed",
-        zkha_status::Timeout => c"timeout",
-        zkha_status::NoNode => c"no node",
-        zkha_status::NodeExists => c"node exists",
-        zkha_status::BadVersion => c"bad version",
-        zkha_status::NotEmpty => c"not empty",
-        zkha_status::NotLeader => c"not leader",
-        zkha_status::TooLarge => c"too large",
-        zkha_status::Corrupt => c"corrupt",
-        zkha_status::NoAuth => c"not authorized",
-        zkha_status::Interrupted => c"interrupted",
-        zkha_status::Io => c"i/o error",
-        zkha_status::Zookeeper => c"zookeeper error",
-        zkha_status::NullArgument => c"null argument",
-        zkha_status::Internal => c"internal error",
-    };
-    s.as_ptr()
+pub extern "C" fn zkha_status_name(status: i32) -> *const c_char {
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    match status {
+        s if s == zkha_status::Ok as i32 => c"ok".as_ptr(),
+        s if s == zkha_status::NullArgument as i32 => c"null_argument".as_ptr(),
+        s if s == zkha_status::Internal as i32 => c"internal".as_ptr(),
+        s => coded_name::<ErrorKind>(&NAMES, s),
+    }
+}
+
+/// The name of a `zkha_reason` ("lease_expired", "closed", ...; a static string), "unknown"
+/// for another value.
+#[unsafe(no_mangle)]
+pub extern "C" fn zkha_reason_name(reason: i32) -> *const c_char {
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    coded_name::<zkha::RevokeReason>(&NAMES, reason)
+}
+
+/// The name of a `zkha_connection_state` ("connected", "suspended", ...; a static string),
+/// "unknown" for another value.
+#[unsafe(no_mangle)]
+pub extern "C" fn zkha_connection_state_name(state: i32) -> *const c_char {
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    coded_name::<ConnectionStateKind>(&NAMES, state)
 }
 
 /// Frees bytes returned by zkha (a zeroed struct is fine).
@@ -996,15 +1049,8 @@ pub unsafe extern "C" fn zkha_client_state(
 ) -> zkha_status {
     guard(err, || {
         let c = unsafe { obj(client, "client") }?;
-        let s = match c.client.state() {
-            ConnectionState::Connecting => zkha_connection_state::Connecting,
-            ConnectionState::Connected { .. } => zkha_connection_state::Connected,
-            ConnectionState::Suspended { .. } => zkha_connection_state::Suspended,
-            ConnectionState::Reconnected { .. } => zkha_connection_state::Reconnected,
-            ConnectionState::Lost => zkha_connection_state::Lost,
-            ConnectionState::Expired { .. } => zkha_connection_state::Expired,
-            ConnectionState::Closed => zkha_connection_state::Closed,
-        };
+        let code = c.client.state().kind().code();
+        let s = variant(code, &STATES, "connection state")?;
         unsafe { out(out_state, "out_state", s) }
     })
 }
@@ -1198,7 +1244,7 @@ pub unsafe extern "C" fn zkha_election_next_event(
             }
             Some(ElectionEvent::Revoked { reason }) => {
                 none.kind = zkha_election_event_kind::Revoked;
-                none.revoke_reason = revoke_code(reason);
+                none.revoke_reason = reason.code();
             }
             Some(ElectionEvent::Error { kind, .. }) => {
                 none.kind = zkha_election_event_kind::Error;
@@ -1212,7 +1258,7 @@ pub unsafe extern "C" fn zkha_election_next_event(
 
 /// Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
 /// slow callback delays only later calls of itself, never zkha's work). No call starts after
-/// `zkha_election_free` has returned; the revocation that freeing causes (reason 0, closed)
+/// `zkha_election_free` has returned; the revocation that freeing causes (ZKHA_REASON_CLOSED)
 /// is delivered before it returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_election_on_revoke(
@@ -1228,7 +1274,7 @@ pub unsafe extern "C" fn zkha_election_on_revoke(
         let r = callbacks::Registration::start("zkha-on-revoke", cb, user_data, |tx, mut stop| {
             async move {
                 let send = |ev: &ElectionEvent| match ev {
-                    ElectionEvent::Revoked { reason } => tx.send(revoke_code(*reason)).is_ok(),
+                    ElectionEvent::Revoked { reason } => tx.send(reason.code()).is_ok(),
                     _ => true,
                 };
                 loop {
@@ -1291,7 +1337,8 @@ pub enum zkha_lock_kind {
     Semaphore,
 }
 
-/// Every `zkha_lock_kind`, at the index of its value.
+/// Every `zkha_lock_kind`, at the index of its value (core's code).
+#[cfg(test)]
 const LOCK_KINDS: [zkha_lock_kind; 4] = [
     zkha_lock_kind::Mutex,
     zkha_lock_kind::Read,
@@ -1319,18 +1366,9 @@ pub unsafe extern "C" fn zkha_lock_acquire(
         if out_lock.is_null() {
             return Err(null("out_lock"));
         }
-        let kind = variant(kind, &LOCK_KINDS, "lock kind")?;
+        let lock = c.lock(LockKind::parse_code(kind)?, &p, leases as usize)?;
         let timeout = (timeout_ms > 0).then(|| ms(timeout_ms));
-        let guard = block(async move {
-            match kind {
-                zkha_lock_kind::Mutex => c.mutex(&p)?.acquire(timeout).await,
-                zkha_lock_kind::Read => c.read_write_lock(&p)?.read(timeout).await,
-                zkha_lock_kind::Write => c.read_write_lock(&p)?.write(timeout).await,
-                zkha_lock_kind::Semaphore => {
-                    c.semaphore(&p, leases as usize)?.acquire(timeout).await
-                }
-            }
-        })?;
+        let guard = block(async move { lock.acquire(timeout).await })?;
         unsafe {
             out(
                 out_lock,
@@ -1393,13 +1431,7 @@ pub unsafe extern "C" fn zkha_lock_on_lost(
             |tx, mut stop| async move {
                 tokio::select! {
                     reason = lost => {
-                        let _ = tx.send(match reason {
-                            LostReason::LeaseExpired => 1,
-                            LostReason::SessionExpired => 2,
-                            LostReason::NodeDeleted => 3,
-                            LostReason::Closed => 4,
-                            LostReason::Suspended => 5,
-                        });
+                        let _ = tx.send(reason.code());
                     }
                     _ = stop.wait_for(|s| *s) => {}
                 }
@@ -1871,14 +1903,75 @@ mod tests {
         for (i, m) in ACL_MODES.iter().enumerate() {
             assert_eq!(*m as usize, i);
         }
-        for (i, k) in LOCK_KINDS.iter().enumerate() {
-            assert_eq!(*k as usize, i);
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(*s as usize, i);
         }
-        assert!(variant(4, &LOCK_KINDS, "lock kind").is_err());
-        assert!(variant(-1, &LOCK_KINDS, "lock kind").is_err());
+        for (i, s) in STATES.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        for (i, r) in REASONS.iter().enumerate() {
+            assert_eq!(*r as usize, i + 1);
+        }
+        assert!(variant(2, &ACL_MODES, "ACL mode").is_err());
+        assert!(variant(-1, &ACL_MODES, "ACL mode").is_err());
+    }
+
+    /// "NoAuth" -> "no_auth": a C enum member's Rust name as core names the kind.
+    fn snake(member: impl std::fmt::Debug) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{member:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    fn c_name(p: *const c_char) -> String {
+        // SAFETY: the name functions return static NUL-terminated strings.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string()
+    }
+
+    /// Every core kind reaches a C value of its own, equal to its code, of the same name.
+    #[test]
+    fn c_enums_carry_cores_codes_and_names() {
+        let mut seen = std::collections::HashSet::new();
+        for &k in ErrorKind::ALL {
+            let s = zkha_status::from(k);
+            assert_eq!(s as i32, k.code(), "{k:?}");
+            assert_eq!(snake(s), k.name());
+            assert_eq!(c_name(zkha_status_name(s as i32)), k.name());
+            assert!(seen.insert(s as i32), "{k:?} shares {s:?}");
+        }
+        // Besides core's kinds, only C's own statuses.
+        let own = [
+            zkha_status::Ok,
+            zkha_status::NullArgument,
+            zkha_status::Internal,
+        ];
+        assert_eq!(seen.len() + own.len(), STATUSES.len());
         assert_eq!(
-            variant(3, &LOCK_KINDS, "lock kind").ok(),
-            Some(zkha_lock_kind::Semaphore)
+            c_name(zkha_status_name(zkha_status::Internal as i32)),
+            "internal"
         );
+        assert_eq!(c_name(zkha_status_name(-3)), "unknown");
+        for &k in ConnectionStateKind::ALL {
+            let s = STATES[k.code() as usize];
+            assert_eq!(snake(s), k.name());
+            assert_eq!(c_name(zkha_connection_state_name(k.code())), k.name());
+        }
+        assert_eq!(STATES.len(), ConnectionStateKind::ALL.len());
+        for &r in zkha::RevokeReason::ALL {
+            let c = REASONS[r.code() as usize - 1];
+            assert_eq!(snake(c), r.name());
+            assert_eq!(c_name(zkha_reason_name(r.code())), r.name());
+        }
+        assert_eq!(REASONS.len(), zkha::RevokeReason::ALL.len());
+        for &k in LockKind::ALL {
+            assert_eq!(LOCK_KINDS[k.code() as usize] as i32, k.code());
+            assert_eq!(snake(LOCK_KINDS[k.code() as usize]), k.name());
+        }
+        assert_eq!(LOCK_KINDS.len(), LockKind::ALL.len());
     }
 }

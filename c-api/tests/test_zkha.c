@@ -24,6 +24,27 @@ static zkha_client *connect_or_die(uint64_t session_ms) {
   return c;
 }
 
+/* Core's one contract as C sees it: every status, reason and state has its own name, the one
+ * Python and Java use for the same kind. */
+static void test_contract(void) {
+  const char *names[ZKHA_STATUS_INTERNAL + 1];
+  for (int s = ZKHA_STATUS_OK; s <= ZKHA_STATUS_INTERNAL; s++) {
+    names[s] = zkha_status_name(s);
+    CHECK(strcmp(names[s], "unknown") != 0, "status %d has no name", s);
+    for (int t = 0; t < s; t++) CHECK(strcmp(names[s], names[t]) != 0, "statuses %d and %d are both %s", t, s, names[s]);
+  }
+  CHECK(strcmp(zkha_status_name(ZKHA_STATUS_NOT_LEADER), "not_leader") == 0, "%s", zkha_status_name(ZKHA_STATUS_NOT_LEADER));
+  CHECK(strcmp(zkha_status_name(ZKHA_STATUS_INTERNAL + 1), "unknown") == 0, "past the last status");
+  CHECK(strcmp(zkha_reason_name(ZKHA_REASON_LEASE_EXPIRED), "lease_expired") == 0, "lease_expired");
+  CHECK(strcmp(zkha_reason_name(ZKHA_REASON_CLOSED), "closed") == 0, "closed");
+  CHECK(strcmp(zkha_reason_name(ZKHA_REASON_SUSPENDED), "suspended") == 0, "suspended");
+  CHECK(strcmp(zkha_reason_name(0), "unknown") == 0, "reason 0");
+  CHECK(strcmp(zkha_connection_state_name(ZKHA_CONNECTION_STATE_SUSPENDED), "suspended") == 0, "suspended");
+  CHECK(strcmp(zkha_connection_state_name(ZKHA_CONNECTION_STATE_CLOSED), "closed") == 0, "closed");
+  CHECK(strcmp(zkha_connection_state_name(-1), "unknown") == 0, "state -1");
+  printf("ok contract\n");
+}
+
 static void test_errors(void) {
   /* The library is the version of this header (and the macros agree with the string). */
   char macros[32];
@@ -146,8 +167,9 @@ static void test_revoke_callback(void) {
   OK(zkha_election_wait(o, 5000, NULL, &e_));
   /* Freeing delivers the revocation it causes before it returns, and no call comes after. */
   zkha_election_free(e);
-  CHECK(revoked_reason == 0, "revoke callback with reason closed before free returned, got %d", revoked_reason);
-  CHECK(slow_reason == 0, "the slow callback finished before free returned, got %d", slow_reason);
+  CHECK(revoked_reason == ZKHA_REASON_CLOSED, "revoke callback with reason closed before free returned, got %d",
+        revoked_reason);
+  CHECK(slow_reason == ZKHA_REASON_CLOSED, "the slow callback finished before free returned, got %d", slow_reason);
   CHECK(slow_put == ZKHA_STATUS_OK, "a blocking call from the callback: status %d", slow_put);
   CHECK(strcmp(slow_thread, "zkha-on-revoke") == 0, "callback ran on thread '%s'", slow_thread);
   CHECK(zkha_election_has_leadership(o), "the other election still leads");
@@ -191,7 +213,7 @@ static void test_locks(void) {
   zkha_lock *bad = NULL;
   err = NULL;
   CHECK(zkha_lock_acquire(a, path, 7, 0, 300, &bad, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "kind 7");
-  CHECK(bad == NULL && strstr(zkha_error_message(err), "lock kind must be one of 0..=3, got 7") != NULL,
+  CHECK(bad == NULL && strstr(zkha_error_message(err), "lock kind must be one of 0 (mutex), 1 (read), 2 (write), 3 (semaphore), got 7") != NULL,
         "%s", zkha_error_message(err));
   zkha_error_free(err);
   zkha_options *o = NULL;
@@ -408,6 +430,7 @@ int main(int argc, char **argv) {
   }
   if (argc == 3 && strcmp(argv[1], "child") == 0) return child(argv[2]);
   const char *only = argc > 1 ? argv[1] : NULL;
+  if (!only || !strcmp(only, "contract")) test_contract();
   if (!only || !strcmp(only, "errors")) test_errors();
   if (!only || !strcmp(only, "election")) test_client_and_election();
   if (!only || !strcmp(only, "revoke")) test_revoke_callback();

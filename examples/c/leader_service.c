@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     zkha_election_event ev;
     if (zkha_election_next_event(election, 100, &ev, NULL) == ZKHA_STATUS_OK &&
         ev.kind == ZKHA_ELECTION_EVENT_KIND_REVOKED) {
-      printf("leadership revoked (reason %d): stopping work\n", ev.revoke_reason);
+      printf("leadership revoked (%s): stopping work\n", zkha_reason_name(ev.revoke_reason));
       break;
     }
     /* One unit of work, guarded by the current grant. */
