@@ -25,8 +25,8 @@ use tokio::task::AbortHandle;
 
 use zkha::flink::FlinkConfig;
 use zkha::{
-    AclEntry, AclMode, ClientOptions, ConnectionState, CounterFormat, Credential, ElectionEvent,
-    ElectionOptions, ErrorKind, EventStream, LeaderInfo, LockGuard, LostReason, Pem, RevokeReason,
+    AclEntry, AclMode, ClientOptions, Coded, ConnectionState, CounterFormat, Credential,
+    ElectionEvent, ElectionOptions, ErrorKind, EventStream, LeaderInfo, LockGuard, LockKind, Pem,
     Sasl, TlsConfig,
 };
 
@@ -54,18 +54,61 @@ fn error_class(kind: ErrorKind) -> &'static str {
         ErrorKind::NoAuth => "NoAuthError",
         ErrorKind::Interrupted => "InterruptedError",
         ErrorKind::Io => "IoError",
-        // Any kind added later maps to the base class.
+        ErrorKind::ZooKeeper => "ZooKeeperError",
+        // A kind added to core later: the base class until it gets its own.
         _ => "ZkhaError",
     }
 }
 
-/// A core error as an instance of its `zkha` exception class.
+/// A core error as an instance of its `zkha` exception class, with core's `kind` name and
+/// `outcome_unknown` verdict as attributes.
 fn to_py_err(py: Python<'_>, e: zkha::Error) -> PyErr {
     let make = || -> PyResult<PyErr> {
         let cls = py.import("zkha._errors")?.getattr(error_class(e.kind()))?;
-        Ok(PyErr::from_value(cls.call1((e.message().to_string(),))?))
+        let value = cls.call1((e.message().to_string(),))?;
+        value.setattr("kind", e.kind().name())?;
+        value.setattr("outcome_unknown", e.outcome_unknown())?;
+        Ok(PyErr::from_value(value))
     };
     make().unwrap_or_else(|_| PyRuntimeError::new_err(e.message().to_string()))
+}
+
+/// Core's error kinds as (code, name, exception class name), in code order.
+#[pyfunction]
+fn error_kinds() -> Vec<(i32, &'static str, &'static str)> {
+    ErrorKind::ALL
+        .iter()
+        .map(|&k| (k.code(), k.name(), error_class(k)))
+        .collect()
+}
+
+/// The exception a native call raises for a failure of kind `code` with `message` (so tests
+/// can check every kind's class); an unknown code gives an InvalidArgumentError naming it.
+#[pyfunction]
+fn error_of_kind(py: Python<'_>, code: i32, message: String) -> Py<PyAny> {
+    let e = match ErrorKind::parse_code(code) {
+        Ok(kind) => zkha::Error::new(kind, message),
+        Err(e) => e,
+    };
+    to_py_err(py, e).into_value(py).into_any()
+}
+
+/// Core's coded kinds by what they are ("error kind", "reason" (of a revocation or a lost
+/// lock), "connection state", "lock kind"), each as (code, name) in code order.
+#[pyfunction]
+fn contract() -> Vec<(&'static str, Vec<(i32, &'static str)>)> {
+    fn rows<K: Coded>() -> (&'static str, Vec<(i32, &'static str)>) {
+        (
+            K::WHAT,
+            K::ALL.iter().map(|k| (k.code(), k.name())).collect(),
+        )
+    }
+    vec![
+        rows::<ErrorKind>(),
+        rows::<zkha::RevokeReason>(),
+        rows::<zkha::ConnectionStateKind>(),
+        rows::<LockKind>(),
+    ]
 }
 
 fn invalid(msg: impl Into<String>) -> zkha::Error {
@@ -246,44 +289,6 @@ async fn next_event<T: Send + 'static>(
         Some(t) => s.next_timeout(t).await,
         None => s.next().await,
     })
-}
-
-fn state_name(s: ConnectionState) -> &'static str {
-    match s {
-        ConnectionState::Connecting => "connecting",
-        ConnectionState::Connected { .. } => "connected",
-        ConnectionState::Suspended { .. } => "suspended",
-        ConnectionState::Reconnected { .. } => "reconnected",
-        ConnectionState::Lost => "lost",
-        ConnectionState::Expired { .. } => "expired",
-        ConnectionState::Closed => "closed",
-        #[allow(unreachable_patterns)]
-        _ => "unknown",
-    }
-}
-
-fn revoke_name(r: RevokeReason) -> &'static str {
-    match r {
-        RevokeReason::Closed => "closed",
-        RevokeReason::LeaseExpired => "lease_expired",
-        RevokeReason::Suspended => "suspended",
-        RevokeReason::SessionExpired => "session_expired",
-        RevokeReason::NodeDeleted => "node_deleted",
-        #[allow(unreachable_patterns)]
-        _ => "unknown",
-    }
-}
-
-fn lost_name(r: LostReason) -> &'static str {
-    match r {
-        LostReason::LeaseExpired => "lease_expired",
-        LostReason::SessionExpired => "session_expired",
-        LostReason::NodeDeleted => "node_deleted",
-        LostReason::Closed => "closed",
-        LostReason::Suspended => "suspended",
-        #[allow(unreachable_patterns)]
-        _ => "unknown",
-    }
 }
 
 /// (fencing_token, leader_session_id, latch_node, session_id)
@@ -533,7 +538,7 @@ impl Client {
     }
 
     fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+        self.inner.state().kind().name()
     }
 
     fn session_id(&self) -> i64 {
@@ -632,26 +637,12 @@ impl Client {
     ) -> PyResult<Py<PyAny>> {
         let c = self.inner.clone();
         let timeout = wait_limit("timeout", timeout)?;
-        let kind = kind.to_string();
-        // Validate synchronously so bad input raises at the call, also for asyncio.
-        match kind.as_str() {
-            "mutex" => drop(c.mutex(&path).map_err(|e| to_py_err(py, e))?),
-            "read" | "write" => drop(c.read_write_lock(&path).map_err(|e| to_py_err(py, e))?),
-            "semaphore" => drop(c.semaphore(&path, leases).map_err(|e| to_py_err(py, e))?),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown lock kind {other:?} (mutex, read, write, semaphore)"
-                )))
-            }
-        }
+        // Made here, so bad input raises at the call, also for asyncio.
+        let lock = LockKind::parse_name(kind)
+            .and_then(|kind| c.lock(kind, &path, leases))
+            .map_err(|e| to_py_err(py, e))?;
         go(py, aio, async move {
-            let guard = match kind.as_str() {
-                "mutex" => c.mutex(&path)?.acquire(timeout).await?,
-                "read" => c.read_write_lock(&path)?.read(timeout).await?,
-                "write" => c.read_write_lock(&path)?.write(timeout).await?,
-                _ => c.semaphore(&path, leases)?.acquire(timeout).await?,
-            };
-            Ok(Guard::new(guard))
+            Ok(Guard::new(lock.acquire(timeout).await?))
         })
     }
 
@@ -716,7 +707,7 @@ impl StateStream {
         let ev = self.events.clone();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, limit).await?.map(state_name))
+            Ok(next_event(ev, limit).await?.map(|s| s.kind().name()))
         })
     }
 }
@@ -754,8 +745,8 @@ impl Election {
         self.inner.leadership().as_ref().map(leadership_tuple)
     }
 
-    /// The next event: ("granted", leadership tuple), ("revoked", reason) or ("error", (class
-    /// name, message)) as (kind, leadership, reason, error); None on timeout.
+    /// The next event: ("granted", leadership tuple), ("revoked", reason) or ("error", (error
+    /// kind code, message)) as (kind, leadership, reason, error); None on timeout.
     #[pyo3(signature = (timeout=None, aio=None))]
     fn next_event(
         &self,
@@ -768,11 +759,9 @@ impl Election {
         go(py, aio, async move {
             Ok(next_event(ev, limit).await?.map(|e| match e {
                 ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None, None),
-                ElectionEvent::Revoked { reason } => {
-                    ("revoked", None, Some(revoke_name(reason)), None)
-                }
+                ElectionEvent::Revoked { reason } => ("revoked", None, Some(reason.name()), None),
                 ElectionEvent::Error { kind, message } => {
-                    ("error", None, None, Some((error_class(kind), message)))
+                    ("error", None, None, Some((kind.code(), message)))
                 }
             }))
         })
@@ -901,7 +890,7 @@ impl Guard {
                 zkha::runtime::spawn(async move {
                     tokio::select! {
                         r = lost => {
-                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(lost_name(r));
+                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.name());
                         }
                         _ = released.notified() => {}
                     }
@@ -926,7 +915,7 @@ impl Guard {
                 }
             }
         };
-        go(py, aio, async move { Ok(lost_name(lost.await)) })
+        go(py, aio, async move { Ok(lost.await.name()) })
     }
 
     /// Releases the lock (idempotent).
@@ -1455,6 +1444,9 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(flink_config_layout, m)?)?;
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(decode_state_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(error_of_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(contract, m)?)?;
     m.add_class::<FlinkLayout>()?;
     Ok(())
 }

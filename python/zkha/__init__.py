@@ -25,6 +25,7 @@ from ._errors import (
     TimeoutError,
     TooLargeError,
     ZkhaError,
+    ZooKeeperError,
 )
 from ._log import set_log_level
 from ._security import SaslDigestMd5, SaslKerberos, Tls
@@ -39,7 +40,7 @@ from ._sync import (
     PointerStore,
     ReadWriteLock,
 )
-from ._types import ConfigChange, ElectionEvent, Entry, Leadership
+from ._types import ConfigChange, ElectionEvent, Entry, Leadership, LockKind, Reason, State
 
 __version__ = "0.1.0"
 
@@ -65,19 +66,23 @@ __all__ = [
     "Leadership",
     "Lock",
     "LockGuard",
+    "LockKind",
     "NoAuthError",
     "NoNodeError",
     "NodeExistsError",
     "NotEmptyError",
     "NotLeaderError",
     "PointerStore",
+    "Reason",
     "ReadWriteLock",
     "SaslDigestMd5",
     "SaslKerberos",
     "SessionExpiredError",
+    "State",
     "TimeoutError",
     "Tls",
     "TooLargeError",
     "ZkhaError",
+    "ZooKeeperError",
     "set_log_level",
 ]

@@ -22,11 +22,21 @@ __all__ = [
     "NoAuthError",
     "InterruptedError",
     "IoError",
+    "ZooKeeperError",
 ]
 
 
 class ZkhaError(Exception):
-    """Base of every zkha error; ``str(e)`` is the core's message naming the offending input."""
+    """Base of every zkha error; ``str(e)`` is the core's message naming the offending input.
+
+    A raised error also carries core's name of its kind (``kind``: "no_node", "not_leader",
+    ... as C's ``zkha_status_name`` and Java's exceptions name it) and ``outcome_unknown``:
+    True if a write that failed this way may have been applied all the same (a connection
+    loss, a timeout, a session that ended with it in flight), False only when nothing was
+    written."""
+
+    kind: str = "unknown"
+    outcome_unknown: bool = True
 
 
 class InvalidArgumentError(ZkhaError, ValueError):
@@ -91,3 +101,7 @@ class InterruptedError(ZkhaError):
 
 class IoError(ZkhaError, OSError):
     """An I/O error (reading a file)."""
+
+
+class ZooKeeperError(ZkhaError):
+    """Any other error ZooKeeper or its client library reports."""

@@ -11,7 +11,17 @@ from typing import Any
 from . import _security, _zkha
 from ._security import Acl, Sasl, Tls
 from ._support import _data, _Holders
-from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
+from ._types import (
+    ConfigChange,
+    ElectionEvent,
+    Entry,
+    Leadership,
+    LockKind,
+    Reason,
+    State,
+    election_event,
+    leadership,
+)
 
 
 class Client:
@@ -97,7 +107,7 @@ class Client:
         self.close()
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """connecting, connected, suspended, reconnected, lost, expired or closed."""
         return self._c.state()
 
@@ -114,7 +124,7 @@ class Client:
     def hosts(self) -> str:
         return self._c.connect_string()
 
-    def states(self, timeout: float | None = None) -> Iterator[str]:
+    def states(self, timeout: float | None = None) -> Iterator[State]:
         """Iterates connection states as they happen, starting with the current one. Ends
         after ``closed``, or when no change comes within ``timeout`` seconds."""
         stream = self._c.state_events()
@@ -298,13 +308,13 @@ class LockGuard:
         return self._g.is_held()
 
     @property
-    def lost_reason(self) -> str | None:
+    def lost_reason(self) -> Reason | None:
         """None while held; why the lock was lost (lease_expired, session_expired,
         node_deleted, closed, suspended: disconnected in strict mode) once it is. Watching
         starts at the first read."""
         return self._g.lost_reason()
 
-    def wait_lost(self) -> str:
+    def wait_lost(self) -> Reason:
         """Blocks until the lock is lost; returns why (lease_expired, session_expired,
         node_deleted, closed, suspended)."""
         return self._g.lost()
@@ -328,7 +338,7 @@ class Lock:
     """
 
     def __init__(
-        self, client: Any, kind: str, path: str, leases: int, timeout: float | None
+        self, client: Any, kind: LockKind, path: str, leases: int, timeout: float | None
     ) -> None:
         self._c, self._kind, self.path, self._leases, self.timeout = (
             client,

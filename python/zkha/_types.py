@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from . import _errors
+from . import _zkha
 from ._errors import ZkhaError
+
+State = Literal["connecting", "connected", "suspended", "reconnected", "lost", "expired", "closed"]
+"""A connection state, as core names it (docs/failure-model.md: what each means for a holder)."""
+
+Reason = Literal["lease_expired", "session_expired", "node_deleted", "closed", "suspended"]
+"""Why leadership was revoked or a held lock was lost, as core names it."""
+
+LockKind = Literal["mutex", "read", "write", "semaphore"]
+"""The kinds of lock ``Client.acquire`` takes."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class ElectionEvent:
 
     kind: Literal["granted", "revoked", "error"]
     leadership: Leadership | None = None
-    reason: str | None = None
+    reason: Reason | None = None
     error: ZkhaError | None = None
 
 
@@ -58,10 +67,10 @@ def leadership(t: tuple[int, str, str, int] | None) -> Leadership | None:
 
 
 def election_event(
-    t: tuple[str, tuple[int, str, str, int] | None, str | None, tuple[str, str] | None] | None,
+    t: tuple[str, tuple[int, str, str, int] | None, str | None, tuple[int, str] | None] | None,
 ) -> ElectionEvent | None:
     if t is None:
         return None
     kind, lead, reason, err = t
-    error = None if err is None else getattr(_errors, err[0])(err[1])
+    error = None if err is None else _zkha.error_of_kind(*err)
     return ElectionEvent(kind, leadership(lead), reason, error)  # type: ignore[arg-type]

@@ -19,7 +19,17 @@ from ._errors import TimeoutError as _ZTimeout
 from ._security import Acl, Sasl, Tls
 from ._support import _data, _Holders
 from ._sync import _default_id
-from ._types import ConfigChange, ElectionEvent, Entry, Leadership, election_event, leadership
+from ._types import (
+    ConfigChange,
+    ElectionEvent,
+    Entry,
+    Leadership,
+    LockKind,
+    Reason,
+    State,
+    election_event,
+    leadership,
+)
 
 __all__ = [
     "Client",
@@ -131,7 +141,7 @@ class Client:
         await self.close()
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         return self._c.state()
 
     @property
@@ -142,7 +152,7 @@ class Client:
     def session_timeout(self) -> float | None:
         return self._c.session_timeout()
 
-    async def states(self, timeout: float | None = None) -> AsyncIterator[str]:
+    async def states(self, timeout: float | None = None) -> AsyncIterator[State]:
         """Connection states as they happen (the current one first); ends after ``closed`` or
         when none comes within ``timeout`` seconds."""
         stream = self._c.state_events()
@@ -259,11 +269,11 @@ class LockGuard:
         return self._g.is_held()
 
     @property
-    def lost_reason(self) -> str | None:
+    def lost_reason(self) -> Reason | None:
         """None while held; why the lock was lost once it is (see zkha.LockGuard)."""
         return self._g.lost_reason()
 
-    async def wait_lost(self) -> str:
+    async def wait_lost(self) -> Reason:
         return await self._g.lost(_loop())
 
     async def release(self) -> None:
@@ -284,7 +294,7 @@ class Lock:
     """
 
     def __init__(
-        self, client: Any, kind: str, path: str, leases: int, timeout: float | None
+        self, client: Any, kind: LockKind, path: str, leases: int, timeout: float | None
     ) -> None:
         self._c, self._kind, self.path, self._leases = client, kind, path, leases
         self.timeout = timeout
