@@ -29,9 +29,9 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned};
 use tokio::sync::Mutex as AsyncMutex;
 use zkha::flink::FlinkConfig;
 use zkha::{
-    Client, ClientOptions, ConfigChange, ConfigWatch, Counter, CounterFormat, Election,
+    Client, ClientOptions, Coded, ConfigChange, ConfigWatch, Counter, CounterFormat, Election,
     ElectionEvent, ElectionOptions, ErrorKind, EventStream, FenceSlot, LeaderInfo, LeaderInfoWatch,
-    Pem, PointerStore, RevokeReason, Watchdog,
+    Pem, PointerStore, Watchdog,
 };
 
 /// An error crossing the bridge: a core error, or a JNI failure.
@@ -73,6 +73,12 @@ fn exception_class(kind: ErrorKind) -> &'static jni::strings::JNIStr {
         ErrorKind::NotLeader => jni_str!("io.zkha.jni.NotLeaderException"),
         ErrorKind::TooLarge => jni_str!("io.zkha.jni.TooLargeException"),
         ErrorKind::NoAuth => jni_str!("io.zkha.jni.NoAuthException"),
+        ErrorKind::Corrupt => jni_str!("io.zkha.jni.CorruptException"),
+        // Not "InterruptedException": in this package it would hide java.lang's.
+        ErrorKind::Interrupted => jni_str!("io.zkha.jni.OperationInterruptedException"),
+        ErrorKind::Io => jni_str!("io.zkha.jni.IoException"),
+        ErrorKind::ZooKeeper => jni_str!("io.zkha.jni.ZooKeeperException"),
+        // A kind added to core later: the base class until it gets its own.
         _ => jni_str!("io.zkha.jni.ZkhaException"),
     }
 }
@@ -370,6 +376,20 @@ native!(Java_io_zkha_jni_Native_flinkClusterRoot(env, pairs: JString<'local>) ->
     Ok(JString::new(env, root)?)
 });
 
+native!(Java_io_zkha_jni_Native_errorKinds(env) -> JString<'local> {
+    let lines: Vec<String> = ErrorKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.code(), k.name()))
+        .collect();
+    Ok(JString::new(env, lines.join("\n"))?)
+});
+
+native!(Java_io_zkha_jni_Native_throwErrorKind(env, code: jint, message: JString<'local>) -> () {
+    let _ = env;
+    let kind = ErrorKind::parse_code(code)?;
+    Err(zkha::Error::new(kind, string(&message, "message")?).into())
+});
+
 native!(Java_io_zkha_jni_Native_clientSessionId(env, id: jlong) -> jlong {
     let _ = env;
     Ok(client(id)?.session_id())
@@ -463,14 +483,10 @@ native!(Java_io_zkha_jni_Native_electionNext(env, id: jlong, timeout_ms: jlong) 
             out.extend_from_slice(&lsb.to_be_bytes());
         }
         Some(ElectionEvent::Revoked { reason }) => {
+            // 2, core's code, then its name (for the log).
             out.push(2);
-            out.push(match reason {
-                RevokeReason::Closed => 0,
-                RevokeReason::LeaseExpired => 1,
-                RevokeReason::Suspended => 2,
-                RevokeReason::SessionExpired => 3,
-                RevokeReason::NodeDeleted => 4,
-            });
+            out.push(u8::try_from(reason.code()).unwrap_or(0));
+            out.extend_from_slice(reason.name().as_bytes());
         }
         Some(ElectionEvent::Error { message, .. }) => {
             out.push(3);

@@ -91,7 +91,8 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
                     break;
                 }
                 case 2:
-                    LOG.info("zkha: leadership revoked (reason code {})", ev[1]);
+                    LOG.info("zkha: leadership revoked ({}, reason code {})",
+                            new String(ev, 2, ev.length - 2, StandardCharsets.UTF_8), ev[1]);
                     listener.onRevokeLeadership();
                     break;
                 case 3: {

@@ -16,6 +16,16 @@ public final class Native {
     /** Makes sure the library is loaded. */
     public static void init() {}
 
+    // the contract
+    /** Core's error kinds, one "code name" line each (core's {@code ErrorKind::ALL}). */
+    public static native String errorKinds();
+    /**
+     * Throws the exception of error kind {@code code} (a code from {@link #errorKinds()}) with
+     * {@code message}, as a failing native call would: how tests check that every kind has a
+     * class of its own. An unknown code throws {@link InvalidArgumentException}.
+     */
+    public static native void throwErrorKind(int code, String message);
+
     // client
     public static native long clientFromFlinkConfig(String pairs);
     public static native long clientConnect(String connect, long sessionTimeoutMs, boolean strict);
