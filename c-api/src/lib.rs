@@ -8,7 +8,7 @@
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 mod callbacks;
@@ -16,8 +16,8 @@ mod callbacks;
 use zkha::flink::FlinkConfig;
 use zkha::{
     AclEntry, AclMode, Client, ClientOptions, Coded, ConnectionStateKind, CounterFormat,
-    Credential, ElectionEvent, ElectionOptions, ErrorKind, EventStream, Kerberos, LeaderInfo,
-    LockGuard, LockKind, Pem, Sasl, TlsConfig,
+    Credential, ElectionEvent, ElectionOptions, ErrorKind, Kerberos, LeaderInfo, LockGuard,
+    LockKind, Pem, Sasl, SharedEventStream, TlsConfig,
 };
 
 /// Result of every call.
@@ -241,22 +241,15 @@ const ACL_MODES: [zkha_acl_mode; 2] = [zkha_acl_mode::Open, zkha_acl_mode::Creat
 /// A contender in a leader election.
 pub struct zkha_election {
     election: zkha::Election,
-    events: Events<ElectionEvent>,
+    events: SharedEventStream<ElectionEvent>,
     /// Revoke callbacks (`zkha_election_on_revoke`), stopped by `zkha_election_free`.
     on_revoke: std::sync::Mutex<Vec<callbacks::Registration>>,
 }
 
-/// An event stream shared with the runtime task that waits on it.
-type Events<T> = Arc<tokio::sync::Mutex<EventStream<T>>>;
-
-fn events<T>(s: EventStream<T>) -> Events<T> {
-    Arc::new(tokio::sync::Mutex::new(s))
-}
-
 /// Waits up to `timeout` for the next event of `events`.
-fn next_event<T: Send + 'static>(events: &Events<T>, timeout: Duration) -> R<Option<T>> {
+fn next_event<T: Send + 'static>(events: &SharedEventStream<T>, timeout: Duration) -> R<Option<T>> {
     let events = events.clone();
-    block(async move { Ok(events.lock().await.next_timeout(timeout).await) })
+    block(async move { Ok(events.next_within(Some(timeout)).await) })
 }
 
 /// A held lock (mutex, read or write lock, or semaphore lease).
@@ -279,13 +272,13 @@ pub struct zkha_store {
 /// A watch on a subtree of small values.
 pub struct zkha_config_watch {
     watch: zkha::ConfigWatch,
-    events: Events<zkha::ConfigChange>,
+    events: SharedEventStream<zkha::ConfigChange>,
 }
 
 /// A watch on one leader-information znode.
 pub struct zkha_leader_watch {
     _watch: zkha::LeaderInfoWatch,
-    events: Events<LeaderInfo>,
+    events: SharedEventStream<LeaderInfo>,
 }
 
 // ---- plumbing ------------------------------------------------------------------------------
@@ -1144,7 +1137,7 @@ pub unsafe extern "C" fn zkha_election_join(
             return Err(null("out_election"));
         }
         let election = c.client.election(latch, ElectionOptions::new(id))?;
-        let events = events(election.events());
+        let events = election.events().shared();
         unsafe {
             out(
                 out_election,
@@ -1747,7 +1740,7 @@ pub unsafe extern "C" fn zkha_config_watch_start(
         let watch = c.client.config_watch(r)?;
         let w = watch.clone();
         block(async move { w.ready(Duration::from_secs(30)).await.map(|_| ()) })?;
-        let events = events(watch.events());
+        let events = watch.events().shared();
         unsafe {
             out(
                 out_watch,
@@ -1835,7 +1828,7 @@ pub unsafe extern "C" fn zkha_leader_watch_start(
             return Err(null("out_watch"));
         }
         let watch = c.client.watch_leader_info(p)?;
-        let events = events(watch.events());
+        let events = watch.events().shared();
         unsafe {
             out(
                 out_watch,

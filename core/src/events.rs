@@ -1,6 +1,7 @@
 //! Fan-out of events to any number of subscribers, each with its own unbounded queue.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -85,15 +86,76 @@ impl<T> EventStream<T> {
     }
 
     /// The next event, waiting at most `timeout`.
-    pub async fn next_timeout(&mut self, timeout: std::time::Duration) -> Option<T> {
+    pub async fn next_timeout(&mut self, timeout: Duration) -> Option<T> {
         tokio::time::timeout(timeout, self.rx.recv())
             .await
             .ok()
             .flatten()
+    }
+
+    /// This stream as a handle that many threads or tasks may hold and wait on.
+    pub fn shared(self) -> SharedEventStream<T> {
+        SharedEventStream(Arc::new(tokio::sync::Mutex::new(self)))
+    }
+}
+
+/// An [`EventStream`] that several threads or tasks hold, waiting on it one at a time (each
+/// event goes to one of them): what the bindings hand out. Cheap to clone.
+#[derive(Debug)]
+pub struct SharedEventStream<T>(Arc<tokio::sync::Mutex<EventStream<T>>>);
+
+impl<T> Clone for SharedEventStream<T> {
+    fn clone(&self) -> Self {
+        SharedEventStream(self.0.clone())
+    }
+}
+
+impl<T> SharedEventStream<T> {
+    /// The next event, waiting at most `timeout` (`None`: without limit, until the source
+    /// closes); `None` on timeout or once the source is closed and drained.
+    pub async fn next_within(&self, timeout: Option<Duration>) -> Option<T> {
+        let mut s = self.0.lock().await;
+        match timeout {
+            Some(t) => s.next_timeout(t).await,
+            None => s.next().await,
+        }
+    }
+
+    /// Drops the events that already arrived, without waiting for more.
+    pub async fn drain(&self) {
+        let mut s = self.0.lock().await;
+        while s.try_next().is_some() {}
     }
 }
 
 /// Resolves once the watched flag is true (or its sender is gone).
 pub(crate) async fn until_true(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await.map(|_| ());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Subscribers;
+
+    /// Holders of one shared stream each take the next event; a timeout yields `None`, and
+    /// `drain` drops what already arrived.
+    #[tokio::test]
+    async fn a_shared_stream_hands_each_event_to_one_holder() {
+        let subs = Subscribers::<u32>::default();
+        let a = subs.subscribe(Vec::new).shared();
+        let b = a.clone();
+        let waiting = tokio::spawn(async move { b.next_within(None).await });
+        tokio::task::yield_now().await;
+        subs.publish_with(|| Some(1));
+        assert_eq!(waiting.await.unwrap(), Some(1));
+        assert_eq!(a.next_within(Some(Duration::from_millis(20))).await, None);
+        subs.publish_many_with(|| vec![2, 3]);
+        a.drain().await;
+        subs.publish_with(|| Some(4));
+        assert_eq!(a.next_within(Some(Duration::from_secs(5))).await, Some(4));
+        subs.close();
+        assert_eq!(a.next_within(None).await, None);
+    }
 }

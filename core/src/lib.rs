@@ -37,7 +37,7 @@ pub use election::{
     Election, ElectionEvent, ElectionOptions, Leadership, LivenessStatus, RevokeReason,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use events::EventStream;
+pub use events::{EventStream, SharedEventStream};
 pub use fence::{Fence, FenceSource, Op, OpResult};
 pub use fence_slot::FenceSlot;
 pub use holds::LostReason;

@@ -26,12 +26,11 @@ use jni::objects::{JByteArray, JClass, JString, JThrowable, JValue};
 use jni::strings::JNIString;
 use jni::sys::{jboolean, jint, jlong};
 use jni::{jni_sig, jni_str, Env, EnvUnowned};
-use tokio::sync::Mutex as AsyncMutex;
 use zkha::flink::FlinkConfig;
 use zkha::{
     Client, ClientOptions, Coded, ConfigChange, ConfigWatch, Counter, CounterFormat, Election,
-    ElectionEvent, ElectionOptions, ErrorKind, EventStream, FenceSlot, LeaderInfo, LeaderInfoWatch,
-    Pem, PointerStore, Watchdog,
+    ElectionEvent, ElectionOptions, ErrorKind, FenceSlot, LeaderInfo, LeaderInfoWatch, Pem,
+    PointerStore, SharedEventStream, Watchdog,
 };
 
 /// An error crossing the bridge: a core error, or a JNI failure.
@@ -175,12 +174,12 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowZkha {
 #[derive(Clone)]
 enum Handle {
     Client(Client),
-    Election(Election, Arc<AsyncMutex<EventStream<ElectionEvent>>>),
+    Election(Election, SharedEventStream<ElectionEvent>),
     // The watch objects are held only to keep the watches running.
     #[allow(dead_code)]
-    LeaderWatch(LeaderInfoWatch, Arc<AsyncMutex<EventStream<LeaderInfo>>>),
+    LeaderWatch(LeaderInfoWatch, SharedEventStream<LeaderInfo>),
     #[allow(dead_code)]
-    ConfigWatch(ConfigWatch, Arc<AsyncMutex<EventStream<ConfigChange>>>),
+    ConfigWatch(ConfigWatch, SharedEventStream<ConfigChange>),
     Store(PointerStore),
     Counter(Counter),
     Slot(FenceSlot),
@@ -244,7 +243,7 @@ typed!(counter, Counter, Counter);
 typed!(slot, Slot, FenceSlot);
 typed!(watchdog, Watchdog, Watchdog);
 
-fn election(id: jlong) -> R<(Election, Arc<AsyncMutex<EventStream<ElectionEvent>>>)> {
+fn election(id: jlong) -> R<(Election, SharedEventStream<ElectionEvent>)> {
     match get(id)? {
         Handle::Election(e, s) => Ok((e, s)),
         _ => Err(zkha::Error::new(
@@ -455,7 +454,7 @@ native!(Java_io_zkha_jni_Native_electionJoin(env, id: jlong, latch: JString<'loc
     let _ = env;
     let c = client(id)?;
     let e = c.election(&string(&latch, "latch path")?, ElectionOptions::new(string(&participant, "participant id")?))?;
-    let events = Arc::new(AsyncMutex::new(e.events()));
+    let events = e.events().shared();
     Ok(register(Handle::Election(e, events)))
 });
 
@@ -464,7 +463,7 @@ native!(Java_io_zkha_jni_Native_electionJoin(env, id: jlong, latch: JString<'loc
 native!(Java_io_zkha_jni_Native_electionNext(env, id: jlong, timeout_ms: jlong) -> JByteArray<'local> {
     let (_, events) = election(id)?;
     let t = ms(timeout_ms);
-    let next = block(async move { Ok(events.lock().await.next_timeout(t).await.map(Some).unwrap_or(None)) })?;
+    let next = block(async move { Ok(events.next_within(Some(t)).await) })?;
     let mut out = Vec::new();
     match next {
         None => {
@@ -559,7 +558,7 @@ native!(Java_io_zkha_jni_Native_leaderWatchStart(env, id: jlong, path: JString<'
     let _ = env;
     let c = client(id)?;
     let w = c.watch_leader_info(&string(&path, "path")?)?;
-    let events = Arc::new(AsyncMutex::new(w.events()));
+    let events = w.events().shared();
     Ok(register(Handle::LeaderWatch(w, events)))
 });
 
@@ -570,7 +569,7 @@ native!(Java_io_zkha_jni_Native_leaderWatchNext(env, id: jlong, timeout_ms: jlon
         _ => return byte_array(env, &[0]),
     };
     let t = ms(timeout_ms);
-    let next = block(async move { Ok(events.lock().await.next_timeout(t).await) })?;
+    let next = block(async move { Ok(events.next_within(Some(t)).await) })?;
     match next {
         None => Ok(JByteArray::default()),
         Some(LeaderInfo::Present(d)) => {
@@ -586,7 +585,7 @@ native!(Java_io_zkha_jni_Native_configWatchStart(env, id: jlong, root: JString<'
     let _ = env;
     let c = client(id)?;
     let w = c.config_watch(&string(&root, "root")?)?;
-    let events = Arc::new(AsyncMutex::new(w.events()));
+    let events = w.events().shared();
     Ok(register(Handle::ConfigWatch(w, events)))
 });
 
@@ -598,7 +597,7 @@ native!(Java_io_zkha_jni_Native_configWatchNext(env, id: jlong, timeout_ms: jlon
         _ => return byte_array(env, &[0]),
     };
     let t = ms(timeout_ms);
-    let next = block(async move { Ok(events.lock().await.next_timeout(t).await) })?;
+    let next = block(async move { Ok(events.next_within(Some(t)).await) })?;
     match next {
         None => Ok(JByteArray::default()),
         Some(c) => {

@@ -26,8 +26,8 @@ use tokio::task::AbortHandle;
 use zkha::flink::FlinkConfig;
 use zkha::{
     AclEntry, AclMode, ClientOptions, Coded, ConnectionState, CounterFormat, Credential,
-    ElectionEvent, ElectionOptions, ErrorKind, EventStream, LeaderInfo, LockGuard, LockKind, Pem,
-    Sasl, TlsConfig,
+    ElectionEvent, ElectionOptions, ErrorKind, LeaderInfo, LockGuard, LockKind, Pem, Sasl,
+    SharedEventStream, TlsConfig,
 };
 
 /// How long a sync caller waits with the GIL released before checking for signals.
@@ -270,25 +270,6 @@ async fn bounded(limit: Option<Duration>, close: impl Future<Output = ()>) -> zk
         None => close.await,
     }
     Ok(())
-}
-
-/// An event stream shared with the runtime task that waits on it.
-type Events<T> = Arc<tokio::sync::Mutex<EventStream<T>>>;
-
-fn events<T>(s: EventStream<T>) -> Events<T> {
-    Arc::new(tokio::sync::Mutex::new(s))
-}
-
-/// The next event of `events`, waiting up to `timeout` (None: forever).
-async fn next_event<T: Send + 'static>(
-    events: Events<T>,
-    timeout: Option<Duration>,
-) -> zkha::Result<Option<T>> {
-    let mut s = events.lock().await;
-    Ok(match timeout {
-        Some(t) => s.next_timeout(t).await,
-        None => s.next().await,
-    })
 }
 
 /// (fencing_token, leader_session_id, latch_node, session_id)
@@ -555,7 +536,7 @@ impl Client {
 
     fn state_events(&self) -> StateStream {
         StateStream {
-            events: events(self.inner.state_events()),
+            events: self.inner.state_events().shared(),
         }
     }
 
@@ -619,7 +600,7 @@ impl Client {
             .inner
             .election(latch_path, ElectionOptions::new(participant_id))
             .map_err(|e| to_py_err(py, e))?;
-        let events = events(inner.events());
+        let events = inner.events().shared();
         Ok(Election { inner, events })
     }
 
@@ -674,7 +655,7 @@ impl Client {
             .inner
             .config_watch(root)
             .map_err(|e| to_py_err(py, e))?;
-        let events = events(inner.events());
+        let events = inner.events().shared();
         Ok(ConfigWatch { inner, events })
     }
 
@@ -683,7 +664,7 @@ impl Client {
             .inner
             .watch_leader_info(path)
             .map_err(|e| to_py_err(py, e))?;
-        let events = events(inner.events());
+        let events = inner.events().shared();
         Ok(LeaderWatch { inner, events })
     }
 }
@@ -691,7 +672,7 @@ impl Client {
 /// Connection states as they happen (starts with the current one).
 #[pyclass(module = "zkha._zkha", frozen)]
 struct StateStream {
-    events: Events<ConnectionState>,
+    events: SharedEventStream<ConnectionState>,
 }
 
 #[pymethods]
@@ -707,7 +688,7 @@ impl StateStream {
         let ev = self.events.clone();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, limit).await?.map(|s| s.kind().name()))
+            Ok(ev.next_within(limit).await.map(|s| s.kind().name()))
         })
     }
 }
@@ -717,7 +698,7 @@ impl StateStream {
 #[pyclass(module = "zkha._zkha", frozen)]
 struct Election {
     inner: zkha::Election,
-    events: Events<ElectionEvent>,
+    events: SharedEventStream<ElectionEvent>,
 }
 
 #[pymethods]
@@ -757,7 +738,7 @@ impl Election {
         let ev = self.events.clone();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, limit).await?.map(|e| match e {
+            Ok(ev.next_within(limit).await.map(|e| match e {
                 ElectionEvent::Granted(l) => ("granted", Some(leadership_tuple(&l)), None, None),
                 ElectionEvent::Revoked { reason } => ("revoked", None, Some(reason.name()), None),
                 ElectionEvent::Error { kind, message } => {
@@ -1126,7 +1107,7 @@ impl PointerStore {
 #[pyclass(module = "zkha._zkha", frozen)]
 struct ConfigWatch {
     inner: zkha::ConfigWatch,
-    events: Events<zkha::ConfigChange>,
+    events: SharedEventStream<zkha::ConfigChange>,
 }
 
 #[pymethods]
@@ -1145,8 +1126,7 @@ impl ConfigWatch {
         go(py, aio, async move {
             w.ready(t).await?;
             // The events of the first read describe the snapshot, not changes: drop them.
-            let mut s = ev.lock().await;
-            while s.try_next().is_some() {}
+            ev.drain().await;
             Ok(())
         })
     }
@@ -1174,8 +1154,9 @@ impl ConfigWatch {
         let ev = self.events.clone();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, limit)
-                .await?
+            Ok(ev
+                .next_within(limit)
+                .await
                 .map(|c| (c.path, c.value.map(B))))
         })
     }
@@ -1184,7 +1165,7 @@ impl ConfigWatch {
 #[pyclass(module = "zkha._zkha", frozen)]
 struct LeaderWatch {
     inner: zkha::LeaderInfoWatch,
-    events: Events<LeaderInfo>,
+    events: SharedEventStream<LeaderInfo>,
 }
 
 fn leader_value(i: LeaderInfo) -> (bool, Option<B>) {
@@ -1215,7 +1196,7 @@ impl LeaderWatch {
         let ev = self.events.clone();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
-            Ok(next_event(ev, limit).await?.map(leader_value))
+            Ok(ev.next_within(limit).await.map(leader_value))
         })
     }
 }
