@@ -36,6 +36,12 @@
 #define ZKHA_VERSION "0.1.0"
 
 /**
+ * A `timeout_ms` that waits without limit: every call that waits takes it (0 checks once
+ * without waiting; any other value is milliseconds).
+ */
+#define ZKHA_WAIT_FOREVER UINT64_MAX
+
+/**
  * Result of every call.
  */
 typedef enum zkha_status {
@@ -641,8 +647,9 @@ enum zkha_status zkha_election_join(const struct zkha_client *client,
                                     struct zkha_error **err);
 
 /**
- * Waits up to `timeout_ms` for leadership; ZKHA_STATUS_TIMEOUT if not granted. On success
- * `*out_fencing_token` (may be NULL) receives the grant's token.
+ * Waits up to `timeout_ms` for leadership (0: checks without waiting; ZKHA_WAIT_FOREVER:
+ * without limit); ZKHA_STATUS_TIMEOUT if not granted. On success `*out_fencing_token` (may
+ * be NULL) receives the grant's token.
  */
 enum zkha_status zkha_election_wait(const struct zkha_election *election,
                                     uint64_t timeout_ms,
@@ -670,8 +677,9 @@ bool zkha_election_has_leadership(const struct zkha_election *election);
 int64_t zkha_election_fencing_token(const struct zkha_election *election);
 
 /**
- * The next election event, waiting up to `timeout_ms` (kind NONE on timeout). For services
- * with their own loop; do not mix with a revoke callback for the same purpose.
+ * The next election event, waiting up to `timeout_ms` (0: one that already arrived, without
+ * waiting; ZKHA_WAIT_FOREVER: without limit); kind NONE on timeout. For services with their
+ * own loop; do not mix with a revoke callback for the same purpose.
  */
 enum zkha_status zkha_election_next_event(const struct zkha_election *election,
                                           uint64_t timeout_ms,
@@ -696,9 +704,9 @@ void zkha_election_free(struct zkha_election *election);
 
 /**
  * Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
- * ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms` (0: forever);
- * ZKHA_STATUS_TIMEOUT if not acquired (no node is left behind). `leases` is used for
- * semaphores only.
+ * ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms`: 0 tries once without
+ * waiting (taken only if free), ZKHA_WAIT_FOREVER waits without limit. ZKHA_STATUS_TIMEOUT
+ * if not acquired (no node is left behind). `leases` is used for semaphores only.
  */
 enum zkha_status zkha_lock_acquire(const struct zkha_client *client,
                                    const char *path,
@@ -865,7 +873,8 @@ enum zkha_status zkha_config_watch_get(const struct zkha_config_watch *watch,
                                        struct zkha_error **err);
 
 /**
- * Waits up to `timeout_ms` for the next change: `*out_changed` false on timeout; else
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
+ * `*out_changed` false on timeout; else
  * `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
  * `*out_value` (len 0 and `*out_deleted` true if deleted).
  */
@@ -891,8 +900,9 @@ enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
                                          struct zkha_error **err);
 
 /**
- * Waits up to `timeout_ms` for the next leader-information change: `*out_changed` false on
- * timeout; else `*out_present` and `*out_data` (free with zkha_bytes_free).
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
+ * leader-information change: `*out_changed` false on timeout; else `*out_present` and
+ * `*out_data` (free with zkha_bytes_free).
  */
 enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
                                         uint64_t timeout_ms,

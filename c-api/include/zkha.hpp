@@ -31,10 +31,19 @@ inline void check(zkha_status s, zkha_error *err) {
     throw Error(s, msg);
   }
 }
+/// A setting's duration in milliseconds (negative: 0).
 inline uint64_t ms(std::chrono::milliseconds d) { return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count()); }
+/// A wait's timeout: zkha::forever waits without limit, zero or negative checks once without
+/// waiting (as std::condition_variable::wait_for does), anything else is milliseconds.
+inline uint64_t wait(std::chrono::milliseconds d) {
+  return d == std::chrono::milliseconds::max() ? ZKHA_WAIT_FOREVER : ms(d);
+}
 /// An optional string argument: NULL when absent.
 inline const char *opt(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
 }  // namespace detail
+
+/// A timeout that waits without limit (ZKHA_WAIT_FOREVER).
+inline constexpr std::chrono::milliseconds forever = std::chrono::milliseconds::max();
 
 /// Client options (zkha_options): connect string, timeouts, TLS, SASL, auth credentials and
 /// ACL. Setters return *this and throw Error; errors name the offending argument. Holds
@@ -178,25 +187,31 @@ class Election {
     detail::check(s, err);
   }
   Election(Election &&o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  Election &operator=(Election &&o) noexcept {
+    std::swap(e_, o.e_);
+    return *this;
+  }
   Election(const Election &) = delete;
   Election &operator=(const Election &) = delete;
   ~Election() { zkha_election_free(e_); }
 
-  /// Waits for leadership; returns the fencing token. Throws Error(ZKHA_STATUS_TIMEOUT).
+  /// Waits for leadership (zkha::forever: without limit; zero: checks without waiting);
+  /// returns the fencing token. Throws Error(ZKHA_STATUS_TIMEOUT).
   int64_t wait(std::chrono::milliseconds timeout) {
     zkha_error *err = nullptr;
     int64_t token = -1;
-    zkha_status s = zkha_election_wait(e_, detail::ms(timeout), &token, &err);  // call first: argument order is unspecified
+    zkha_status s = zkha_election_wait(e_, detail::wait(timeout), &token, &err);  // call first: argument order is unspecified
     detail::check(s, err);
     return token;
   }
   bool has_leadership() const { return zkha_election_has_leadership(e_); }
   int64_t fencing_token() const { return zkha_election_fencing_token(e_); }
-  /// The next event, waiting up to `timeout` (kind NONE on timeout).
+  /// The next event, waiting up to `timeout` (kind NONE on timeout; zkha::forever: without
+  /// limit; zero: one that already arrived).
   zkha_election_event next_event(std::chrono::milliseconds timeout) {
     zkha_error *err = nullptr;
     zkha_election_event ev{};
-    zkha_status s = zkha_election_next_event(e_, detail::ms(timeout), &ev, &err);  // call first: argument order is unspecified
+    zkha_status s = zkha_election_next_event(e_, detail::wait(timeout), &ev, &err);  // call first: argument order is unspecified
     detail::check(s, err);
     return ev;
   }
@@ -205,17 +220,22 @@ class Election {
   zkha_election *e_ = nullptr;
 };
 
-/// Holds a lock for its scope: acquires in the constructor (throws on timeout), releases in the
-/// destructor (errors there are swallowed; call release() to see them).
+/// Holds a lock for its scope: acquires in the constructor (throws on timeout; zkha::forever
+/// waits without limit, zero takes the lock only if it is free), releases in the destructor
+/// (errors there are swallowed; call release() to see them).
 class LockGuard {
  public:
   LockGuard(const Client &client, const std::string &path, std::chrono::milliseconds timeout,
             zkha_lock_kind kind = ZKHA_LOCK_KIND_MUTEX, uint32_t leases = 1) {
     zkha_error *err = nullptr;
-    zkha_status s = zkha_lock_acquire(client.get(), path.c_str(), kind, leases, detail::ms(timeout), &l_, &err);  // call first: argument order is unspecified
+    zkha_status s = zkha_lock_acquire(client.get(), path.c_str(), kind, leases, detail::wait(timeout), &l_, &err);  // call first: argument order is unspecified
     detail::check(s, err);
   }
   LockGuard(LockGuard &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+  LockGuard &operator=(LockGuard &&o) noexcept {
+    std::swap(l_, o.l_);
+    return *this;
+  }
   LockGuard(const LockGuard &) = delete;
   LockGuard &operator=(const LockGuard &) = delete;
   ~LockGuard() { zkha_lock_release(l_, nullptr); }

@@ -246,10 +246,10 @@ pub struct zkha_election {
     on_revoke: std::sync::Mutex<Vec<callbacks::Registration>>,
 }
 
-/// Waits up to `timeout` for the next event of `events`.
-fn next_event<T: Send + 'static>(events: &SharedEventStream<T>, timeout: Duration) -> R<Option<T>> {
+/// Waits up to `timeout_ms` (a wait's convention) for the next event of `events`.
+fn next_event<T: Send + 'static>(events: &SharedEventStream<T>, timeout_ms: u64) -> R<Option<T>> {
     let events = events.clone();
-    block(async move { Ok(events.next_within(Some(timeout)).await) })
+    block(async move { Ok(events.next_within(wait_ms(timeout_ms)).await) })
 }
 
 /// A held lock (mutex, read or write lock, or semaphore lease).
@@ -405,8 +405,17 @@ fn block<T: Send + 'static>(
     Ok(zkha::runtime::block_on(f)?)
 }
 
+/// A `timeout_ms` that waits without limit: every call that waits takes it (0 checks once
+/// without waiting; any other value is milliseconds).
+pub const ZKHA_WAIT_FOREVER: u64 = u64::MAX;
+
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
+}
+
+/// A wait's `timeout_ms`: `None` for ZKHA_WAIT_FOREVER.
+fn wait_ms(v: u64) -> Option<Duration> {
+    (v != ZKHA_WAIT_FOREVER).then(|| ms(v))
 }
 
 fn bytes_out(data: Vec<u8>) -> zkha_bytes {
@@ -1152,8 +1161,9 @@ pub unsafe extern "C" fn zkha_election_join(
     })
 }
 
-/// Waits up to `timeout_ms` for leadership; ZKHA_STATUS_TIMEOUT if not granted. On success
-/// `*out_fencing_token` (may be NULL) receives the grant's token.
+/// Waits up to `timeout_ms` for leadership (0: checks without waiting; ZKHA_WAIT_FOREVER:
+/// without limit); ZKHA_STATUS_TIMEOUT if not granted. On success `*out_fencing_token` (may
+/// be NULL) receives the grant's token.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_election_wait(
     election: *const zkha_election,
@@ -1163,6 +1173,7 @@ pub unsafe extern "C" fn zkha_election_wait(
 ) -> zkha_status {
     guard(err, || {
         let e = unsafe { obj(election, "election") }?.election.clone();
+        // ZKHA_WAIT_FOREVER's u64::MAX milliseconds is a deadline tokio never reaches.
         let l = block(async move { e.wait_for_leadership(ms(timeout_ms)).await })?;
         if !out_fencing_token.is_null() {
             unsafe { out_fencing_token.write(l.fencing_token) };
@@ -1209,8 +1220,9 @@ pub unsafe extern "C" fn zkha_election_fencing_token(election: *const zkha_elect
     .unwrap_or(-1)
 }
 
-/// The next election event, waiting up to `timeout_ms` (kind NONE on timeout). For services
-/// with their own loop; do not mix with a revoke callback for the same purpose.
+/// The next election event, waiting up to `timeout_ms` (0: one that already arrived, without
+/// waiting; ZKHA_WAIT_FOREVER: without limit); kind NONE on timeout. For services with their
+/// own loop; do not mix with a revoke callback for the same purpose.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_election_next_event(
     election: *const zkha_election,
@@ -1229,7 +1241,7 @@ pub unsafe extern "C" fn zkha_election_next_event(
             revoke_reason: -1,
             error_status: zkha_status::Ok,
         };
-        let got = next_event(&e.events, ms(timeout_ms))?;
+        let got = next_event(&e.events, timeout_ms)?;
         match got {
             Some(ElectionEvent::Granted(l)) => {
                 none.kind = zkha_election_event_kind::Granted;
@@ -1340,9 +1352,9 @@ const LOCK_KINDS: [zkha_lock_kind; 4] = [
 ];
 
 /// Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
-/// ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms` (0: forever);
-/// ZKHA_STATUS_TIMEOUT if not acquired (no node is left behind). `leases` is used for
-/// semaphores only.
+/// ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms`: 0 tries once without
+/// waiting (taken only if free), ZKHA_WAIT_FOREVER waits without limit. ZKHA_STATUS_TIMEOUT
+/// if not acquired (no node is left behind). `leases` is used for semaphores only.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_lock_acquire(
     client: *const zkha_client,
@@ -1360,8 +1372,7 @@ pub unsafe extern "C" fn zkha_lock_acquire(
             return Err(null("out_lock"));
         }
         let lock = c.lock(LockKind::parse_code(kind)?, &p, leases as usize)?;
-        let timeout = (timeout_ms > 0).then(|| ms(timeout_ms));
-        let guard = block(async move { lock.acquire(timeout).await })?;
+        let guard = block(async move { lock.acquire(wait_ms(timeout_ms)).await })?;
         unsafe {
             out(
                 out_lock,
@@ -1769,7 +1780,8 @@ pub unsafe extern "C" fn zkha_config_watch_get(
     })
 }
 
-/// Waits up to `timeout_ms` for the next change: `*out_changed` false on timeout; else
+/// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
+/// `*out_changed` false on timeout; else
 /// `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
 /// `*out_value` (len 0 and `*out_deleted` true if deleted).
 #[unsafe(no_mangle)]
@@ -1791,7 +1803,7 @@ pub unsafe extern "C" fn zkha_config_watch_next(
         {
             return Err(null("out_changed, out_path, out_value and out_deleted"));
         }
-        let next = next_event(&w.events, ms(timeout_ms))?;
+        let next = next_event(&w.events, timeout_ms)?;
         unsafe {
             match next {
                 None => out_changed.write(false),
@@ -1842,8 +1854,9 @@ pub unsafe extern "C" fn zkha_leader_watch_start(
     })
 }
 
-/// Waits up to `timeout_ms` for the next leader-information change: `*out_changed` false on
-/// timeout; else `*out_present` and `*out_data` (free with zkha_bytes_free).
+/// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
+/// leader-information change: `*out_changed` false on timeout; else `*out_present` and
+/// `*out_data` (free with zkha_bytes_free).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_leader_watch_next(
     watch: *const zkha_leader_watch,
@@ -1858,7 +1871,7 @@ pub unsafe extern "C" fn zkha_leader_watch_next(
         if out_changed.is_null() || out_present.is_null() || out_data.is_null() {
             return Err(null("out_changed, out_present and out_data"));
         }
-        let next = next_event(&w.events, ms(timeout_ms))?;
+        let next = next_event(&w.events, timeout_ms)?;
         unsafe {
             match next {
                 None => out_changed.write(false),

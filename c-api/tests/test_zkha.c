@@ -209,6 +209,18 @@ static void test_locks(void) {
   CHECK(zkha_lock_acquire(a, sem, ZKHA_LOCK_KIND_SEMAPHORE, 2, 300, &s3, NULL) == ZKHA_STATUS_TIMEOUT, "2 leases");
   OK(zkha_lock_release(s1, &e_));
   OK(zkha_lock_release(s2, &e_));
+  /* One timeout convention: 0 takes a lock only if it is free, without waiting, and leaves no
+   * node behind otherwise; ZKHA_WAIT_FOREVER waits without limit. */
+  zkha_lock *held = NULL, *busy = NULL;
+  OK(zkha_lock_acquire(a, path, ZKHA_LOCK_KIND_MUTEX, 0, ZKHA_WAIT_FOREVER, &held, &e_));
+  struct timespec w0, w1;
+  clock_gettime(CLOCK_MONOTONIC, &w0);
+  CHECK(zkha_lock_acquire(b, path, ZKHA_LOCK_KIND_MUTEX, 0, 0, &busy, NULL) == ZKHA_STATUS_TIMEOUT, "busy at once");
+  clock_gettime(CLOCK_MONOTONIC, &w1);
+  CHECK(w1.tv_sec - w0.tv_sec < 2, "0 does not wait (%lds)", (long)(w1.tv_sec - w0.tv_sec));
+  OK(zkha_lock_release(held, &e_));
+  OK(zkha_lock_acquire(b, path, ZKHA_LOCK_KIND_MUTEX, 0, 0, &busy, &e_));
+  OK(zkha_lock_release(busy, &e_));
   /* An out-of-range kind is an error naming it, never undefined behaviour. */
   zkha_lock *bad = NULL;
   err = NULL;

@@ -81,10 +81,25 @@ int main() {
   }  // released here
   zkha::LockGuard again(b, base + "/lock", 5s);
   CHECK(again.is_held());
+  /* One timeout convention: zero or negative takes a lock only if it is free, at once
+   * (a negative duration once waited forever); zkha::forever waits without limit. */
+  for (auto t : {0ms, -5ms}) {
+    auto start = std::chrono::steady_clock::now();
+    std::string what;
+    CHECK(thrown([&] { zkha::LockGuard busy(a, base + "/lock", t); }, what) == ZKHA_STATUS_TIMEOUT);
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+  }
   again.release();
+  zkha::LockGuard free_now(a, base + "/lock", 0ms);
+  CHECK(free_now.is_held());
+  zkha::LockGuard moved(b, base + "/other", zkha::forever);
+  moved = std::move(free_now); /* the other lock is released, this one now held by `moved` */
+  CHECK(moved.is_held());
+  zkha::LockGuard other(a, base + "/other", 0ms);
+  CHECK(other.is_held());
 
   zkha::Election e(a, base + "/latch", "cpp");
-  CHECK(e.wait(5s) > 0 && e.has_leadership());
+  CHECK(e.wait(zkha::forever) > 0 && e.has_leadership() && e.wait(0ms) > 0);
   bool bad = false;
   try {
     zkha::Client broken("host:99999", 1000ms);
