@@ -125,6 +125,56 @@ impl Fence {
         crate::runtime::run(async move { fence.multi_here(ops).await }).await
     }
 
+    /// Creates or overwrites the persistent znode `path` (namespace-relative) with `data`,
+    /// fenced: a set if it exists, else a create (missing parents are created first, unfenced,
+    /// empty). Returns the node's stat. `NotLeader` once the grant is gone: nothing is written.
+    pub async fn put(&self, path: &str, data: &[u8]) -> Result<NodeStat> {
+        let fence = self.clone();
+        let (path, data) = (path.to_string(), data.to_vec());
+        crate::runtime::run(async move {
+            let full = fence.inner.resolve(&path, "path")?;
+            for _ in 0..3 {
+                let set = Op::SetData {
+                    path: path.clone(),
+                    data: data.clone(),
+                    version: None,
+                };
+                match fence.multi_here(vec![set]).await {
+                    Ok(r) => return Ok(stat_of(&r)),
+                    Err(e) if e.kind() == ErrorKind::NoNode => {}
+                    Err(e) => return Err(e),
+                }
+                fence.inner.ensure_parents(&fence.session, &full).await?;
+                let create = Op::Create {
+                    path: path.clone(),
+                    data: data.clone(),
+                    mode: NodeMode::Persistent,
+                };
+                match fence.multi_here(vec![create]).await {
+                    Ok(r) => return Ok(stat_of(&r)),
+                    // Created meanwhile by someone else: set it.
+                    Err(e) if e.kind() == ErrorKind::NodeExists => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Error::new(
+                ErrorKind::BadVersion,
+                format!("fenced put on {full}: the node kept appearing and vanishing"),
+            ))
+        })
+        .await
+    }
+
+    /// Deletes `path` (namespace-relative) if its data version is `version` (`None`: any),
+    /// fenced. `NotLeader` once the grant is gone: nothing is deleted.
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let op = Op::Delete {
+            path: path.to_string(),
+            version,
+        };
+        self.multi(vec![op]).await.map(|_| ())
+    }
+
     pub(crate) async fn multi_here(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let inner = &self.inner;
         if !inner.lease.holds(self.session.generation) {
@@ -275,5 +325,13 @@ impl FenceSource for Fence {
 impl FenceSource for crate::Election {
     fn current_fence(&self) -> Result<Fence> {
         self.fence()
+    }
+}
+
+/// The stat a one-operation put returned.
+fn stat_of(results: &[OpResult]) -> NodeStat {
+    match results.first() {
+        Some(OpResult::Created { stat, .. } | OpResult::SetData { stat }) => *stat,
+        _ => NodeStat::default(),
     }
 }

@@ -347,6 +347,62 @@ async fn raw_create_and_delete_under_a_namespace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_node_operations_and_fenced_put_and_delete() {
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(10)).await;
+    let base = unique("nodes");
+    let p = format!("{base}/n");
+    assert_eq!(c.exists(&p).await.unwrap(), None);
+    c.put(&p, b"a").await.unwrap();
+    let st = c.exists(&p).await.unwrap().expect("exists");
+    assert_eq!((st.version, st.data_length), (0, 1));
+    let st = c.set_data(&p, b"bb", Some(0)).await.unwrap();
+    assert_eq!((st.version, st.data_length), (1, 2));
+    let stale = c.set_data(&p, b"c", Some(0)).await;
+    assert_eq!(stale.unwrap_err().kind(), ErrorKind::BadVersion);
+    let gone = c.set_data(&format!("{base}/none"), b"c", None).await;
+    assert_eq!(gone.unwrap_err().kind(), ErrorKind::NoNode);
+
+    // Fenced put creates (with parents), then overwrites; a fenced delete checks the version.
+    let g = c
+        .mutex(&format!("{base}/lock"))
+        .unwrap()
+        .acquire(None)
+        .await
+        .unwrap();
+    let fence = g.fence().unwrap();
+    let deep = format!("{base}/a/b/value");
+    assert_eq!(fence.put(&deep, b"1").await.unwrap().version, 0);
+    assert_eq!(fence.put(&deep, b"2").await.unwrap().version, 1);
+    let wrong = fence.delete(&deep, Some(0)).await;
+    assert_eq!(wrong.unwrap_err().kind(), ErrorKind::BadVersion);
+    assert_eq!(
+        fence
+            .delete(&format!("{base}/none"), None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NoNode
+    );
+    // Once the grant is gone, neither writes.
+    g.release().await.unwrap();
+    let refused = fence.put(&deep, b"stale").await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotLeader, "{refused}");
+    let refused = fence
+        .put(&format!("{base}/fresh"), b"stale")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotLeader, "{refused}");
+    let refused = fence.delete(&deep, None).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotLeader, "{refused}");
+    let (data, st) = c.get_data(&deep).await.unwrap().unwrap();
+    assert_eq!((data.as_slice(), st.version), (&b"2"[..], 1));
+    assert_eq!(c.exists(&format!("{base}/fresh")).await.unwrap(), None);
+    c.delete_recursive(&base).await.unwrap();
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_fails_a_read_within_about_one_operation_timeout() {
     let zk = shared();
     let t = Duration::from_secs(2);

@@ -30,6 +30,49 @@ impl Client {
         .await
     }
 
+    /// A znode's stat (namespace-relative path). `None` if it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<NodeStat>> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::run(async move {
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    inner
+                        .run(&s, &full, async |zk| zk.check_stat(&full).await)
+                        .await
+                        .map(|stat| stat.as_ref().map(NodeStat::from))
+                })
+                .await
+        })
+        .await
+    }
+
+    /// Sets a znode's data if its data version is `version` (`None`: any); unfenced and sent
+    /// once (after a connection loss the outcome is unknown). Returns the new stat; `NoNode`
+    /// and `BadVersion` are errors of that kind.
+    pub async fn set_data(
+        &self,
+        path: &str,
+        data: &[u8],
+        version: Option<i32>,
+    ) -> Result<NodeStat> {
+        let full = self.resolve(path)?;
+        self.inner().check_payload(&full, data.len())?;
+        let inner = self.inner().clone();
+        let data = data.to_vec();
+        runtime::run(async move {
+            let s = inner.session().await?;
+            inner
+                .run(&s, &full, async |zk| {
+                    zk.set_data(&full, &data, version).await
+                })
+                .await
+                .map(|stat| NodeStat::from(&stat))
+        })
+        .await
+    }
+
     /// Lists a znode's children (namespace-relative path), sorted. `None` if it does not exist.
     pub async fn get_children(&self, path: &str) -> Result<Option<Vec<String>>> {
         let full = self.resolve(path)?;
@@ -170,7 +213,7 @@ impl Client {
 }
 
 /// What zkha tells about a znode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeStat {
     /// zxid of the creating transaction.
     pub czxid: i64,
