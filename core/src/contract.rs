@@ -100,7 +100,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::Coded;
-    use crate::{ConnectionStateKind, ErrorKind, LockKind, RevokeReason};
+    use crate::{ConnectionStateKind, ErrorKind, LockKind, NodeMode, RevokeReason};
 
     /// Codes and names are unique within a kind, names are snake_case, and both round-trip.
     fn check<K: Coded + std::fmt::Debug>() {
@@ -125,6 +125,7 @@ mod tests {
         check::<RevokeReason>();
         check::<ConnectionStateKind>();
         check::<LockKind>();
+        check::<NodeMode>();
     }
 
     /// The numbering C, Python and Java have shipped: changing one breaks their users.

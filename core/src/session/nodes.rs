@@ -245,19 +245,21 @@ impl From<&zk::Stat> for NodeStat {
     }
 }
 
-/// How a znode created by [`Client::create`] or an [`crate::Op::Create`] lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeMode {
-    /// Persistent.
-    Persistent,
-    /// Persistent with a sequence suffix.
-    PersistentSequential,
-    /// Deleted when the creating session ends.
-    Ephemeral,
-    /// Ephemeral with a sequence suffix.
-    EphemeralSequential,
-    /// Deleted by the server once its last child is gone.
-    Container,
+crate::contract::coded_enum! {
+    /// How a znode created by [`Client::create`] or an [`crate::Op::Create`] lives.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NodeMode ("node mode") {
+        /// Persistent.
+        Persistent = 0, "persistent";
+        /// Persistent with a sequence suffix.
+        PersistentSequential = 1, "persistent_sequential";
+        /// Deleted when the creating session ends.
+        Ephemeral = 2, "ephemeral";
+        /// Ephemeral with a sequence suffix.
+        EphemeralSequential = 3, "ephemeral_sequential";
+        /// Deleted by the server once its last child is gone.
+        Container = 4, "container";
+    }
 }
 
 impl NodeMode {
