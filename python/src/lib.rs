@@ -26,8 +26,8 @@ use tokio::task::AbortHandle;
 use zkha::flink::FlinkConfig;
 use zkha::{
     AclEntry, AclMode, ClientOptions, Coded, ConnectionState, CounterFormat, Credential,
-    ElectionEvent, ElectionOptions, ErrorKind, LeaderInfo, LockGuard, LockKind, Pem, Sasl,
-    SharedEventStream, TlsConfig,
+    ElectionEvent, ElectionOptions, ErrorKind, LeaderInfo, LivenessOptions, LockGuard, LockKind,
+    NodeMode, NodeStat, Op, OpResult, Pem, RetryPolicy, Sasl, SharedEventStream, TlsConfig,
 };
 
 /// How long a sync caller waits with the GIL released before checking for signals.
@@ -439,7 +439,9 @@ fn connect(
 impl Client {
     /// Connects (blocking) with the given options; durations in seconds.
     #[staticmethod]
-    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, tls=None, sasl=None, auth=None, acl=None, aio=None))]
+    /// `retry`: (max_retries, base_wait, max_wait); `liveness`: (enabled, listen_host,
+    /// listen_port, advertise).
+    #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, tls=None, sasl=None, auth=None, acl=None, retry=None, liveness=None, aio=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         py: Python<'_>,
@@ -454,9 +456,26 @@ impl Client {
         sasl: Option<&Bound<'_, PyAny>>,
         auth: Option<Vec<String>>,
         acl: Option<AclArg>,
+        retry: Option<(u32, f64, f64)>,
+        liveness: Option<(bool, Option<String>, u16, Option<String>)>,
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let mut o = ClientOptions::new(hosts);
+        if let Some((max_retries, base, max)) = retry {
+            o = o.retry(RetryPolicy {
+                max_retries,
+                base_wait: finite_secs("retry base_wait", base).map_err(PyValueError::new_err)?,
+                max_wait: finite_secs("retry max_wait", max).map_err(PyValueError::new_err)?,
+            });
+        }
+        if let Some((enabled, listen_host, listen_port, advertise)) = liveness {
+            o = o.liveness(LivenessOptions {
+                enabled,
+                listen_host,
+                listen_port,
+                advertise,
+            });
+        }
         if let Some(t) = setting("session_timeout", session_timeout)? {
             o = o.session_timeout(t);
         }
@@ -587,6 +606,84 @@ impl Client {
     ) -> PyResult<Py<PyAny>> {
         let c = self.inner.clone();
         go(py, aio, async move { c.delete_recursive(&path).await })
+    }
+
+    /// Creates one znode (`mode`: a node mode name; the parent must exist): (created path,
+    /// stat); sequential modes add the suffix.
+    #[pyo3(signature = (path, data, mode="persistent", aio=None))]
+    fn create(
+        &self,
+        py: Python<'_>,
+        path: String,
+        data: Vec<u8>,
+        mode: &str,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        let mode = NodeMode::parse_name(mode).map_err(|e| to_py_err(py, e))?;
+        go(py, aio, async move {
+            let (created, stat) = c.create(&path, &data, mode).await?;
+            Ok((created, stat_tuple(&stat)))
+        })
+    }
+
+    /// The znode's stat tuple, or None if it does not exist.
+    #[pyo3(signature = (path, aio=None))]
+    fn exists(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            Ok(c.exists(&path).await?.as_ref().map(stat_tuple))
+        })
+    }
+
+    /// (`bytes`, stat tuple) of the znode, or None if it does not exist.
+    #[pyo3(signature = (path, aio=None))]
+    fn get_with_stat(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            Ok(c.get_data(&path)
+                .await?
+                .map(|(d, s)| (B(d), stat_tuple(&s))))
+        })
+    }
+
+    /// Sets the znode's data if its version is `version` (None: any); the new stat tuple.
+    #[pyo3(signature = (path, data, version=None, aio=None))]
+    fn set_data(
+        &self,
+        py: Python<'_>,
+        path: String,
+        data: Vec<u8>,
+        version: Option<i32>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            Ok(stat_tuple(&c.set_data(&path, &data, version).await?))
+        })
+    }
+
+    /// Deletes one znode if its version is `version` (None: any).
+    #[pyo3(signature = (path, version=None, aio=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        path: String,
+        version: Option<i32>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move { c.delete(&path, version).await })
     }
 
     /// Joins the election on `latch_path` (does not wait).
@@ -726,6 +823,12 @@ impl Election {
         self.inner.leadership().as_ref().map(leadership_tuple)
     }
 
+    /// The fence of the current grant (NotLeaderError without one).
+    fn fence(&self, py: Python<'_>) -> PyResult<Fence> {
+        let inner = self.inner.fence().map_err(|e| to_py_err(py, e))?;
+        Ok(Fence { inner })
+    }
+
     /// The next event: ("granted", leadership tuple), ("revoked", reason) or ("error", (error
     /// kind code, message)) as (kind, leadership, reason, error); None on timeout.
     #[pyo3(signature = (timeout=None, aio=None))]
@@ -798,6 +901,133 @@ impl Election {
     }
 }
 
+// ---- fences --------------------------------------------------------------------------------
+
+/// (czxid, mzxid, version, cversion, ephemeral_owner, num_children, data_length)
+type StatTuple = (i64, i64, i32, i32, i64, i32, i32);
+
+fn stat_tuple(s: &NodeStat) -> StatTuple {
+    (
+        s.czxid,
+        s.mzxid,
+        s.version,
+        s.cversion,
+        s.ephemeral_owner,
+        s.num_children,
+        s.data_length,
+    )
+}
+
+/// One operation of a multi: (kind, path, data, mode, version), kind "create", "set",
+/// "delete" or "check"; mode a node mode name (create only).
+type OpTuple = (String, String, Option<Vec<u8>>, Option<String>, Option<i32>);
+
+fn op_of((kind, path, data, mode, version): OpTuple) -> zkha::Result<Op> {
+    let data = data.unwrap_or_default();
+    Ok(match kind.as_str() {
+        "create" => Op::Create {
+            path,
+            data,
+            mode: NodeMode::parse_name(mode.as_deref().unwrap_or("persistent"))?,
+        },
+        "set" => Op::SetData {
+            path,
+            data,
+            version,
+        },
+        "delete" => Op::Delete { path, version },
+        "check" => Op::Check { path, version },
+        other => {
+            return Err(invalid(format!(
+                "unknown operation {other:?} (create, set, delete, check)"
+            )))
+        }
+    })
+}
+
+/// (kind, created path, stat tuple) of one result: "created", "set", "deleted" or "checked".
+fn result_tuple(r: OpResult) -> (&'static str, Option<String>, Option<StatTuple>) {
+    match r {
+        OpResult::Created { path, stat } => ("created", Some(path), Some(stat_tuple(&stat))),
+        OpResult::SetData { stat } => ("set", None, Some(stat_tuple(&stat))),
+        OpResult::Deleted => ("deleted", None, None),
+        OpResult::Checked => ("checked", None, None),
+    }
+}
+
+/// Proof of a grant (an election's or a lock's): writes through it succeed only while the
+/// grant holds.
+#[pyclass(module = "zkha._zkha", frozen)]
+struct Fence {
+    inner: zkha::Fence,
+}
+
+#[pymethods]
+impl Fence {
+    #[getter]
+    fn token(&self) -> i64 {
+        self.inner.token()
+    }
+
+    #[getter]
+    fn node(&self) -> String {
+        self.inner.node().to_string()
+    }
+
+    #[getter]
+    fn session_id(&self) -> i64 {
+        self.inner.session_id()
+    }
+
+    /// Creates or overwrites `path` with `data`, fenced; the stat tuple.
+    #[pyo3(signature = (path, data, aio=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        path: String,
+        data: Vec<u8>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let f = self.inner.clone();
+        go(py, aio, async move {
+            Ok(stat_tuple(&f.put(&path, &data).await?))
+        })
+    }
+
+    /// Deletes `path` if its version is `version` (None: any), fenced.
+    #[pyo3(signature = (path, version=None, aio=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        path: String,
+        version: Option<i32>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let f = self.inner.clone();
+        go(py, aio, async move { f.delete(&path, version).await })
+    }
+
+    /// Runs operation tuples atomically behind the fence check; their result tuples.
+    #[pyo3(signature = (ops, aio=None))]
+    fn multi(
+        &self,
+        py: Python<'_>,
+        ops: Vec<OpTuple>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ops = ops
+            .into_iter()
+            .map(op_of)
+            .collect::<zkha::Result<Vec<_>>>()
+            .map_err(|e| to_py_err(py, e))?;
+        let f = self.inner.clone();
+        go(py, aio, async move {
+            let results = f.multi(ops).await?;
+            Ok(results.into_iter().map(result_tuple).collect::<Vec<_>>())
+        })
+    }
+}
+
 // ---- locks ---------------------------------------------------------------------------------
 
 /// A held lock, read or write lock, or semaphore lease.
@@ -856,6 +1086,18 @@ impl Guard {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .is_some_and(|g| g.is_held())
+    }
+
+    /// The fence of this hold (ClosedError once released).
+    fn fence(&self, py: Python<'_>) -> PyResult<Fence> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let fence = match g.as_ref() {
+            Some(g) => g.fence(),
+            None => Err(zkha::Error::new(ErrorKind::Closed, "the lock was released")),
+        };
+        Ok(Fence {
+            inner: fence.map_err(|e| to_py_err(py, e))?,
+        })
     }
 
     /// None while held; the reason once the lock is lost. The first call starts watching
@@ -1414,6 +1656,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StateStream>()?;
     m.add_class::<Election>()?;
     m.add_class::<Guard>()?;
+    m.add_class::<Fence>()?;
     m.add_class::<Counter>()?;
     m.add_class::<PointerStore>()?;
     m.add_class::<ConfigWatch>()?;

@@ -16,11 +16,21 @@ from ._types import (
     ElectionEvent,
     Entry,
     Leadership,
+    Liveness,
     LockKind,
+    NodeMode,
+    NodeStat,
+    Op,
+    OpResult,
     Reason,
+    Retry,
     State,
     election_event,
     leadership,
+    native_options,
+    node_stat,
+    op_result,
+    op_tuple,
 )
 
 
@@ -54,6 +64,8 @@ class Client:
         sasl: Sasl | None = None,
         auth: str | Sequence[str] | None = None,
         acl: Acl | None = None,
+        retry: Retry | None = None,
+        liveness: Liveness | bool | None = None,
         _native: Any = None,
     ) -> None:
         if _native is None:
@@ -66,6 +78,7 @@ class Client:
                 strict,
                 operation_timeout,
                 **_security.native(tls, sasl, auth, acl),
+                **native_options(retry, liveness),
             )
         self._c = _native
         self._threads: list[threading.Thread] = []
@@ -177,6 +190,30 @@ class Client:
         """Deletes a znode and everything below it (no error if absent)."""
         self._c.delete_recursive(path)
 
+    def create(self, path: str, data: bytes = b"", mode: NodeMode = "persistent") -> str:
+        """Creates one znode (its parent must exist; :class:`zkha.NodeExistsError` if it
+        exists) and returns its path (sequential modes add the suffix). Unfenced."""
+        return self._c.create(path, _data(data), mode)[0]
+
+    def stat(self, path: str) -> NodeStat | None:
+        """The znode's stat, or None if it does not exist."""
+        return node_stat(self._c.exists(path))
+
+    def get_with_stat(self, path: str) -> tuple[bytes, NodeStat] | None:
+        """The znode's data and stat, or None if it does not exist."""
+        got = self._c.get_with_stat(path)
+        return None if got is None else (got[0], NodeStat(*got[1]))
+
+    def set(self, path: str, data: bytes, version: int | None = None) -> NodeStat:
+        """Sets the znode's data if its version is ``version`` (None: any): the new stat.
+        :class:`zkha.BadVersionError` if another write came first. Unfenced."""
+        return NodeStat(*self._c.set_data(path, _data(data), version))
+
+    def delete_node(self, path: str, version: int | None = None) -> None:
+        """Deletes one znode if its version is ``version`` (None: any); NoNodeError,
+        BadVersionError or NotEmptyError otherwise. Unfenced."""
+        self._c.delete(path, version)
+
     # -- recipes ----------------------------------------------------------------------------
 
     def election(self, path: str, participant_id: str | None = None) -> Election:
@@ -262,6 +299,11 @@ class Election:
         """The next granted/revoked event, or None after ``timeout`` seconds."""
         return election_event(self._e.next_event(timeout))
 
+    def fence(self) -> Fence:
+        """The fence of the current grant, for writes that must not land once it is gone
+        (:class:`zkha.NotLeaderError` without a grant)."""
+        return Fence(self._e.fence())
+
     def events(self, timeout: float | None = None) -> Iterator[ElectionEvent]:
         """Iterates granted/revoked events; ends when none comes within ``timeout`` or the
         election is closed."""
@@ -287,6 +329,42 @@ class Election:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Fence:
+    """Proof of a grant (an election's or a lock's). A write through it is one ZooKeeper
+    multi headed by a check of the holder's own node: it succeeds only while the grant
+    holds, and raises :class:`zkha.NotLeaderError` (nothing written) once it is gone, even
+    from a holder that does not know yet (paused, partitioned)."""
+
+    def __init__(self, native: Any) -> None:
+        self._f = native
+
+    @property
+    def token(self) -> int:
+        """The grant's fencing token (the czxid of the holder's node)."""
+        return self._f.token
+
+    @property
+    def node(self) -> str:
+        """The holder's node that every write checks."""
+        return self._f.node
+
+    @property
+    def session_id(self) -> int:
+        return self._f.session_id
+
+    def put(self, path: str, data: bytes) -> NodeStat:
+        """Creates or overwrites ``path`` (missing parents are created first, unfenced)."""
+        return NodeStat(*self._f.put(path, _data(data)))
+
+    def delete(self, path: str, version: int | None = None) -> None:
+        """Deletes ``path`` if its version is ``version`` (None: any)."""
+        self._f.delete(path, version)
+
+    def multi(self, ops: Sequence[Op]) -> list[OpResult]:
+        """Runs ``ops`` atomically behind the fence check: all or none."""
+        return [op_result(r) for r in self._f.multi([op_tuple(o) for o in ops])]
 
 
 class LockGuard:
@@ -318,6 +396,11 @@ class LockGuard:
         """Blocks until the lock is lost; returns why (lease_expired, session_expired,
         node_deleted, closed, suspended)."""
         return self._g.lost()
+
+    def fence(self) -> Fence:
+        """The fence of this hold, for writes that must not land once it is lost
+        (:class:`zkha.ClosedError` once released)."""
+        return Fence(self._g.fence())
 
     def release(self) -> None:
         """Releases the lock (idempotent)."""

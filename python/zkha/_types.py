@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from . import _zkha
 from ._errors import ZkhaError
+from ._support import _data
 
 State = Literal["connecting", "connected", "suspended", "reconnected", "lost", "expired", "closed"]
 """A connection state, as core names it (docs/failure-model.md: what each means for a holder)."""
@@ -60,6 +61,136 @@ class ConfigChange:
 
     path: str
     value: bytes | None
+
+
+NodeMode = Literal[
+    "persistent", "persistent_sequential", "ephemeral", "ephemeral_sequential", "container"
+]
+"""How a znode created by ``Client.create`` or a :class:`CreateOp` lives (core's names)."""
+
+
+@dataclass(frozen=True)
+class NodeStat:
+    """What ZooKeeper tells about a znode."""
+
+    czxid: int
+    """zxid of the creating transaction."""
+    mzxid: int
+    """zxid of the last data change."""
+    version: int
+    """Data version (what ``version=`` arguments compare with)."""
+    cversion: int
+    """Children version."""
+    ephemeral_owner: int
+    """Owning session of an ephemeral node (0 for persistent ones)."""
+    num_children: int
+    data_length: int
+
+
+@dataclass(frozen=True)
+class CreateOp:
+    """Create ``path`` (its parent must exist) in a :meth:`Fence.multi`."""
+
+    path: str
+    data: bytes = b""
+    mode: NodeMode = "persistent"
+
+
+@dataclass(frozen=True)
+class SetDataOp:
+    """Set ``path``'s data if its version is ``version`` (None: any)."""
+
+    path: str
+    data: bytes
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    """Delete ``path`` if its version is ``version`` (None: any)."""
+
+    path: str
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckOp:
+    """Require ``path`` to exist at ``version`` (None: any)."""
+
+    path: str
+    version: int | None = None
+
+
+Op = CreateOp | SetDataOp | DeleteOp | CheckOp
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The result of one operation of a multi: ``path`` is the created path (sequential
+    modes add the suffix), ``stat`` the node's stat after a create or a set."""
+
+    kind: Literal["created", "set", "deleted", "checked"]
+    path: str | None = None
+    stat: NodeStat | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How reads and idempotent writes are repeated after a connection loss: up to
+    ``max_retries`` times, waiting ``base_wait`` seconds, doubling up to ``max_wait``."""
+
+    max_retries: int = 3
+    base_wait: float = 0.1
+    max_wait: float = 5.0
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """The liveness link of election contenders (docs/recipes/election.md): each serves a
+    small TCP endpoint its successor watches, so a crashed leader is replaced at once instead
+    of after the session timeout. ``enabled=False`` switches it off; ``listen_host`` /
+    ``listen_port`` (0: any free port) choose where it listens; ``advertise`` (``host`` or
+    ``host:port``) is what successors connect to, behind NAT or port mapping."""
+
+    enabled: bool = True
+    listen_host: str | None = None
+    listen_port: int = 0
+    advertise: str | None = None
+
+
+_Stat = tuple[int, int, int, int, int, int, int]
+
+
+def node_stat(t: _Stat | None) -> NodeStat | None:
+    return None if t is None else NodeStat(*t)
+
+
+def op_tuple(op: Op) -> tuple[str, str, bytes | None, str | None, int | None]:
+    if isinstance(op, CreateOp):
+        return ("create", op.path, _data(op.data), op.mode, None)
+    if isinstance(op, SetDataOp):
+        return ("set", op.path, _data(op.data), None, op.version)
+    if isinstance(op, DeleteOp):
+        return ("delete", op.path, None, None, op.version)
+    if isinstance(op, CheckOp):
+        return ("check", op.path, None, None, op.version)
+    raise TypeError(f"not an operation: {op!r} (CreateOp, SetDataOp, DeleteOp, CheckOp)")
+
+
+def native_options(retry: Retry | None, liveness: Liveness | bool | None) -> dict[str, Any]:
+    """The native keywords of ``retry`` and ``liveness`` (a bool: the link on or off)."""
+    if isinstance(liveness, bool):
+        liveness = Liveness(enabled=liveness)
+    return {
+        "retry": None if retry is None else (retry.max_retries, retry.base_wait, retry.max_wait),
+        "liveness": None
+        if liveness is None
+        else (liveness.enabled, liveness.listen_host, liveness.listen_port, liveness.advertise),
+    }
+
+
+def op_result(t: tuple[str, str | None, _Stat | None]) -> OpResult:
+    return OpResult(t[0], t[1], node_stat(t[2]))  # type: ignore[arg-type]
 
 
 def leadership(t: tuple[int, str, str, int] | None) -> Leadership | None:

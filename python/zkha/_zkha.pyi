@@ -16,6 +16,7 @@ from ._types import State as _State
 
 _Leadership = tuple[int, str, str, int]  # fencing_token, leader_session_id, latch_node, session_id
 _Loop = asyncio.AbstractEventLoop | None
+_Stat = tuple[int, int, int, int, int, int, int]  # NodeStat's fields in order
 
 @final
 class Client:
@@ -32,6 +33,8 @@ class Client:
         sasl: _Sasl | None = None,
         auth: list[str] | None = None,
         acl: str | list[str] | None = None,
+        retry: tuple[int, float, float] | None = None,
+        liveness: tuple[bool, str | None, int, str | None] | None = None,
         aio: _Loop = None,
     ) -> Any: ...  # Client, or a Future of one
     @staticmethod
@@ -53,6 +56,15 @@ class Client:
     def get_children(self, path: str, aio: _Loop = None) -> Any: ...  # list[str] | None
     def put(self, path: str, data: bytes, aio: _Loop = None) -> Any: ...
     def delete_recursive(self, path: str, aio: _Loop = None) -> Any: ...
+    def create(
+        self, path: str, data: bytes, mode: str = "persistent", aio: _Loop = None
+    ) -> Any: ...  # tuple[str, _Stat]
+    def exists(self, path: str, aio: _Loop = None) -> Any: ...  # _Stat | None
+    def get_with_stat(self, path: str, aio: _Loop = None) -> Any: ...  # (bytes, _Stat) | None
+    def set_data(
+        self, path: str, data: bytes, version: int | None = None, aio: _Loop = None
+    ) -> Any: ...  # _Stat
+    def delete(self, path: str, version: int | None = None, aio: _Loop = None) -> Any: ...
     def election(self, latch_path: str, participant_id: str) -> Election: ...
     def acquire(
         self,
@@ -80,6 +92,7 @@ class Election:
         self, timeout: float | None = None, aio: _Loop = None
     ) -> Any: ...  # tuple[str, _Leadership | None, _Reason | None, tuple[int, str] | None] | None
     def publish_leader_info(self, path: str, data: bytes, aio: _Loop = None) -> Any: ...
+    def fence(self) -> Fence: ...
     def participant_id(self) -> str: ...
     def latch_path(self) -> str: ...
     def node(self) -> str | None: ...
@@ -93,8 +106,23 @@ class Guard:
     def node(self) -> str: ...
     def is_held(self) -> bool: ...
     def lost_reason(self) -> _Reason | None: ...
+    def fence(self) -> Fence: ...
     def lost(self, aio: _Loop = None) -> Any: ...  # _Reason
     def release(self, aio: _Loop = None) -> Any: ...
+
+@final
+class Fence:
+    @property
+    def token(self) -> int: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def session_id(self) -> int: ...
+    def put(self, path: str, data: bytes, aio: _Loop = None) -> Any: ...  # _Stat
+    def delete(self, path: str, version: int | None = None, aio: _Loop = None) -> Any: ...
+    def multi(
+        self, ops: list[tuple[str, str, bytes | None, str | None, int | None]], aio: _Loop = None
+    ) -> Any: ...  # list[tuple[str, str | None, _Stat | None]]
 
 @final
 class Counter:

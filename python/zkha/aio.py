@@ -24,11 +24,21 @@ from ._types import (
     ElectionEvent,
     Entry,
     Leadership,
+    Liveness,
     LockKind,
+    NodeMode,
+    NodeStat,
+    Op,
+    OpResult,
     Reason,
+    Retry,
     State,
     election_event,
     leadership,
+    native_options,
+    node_stat,
+    op_result,
+    op_tuple,
 )
 
 __all__ = [
@@ -86,10 +96,12 @@ def connect(
     sasl: Sasl | None = None,
     auth: str | Sequence[str] | None = None,
     acl: Acl | None = None,
+    retry: Retry | None = None,
+    liveness: Liveness | bool | None = None,
 ) -> _Connecting:
-    """Connects to ``hosts`` (durations in seconds); security keywords (``tls``, ``sasl``,
-    ``auth``, ``acl``) and errors as for :class:`zkha.Client`."""
-    security = _security.native(tls, sasl, auth, acl)
+    """Connects to ``hosts`` (durations in seconds); the keywords (security, ``retry``,
+    ``liveness``) and errors as for :class:`zkha.Client`."""
+    security = _security.native(tls, sasl, auth, acl) | native_options(retry, liveness)
 
     def start(loop: asyncio.AbstractEventLoop) -> Any:
         return _zkha.Client.connect(
@@ -173,6 +185,25 @@ class Client:
     async def delete(self, path: str) -> None:
         await self._c.delete_recursive(path, _loop())
 
+    async def create(self, path: str, data: bytes = b"", mode: NodeMode = "persistent") -> str:
+        """As :meth:`zkha.Client.create`."""
+        return (await self._c.create(path, _data(data), mode, _loop()))[0]
+
+    async def stat(self, path: str) -> NodeStat | None:
+        return node_stat(await self._c.exists(path, _loop()))
+
+    async def get_with_stat(self, path: str) -> tuple[bytes, NodeStat] | None:
+        got = await self._c.get_with_stat(path, _loop())
+        return None if got is None else (got[0], NodeStat(*got[1]))
+
+    async def set(self, path: str, data: bytes, version: int | None = None) -> NodeStat:
+        """As :meth:`zkha.Client.set`."""
+        return NodeStat(*await self._c.set_data(path, _data(data), version, _loop()))
+
+    async def delete_node(self, path: str, version: int | None = None) -> None:
+        """As :meth:`zkha.Client.delete_node`."""
+        await self._c.delete(path, version, _loop())
+
     def election(self, path: str, participant_id: str | None = None) -> Election:
         return Election(self._c.election(path, participant_id or _default_id()))
 
@@ -237,6 +268,10 @@ class Election:
         while (ev := await self._e.next_event(timeout, _loop())) is not None:
             yield election_event(ev)  # type: ignore[misc]
 
+    def fence(self) -> Fence:
+        """The fence of the current grant (see :class:`zkha.Fence`)."""
+        return Fence(self._e.fence())
+
     async def publish_leader_info(self, path: str, data: bytes) -> None:
         """Writes ``data`` at ``path`` as this leader's ephemeral node, fenced on the latch
         node (:class:`zkha.NotLeaderError` once the grant is gone; nothing is written)."""
@@ -250,6 +285,35 @@ class Election:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class Fence:
+    """The asyncio twin of :class:`zkha.Fence`."""
+
+    def __init__(self, native: Any) -> None:
+        self._f = native
+
+    @property
+    def token(self) -> int:
+        return self._f.token
+
+    @property
+    def node(self) -> str:
+        return self._f.node
+
+    @property
+    def session_id(self) -> int:
+        return self._f.session_id
+
+    async def put(self, path: str, data: bytes) -> NodeStat:
+        return NodeStat(*await self._f.put(path, _data(data), _loop()))
+
+    async def delete(self, path: str, version: int | None = None) -> None:
+        await self._f.delete(path, version, _loop())
+
+    async def multi(self, ops: Sequence[Op]) -> list[OpResult]:
+        results = await self._f.multi([op_tuple(o) for o in ops], _loop())
+        return [op_result(r) for r in results]
 
 
 class LockGuard:
@@ -275,6 +339,10 @@ class LockGuard:
 
     async def wait_lost(self) -> Reason:
         return await self._g.lost(_loop())
+
+    def fence(self) -> Fence:
+        """The fence of this hold (see :class:`zkha.Fence`)."""
+        return Fence(self._g.fence())
 
     async def release(self) -> None:
         await self._g.release(_loop())
