@@ -249,6 +249,54 @@ typedef enum zkha_reason {
 } zkha_reason;
 
 /**
+ * How a znode lives (`zkha_create`, `zkha_op.mode`): core's node mode codes.
+ */
+typedef enum zkha_node_mode {
+  /**
+   * Persistent.
+   */
+  ZKHA_NODE_MODE_PERSISTENT = 0,
+  /**
+   * Persistent with a sequence suffix.
+   */
+  ZKHA_NODE_MODE_PERSISTENT_SEQUENTIAL = 1,
+  /**
+   * Deleted when the creating session ends.
+   */
+  ZKHA_NODE_MODE_EPHEMERAL = 2,
+  /**
+   * Ephemeral with a sequence suffix.
+   */
+  ZKHA_NODE_MODE_EPHEMERAL_SEQUENTIAL = 3,
+  /**
+   * Deleted by the server once its last child is gone.
+   */
+  ZKHA_NODE_MODE_CONTAINER = 4,
+} zkha_node_mode;
+
+/**
+ * What a `zkha_op` does.
+ */
+typedef enum zkha_op_kind {
+  /**
+   * Create `path` with `data` (`mode`); its parent must exist.
+   */
+  ZKHA_OP_KIND_CREATE = 0,
+  /**
+   * Set `path`'s data if its version is `version` (-1: any).
+   */
+  ZKHA_OP_KIND_SET_DATA = 1,
+  /**
+   * Delete `path` if its version is `version` (-1: any).
+   */
+  ZKHA_OP_KIND_DELETE = 2,
+  /**
+   * Require `path` to exist at `version` (-1: any).
+   */
+  ZKHA_OP_KIND_CHECK = 3,
+} zkha_op_kind;
+
+/**
  * A client: one ZooKeeper session at a time, re-opened after expiry.
  */
 typedef struct zkha_client zkha_client;
@@ -272,6 +320,14 @@ typedef struct zkha_election zkha_election;
  * An error: a status and a message naming the offending input.
  */
 typedef struct zkha_error zkha_error;
+
+/**
+ * Proof of a grant (an election's or a lock's): a write through it is one ZooKeeper multi
+ * headed by a check of the holder's own node, so it lands only while the grant holds, and
+ * fails with ZKHA_STATUS_NOT_LEADER (nothing written) once it is gone, even for a holder
+ * that does not know yet. Free with `zkha_fence_free`; it may outlive its election or lock.
+ */
+typedef struct zkha_fence zkha_fence;
 
 /**
  * A watch on one leader-information znode.
@@ -342,6 +398,71 @@ typedef void (*zkha_revoke_cb)(void *user_data, int32_t reason);
  * thread.
  */
 typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
+
+/**
+ * What ZooKeeper tells about a znode.
+ */
+typedef struct zkha_stat {
+  /**
+   * zxid of the creating transaction.
+   */
+  int64_t czxid;
+  /**
+   * zxid of the last data change.
+   */
+  int64_t mzxid;
+  /**
+   * Data version (what `version` arguments compare with).
+   */
+  int32_t version;
+  /**
+   * Children version.
+   */
+  int32_t cversion;
+  /**
+   * Owning session of an ephemeral node (0 for persistent ones).
+   */
+  int64_t ephemeral_owner;
+  /**
+   * Number of children.
+   */
+  int32_t num_children;
+  /**
+   * Data length.
+   */
+  int32_t data_length;
+} zkha_stat;
+
+/**
+ * One operation of `zkha_fence_multi`. `kind` is a `zkha_op_kind` and `mode` a
+ * `zkha_node_mode` (create only), both as int32_t; `data`/`len` for create and set.
+ */
+typedef struct zkha_op {
+  /**
+   * A `zkha_op_kind`.
+   */
+  int32_t kind;
+  /**
+   * The znode's path (NUL-terminated).
+   */
+  const char *path;
+  /**
+   * The data of a create or set (may be NULL when `len` is 0).
+   */
+  const uint8_t *data;
+  /**
+   * Its length.
+   */
+  size_t len;
+  /**
+   * A `zkha_node_mode` (create only).
+   */
+  int32_t mode;
+  /**
+   * The expected data version, -1 for any (set, delete, check).
+   */
+  int32_t version;
+} zkha_op;
 
 #ifdef __cplusplus
 extern "C" {
@@ -422,6 +543,71 @@ enum zkha_status zkha_options_set_session_timeout(struct zkha_options *options,
  */
 enum zkha_status zkha_options_set_connection_timeout(struct zkha_options *options,
                                                      uint64_t connection_timeout_ms,
+                                                     struct zkha_error **err);
+
+/**
+ * Sets the namespace: a path prefix for every path the client uses (`/app` makes `/x` mean
+ * `/app/x`).
+ */
+enum zkha_status zkha_options_set_namespace(struct zkha_options *options,
+                                            const char *namespace_,
+                                            struct zkha_error **err);
+
+/**
+ * Strict mode: grants are given up on any disconnect instead of when the lease runs out.
+ */
+enum zkha_status zkha_options_set_strict(struct zkha_options *options,
+                                         bool strict,
+                                         struct zkha_error **err);
+
+/**
+ * Sets the lease margin: how much sooner than the session timeout a disconnected holder
+ * stops believing it holds (docs/failure-model.md).
+ */
+enum zkha_status zkha_options_set_lease_margin(struct zkha_options *options,
+                                               uint64_t lease_margin_ms,
+                                               struct zkha_error **err);
+
+/**
+ * Sets the timeout of one request (default: derived from the session timeout).
+ */
+enum zkha_status zkha_options_set_operation_timeout(struct zkha_options *options,
+                                                    uint64_t operation_timeout_ms,
+                                                    struct zkha_error **err);
+
+/**
+ * How reads and idempotent writes are repeated after a connection loss: up to
+ * `max_retries` times, waiting `base_wait_ms`, doubling up to `max_wait_ms`.
+ */
+enum zkha_status zkha_options_set_retry(struct zkha_options *options,
+                                        uint32_t max_retries,
+                                        uint64_t base_wait_ms,
+                                        uint64_t max_wait_ms,
+                                        struct zkha_error **err);
+
+/**
+ * Switches the election's liveness link on (the default) or off (docs/recipes/election.md:
+ * off, a crashed leader is replaced after the session timeout instead of at once).
+ */
+enum zkha_status zkha_options_set_liveness(struct zkha_options *options,
+                                           bool enabled,
+                                           struct zkha_error **err);
+
+/**
+ * Where the liveness endpoint listens: `host` an IP address (NULL: every interface of the
+ * family used to reach ZooKeeper), `port` (0: any free one).
+ */
+enum zkha_status zkha_options_set_liveness_listen(struct zkha_options *options,
+                                                  const char *host,
+                                                  uint16_t port,
+                                                  struct zkha_error **err);
+
+/**
+ * The `host` or `host:port` successors connect to (NULL: the listen address), behind NAT or
+ * port mapping.
+ */
+enum zkha_status zkha_options_set_liveness_advertise(struct zkha_options *options,
+                                                     const char *advertise,
                                                      struct zkha_error **err);
 
 /**
@@ -915,6 +1101,108 @@ enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
  * Stops and frees a leader watch (NULL is fine).
  */
 void zkha_leader_watch_free(struct zkha_leader_watch *watch);
+
+/**
+ * The fence of the election's current grant; ZKHA_STATUS_NOT_LEADER without one.
+ */
+enum zkha_status zkha_election_fence(const struct zkha_election *election,
+                                     struct zkha_fence **out_fence,
+                                     struct zkha_error **err);
+
+/**
+ * The fence of a held lock; ZKHA_STATUS_CLOSED once released.
+ */
+enum zkha_status zkha_lock_fence(const struct zkha_lock *lock,
+                                 struct zkha_fence **out_fence,
+                                 struct zkha_error **err);
+
+/**
+ * The fence's token (the grant's fencing token); -1 for NULL.
+ */
+int64_t zkha_fence_token(const struct zkha_fence *fence);
+
+/**
+ * Creates or overwrites the persistent znode `path` with `len` bytes at `data`, fenced (a
+ * set, or a create with missing parents made first, unfenced). `*out_stat` (may be NULL)
+ * receives the node's stat.
+ */
+enum zkha_status zkha_fence_put(const struct zkha_fence *fence,
+                                const char *path,
+                                const uint8_t *data,
+                                size_t len,
+                                struct zkha_stat *out_stat,
+                                struct zkha_error **err);
+
+/**
+ * Deletes `path` if its data version is `version` (-1: any), fenced.
+ */
+enum zkha_status zkha_fence_delete(const struct zkha_fence *fence,
+                                   const char *path,
+                                   int32_t version,
+                                   struct zkha_error **err);
+
+/**
+ * Runs the `n` operations at `ops` atomically behind the fence check: all or none. An
+ * operation that fails gives its status (ZKHA_STATUS_BAD_VERSION, _NO_NODE, ...) naming its
+ * path; a bad `kind` or `mode` is ZKHA_STATUS_INVALID_ARGUMENT naming the operation.
+ */
+enum zkha_status zkha_fence_multi(const struct zkha_fence *fence,
+                                  const struct zkha_op *ops,
+                                  size_t n,
+                                  struct zkha_error **err);
+
+/**
+ * Frees a fence (NULL is fine).
+ */
+void zkha_fence_free(struct zkha_fence *fence);
+
+/**
+ * Creates one znode with `len` bytes at `data` (`mode`: a `zkha_node_mode`; the parent must
+ * exist); unfenced and sent once. `*out_path` (may be NULL; free with zkha_bytes_free; not
+ * NUL-terminated) receives the created path (sequential modes add the suffix), `*out_stat`
+ * (may be NULL) its stat. ZKHA_STATUS_NODE_EXISTS, _NO_NODE (no parent).
+ */
+enum zkha_status zkha_create(const struct zkha_client *client,
+                             const char *path,
+                             const uint8_t *data,
+                             size_t len,
+                             int32_t mode,
+                             struct zkha_bytes *out_path,
+                             struct zkha_stat *out_stat,
+                             struct zkha_error **err);
+
+/**
+ * Whether `path` exists (`*out_exists`) and, if so and `out_stat` is not NULL, its stat.
+ */
+enum zkha_status zkha_exists(const struct zkha_client *client,
+                             const char *path,
+                             bool *out_exists,
+                             struct zkha_stat *out_stat,
+                             struct zkha_error **err);
+
+/**
+ * Sets `path`'s data to `len` bytes at `data` if its version is `version` (-1: any);
+ * unfenced and sent once. `*out_stat` (may be NULL) receives the new stat.
+ * ZKHA_STATUS_BAD_VERSION if another write came first, _NO_NODE.
+ */
+enum zkha_status zkha_set_data(const struct zkha_client *client,
+                               const char *path,
+                               const uint8_t *data,
+                               size_t len,
+                               int32_t version,
+                               struct zkha_stat *out_stat,
+                               struct zkha_error **err);
+
+/**
+ * The children of `path`, sorted: `*out_names` (free with zkha_bytes_free) holds each name
+ * followed by a NUL byte, `*out_count` how many. ZKHA_STATUS_NO_NODE if `path` does not
+ * exist.
+ */
+enum zkha_status zkha_get_children(const struct zkha_client *client,
+                                   const char *path,
+                                   struct zkha_bytes *out_names,
+                                   size_t *out_count,
+                                   struct zkha_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -66,8 +66,12 @@ class Options {
     return o;
   }
   Options(Options &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
   Options &operator=(Options &&o) noexcept {
-    std::swap(o_, o.o_);
+    if (this != &o) {
+      zkha_options_free(o_);
+      o_ = std::exchange(o.o_, nullptr);
+    }
     return *this;
   }
   Options(const Options &) = delete;
@@ -111,6 +115,22 @@ class Options {
   Options &acl(zkha_acl_mode mode) { return set(zkha_options_set_acl, mode); }
   /// An explicit ACL entry `scheme:id:perms` (`sasl:flink:cdrwa`).
   Options &add_acl_entry(const std::string &entry) { return set(zkha_options_add_acl_entry, entry.c_str()); }
+  /// A path prefix for every path the client uses.
+  Options &namespace_(const std::string &ns) { return set(zkha_options_set_namespace, ns.c_str()); }
+  Options &strict(bool on) { return set(zkha_options_set_strict, on); }
+  Options &lease_margin(std::chrono::milliseconds m) { return set(zkha_options_set_lease_margin, detail::ms(m)); }
+  Options &operation_timeout(std::chrono::milliseconds t) { return set(zkha_options_set_operation_timeout, detail::ms(t)); }
+  Options &retry(uint32_t max_retries, std::chrono::milliseconds base_wait, std::chrono::milliseconds max_wait) {
+    return set(zkha_options_set_retry, max_retries, detail::ms(base_wait), detail::ms(max_wait));
+  }
+  /// The election's liveness link on (default) or off.
+  Options &liveness(bool on) { return set(zkha_options_set_liveness, on); }
+  Options &liveness_listen(const std::optional<std::string> &host, uint16_t port = 0) {
+    return set(zkha_options_set_liveness_listen, detail::opt(host), port);
+  }
+  Options &liveness_advertise(const std::optional<std::string> &address) {
+    return set(zkha_options_set_liveness_advertise, detail::opt(address));
+  }
 
   const zkha_options *get() const { return o_; }
 
@@ -129,6 +149,45 @@ class Options {
 
 class Election;
 class LockGuard;
+
+/// Proof of a grant (Election::fence, LockGuard::fence): writes through it land only while
+/// the grant holds, else throw Error(ZKHA_STATUS_NOT_LEADER) with nothing written.
+class Fence {
+ public:
+  explicit Fence(zkha_fence *f) : f_(f) {}
+  Fence(Fence &&o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
+  Fence &operator=(Fence &&o) noexcept {
+    if (this != &o) {
+      zkha_fence_free(f_);
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  Fence(const Fence &) = delete;
+  Fence &operator=(const Fence &) = delete;
+  ~Fence() { zkha_fence_free(f_); }
+
+  int64_t token() const { return zkha_fence_token(f_); }
+  /// Creates or overwrites `path` (parents created first, unfenced); the node's stat.
+  zkha_stat put(const std::string &path, const std::string &data) {
+    zkha_error *err = nullptr;
+    zkha_stat st{};
+    zkha_status s = zkha_fence_put(f_, path.c_str(), reinterpret_cast<const uint8_t *>(data.data()), data.size(), &st, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return st;
+  }
+  /// Deletes `path` if its version is `version` (-1: any).
+  void remove(const std::string &path, int32_t version = -1) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_fence_delete(f_, path.c_str(), version, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  const zkha_fence *get() const { return f_; }
+
+ private:
+  zkha_fence *f_ = nullptr;
+};
 
 /// A client: one ZooKeeper session at a time (re-opened after expiry). Closes on destruction.
 class Client {
@@ -152,8 +211,12 @@ class Client {
     return c;
   }
   Client(Client &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
   Client &operator=(Client &&o) noexcept {
-    std::swap(c_, o.c_);
+    if (this != &o) {
+      zkha_client_free(c_);
+      c_ = std::exchange(o.c_, nullptr);
+    }
     return *this;
   }
   Client(const Client &) = delete;
@@ -187,8 +250,12 @@ class Election {
     detail::check(s, err);
   }
   Election(Election &&o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
   Election &operator=(Election &&o) noexcept {
-    std::swap(e_, o.e_);
+    if (this != &o) {
+      zkha_election_free(e_);
+      e_ = std::exchange(o.e_, nullptr);
+    }
     return *this;
   }
   Election(const Election &) = delete;
@@ -205,6 +272,14 @@ class Election {
     return token;
   }
   bool has_leadership() const { return zkha_election_has_leadership(e_); }
+  /// The fence of the current grant (throws Error(ZKHA_STATUS_NOT_LEADER) without one).
+  Fence fence() const {
+    zkha_error *err = nullptr;
+    zkha_fence *f = nullptr;
+    zkha_status s = zkha_election_fence(e_, &f, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return Fence(f);
+  }
   int64_t fencing_token() const { return zkha_election_fencing_token(e_); }
   /// The next event, waiting up to `timeout` (kind NONE on timeout; zkha::forever: without
   /// limit; zero: one that already arrived).
@@ -232,8 +307,12 @@ class LockGuard {
     detail::check(s, err);
   }
   LockGuard(LockGuard &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
   LockGuard &operator=(LockGuard &&o) noexcept {
-    std::swap(l_, o.l_);
+    if (this != &o) {
+      zkha_lock_release(l_, nullptr);
+      l_ = std::exchange(o.l_, nullptr);
+    }
     return *this;
   }
   LockGuard(const LockGuard &) = delete;
@@ -242,6 +321,14 @@ class LockGuard {
 
   int64_t fencing_token() const { return zkha_lock_fencing_token(l_); }
   bool is_held() const { return zkha_lock_is_held(l_); }
+  /// The fence of this hold (throws Error(ZKHA_STATUS_CLOSED) once released).
+  Fence fence() const {
+    zkha_error *err = nullptr;
+    zkha_fence *f = nullptr;
+    zkha_status s = zkha_lock_fence(l_, &f, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return Fence(f);
+  }
   void release() {
     zkha_error *err = nullptr;
     zkha_status s = zkha_lock_release(std::exchange(l_, nullptr), &err);  // call first: argument order is unspecified

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod callbacks;
+mod fences;
+
+pub use fences::{zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
 
 use zkha::flink::FlinkConfig;
 use zkha::{
@@ -630,6 +633,131 @@ pub unsafe extern "C" fn zkha_options_set_connection_timeout(
 ) -> zkha_status {
     with_options(options, err, |o| {
         o.connection_timeout = ms(connection_timeout_ms);
+        Ok(())
+    })
+}
+
+/// Sets the namespace: a path prefix for every path the client uses (`/app` makes `/x` mean
+/// `/app/x`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_namespace(
+    options: *mut zkha_options,
+    namespace: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.namespace = unsafe { text(namespace, "namespace") }?.to_string();
+        Ok(())
+    })
+}
+
+/// Strict mode: grants are given up on any disconnect instead of when the lease runs out.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_strict(
+    options: *mut zkha_options,
+    strict: bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.strict = strict;
+        Ok(())
+    })
+}
+
+/// Sets the lease margin: how much sooner than the session timeout a disconnected holder
+/// stops believing it holds (docs/failure-model.md).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_lease_margin(
+    options: *mut zkha_options,
+    lease_margin_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.lease_margin = Some(ms(lease_margin_ms));
+        Ok(())
+    })
+}
+
+/// Sets the timeout of one request (default: derived from the session timeout).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_operation_timeout(
+    options: *mut zkha_options,
+    operation_timeout_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.operation_timeout = Some(ms(operation_timeout_ms));
+        Ok(())
+    })
+}
+
+/// How reads and idempotent writes are repeated after a connection loss: up to
+/// `max_retries` times, waiting `base_wait_ms`, doubling up to `max_wait_ms`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_retry(
+    options: *mut zkha_options,
+    max_retries: u32,
+    base_wait_ms: u64,
+    max_wait_ms: u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.retry = zkha::RetryPolicy {
+            max_retries,
+            base_wait: ms(base_wait_ms),
+            max_wait: ms(max_wait_ms),
+        };
+        Ok(())
+    })
+}
+
+/// Switches the election's liveness link on (the default) or off (docs/recipes/election.md:
+/// off, a crashed leader is replaced after the session timeout instead of at once).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_liveness(
+    options: *mut zkha_options,
+    enabled: bool,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        o.liveness.enabled = enabled;
+        Ok(())
+    })
+}
+
+/// Where the liveness endpoint listens: `host` an IP address (NULL: every interface of the
+/// family used to reach ZooKeeper), `port` (0: any free one).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_liveness_listen(
+    options: *mut zkha_options,
+    host: *const c_char,
+    port: u16,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        // Checked before it is set: a refused value leaves the options as they were.
+        let mut l = o.liveness.clone();
+        l.listen_host = unsafe { opt_text(host, "host") }?.map(str::to_string);
+        l.listen_port = port;
+        l.validate()?;
+        o.liveness = l;
+        Ok(())
+    })
+}
+
+/// The `host` or `host:port` successors connect to (NULL: the listen address), behind NAT or
+/// port mapping.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_options_set_liveness_advertise(
+    options: *mut zkha_options,
+    advertise: *const c_char,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    with_options(options, err, |o| {
+        let mut l = o.liveness.clone();
+        l.advertise = unsafe { opt_text(advertise, "advertise") }?.map(str::to_string);
+        l.validate()?;
+        o.liveness = l;
         Ok(())
     })
 }
@@ -1923,7 +2051,7 @@ mod tests {
     }
 
     /// "NoAuth" -> "no_auth": a C enum member's Rust name as core names the kind.
-    fn snake(member: impl std::fmt::Debug) -> String {
+    pub(crate) fn snake(member: impl std::fmt::Debug) -> String {
         let mut out = String::new();
         for (i, c) in format!("{member:?}").chars().enumerate() {
             if c.is_ascii_uppercase() && i > 0 {

@@ -386,6 +386,191 @@ static void test_election_across_processes(const char *self) {
   zkha_client_free(c);
 }
 
+/* A lock holder for test_stale_fenced_holder: holds the lock at `lock`, says HELD, then on a
+ * line from stdin puts "child" at `reg` through the lock's fence and prints the status name. */
+static int fenced_child(const char *lock, const char *reg) {
+  zkha_client *c = connect_or_die(2000);
+  zkha_lock *l = NULL;
+  zkha_fence *f = NULL;
+  if (zkha_lock_acquire(c, lock, ZKHA_LOCK_KIND_MUTEX, 0, 10000, &l, NULL) != ZKHA_STATUS_OK) return 3;
+  if (zkha_lock_fence(l, &f, NULL) != ZKHA_STATUS_OK) return 4;
+  printf("HELD %lld\n", (long long)zkha_fence_token(f));
+  fflush(stdout);
+  char line[16];
+  if (!fgets(line, sizeof line, stdin)) return 5;
+  zkha_status s = zkha_fence_put(f, reg, (const uint8_t *)"child", 5, NULL, NULL);
+  printf("%s\n", zkha_status_name(s));
+  fflush(stdout);
+  zkha_fence_free(f);
+  zkha_lock_release(l, NULL);
+  zkha_client_free(c);
+  return 0;
+}
+
+/* A holder paused past its session timeout comes back still holding its fence: its write is
+ * refused, and the register keeps what the next holder wrote. */
+static void test_stale_fenced_holder(const char *self) {
+  char lock[128], reg[160];
+  unique(lock, sizeof lock, "c-stale-lock");
+  snprintf(reg, sizeof reg, "%s-register", lock);
+  int to_child[2], from_child[2];
+  CHECK(pipe(to_child) == 0 && pipe(from_child) == 0, "pipes");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[1]);
+    close(from_child[0]);
+    execl(self, self, "fenced-child", lock, reg, (char *)NULL);
+    _exit(6);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  FILE *in = fdopen(from_child[0], "r");
+  char line[64] = {0};
+  long long child_token = -1;
+  CHECK(fgets(line, sizeof line, in) && sscanf(line, "HELD %lld", &child_token) == 1, "child holds (%s)", line);
+  kill(pid, SIGSTOP);
+  zkha_client *c = connect_or_die(6000);
+  zkha_lock *l = NULL;
+  zkha_fence *f = NULL;
+  /* The server expires the paused child's session (2 s); its lock node goes with it. */
+  OK(zkha_lock_acquire(c, lock, ZKHA_LOCK_KIND_MUTEX, 0, 20000, &l, &e_));
+  OK(zkha_lock_fence(l, &f, &e_));
+  CHECK(zkha_fence_token(f) > child_token, "tokens grow");
+  OK(zkha_fence_put(f, reg, (const uint8_t *)"parent", 6, NULL, &e_));
+  kill(pid, SIGCONT);
+  CHECK(write(to_child[1], "write\n", 6) == 6, "tell the child");
+  memset(line, 0, sizeof line);
+  CHECK(fgets(line, sizeof line, in) != NULL, "the child answers");
+  CHECK(strncmp(line, "not_leader", 10) == 0 || strncmp(line, "session_expired", 15) == 0,
+        "the stale write is refused, got %s", line);
+  zkha_bytes got = {0};
+  OK(zkha_get_data(c, reg, &got, &e_));
+  CHECK(got.len == 6 && memcmp(got.data, "parent", 6) == 0, "the register keeps the new holder's value");
+  zkha_bytes_free(got);
+  close(to_child[1]);
+  fclose(in);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", status);
+  zkha_fence_free(f);
+  OK(zkha_lock_release(l, &e_));
+  zkha_client_free(c);
+  line[strcspn(line, "\n")] = 0;
+  printf("ok stale_fenced_holder (the resumed holder's write: %s)\n", line);
+}
+
+/* Fenced writes, versioned znodes and the options C sets. */
+static void test_fences_and_nodes(void) {
+  zkha_client *c = connect_or_die(4000);
+  char base[128], p[192], q[192];
+  unique(base, sizeof base, "c-nodes");
+  snprintf(p, sizeof p, "%s/n", base);
+  OK(zkha_put(c, base, NULL, 0, &e_));
+  bool exists = true;
+  zkha_stat st = {0};
+  OK(zkha_exists(c, p, &exists, &st, &e_));
+  CHECK(!exists, "absent");
+  zkha_bytes created = {0};
+  snprintf(q, sizeof q, "%s/q-", base);
+  OK(zkha_create(c, q, (const uint8_t *)"s", 1, ZKHA_NODE_MODE_EPHEMERAL_SEQUENTIAL, &created, &st, &e_));
+  CHECK(created.len > strlen(q) && memcmp(created.data, q, strlen(q)) == 0, "sequential suffix");
+  CHECK(st.ephemeral_owner == zkha_client_session_id(c), "ephemeral owner");
+  zkha_bytes_free(created);
+  OK(zkha_create(c, p, (const uint8_t *)"a", 1, ZKHA_NODE_MODE_PERSISTENT, NULL, NULL, &e_));
+  CHECK(zkha_create(c, p, NULL, 0, ZKHA_NODE_MODE_PERSISTENT, NULL, NULL, NULL) == ZKHA_STATUS_NODE_EXISTS, "exists");
+  zkha_error *err = NULL;
+  CHECK(zkha_create(c, p, NULL, 0, 9, NULL, NULL, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "mode 9");
+  CHECK(strstr(zkha_error_message(err), "node mode") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  OK(zkha_set_data(c, p, (const uint8_t *)"bb", 2, 0, &st, &e_));
+  CHECK(st.version == 1 && st.data_length == 2, "version %d", st.version);
+  CHECK(zkha_set_data(c, p, (const uint8_t *)"c", 1, 0, NULL, NULL) == ZKHA_STATUS_BAD_VERSION, "stale version");
+  OK(zkha_exists(c, p, &exists, &st, &e_));
+  CHECK(exists && st.version == 1, "stat");
+  zkha_bytes names = {0};
+  size_t count = 0;
+  OK(zkha_get_children(c, base, &names, &count, &e_));
+  CHECK(count == 2 && strcmp((const char *)names.data, "n") == 0, "children: %zu, first %s", count,
+        (const char *)names.data);
+  zkha_bytes_free(names);
+
+  /* Fenced writes through a lock. */
+  char lock[192], reg[192], deep[192];
+  snprintf(lock, sizeof lock, "%s/lock", base);
+  snprintf(reg, sizeof reg, "%s/reg", base);
+  snprintf(deep, sizeof deep, "%s/a/b/c", base);
+  zkha_lock *l = NULL;
+  zkha_fence *f = NULL;
+  OK(zkha_lock_acquire(c, lock, ZKHA_LOCK_KIND_MUTEX, 0, 5000, &l, &e_));
+  OK(zkha_lock_fence(l, &f, &e_));
+  CHECK(zkha_fence_token(f) == zkha_lock_fencing_token(l), "the fence's token is the lock's");
+  OK(zkha_fence_put(f, deep, (const uint8_t *)"1", 1, &st, &e_));
+  CHECK(st.version == 0, "created with its parents");
+  OK(zkha_fence_put(f, reg, (const uint8_t *)"r0", 2, NULL, &e_));
+  zkha_op ops[3] = {
+      {.kind = ZKHA_OP_KIND_CHECK, .path = reg, .version = 0},
+      {.kind = ZKHA_OP_KIND_SET_DATA, .path = reg, .data = (const uint8_t *)"r1", .len = 2, .version = 0},
+      {.kind = ZKHA_OP_KIND_DELETE, .path = deep, .version = -1},
+  };
+  OK(zkha_fence_multi(f, ops, 3, &e_));
+  /* All or none: a failing check leaves the set undone. */
+  zkha_op fail[2] = {
+      {.kind = ZKHA_OP_KIND_SET_DATA, .path = reg, .data = (const uint8_t *)"r2", .len = 2, .version = -1},
+      {.kind = ZKHA_OP_KIND_CHECK, .path = reg, .version = 0},
+  };
+  CHECK(zkha_fence_multi(f, fail, 2, NULL) == ZKHA_STATUS_BAD_VERSION, "check fails");
+  zkha_op bad = {.kind = 7, .path = reg};
+  err = NULL;
+  CHECK(zkha_fence_multi(f, &bad, 1, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "kind 7");
+  CHECK(strstr(zkha_error_message(err), "ops[0]") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_bytes got = {0};
+  OK(zkha_get_data(c, reg, &got, &e_));
+  CHECK(got.len == 2 && memcmp(got.data, "r1", 2) == 0, "multi applied once");
+  zkha_bytes_free(got);
+  OK(zkha_lock_release(l, &e_)); /* frees l; the fence lives on */
+  CHECK(zkha_fence_put(f, reg, (const uint8_t *)"late", 4, NULL, NULL) == ZKHA_STATUS_NOT_LEADER, "refused");
+  CHECK(zkha_fence_delete(f, reg, -1, NULL) == ZKHA_STATUS_NOT_LEADER, "refused");
+  zkha_fence_free(f);
+  zkha_fence_free(NULL);
+
+  /* Options: liveness off gives plain latch names; a bad listen host is named. */
+  zkha_options *o = NULL;
+  OK(zkha_options_new(connect_string, &o, &e_));
+  OK(zkha_options_set_liveness(o, false, &e_));
+  OK(zkha_options_set_retry(o, 5, 50, 1000, &e_));
+  OK(zkha_options_set_strict(o, false, &e_));
+  OK(zkha_options_set_lease_margin(o, 300, &e_));
+  OK(zkha_options_set_operation_timeout(o, 2000, &e_));
+  OK(zkha_options_set_namespace(o, base, &e_));
+  err = NULL;
+  CHECK(zkha_options_set_liveness_listen(o, "not an ip", 0, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "listen host");
+  CHECK(strstr(zkha_error_message(err), "not an ip") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_client *plain = NULL;
+  OK(zkha_client_connect_with(o, &plain, &e_));
+  zkha_options_free(o);
+  OK(zkha_put(plain, "/under-namespace", (const uint8_t *)"x", 1, &e_));
+  char under[192];
+  snprintf(under, sizeof under, "%s/under-namespace", base);
+  OK(zkha_exists(c, under, &exists, NULL, &e_));
+  CHECK(exists, "the namespace prefixes paths");
+  zkha_election *e = NULL;
+  OK(zkha_election_join(plain, "/latch", "plain", &e, &e_));
+  OK(zkha_election_wait(e, 10000, NULL, &e_));
+  snprintf(under, sizeof under, "%s/latch", base);
+  OK(zkha_get_children(c, under, &names, &count, &e_));
+  CHECK(count == 1 && strstr((const char *)names.data, "-zkha@") == NULL, "a plain latch name: %s",
+        (const char *)names.data);
+  zkha_bytes_free(names);
+  zkha_election_free(e);
+  zkha_client_free(plain);
+  zkha_client_free(c);
+  printf("ok fences_and_nodes\n");
+}
+
 static volatile int lost_reason = -1;
 
 static void test_lock_across_languages(void) {
@@ -441,6 +626,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (argc == 3 && strcmp(argv[1], "child") == 0) return child(argv[2]);
+  if (argc == 4 && strcmp(argv[1], "fenced-child") == 0) return fenced_child(argv[2], argv[3]);
   const char *only = argc > 1 ? argv[1] : NULL;
   if (!only || !strcmp(only, "contract")) test_contract();
   if (!only || !strcmp(only, "errors")) test_errors();
@@ -449,6 +635,8 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "locks")) test_locks();
   if (!only || !strcmp(only, "stores")) test_counter_store_watch();
   if (!only || !strcmp(only, "processes")) test_election_across_processes(argv[0]);
+  if (!only || !strcmp(only, "fences")) test_fences_and_nodes();
+  if (!only || !strcmp(only, "stale")) test_stale_fenced_holder(argv[0]);
   if (!only || !strcmp(only, "languages")) test_lock_across_languages();
   if (!only || !strcmp(only, "flink_config")) test_flink_config();
   printf("%d failed\n", failures);

@@ -93,10 +93,22 @@ int main() {
   zkha::LockGuard free_now(a, base + "/lock", 0ms);
   CHECK(free_now.is_held());
   zkha::LockGuard moved(b, base + "/other", zkha::forever);
-  moved = std::move(free_now); /* the other lock is released, this one now held by `moved` */
+  moved = std::move(free_now); /* /other is released at once; `moved` holds /lock now */
   CHECK(moved.is_held());
   zkha::LockGuard other(a, base + "/other", 0ms);
   CHECK(other.is_held());
+  {
+    zkha::Fence fence = other.fence();
+    CHECK(fence.token() == other.fencing_token());
+    CHECK(fence.put(base + "/fenced/value", "v").version == 0);
+    other.release();
+    std::string what;
+    CHECK(thrown([&] { fence.put(base + "/fenced/value", "late"); }, what) == ZKHA_STATUS_NOT_LEADER);
+    CHECK(thrown([&] { fence.remove(base + "/fenced/value"); }, what) == ZKHA_STATUS_NOT_LEADER);
+  }
+  zkha::Client plain(zkha::Options(connect).liveness(false).retry(5, 50ms, 1s).namespace_(base));
+  zkha::Election quiet(plain, "/quiet", "plain");
+  CHECK(quiet.wait(10s) > 0 && quiet.fence().token() > 0);
 
   zkha::Election e(a, base + "/latch", "cpp");
   CHECK(e.wait(zkha::forever) > 0 && e.has_leadership() && e.wait(0ms) > 0);
