@@ -7,6 +7,7 @@
 
 mod child_view;
 pub mod config_watch;
+pub mod contenders;
 pub mod contract;
 pub mod counter;
 mod dead_sessions;
@@ -31,6 +32,7 @@ mod session;
 mod watchdog;
 
 pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
+pub use contenders::Contender;
 pub use contract::Coded;
 pub use counter::{Counter, CounterFormat};
 pub use election::{

@@ -9,6 +9,64 @@ use zkha::{ConnectionState, ElectionEvent, ErrorKind, NodeMode, Op, RevokeReason
 use zkha_testkit::peers::CuratorPeer;
 use zkha_testkit::{FaultProxy, ZkRequest};
 
+/// Contenders in queue order, the leader first, for an election and a lock alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contenders_in_queue_order_leader_first() {
+    let zk = shared();
+    let latch = unique("contenders");
+    let t = Duration::from_secs(4);
+    let c = client(&zk.connect_string(), t).await;
+    assert!(c.contenders(&latch).await.unwrap().is_empty(), "none yet");
+    let mut es = Vec::new();
+    for id in ["first", "second", "third"] {
+        let e = elect(&c, &latch, id);
+        // one at a time, so the queue order is the join order
+        eventually(Duration::from_secs(5), "joined", || e.node().is_some()).await;
+        es.push(e);
+    }
+    eventually(Duration::from_secs(5), "a leader", || leaders(&es) == 1).await;
+    c.sync(&latch).await.unwrap();
+    let all = c.contenders(&latch).await.unwrap();
+    let ids: Vec<&[u8]> = all.iter().map(|x| x.data.as_slice()).collect();
+    assert_eq!(ids, [&b"first"[..], b"second", b"third"]);
+    assert!(es[0].has_leadership());
+    assert!(es[0].node().unwrap().ends_with(&all[0].node));
+    assert!(all.iter().all(|x| x.stat.ephemeral_owner == c.session_id()));
+    es[0].close().await;
+    eventually(Duration::from_secs(5), "next", || es[1].has_leadership()).await;
+    let ids: Vec<Vec<u8>> = c
+        .contenders(&latch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.data)
+        .collect();
+    assert_eq!(ids, [b"second".to_vec(), b"third".to_vec()]);
+
+    let lock = unique("contended-lock");
+    let held = c.mutex(&lock).unwrap().acquire(None).await.unwrap();
+    let other = client(&zk.connect_string(), t).await;
+    let waiting = tokio::spawn({
+        let m = other.mutex(&lock).unwrap();
+        async move { m.acquire(None).await }
+    });
+    let start = Instant::now();
+    while c.contenders(&lock).await.unwrap().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(5), "no waiter queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let queue = c.contenders(&lock).await.unwrap();
+    assert!(held.node().ends_with(&queue[0].node), "the holder is first");
+    assert_eq!(queue[1].stat.ephemeral_owner, other.session_id());
+    held.release().await.unwrap();
+    waiting.await.unwrap().unwrap().release().await.unwrap();
+    other.close().await;
+    for e in &es {
+        e.close().await;
+    }
+    c.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_contenders_one_leader_and_close_hands_over() {
     let zk = shared();
