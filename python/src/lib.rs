@@ -657,6 +657,25 @@ impl Client {
         })
     }
 
+    /// The contenders queued under an election's latch path or a lock's path, in queue order
+    /// (the first leads or holds): [(node, data, stat tuple)].
+    #[pyo3(signature = (path, aio=None))]
+    fn contenders(
+        &self,
+        py: Python<'_>,
+        path: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.inner.clone();
+        go(py, aio, async move {
+            let all = c.contenders(&path).await?;
+            Ok(all
+                .into_iter()
+                .map(|x| (x.node, B(x.data), stat_tuple(&x.stat)))
+                .collect::<Vec<_>>())
+        })
+    }
+
     /// Sets the znode's data if its version is `version` (None: any); the new stat tuple.
     #[pyo3(signature = (path, data, version=None, aio=None))]
     fn set_data(

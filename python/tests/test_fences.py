@@ -162,3 +162,36 @@ def test_asyncio_fences_and_nodes(hosts: str, path: str) -> None:
     start = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - start < 30
+
+
+def test_contenders_in_queue_order(client: zkha.Client, hosts: str, path: str) -> None:
+    assert client.contenders(f"{path}/latch") == []
+    with client.election(f"{path}/latch", "first") as first:
+        first.wait(10)
+        with zkha.Client(hosts, session_timeout=6) as other:
+            with other.election(f"{path}/latch", "second") as second:
+                deadline = time.monotonic() + 5
+                while len(first.contenders()) < 2:
+                    assert time.monotonic() < deadline, "the second contender never queued"
+                    time.sleep(0.02)
+                queue = second.contenders()
+                assert [c.participant_id for c in queue] == ["first", "second"]
+                assert queue[0].stat.ephemeral_owner == client.session_id
+                assert queue[1].stat.ephemeral_owner == other.session_id
+                assert first.node is not None and first.node.endswith(queue[0].node)
+    lock = client.lock(f"{path}/lock")
+    with lock:
+        (holder,) = lock.contenders()
+        assert holder.stat.ephemeral_owner == client.session_id
+
+
+def test_asyncio_contenders(hosts: str, path: str) -> None:
+    async def main() -> None:
+        async with zkha.aio.connect(hosts, 6) as c:
+            async with c.election(f"{path}/latch", "solo") as e:
+                await e.wait(10)
+                (only,) = await e.contenders()
+                assert only.participant_id == "solo"
+                assert [x.node for x in await c.contenders(f"{path}/latch")] == [only.node]
+
+    asyncio.run(main())

@@ -44,6 +44,7 @@ from ._sync import (
 from ._types import (
     CheckOp,
     ConfigChange,
+    Contender,
     CreateOp,
     DeleteOp,
     ElectionEvent,
@@ -75,6 +76,7 @@ __all__ = [
     "ConfigWatch",
     "CreateOp",
     "ConnectionLossError",
+    "Contender",
     "CorruptError",
     "Counter",
     "DeleteOp",

@@ -13,6 +13,7 @@ from ._security import Acl, Sasl, Tls
 from ._support import _data, _Holders
 from ._types import (
     ConfigChange,
+    Contender,
     ElectionEvent,
     Entry,
     Leadership,
@@ -25,6 +26,7 @@ from ._types import (
     Reason,
     Retry,
     State,
+    contenders,
     election_event,
     leadership,
     native_options,
@@ -216,9 +218,14 @@ class Client:
 
     # -- recipes ----------------------------------------------------------------------------
 
+    def contenders(self, path: str) -> list[Contender]:
+        """The contenders queued under an election's latch path or a lock's path, in queue
+        order: the first leads or holds."""
+        return contenders(self._c.contenders(path))
+
     def election(self, path: str, participant_id: str | None = None) -> Election:
         """Joins the leader election on latch ``path`` (Curator LeaderLatch compatible)."""
-        return Election(self._c.election(path, participant_id or _default_id()))
+        return Election(self._c.election(path, participant_id or _default_id()), self._c)
 
     def lock(self, path: str, timeout: float | None = None) -> Lock:
         """An exclusive lock (Curator InterProcessMutex compatible)."""
@@ -261,8 +268,14 @@ def _default_id() -> str:
 class Election:
     """A contender in a leader election. ``with client.election(p) as e:`` leaves at the end."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, client: Any = None) -> None:
         self._e = native
+        self._client = client
+
+    def contenders(self) -> list[Contender]:
+        """Every contender of this election in queue order, the leader first (Curator's
+        participants); ``participant_id`` names each."""
+        return contenders(self._client.contenders(self._e.latch_path()))
 
     def wait(self, timeout: float) -> Leadership:
         """Waits up to ``timeout`` seconds for leadership; raises :class:`zkha.TimeoutError`."""
@@ -431,6 +444,10 @@ class Lock:
             timeout,
         )
         self._held: _Holders[LockGuard] = _Holders()  # per thread
+
+    def contenders(self) -> list[Contender]:
+        """Every holder and waiter of this lock's path in queue order, holders first."""
+        return contenders(self._c.contenders(self.path))
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Waits up to ``timeout`` seconds (None: the lock's default, else forever); raises

@@ -88,6 +88,26 @@ class NodeStat:
 
 
 @dataclass(frozen=True)
+class Contender:
+    """One contender of an election or a lock, in queue order (the first leads or holds)."""
+
+    node: str
+    """Its node's name under the latch or lock path."""
+    data: bytes
+    """The node's data: an election contender's participant id."""
+    stat: NodeStat
+    """The node's stat (``ephemeral_owner``: the contender's session)."""
+
+    @property
+    def participant_id(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+def contenders(rows: list[tuple[str, bytes, _Stat]]) -> list[Contender]:
+    return [Contender(node, data, NodeStat(*stat)) for node, data, stat in rows]
+
+
+@dataclass(frozen=True)
 class CreateOp:
     """Create ``path`` (its parent must exist) in a :meth:`Fence.multi`."""
 

@@ -60,6 +60,7 @@ class Client:
         self, path: str, data: bytes, mode: str = "persistent", aio: _Loop = None
     ) -> Any: ...  # tuple[str, _Stat]
     def exists(self, path: str, aio: _Loop = None) -> Any: ...  # _Stat | None
+    def contenders(self, path: str, aio: _Loop = None) -> Any: ...  # list[(str, bytes, _Stat)]
     def get_with_stat(self, path: str, aio: _Loop = None) -> Any: ...  # (bytes, _Stat) | None
     def set_data(
         self, path: str, data: bytes, version: int | None = None, aio: _Loop = None

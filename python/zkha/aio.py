@@ -21,6 +21,7 @@ from ._support import _data, _Holders
 from ._sync import _default_id
 from ._types import (
     ConfigChange,
+    Contender,
     ElectionEvent,
     Entry,
     Leadership,
@@ -33,6 +34,7 @@ from ._types import (
     Reason,
     Retry,
     State,
+    contenders,
     election_event,
     leadership,
     native_options,
@@ -204,8 +206,13 @@ class Client:
         """As :meth:`zkha.Client.delete_node`."""
         await self._c.delete(path, version, _loop())
 
+    async def contenders(self, path: str) -> list[Contender]:
+        """The contenders queued under an election's latch path or a lock's path, in queue
+        order: the first leads or holds."""
+        return contenders(await self._c.contenders(path, _loop()))
+
     def election(self, path: str, participant_id: str | None = None) -> Election:
-        return Election(self._c.election(path, participant_id or _default_id()))
+        return Election(self._c.election(path, participant_id or _default_id()), self._c)
 
     def lock(self, path: str, timeout: float | None = None) -> Lock:
         return Lock(self._c, "mutex", path, 1, timeout)
@@ -235,8 +242,14 @@ class Election:
     """A contender; ``async with`` leaves the election at the end; ``async for ev in e:``
     iterates granted/revoked events."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, client: Any = None) -> None:
         self._e = native
+        self._client = client
+
+    async def contenders(self) -> list[Contender]:
+        """Every contender of this election in queue order, the leader first (Curator's
+        participants); ``participant_id`` names each."""
+        return contenders(await self._client.contenders(self._e.latch_path(), _loop()))
 
     async def wait(self, timeout: float) -> Leadership:
         return Leadership(*(await self._e.wait(timeout, _loop())))
@@ -367,6 +380,10 @@ class Lock:
         self._c, self._kind, self.path, self._leases = client, kind, path, leases
         self.timeout = timeout
         self._held: _Holders[LockGuard] = _Holders()  # per task
+
+    async def contenders(self) -> list[Contender]:
+        """Every holder and waiter of this lock's path in queue order, holders first."""
+        return contenders(await self._c.contenders(self.path, _loop()))
 
     async def acquire(self, timeout: float | None = None) -> LockGuard:
         t = self.timeout if timeout is None else timeout
