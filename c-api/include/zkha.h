@@ -464,6 +464,24 @@ typedef struct zkha_op {
   int32_t version;
 } zkha_op;
 
+/**
+ * One contender of an election or a lock (`zkha_contenders`).
+ */
+typedef struct zkha_contender {
+  /**
+   * Its node's name under the latch or lock path (not NUL-terminated).
+   */
+  struct zkha_bytes node;
+  /**
+   * The node's data: an election contender's participant id.
+   */
+  struct zkha_bytes data;
+  /**
+   * The node's stat (`ephemeral_owner`: the contender's session).
+   */
+  struct zkha_stat stat;
+} zkha_contender;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1203,6 +1221,22 @@ enum zkha_status zkha_get_children(const struct zkha_client *client,
                                    struct zkha_bytes *out_names,
                                    size_t *out_count,
                                    struct zkha_error **err);
+
+/**
+ * The contenders queued under an election's latch path or a lock's path, in queue order
+ * (the first leads or holds): `*out_contenders` (free with `zkha_contenders_free`) holds
+ * `*out_count` of them; none for a missing path.
+ */
+enum zkha_status zkha_contenders(const struct zkha_client *client,
+                                 const char *path,
+                                 struct zkha_contender **out_contenders,
+                                 size_t *out_count,
+                                 struct zkha_error **err);
+
+/**
+ * Frees what `zkha_contenders` returned (NULL is fine).
+ */
+void zkha_contenders_free(struct zkha_contender *contenders, size_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -379,6 +379,75 @@ pub unsafe extern "C" fn zkha_get_children(
     })
 }
 
+/// One contender of an election or a lock (`zkha_contenders`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct zkha_contender {
+    /// Its node's name under the latch or lock path (not NUL-terminated).
+    pub node: zkha_bytes,
+    /// The node's data: an election contender's participant id.
+    pub data: zkha_bytes,
+    /// The node's stat (`ephemeral_owner`: the contender's session).
+    pub stat: zkha_stat,
+}
+
+/// The contenders queued under an election's latch path or a lock's path, in queue order
+/// (the first leads or holds): `*out_contenders` (free with `zkha_contenders_free`) holds
+/// `*out_count` of them; none for a missing path.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_contenders(
+    client: *const zkha_client,
+    path: *const c_char,
+    out_contenders: *mut *mut zkha_contender,
+    out_count: *mut usize,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let c = unsafe { obj(client, "client") }?.client.clone();
+        let p = unsafe { text(path, "path") }?.to_string();
+        if out_contenders.is_null() || out_count.is_null() {
+            return Err(null("out_contenders and out_count"));
+        }
+        let all = block(async move { c.contenders(&p).await })?;
+        let list: Box<[zkha_contender]> = all
+            .into_iter()
+            .map(|x| zkha_contender {
+                node: bytes_out(x.node.into_bytes()),
+                data: bytes_out(x.data),
+                stat: x.stat.into(),
+            })
+            .collect();
+        let n = list.len();
+        let raw = if n == 0 {
+            std::ptr::null_mut()
+        } else {
+            Box::into_raw(list).cast::<zkha_contender>()
+        };
+        unsafe {
+            out(out_count, "out_count", n)?;
+            out(out_contenders, "out_contenders", raw)
+        }
+    })
+}
+
+/// Frees what `zkha_contenders` returned (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_contenders_free(contenders: *mut zkha_contender, count: usize) {
+    if contenders.is_null() || count == 0 {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: made by zkha_contenders from a boxed slice of exactly `count` items.
+        let list = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(contenders, count)) };
+        for x in list.into_vec() {
+            unsafe {
+                crate::zkha_bytes_free(x.node);
+                crate::zkha_bytes_free(x.data);
+            }
+        }
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::time::Duration;
 mod callbacks;
 mod fences;
 
-pub use fences::{zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
+pub use fences::{zkha_contender, zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
 
 use zkha::flink::FlinkConfig;
 use zkha::{

@@ -565,6 +565,24 @@ static void test_fences_and_nodes(void) {
   CHECK(count == 1 && strstr((const char *)names.data, "-zkha@") == NULL, "a plain latch name: %s",
         (const char *)names.data);
   zkha_bytes_free(names);
+  /* Contenders in queue order, the leader first. */
+  zkha_election *e2 = NULL;
+  OK(zkha_election_join(c, under, "second", &e2, &e_));
+  zkha_contender *queue = NULL;
+  size_t queued = 0;
+  for (int i = 0; i < 250 && queued < 2; i++) {
+    zkha_contenders_free(queue, queued);
+    OK(zkha_contenders(c, under, &queue, &queued, &e_));
+    if (queued < 2) usleep(20000);
+  }
+  CHECK(queued == 2, "two contenders, got %zu", queued);
+  CHECK(queue[0].data.len == 5 && memcmp(queue[0].data.data, "plain", 5) == 0, "the leader first");
+  CHECK(queue[1].data.len == 6 && memcmp(queue[1].data.data, "second", 6) == 0, "then the second");
+  CHECK(queue[1].stat.ephemeral_owner == zkha_client_session_id(c), "its session");
+  zkha_contenders_free(queue, queued);
+  OK(zkha_contenders(c, "/no/such/latch", &queue, &queued, &e_));
+  CHECK(queued == 0 && queue == NULL, "none for a missing path");
+  zkha_election_free(e2);
   zkha_election_free(e);
   zkha_client_free(plain);
   zkha_client_free(c);
