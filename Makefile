@@ -178,15 +178,17 @@ clean-cache:
 # ---- Python binding (python/): maturin, pytest and kazoo in a git-ignored venv ---------------
 PY_VENV := python/.venv
 PY := $(CURDIR)/$(PY_VENV)/bin/python
-PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff
+PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff mypy
+# The stamp names the tool list, so a venv made before a tool was added gets it.
+PY_READY := $(PY_VENV)/.ready-$(subst $() ,-,$(PY_TOOLS))
 
-$(PY_VENV)/.ready:
+$(PY_READY):
 	python3 -m venv $(PY_VENV)
 	$(PY_VENV)/bin/pip install -q --upgrade pip
 	$(PY_VENV)/bin/pip install -q $(PY_TOOLS)
 	touch $@
 
-python-env: $(PY_VENV)/.ready
+python-env: $(PY_READY)
 
 # The release wheel (abi3, Python >= 3.10, manylinux2014: glibc 2.17, linked by zig as above) in
 # target/wheels/ (WHEEL_PROFILE=debug: a native debug one in target/wheels-debug/).
@@ -210,6 +212,7 @@ test-python: tools python-env
 	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
 	cd python && .venv/bin/ruff check zkha tests bench && .venv/bin/ruff format --check zkha tests bench
+	cd python && .venv/bin/mypy --strict zkha
 	cd python && $(PY) -m pytest -q tests
 	$(MAKE) -s wheel-check WHEEL_PROFILE=release
 

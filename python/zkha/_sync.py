@@ -82,7 +82,7 @@ class Client:
                 **_security.native(tls, sasl, auth, acl),
                 **native_options(retry, liveness),
             )
-        self._c = _native
+        self._c: _zkha.Client = _native
         self._threads: list[threading.Thread] = []
 
     @classmethod
@@ -268,7 +268,7 @@ def _default_id() -> str:
 class Election:
     """A contender in a leader election. ``with client.election(p) as e:`` leaves at the end."""
 
-    def __init__(self, native: Any, client: Any = None) -> None:
+    def __init__(self, native: _zkha.Election, client: _zkha.Client) -> None:
         self._e = native
         self._client = client
 
@@ -350,7 +350,7 @@ class Fence:
     holds, and raises :class:`zkha.NotLeaderError` (nothing written) once it is gone, even
     from a holder that does not know yet (paused, partitioned)."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Fence) -> None:
         self._f = native
 
     @property
@@ -383,7 +383,7 @@ class Fence:
 class LockGuard:
     """A held lock; release with :meth:`release` or by leaving its ``with`` block."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Guard) -> None:
         self._g = native
 
     @property
@@ -434,7 +434,7 @@ class Lock:
     """
 
     def __init__(
-        self, client: Any, kind: LockKind, path: str, leases: int, timeout: float | None
+        self, client: _zkha.Client, kind: LockKind, path: str, leases: int, timeout: float | None
     ) -> None:
         self._c, self._kind, self.path, self._leases, self.timeout = (
             client,
@@ -472,7 +472,7 @@ class Lock:
 class ReadWriteLock:
     """Shared readers, one exclusive writer: ``with rw.read:`` / ``with rw.write:``."""
 
-    def __init__(self, client: Any, path: str, timeout: float | None) -> None:
+    def __init__(self, client: _zkha.Client, path: str, timeout: float | None) -> None:
         self.path = path
         self._c, self._timeout = client, timeout
 
@@ -488,7 +488,7 @@ class ReadWriteLock:
 class Counter:
     """A shared counter with compare-and-set."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Counter) -> None:
         self._n = native
 
     @property
@@ -520,7 +520,7 @@ class Counter:
 class PointerStore:
     """Small pointers under a root with per-owner locks (Flink StateHandleStore semantics)."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.PointerStore) -> None:
         self._n = native
 
     @property
@@ -561,7 +561,7 @@ class PointerStore:
 class ConfigWatch:
     """A live view of every value under a root."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.ConfigWatch) -> None:
         self._n = native
 
     def get(self, rel_path: str) -> bytes | None:
@@ -586,7 +586,7 @@ _UNKNOWN: Any = object()
 class LeaderWatch:
     """A live view of a leader-information znode: bytes, or None when no leader publishes."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.LeaderWatch) -> None:
         self._n = native
 
     @property

@@ -142,7 +142,7 @@ class Client:
     connect = staticmethod(connect)
     from_flink_config = staticmethod(from_flink_config)
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Client) -> None:
         self._c = native
 
     async def close(self, timeout: float | None = None) -> None:
@@ -242,7 +242,7 @@ class Election:
     """A contender; ``async with`` leaves the election at the end; ``async for ev in e:``
     iterates granted/revoked events."""
 
-    def __init__(self, native: Any, client: Any = None) -> None:
+    def __init__(self, native: _zkha.Election, client: _zkha.Client) -> None:
         self._e = native
         self._client = client
 
@@ -303,7 +303,7 @@ class Election:
 class Fence:
     """The asyncio twin of :class:`zkha.Fence`."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Fence) -> None:
         self._f = native
 
     @property
@@ -330,7 +330,7 @@ class Fence:
 
 
 class LockGuard:
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Guard) -> None:
         self._g = native
 
     @property
@@ -375,7 +375,7 @@ class Lock:
     """
 
     def __init__(
-        self, client: Any, kind: LockKind, path: str, leases: int, timeout: float | None
+        self, client: _zkha.Client, kind: LockKind, path: str, leases: int, timeout: float | None
     ) -> None:
         self._c, self._kind, self.path, self._leases = client, kind, path, leases
         self.timeout = timeout
@@ -399,7 +399,7 @@ class Lock:
 
 
 class ReadWriteLock:
-    def __init__(self, client: Any, path: str, timeout: float | None) -> None:
+    def __init__(self, client: _zkha.Client, path: str, timeout: float | None) -> None:
         self.path = path
         self._c, self._timeout = client, timeout
 
@@ -413,7 +413,7 @@ class ReadWriteLock:
 
 
 class Counter:
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.Counter) -> None:
         self._n = native
 
     async def get(self) -> tuple[int, int]:
@@ -433,7 +433,7 @@ class Counter:
 
 
 class PointerStore:
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.PointerStore) -> None:
         self._n = native
 
     async def add_and_lock(self, name: str, data: bytes) -> int:
@@ -465,7 +465,7 @@ class PointerStore:
 
 
 class ConfigWatch:
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.ConfigWatch) -> None:
         self._n = native
 
     def get(self, rel_path: str) -> bytes | None:
@@ -484,7 +484,7 @@ class ConfigWatch:
 
 
 class LeaderWatch:
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _zkha.LeaderWatch) -> None:
         self._n = native
 
     @property

@@ -76,7 +76,7 @@ def _security(args: argparse.Namespace) -> dict[str, Any]:
                 password = f.readline().rstrip("\r\n")
         except OSError as e:
             _usage(f"zkha: --sasl-password-file: {e}")
-    sasl = None
+    sasl: SaslDigestMd5 | SaslKerberos | None = None
     if args.sasl_user:
         password = password if password is not None else os.environ.get("ZKHA_SASL_PASSWORD")
         if password is None:
@@ -335,8 +335,10 @@ def cmd_watch(args: argparse.Namespace, out: _Out) -> int:
             if ch.value is None:
                 out.emit({"event": "deleted", "path": ch.path}, f"{ch.path} deleted")
             else:
-                v = _text(ch.value)
-                out.emit({"event": "changed", "path": ch.path, "value": v}, f"{ch.path} = {v}")
+                text = _text(ch.value)
+                out.emit(
+                    {"event": "changed", "path": ch.path, "value": text}, f"{ch.path} = {text}"
+                )
     return 0
 
 
@@ -558,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.cmd = cmd
     out = _Out(args.json)
     try:
-        return args.func(args, out)
+        return int(args.func(args, out))
     except ZkhaError as e:
         out.emit({"error": type(e).__name__, "message": str(e)}, f"zkha: {e}")
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import _zkha
 from ._errors import CorruptError, NoNodeError
@@ -65,10 +65,11 @@ def decode_state_handle(data: bytes) -> tuple[str, str | None, int | None]:
 
 # The reads below are written once, as generators that yield ("get" | "children", path) and
 # receive the answer; Cluster drives them with the sync client, AsyncCluster with zkha.aio.
-_Read = Generator[tuple[str, str], Any, Any]
+T = TypeVar("T")
+_Read = Generator[tuple[str, str], Any, T]
 
 
-def _leader(layout: Any, component: str, path: str) -> _Read:
+def _leader(layout: Any, component: str, path: str) -> _Read[Leader | None]:
     data = yield ("get", path)
     if not data:
         return None
@@ -76,23 +77,23 @@ def _leader(layout: Any, component: str, path: str) -> _Read:
     return Leader(component, address, session)
 
 
-def _leaders(layout: Any) -> _Read:
+def _leaders(layout: Any) -> _Read[dict[str, Leader | None]]:
     out = {}
     for c in COMPONENTS:
         out[c] = yield from _leader(layout, c, layout.connection_info(c))
     return out
 
 
-def _jobs(layout: Any) -> _Read:
+def _jobs(layout: Any) -> _Read[list[str]]:
     return sorted((yield ("children", layout.execution_plans())) or [])
 
 
-def _execution_plan(layout: Any, job_id: str) -> _Read:
+def _execution_plan(layout: Any, job_id: str) -> _Read[str | None]:
     data = yield ("get", f"{layout.execution_plans()}/{job_id}")
     return None if not data else decode_state_handle(data)[1]
 
 
-def _checkpoints(layout: Any, job_id: str) -> _Read:
+def _checkpoints(layout: Any, job_id: str) -> _Read[list[Checkpoint]]:
     root = layout.checkpoints(job_id)
     out = []
     for name in (yield ("children", root)) or []:
@@ -108,17 +109,17 @@ def _checkpoints(layout: Any, job_id: str) -> _Read:
     return sorted(out, key=lambda c: c.id)
 
 
-def _latest(layout: Any, job_id: str) -> _Read:
+def _latest(layout: Any, job_id: str) -> _Read[Checkpoint | None]:
     cps = yield from _checkpoints(layout, job_id)
     return cps[-1] if cps else None
 
 
-def _counter(layout: Any, job_id: str) -> _Read:
+def _counter(layout: Any, job_id: str) -> _Read[int | None]:
     data = yield ("get", layout.checkpoint_id_counter(job_id))
     return None if data is None else _zkha.decode_counter(data)
 
 
-def _status(layout: Any) -> _Read:
+def _status(layout: Any) -> _Read[dict[str, Any]]:
     jobs = {}
     for j in (yield from _jobs(layout)):
         err = None
@@ -174,14 +175,14 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, gen: _Read) -> Any:
+    def _run(self, gen: _Read[T]) -> T:
         try:
             op, path = next(gen)
             while True:
                 answer = self.client.get(path) if op == "get" else self.client.children(path)
                 op, path = gen.send(answer)
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)  # what the _Read[T] returned
 
     def leaders(self) -> dict[str, Leader | None]:
         """The published leader of every component (None: no leader published)."""
@@ -229,7 +230,7 @@ class AsyncCluster:
     def root(self) -> str:
         return self.layout.root()
 
-    async def _run(self, gen: _Read) -> Any:
+    async def _run(self, gen: _Read[T]) -> T:
         try:
             op, path = next(gen)
             while True:
@@ -239,7 +240,7 @@ class AsyncCluster:
                     answer = await self.client.children(path)
                 op, path = gen.send(answer)
         except StopIteration as done:
-            return done.value
+            return cast(T, done.value)  # what the _Read[T] returned
 
     async def leaders(self) -> dict[str, Leader | None]:
         return await self._run(_leaders(self.layout))
