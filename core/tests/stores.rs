@@ -519,3 +519,99 @@ async fn a_lost_reply_to_a_fenced_add_is_no_error_and_leaves_one_locked_entry() 
     assert_eq!(err.kind(), ErrorKind::NodeExists, "{err}");
     e.close().await;
 }
+
+/// The Flink view on the bytes a real Flink 2.3.0 run wrote (core/tests/fixtures), stored
+/// where Flink put them: leaders, jobs, checkpoints, counter and the status document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flink_view_reads_what_flink_wrote() {
+    use zkha::flink::{ClusterView, FlinkLayout};
+    const JOB: &str = "689f4a2104595f78f8552e76fa3f059d";
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = |name: &str| {
+        [fixtures.join(name), fixtures.join("flink-2.3.0").join(name)]
+            .into_iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .unwrap_or_else(|| panic!("fixture {name}"))
+    };
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(6)).await;
+    let root = format!("/{}/flink/e2e", unique("view").trim_start_matches('/'));
+    for comp in ["dispatcher", "resource_manager", "rest_server"]
+        .into_iter()
+        .map(String::from)
+        .chain([format!("job-{JOB}")])
+    {
+        let data = fixture(&format!("flink_e2e_leader_{comp}_connection_info.bin"));
+        c.put(&format!("{root}/leader/{comp}/connection_info"), &data)
+            .await
+            .unwrap();
+    }
+    let plan = fixture(&format!("flink_e2e_execution-plans_{JOB}.bin"));
+    c.put(&format!("{root}/execution-plans/{JOB}"), &plan)
+        .await
+        .unwrap();
+    let cp = fixture(&format!(
+        "flink_e2e_jobs_{JOB}_checkpoints_0000000000000000003.bin"
+    ));
+    let cps = format!("{root}/jobs/{JOB}/checkpoints");
+    c.put(&format!("{cps}/0000000000000000003"), &cp)
+        .await
+        .unwrap();
+    let counter = fixture(&format!("flink_e2e_jobs_{JOB}_checkpoint_id_counter.bin"));
+    c.put(
+        &format!("{root}/jobs/{JOB}/checkpoint_id_counter"),
+        &counter,
+    )
+    .await
+    .unwrap();
+
+    let view = ClusterView::new(c.clone(), FlinkLayout::new(&root));
+    let leaders = view.leaders().await.unwrap();
+    let names: Vec<&str> = leaders.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["dispatcher", "resource_manager", "rest_server"]);
+    let rest = leaders[2].1.as_ref().unwrap();
+    assert_eq!(rest.address, "http://127.0.0.1:28081");
+    assert_eq!(rest.leader_session_id.len(), 36);
+    assert_eq!(view.jobs().await.unwrap(), [JOB]);
+    assert!(view.job_leader(JOB).await.unwrap().is_some());
+    let latest = view.latest_checkpoint(JOB).await.unwrap().unwrap();
+    assert_eq!(latest.id, 3);
+    assert_eq!(
+        latest.location.as_deref(),
+        Some("file:/opt/flink-demo/ha/e2e/completedCheckpoint76442a50ab4b")
+    );
+    assert_eq!(latest.state_size, Some(5913));
+    assert_eq!(view.checkpoint_counter(JOB).await.unwrap(), Some(4));
+    let plan = view.execution_plan(JOB).await.unwrap().unwrap();
+    assert!(plan.contains("submittedExecutionPlan"), "{plan}");
+    let status: serde_json::Value =
+        serde_json::from_str(&view.status().await.unwrap().to_json()).unwrap();
+    assert_eq!(status["jobs"][JOB]["latest_checkpoint"]["id"], 3);
+    assert_eq!(status["jobs"][JOB]["checkpoint_counter"], 4);
+    assert_eq!(
+        status["leaders"]["rest_server"]["address"],
+        "http://127.0.0.1:28081"
+    );
+
+    // A corrupt pointer fails the checkpoint list naming its znode, and only that job's part
+    // of the status.
+    c.put(&format!("{cps}/0000000000000000004"), b"garbage")
+        .await
+        .unwrap();
+    let e = view.checkpoints(JOB).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt);
+    assert!(e.to_string().contains("0000000000000000004"), "{e}");
+    let status = view.status().await.unwrap();
+    assert!(status.jobs[JOB].error.is_some() && status.jobs[JOB].latest_checkpoint.is_none());
+    // An empty cluster has nothing.
+    let empty = ClusterView::new(c.clone(), FlinkLayout::new(format!("{root}-none")));
+    assert!(empty.jobs().await.unwrap().is_empty());
+    assert!(empty
+        .leaders()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, l)| l.is_none()));
+    c.delete_recursive(&root).await.unwrap();
+    c.close().await;
+}

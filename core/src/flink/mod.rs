@@ -6,6 +6,8 @@ pub mod connection_info;
 pub mod layout;
 mod security;
 pub mod state_handle;
+pub mod view;
 
 pub use config::FlinkConfig;
 pub use layout::FlinkLayout;
+pub use view::ClusterView;
