@@ -1519,6 +1519,124 @@ fn decode_state_handle(
         .map_err(|e| to_py_err(py, e))
 }
 
+/// (component, address, leader_session_id)
+type LeaderRow = (String, String, String);
+/// (id, location, state_size, handle_class, znode)
+type CheckpointRow = (i64, Option<String>, Option<i64>, String, String);
+
+fn leader_row(l: zkha::flink::view::Leader) -> LeaderRow {
+    (l.component, l.address, l.leader_session_id)
+}
+
+fn checkpoint_row(c: zkha::flink::view::Checkpoint) -> CheckpointRow {
+    (c.id, c.location, c.state_size, c.handle_class, c.znode)
+}
+
+/// Core's read-only view of one Flink cluster's HA data (`zkha.flink.Cluster` wraps it).
+#[pyclass(module = "zkha._zkha", frozen)]
+struct FlinkView {
+    inner: zkha::flink::ClusterView,
+}
+
+#[pymethods]
+impl FlinkView {
+    #[new]
+    fn new(client: PyRef<'_, Client>, root: &str) -> FlinkView {
+        let layout = zkha::flink::FlinkLayout::new(root);
+        FlinkView {
+            inner: zkha::flink::ClusterView::new(client.inner.clone(), layout),
+        }
+    }
+
+    /// [(component, leader row or None)] in Flink's component order.
+    #[pyo3(signature = (aio=None))]
+    fn leaders(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            let all = v.leaders().await?;
+            Ok(all
+                .into_iter()
+                .map(|(c, l)| (c, l.map(leader_row)))
+                .collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn job_leader(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            Ok(v.job_leader(&job_id).await?.map(leader_row))
+        })
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn jobs(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.jobs().await })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn execution_plan(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.execution_plan(&job_id).await })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn checkpoints(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            let all = v.checkpoints(&job_id).await?;
+            Ok(all.into_iter().map(checkpoint_row).collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn latest_checkpoint(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            Ok(v.latest_checkpoint(&job_id).await?.map(checkpoint_row))
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn checkpoint_counter(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.checkpoint_counter(&job_id).await })
+    }
+
+    /// The status document as JSON text.
+    #[pyo3(signature = (aio=None))]
+    fn status_json(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { Ok(v.status().await?.to_json()) })
+    }
+}
+
 /// Flink's znode layout under `<path.root>/<cluster-id>` (paths as the core defines them).
 #[pyclass(module = "zkha._zkha", frozen)]
 struct FlinkLayout {
@@ -1691,5 +1809,6 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_of_kind, m)?)?;
     m.add_function(wrap_pyfunction!(contract, m)?)?;
     m.add_class::<FlinkLayout>()?;
+    m.add_class::<FlinkView>()?;
     Ok(())
 }
