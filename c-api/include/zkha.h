@@ -1238,6 +1238,19 @@ enum zkha_status zkha_contenders(const struct zkha_client *client,
  */
 void zkha_contenders_free(struct zkha_contender *contenders, size_t count);
 
+/**
+ * The status of the Flink cluster under `root` (`<path.root>/<cluster-id>`, e.g.
+ * `/flink/default`) as JSON text in `*out_json` (free with zkha_bytes_free; not
+ * NUL-terminated): `{"root", "leaders": {component: {component, address,
+ * leader_session_id} | null}, "jobs": {job id: {leader, latest_checkpoint: {id, location,
+ * state_size, handle_class, znode} | null, checkpoint_counter, error?}}}` — the document
+ * `zkha flink status --json` prints, read by the same core code.
+ */
+enum zkha_status zkha_flink_status(const struct zkha_client *client,
+                                   const char *root,
+                                   struct zkha_bytes *out_json,
+                                   struct zkha_error **err);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

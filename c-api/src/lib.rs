@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod callbacks;
 mod fences;
+mod flink;
 
 pub use fences::{zkha_contender, zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
 

@@ -634,6 +634,29 @@ static void test_flink_config(void) {
   CHECK(strstr(zkha_error_message(err), "high-availability.zkha.strickt") != NULL, "%s", zkha_error_message(err));
   zkha_error_free(err);
   unlink(path);
+
+  /* The Flink view: core's status document (decoding Flink's bytes is tested in core and
+   * Python on a real Flink run's znodes). */
+  char root[128], plan[192], counter[192];
+  unique(root, sizeof root, "c-flink");
+  snprintf(plan, sizeof plan, "%s/execution-plans/0123456789abcdef0123456789abcdef", root);
+  snprintf(counter, sizeof counter, "%s/jobs/0123456789abcdef0123456789abcdef/checkpoint_id_counter", root);
+  c = connect_or_die(4000);
+  OK(zkha_put(c, plan, NULL, 0, &e_));
+  zkha_counter *k = NULL;
+  OK(zkha_counter_new(c, counter, 7, false, &k, &e_));
+  int64_t was = 0;
+  OK(zkha_counter_get_and_increment(k, &was, &e_)); /* writes 8: the next checkpoint id */
+  zkha_bytes json = {0};
+  OK(zkha_flink_status(c, root, &json, &e_));
+  char text[1024] = {0};
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strstr(text, "\"jobs\":{\"0123456789abcdef0123456789abcdef\":{\"leader\":null") != NULL, "%s", text);
+  CHECK(strstr(text, "\"checkpoint_counter\":8") != NULL, "%s", text);
+  CHECK(strstr(text, "\"dispatcher\":null") != NULL, "%s", text);
+  zkha_counter_free(k);
+  zkha_client_free(c);
   printf("ok flink_config\n");
 }
 
