@@ -3,12 +3,19 @@
  * pointer stores, config watch) for C and C++.
  *
  * Conventions
- *  - Every function returns a zkha_status (ZKHA_OK = 0) unless it only reads a value.
+ *  - Every function returns a zkha_status (ZKHA_STATUS_OK = 0) unless it only reads a value.
+ *    Statuses, reasons (zkha_reason), connection states and lock kinds carry the codes of
+ *    zkha's core, the ones its Python and Java bindings use; zkha_status_name,
+ *    zkha_reason_name and zkha_connection_state_name name them.
+ *  - Every wait takes `timeout_ms` alike: 0 checks once without waiting, ZKHA_WAIT_FOREVER
+ *    waits without limit, anything else is milliseconds.
+ *  - Enums passed in (zkha_lock_kind, zkha_acl_mode, zkha_node_mode, zkha_op_kind) are taken
+ *    as int32_t and checked: another value is ZKHA_STATUS_INVALID_ARGUMENT naming it.
  *  - Every function takes an optional `zkha_error **err` last: on failure, if err is not NULL,
  *    *err receives an error object; read it with zkha_error_message / zkha_error_code and free
  *    it with zkha_error_free.
  *  - Handles are opaque. Every *_free function accepts NULL. Every argument is checked for NULL
- *    (ZKHA_ERR_NULL_ARGUMENT). No Rust panic crosses this boundary (ZKHA_ERR_INTERNAL).
+ *    (ZKHA_STATUS_NULL_ARGUMENT). No Rust panic crosses this boundary (ZKHA_STATUS_INTERNAL).
  *  - Blocking calls run their work on zkha's own threads and block the caller (also from a
  *    callback: callbacks run on threads of their own).
  *  - Callbacks (zkha_*_cb) run with the user_data given at registration on a thread of their

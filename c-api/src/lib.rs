@@ -2068,6 +2068,45 @@ mod tests {
         unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string()
     }
 
+    /// The header's prose and zkha.hpp name only constants the header defines (they once
+    /// named ZKHA_OK and ZKHA_ERR_*, which never existed).
+    #[test]
+    fn header_prose_names_real_constants() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+        let header = std::fs::read_to_string(dir.join("zkha.h")).unwrap();
+        let hpp = std::fs::read_to_string(dir.join("zkha.hpp")).unwrap();
+        let names = |text: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            let mut rest = text;
+            while let Some(i) = rest.find("ZKHA_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                out.push(name);
+            }
+            out
+        };
+        let defined: std::collections::HashSet<String> = header
+            .lines()
+            .filter_map(|l| {
+                let t = l.trim_start();
+                let t = t.strip_prefix("#define ").unwrap_or(t);
+                t.starts_with("ZKHA_")
+                    .then(|| names(t).into_iter().next())
+                    .flatten()
+            })
+            .collect();
+        for used in names(&header).into_iter().chain(names(&hpp)) {
+            let guard_or_prefix = used == "ZKHA_H" || used == "ZKHA_HPP" || used.ends_with('_');
+            assert!(
+                guard_or_prefix || defined.contains(&used),
+                "{used} is named but not defined"
+            );
+        }
+    }
+
     /// Every core kind reaches a C value of its own, equal to its code, of the same name.
     #[test]
     fn c_enums_carry_cores_codes_and_names() {
