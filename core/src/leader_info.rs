@@ -7,26 +7,26 @@
 //! that first checks the leader's latch node, so a stale leader writes nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::watch;
-use zookeeper_client as zk;
 
 use crate::election::Election;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{EventStream, Subscribers};
 use crate::fence::{Fence, Op};
-use crate::runtime;
+use crate::node_watch::{NodeData, NodeWatch};
 use crate::session::NodeMode;
-use crate::session::{Client, ConnectionState, Inner};
+use crate::session::{Client, Inner};
 
-/// What a leader-information znode currently says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaderInfo {
-    /// The node exists with these bytes.
-    Present(Vec<u8>),
-    /// There is no node (no leader has published, or it stepped down).
-    Empty,
+/// What a leader-information znode currently says: the data of a node (`Empty`: no leader
+/// has published, or it stepped down).
+pub type LeaderInfo = NodeData;
+
+/// Watches one leader-information znode (see [`NodeWatch`]).
+pub type LeaderInfoWatch = NodeWatch<LeaderInfo>;
+
+impl Client {
+    /// Starts watching the leader information at `path` (namespace-relative).
+    pub fn watch_leader_info(&self, path: &str) -> Result<LeaderInfoWatch> {
+        self.watch_data(path)
+    }
 }
 
 impl Election {
@@ -125,174 +125,5 @@ pub(crate) async fn unpublish(inner: &Arc<Inner>, fence: &Fence, rel: &str) -> R
             }
         }
         _ => Ok(()),
-    }
-}
-
-/// Watches one leader-information znode and reports every change of what it says, without
-/// duplicates; it follows the client across sessions. Dropping the last clone stops it.
-#[derive(Clone)]
-pub struct LeaderInfoWatch {
-    shared: Arc<WatchShared>,
-}
-
-struct WatchShared {
-    current: watch::Sender<Option<LeaderInfo>>,
-    events: Subscribers<LeaderInfo>,
-    stop: watch::Sender<bool>,
-    _client: Client,
-}
-
-impl Drop for WatchShared {
-    fn drop(&mut self) {
-        self.stop.send_replace(true);
-    }
-}
-
-impl Client {
-    /// Starts watching the leader information at `path` (namespace-relative).
-    pub fn watch_leader_info(&self, path: &str) -> Result<LeaderInfoWatch> {
-        let full = self.inner().resolve(path, "leader information path")?;
-        let shared = Arc::new(WatchShared {
-            current: watch::channel(None).0,
-            events: Subscribers::default(),
-            stop: watch::channel(false).0,
-            _client: self.clone(),
-        });
-        let inner = self.inner().clone();
-        let weak = Arc::downgrade(&shared);
-        let stop = shared.stop.subscribe();
-        runtime::spawn(async move { follow(inner, full, weak, stop).await });
-        Ok(LeaderInfoWatch { shared })
-    }
-}
-
-impl LeaderInfoWatch {
-    /// What the node says now (`None` until first read).
-    pub fn current(&self) -> Option<LeaderInfo> {
-        self.shared.events.barrier();
-        self.shared.current.borrow().clone()
-    }
-
-    /// Changes from now on, starting with the current value if known.
-    pub fn events(&self) -> EventStream<LeaderInfo> {
-        let sh = &self.shared;
-        sh.events.subscribe(|| sh.current.borrow().clone())
-    }
-
-    /// Waits until the value satisfies `pred`, up to `timeout`.
-    pub async fn wait_for(
-        &self,
-        timeout: Duration,
-        pred: impl Fn(&LeaderInfo) -> bool,
-    ) -> Result<LeaderInfo> {
-        let mut rx = self.shared.current.subscribe();
-        let r = tokio::time::timeout(timeout, async {
-            rx.wait_for(|v| v.as_ref().is_some_and(&pred))
-                .await
-                .map(|v| v.clone().expect("checked"))
-        })
-        .await;
-        // Events of the state just seen are delivered before this returns.
-        self.shared.events.barrier();
-        match r {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(Error::closed("leader information watch")),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("leader information not as expected within {timeout:?}"),
-            )),
-        }
-    }
-}
-
-/// Follows `full` until stopped: read with a watch, report changes, repeat.
-async fn follow(
-    inner: Arc<Inner>,
-    full: String,
-    shared: std::sync::Weak<WatchShared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // While the connection is in doubt, what we last read may be stale: report `Empty` when the
-    // lease runs out (or, in strict mode, on any disconnect) and read again on reconnect.
-    let mut states = inner.subscribe();
-    let strict = inner.options.strict;
-    let report = |info: LeaderInfo| -> bool {
-        let Some(sh) = shared.upgrade() else {
-            return false;
-        };
-        sh.events.publish_with(|| {
-            if sh.current.borrow().as_ref() == Some(&info) {
-                return None;
-            }
-            sh.current.send_replace(Some(info.clone()));
-            Some(info)
-        });
-        true
-    };
-    while !*stop.borrow() {
-        let s = tokio::select! {
-            s = inner.session() => s,
-            _ = stop.changed() => break,
-        };
-        let s = match s {
-            Ok(s) => s,
-            Err(e) if e.kind() == ErrorKind::Closed => break,
-            Err(_) => continue,
-        };
-        // Read data and set a watch; if the node is missing, watch for its creation.
-        let read = inner
-            .run(&s, &full, async |zk| zk.get_and_watch_data(&full).await)
-            .await;
-        let (info, watcher) = match read {
-            Ok((data, _, w)) => (LeaderInfo::Present(data), w),
-            Err(e) if e.kind() == ErrorKind::NoNode => {
-                match inner
-                    .run(&s, &full, async |zk| zk.check_and_watch_stat(&full).await)
-                    .await
-                {
-                    Ok((None, w)) => (LeaderInfo::Empty, w),
-                    Ok((Some(_), _)) => continue, // created meanwhile: read again
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                }
-            }
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if !report(info) {
-            break;
-        }
-        drop(s);
-        let fired = watcher.changed();
-        tokio::pin!(fired);
-        loop {
-            tokio::select! {
-                ev = &mut fired => {
-                    if ev.event_type == zk::EventType::Session && ev.session_state.is_terminated() {
-                        // The session ended; the next one reads again.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    break;
-                }
-                st = states.next() => {
-                    let doubt = matches!(st, Some(ConnectionState::Lost))
-                        || (strict && matches!(st, Some(ConnectionState::Suspended { .. })));
-                    if doubt && !report(LeaderInfo::Empty) {
-                        return;
-                    }
-                    match st {
-                        // Back (same or new session): read again; the old watch may be stale.
-                        Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => break,
-                        None | Some(ConnectionState::Closed) => return,
-                        _ => {}
-                    }
-                }
-                _ = stop.changed() => return,
-            }
-        }
     }
 }

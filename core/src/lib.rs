@@ -22,6 +22,7 @@ pub mod leader_info;
 mod liveness;
 pub mod lock;
 mod metrics;
+pub mod node_watch;
 pub mod options;
 pub mod path;
 pub mod pointer_store;
@@ -46,6 +47,7 @@ pub use holds::LostReason;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
 pub use lock::{Lock, LockGuard, LockKind, Mutex, ReadWriteLock, Semaphore};
 pub use metrics::{Histogram, MetricsSnapshot};
+pub use node_watch::{NodeChildren, NodeData, NodeWatch};
 #[cfg(feature = "sabotage")]
 #[doc(hidden)]
 pub use options::Sabotage;

@@ -180,3 +180,58 @@ async fn watcher_follows_across_its_own_session_expiry() {
         "the watcher's session expired and was replaced"
     );
 }
+
+/// A watch on any node's children and data: creation, changes and deletion, in order and
+/// without duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_on_any_nodes_children_and_data() {
+    use zkha::{NodeChildren, NodeData};
+    let zk = shared();
+    let c = client(&zk.connect_string(), Duration::from_secs(6)).await;
+    let dir = unique("watched");
+    let kids = c.watch_children(&dir).unwrap();
+    let data = c.watch_data(&format!("{dir}/a")).unwrap();
+    let mut kid_events = kids.events();
+    let mut data_events = data.events();
+    let t = Duration::from_secs(5);
+    let present =
+        |names: &[&str]| NodeChildren::Present(names.iter().map(|n| n.to_string()).collect());
+    c.put(&format!("{dir}/a"), b"1").await.unwrap(); // makes the parent first, then a
+    kids.wait_for(t, |k| *k == present(&["a"])).await.unwrap();
+    c.put(&format!("{dir}/b"), b"").await.unwrap();
+    kids.wait_for(t, |k| *k == present(&["a", "b"]))
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    while let Some(k) = kid_events.next_timeout(Duration::from_millis(200)).await {
+        order.push(k);
+    }
+    assert_eq!(
+        order,
+        [
+            NodeChildren::Empty,
+            present(&[]),
+            present(&["a"]),
+            present(&["a", "b"])
+        ]
+    );
+    let seen: Vec<NodeData> = [
+        data_events.next_timeout(t).await,
+        data_events.next_timeout(t).await,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(seen, [NodeData::Empty, NodeData::Present(b"1".to_vec())]);
+    c.put(&format!("{dir}/a"), b"2").await.unwrap();
+    let got = data.wait_for(Duration::from_secs(5), |d| {
+        *d == NodeData::Present(b"2".to_vec())
+    });
+    got.await.unwrap();
+    c.delete_recursive(&dir).await.unwrap();
+    kids.wait_for(Duration::from_secs(5), |k| *k == NodeChildren::Empty)
+        .await
+        .unwrap();
+    assert_eq!(data.current(), Some(NodeData::Empty));
+    c.close().await;
+}
