@@ -783,6 +783,16 @@ impl Client {
         let events = inner.events().shared();
         Ok(LeaderWatch { inner, events })
     }
+
+    /// Watches the children of any node.
+    fn children_watch(&self, py: Python<'_>, path: &str) -> PyResult<ChildrenWatch> {
+        let inner = self
+            .inner
+            .watch_children(path)
+            .map_err(|e| to_py_err(py, e))?;
+        let events = inner.events().shared();
+        Ok(ChildrenWatch { inner, events })
+    }
 }
 
 /// Connection states as they happen (starts with the current one).
@@ -1462,6 +1472,43 @@ impl LeaderWatch {
     }
 }
 
+/// A live view of a node's children (sorted), or None while it does not exist.
+#[pyclass(module = "zkha._zkha", frozen)]
+struct ChildrenWatch {
+    inner: zkha::NodeWatch<zkha::NodeChildren>,
+    events: SharedEventStream<zkha::NodeChildren>,
+}
+
+fn children_value(c: zkha::NodeChildren) -> (bool, Option<Vec<String>>) {
+    match c {
+        zkha::NodeChildren::Present(names) => (true, Some(names)),
+        zkha::NodeChildren::Empty => (true, None),
+    }
+}
+
+#[pymethods]
+impl ChildrenWatch {
+    /// (known, names or None): known is False before the first read.
+    fn current(&self) -> (bool, Option<Vec<String>>) {
+        self.inner.current().map_or((false, None), children_value)
+    }
+
+    /// The next value (names, or None when the node does not exist); None on timeout.
+    #[pyo3(signature = (timeout=None, aio=None))]
+    fn next(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let ev = self.events.clone();
+        let limit = wait_limit("timeout", timeout)?;
+        go(py, aio, async move {
+            Ok(ev.next_within(limit).await.map(children_value))
+        })
+    }
+}
+
 // ---- Flink byte formats --------------------------------------------------------------------
 
 /// Decodes Flink's leader connection info: (address, leader_session_id).
@@ -1810,5 +1857,6 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(contract, m)?)?;
     m.add_class::<FlinkLayout>()?;
     m.add_class::<FlinkView>()?;
+    m.add_class::<ChildrenWatch>()?;
     Ok(())
 }

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -193,5 +194,42 @@ def test_asyncio_contenders(hosts: str, path: str) -> None:
                 (only,) = await e.contenders()
                 assert only.participant_id == "solo"
                 assert [x.node for x in await c.contenders(f"{path}/latch")] == [only.node]
+
+    asyncio.run(main())
+
+
+def test_watches_on_any_node(client: zkha.Client, path: str) -> None:
+    seen: list[list[str] | None] = []
+    kids = client.watch_children(path, on_change=seen.append)
+    data = client.watch_data(f"{path}/a")
+    values = data.values(timeout=5)
+    assert next(values) is None  # not there yet
+    client.put(f"{path}/a", b"1")
+    assert next(values) == b"1"
+    client.put(f"{path}/b", b"")
+    deadline = time.monotonic() + 5
+    while seen[-1:] != [["a", "b"]]:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.02)
+    assert seen[0] is None and seen.index(["a"]) < seen.index(["a", "b"])
+    assert kids.current == ["a", "b"]
+    client.set(f"{path}/a", b"2")
+    assert data.next_value(5) == b"2"
+    with pytest.raises(zkha.TimeoutError, match=f"data of {path}/a"):
+        data.next_value(0.2)
+    kids.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("zkha-watch")]
+
+
+def test_asyncio_watches(hosts: str, path: str) -> None:
+    async def main() -> None:
+        async with zkha.aio.connect(hosts, 6) as c:
+            w = c.watch_children(path)
+            got = w.values(timeout=5)
+            assert await got.__anext__() is None
+            await c.put(f"{path}/x", b"")
+            while (v := await got.__anext__()) != ["x"]:
+                assert v in (None, [])
+            assert w.current == ["x"]
 
     asyncio.run(main())

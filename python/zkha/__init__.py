@@ -38,6 +38,7 @@ from ._sync import (
     LeaderWatch,
     Lock,
     LockGuard,
+    NodeWatch,
     PointerStore,
     ReadWriteLock,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "NoAuthError",
     "NodeMode",
     "NodeStat",
+    "NodeWatch",
     "NoNodeError",
     "NodeExistsError",
     "NotEmptyError",

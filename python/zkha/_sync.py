@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import _security, _zkha
 from ._security import Acl, Sasl, Tls
@@ -34,6 +34,9 @@ from ._types import (
     op_result,
     op_tuple,
 )
+
+V = TypeVar("V")
+V_co = TypeVar("V_co", covariant=True)
 
 
 class Client:
@@ -84,6 +87,7 @@ class Client:
             )
         self._c: _zkha.Client = _native
         self._threads: list[threading.Thread] = []
+        self._watches: list[NodeWatch[Any]] = []
 
     @classmethod
     def from_flink_config(
@@ -114,6 +118,9 @@ class Client:
             if t is not threading.current_thread():
                 t.join(5)
         self._threads.clear()
+        for w in self._watches:
+            w.close()
+        self._watches.clear()
 
     def __enter__(self) -> Client:
         return self
@@ -256,6 +263,28 @@ class Client:
     def leader_watch(self, path: str) -> LeaderWatch:
         """Watches a leader-information znode (e.g. Flink's ``connection_info``)."""
         return LeaderWatch(self._c.leader_watch(path))
+
+    def watch_data(
+        self, path: str, on_change: Callable[[bytes | None], object] | None = None
+    ) -> NodeWatch[bytes]:
+        """Watches any znode's data: bytes, or None while it does not exist (or the
+        connection is in doubt). ``on_change`` (optional) is called with every value, the
+        current one first, on a thread of the watch, until :meth:`NodeWatch.close`."""
+        return self._watch(NodeWatch(self._c.leader_watch(path), f"data of {path}", on_change))
+
+    def watch_children(
+        self, path: str, on_change: Callable[[list[str] | None], object] | None = None
+    ) -> NodeWatch[list[str]]:
+        """Watches any znode's children (sorted), or None while it does not exist; as
+        :meth:`watch_data`."""
+        return self._watch(
+            NodeWatch(self._c.children_watch(path), f"children of {path}", on_change)
+        )
+
+    def _watch(self, w: NodeWatch[V]) -> NodeWatch[V]:
+        """Keeps `w` to close with the client (its callback thread ends then)."""
+        self._watches.append(w)
+        return w
 
 
 def _default_id() -> str:
@@ -581,6 +610,68 @@ class ConfigWatch:
 
 
 _UNKNOWN: Any = object()
+
+
+class _Native(Protocol[V_co]):
+    def current(self) -> tuple[bool, V_co | None]: ...
+    def next(self, timeout: float | None = None) -> tuple[bool, V_co | None] | None: ...
+
+
+class NodeWatch(Generic[V]):
+    """A live view of a znode's data or children (``client.watch_data`` /
+    ``client.watch_children``): every change in order, without duplicates; None while the
+    node does not exist. Iterate :meth:`values`, or give ``on_change`` a callback. Close it
+    (or leave its ``with`` block) to stop the callback's thread."""
+
+    def __init__(
+        self, native: _Native[V], what: str, on_change: Callable[[V | None], object] | None
+    ) -> None:
+        self._n = native
+        self._what = what
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if on_change is not None:
+            self._thread = threading.Thread(
+                target=self._pump, args=(on_change,), name=f"zkha-watch {what}", daemon=True
+            )
+            self._thread.start()
+
+    def _pump(self, callback: Callable[[V | None], object]) -> None:
+        while not self._stop.is_set():
+            v = self._n.next(0.1)
+            if v is not None and not self._stop.is_set():
+                callback(v[1])
+
+    @property
+    def current(self) -> V | None:
+        """The current value (None: the node does not exist, or not read yet)."""
+        return self._n.current()[1]
+
+    def next_value(self, timeout: float | None = None) -> V | None:
+        """The next value; raises :class:`zkha.TimeoutError` when none comes in time."""
+        from ._errors import TimeoutError as ZTimeout
+
+        v = self._n.next(timeout)
+        if v is None:
+            raise ZTimeout(f"no change of the {self._what} within {timeout} s")
+        return v[1]
+
+    def values(self, timeout: float | None = None) -> Iterator[V | None]:
+        """Iterates values (the current one first); ends when none comes within ``timeout``."""
+        while (v := self._n.next(timeout)) is not None:
+            yield v[1]
+
+    def close(self) -> None:
+        """Stops the ``on_change`` thread (waits for a call in progress)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> NodeWatch[V]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class LeaderWatch:

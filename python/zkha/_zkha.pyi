@@ -142,6 +142,7 @@ class Client:
     def pointer_store(self, root: str) -> PointerStore: ...
     def config_watch(self, root: str) -> ConfigWatch: ...
     def leader_watch(self, path: str) -> LeaderWatch: ...
+    def children_watch(self, path: str) -> ChildrenWatch: ...
 
 @final
 class StateStream:
@@ -342,6 +343,18 @@ class LeaderWatch:
     def next(
         self, timeout: float | None, aio: asyncio.AbstractEventLoop
     ) -> asyncio.Future[tuple[bool, bytes | None] | None]: ...
+
+@final
+class ChildrenWatch:
+    def current(self) -> tuple[bool, list[str] | None]: ...
+    @overload
+    def next(
+        self, timeout: float | None = None, aio: None = None
+    ) -> tuple[bool, list[str] | None] | None: ...
+    @overload
+    def next(
+        self, timeout: float | None, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[tuple[bool, list[str] | None] | None]: ...
 
 @final
 class Canceller:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Generator, Sequence
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import _security, _zkha
 from ._errors import TimeoutError as _ZTimeout
@@ -236,6 +236,14 @@ class Client:
 
     def leader_watch(self, path: str) -> LeaderWatch:
         return LeaderWatch(self._c.leader_watch(path))
+
+    def watch_data(self, path: str) -> NodeWatch[bytes]:
+        """As :meth:`zkha.Client.watch_data`; ``async for v in w.values()``."""
+        return NodeWatch(self._c.leader_watch(path), f"data of {path}")
+
+    def watch_children(self, path: str) -> NodeWatch[list[str]]:
+        """As :meth:`zkha.Client.watch_children`."""
+        return NodeWatch(self._c.children_watch(path), f"children of {path}")
 
 
 class Election:
@@ -481,6 +489,39 @@ class ConfigWatch:
     async def changes(self, timeout: float | None = None) -> AsyncIterator[ConfigChange]:
         while (c := await self.next_change(timeout)) is not None:
             yield c
+
+
+V = TypeVar("V")
+
+
+class _Native(Protocol[V]):
+    def current(self) -> tuple[bool, V | None]: ...
+    def next(
+        self, timeout: float | None, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[tuple[bool, V | None] | None]: ...
+
+
+class NodeWatch(Generic[V]):
+    """The asyncio twin of :class:`zkha.NodeWatch`: ``current``, ``await next_value()``,
+    ``async for v in values()``."""
+
+    def __init__(self, native: _Native[V], what: str) -> None:
+        self._n = native
+        self._what = what
+
+    @property
+    def current(self) -> V | None:
+        return self._n.current()[1]
+
+    async def next_value(self, timeout: float | None = None) -> V | None:
+        v = await self._n.next(timeout, _loop())
+        if v is None:
+            raise _ZTimeout(f"no change of the {self._what} within {timeout} s")
+        return v[1]
+
+    async def values(self, timeout: float | None = None) -> AsyncIterator[V | None]:
+        while (v := await self._n.next(timeout, _loop())) is not None:
+            yield v[1]
 
 
 class LeaderWatch:
