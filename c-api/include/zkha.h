@@ -304,6 +304,11 @@ typedef enum zkha_op_kind {
 } zkha_op_kind;
 
 /**
+ * A watch on one znode's children.
+ */
+typedef struct zkha_children_watch zkha_children_watch;
+
+/**
  * A client: one ZooKeeper session at a time, re-opened after expiry.
  */
 typedef struct zkha_client zkha_client;
@@ -1103,7 +1108,7 @@ enum zkha_status zkha_config_watch_next(const struct zkha_config_watch *watch,
 void zkha_config_watch_free(struct zkha_config_watch *watch);
 
 /**
- * Watches one leader-information znode.
+ * Watches one leader-information znode, or the data of any znode.
  */
 enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
                                          const char *path,
@@ -1257,6 +1262,34 @@ enum zkha_status zkha_flink_status(const struct zkha_client *client,
                                    const char *root,
                                    struct zkha_bytes *out_json,
                                    struct zkha_error **err);
+
+/**
+ * Watches the children of the znode at `path` (it need not exist yet).
+ */
+enum zkha_status zkha_children_watch_start(const struct zkha_client *client,
+                                           const char *path,
+                                           struct zkha_children_watch **out_watch,
+                                           struct zkha_error **err);
+
+/**
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next value of
+ * the children (the current one first): `*out_changed` false on timeout; else
+ * `*out_present` (false while the node does not exist or the connection is in doubt),
+ * `*out_names` (free with zkha_bytes_free; each name followed by a NUL byte, sorted) and
+ * `*out_count`.
+ */
+enum zkha_status zkha_children_watch_next(const struct zkha_children_watch *watch,
+                                          uint64_t timeout_ms,
+                                          bool *out_changed,
+                                          bool *out_present,
+                                          struct zkha_bytes *out_names,
+                                          size_t *out_count,
+                                          struct zkha_error **err);
+
+/**
+ * Stops and frees a children watch (NULL is fine).
+ */
+void zkha_children_watch_free(struct zkha_children_watch *watch);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,8 +14,10 @@ use std::time::Duration;
 mod callbacks;
 mod fences;
 mod flink;
+mod watches;
 
 pub use fences::{zkha_contender, zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
+pub use watches::zkha_children_watch;
 
 use zkha::flink::FlinkConfig;
 use zkha::{
@@ -1954,7 +1956,7 @@ pub unsafe extern "C" fn zkha_config_watch_free(watch: *mut zkha_config_watch) {
     unsafe { free_box(watch) }
 }
 
-/// Watches one leader-information znode.
+/// Watches one leader-information znode, or the data of any znode.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_leader_watch_start(
     client: *const zkha_client,

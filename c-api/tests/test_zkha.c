@@ -589,6 +589,43 @@ static void test_fences_and_nodes(void) {
   printf("ok fences_and_nodes\n");
 }
 
+/* A watch on any node's children: absent, then each change in order. */
+static void test_children_watch(void) {
+  zkha_client *c = connect_or_die(4000);
+  char dir[128], a[160], b[160];
+  unique(dir, sizeof dir, "c-kids");
+  snprintf(a, sizeof a, "%s/a", dir);
+  snprintf(b, sizeof b, "%s/b", dir);
+  zkha_children_watch *w = NULL;
+  OK(zkha_children_watch_start(c, dir, &w, &e_));
+  bool changed = false, present = true;
+  zkha_bytes names = {0};
+  size_t count = 0;
+  OK(zkha_children_watch_next(w, 5000, &changed, &present, &names, &count, &e_));
+  CHECK(changed && !present && count == 0, "absent first");
+  zkha_bytes_free(names);
+  OK(zkha_put(c, a, NULL, 0, &e_)); /* makes dir, then a */
+  OK(zkha_put(c, b, NULL, 0, &e_));
+  size_t last = 0;
+  for (int i = 0; i < 10 && last < 2; i++) {
+    OK(zkha_children_watch_next(w, 5000, &changed, &present, &names, &count, &e_));
+    CHECK(changed && present && count >= last, "grows in order: %zu after %zu", count, last);
+    if (count == 2)
+      CHECK(strcmp((const char *)names.data, "a") == 0 && strcmp((const char *)names.data + 2, "b") == 0,
+            "sorted names");
+    last = count;
+    zkha_bytes_free(names);
+  }
+  CHECK(last == 2, "saw both children");
+  OK(zkha_children_watch_next(w, 0, &changed, &present, &names, &count, &e_));
+  CHECK(!changed, "nothing more without waiting");
+  zkha_bytes_free(names);
+  zkha_children_watch_free(w);
+  zkha_children_watch_free(NULL);
+  zkha_client_free(c);
+  printf("ok children_watch\n");
+}
+
 static volatile int lost_reason = -1;
 
 static void test_lock_across_languages(void) {
@@ -677,6 +714,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "stores")) test_counter_store_watch();
   if (!only || !strcmp(only, "processes")) test_election_across_processes(argv[0]);
   if (!only || !strcmp(only, "fences")) test_fences_and_nodes();
+  if (!only || !strcmp(only, "watches")) test_children_watch();
   if (!only || !strcmp(only, "stale")) test_stale_fenced_holder(argv[0]);
   if (!only || !strcmp(only, "languages")) test_lock_across_languages();
   if (!only || !strcmp(only, "flink_config")) test_flink_config();
