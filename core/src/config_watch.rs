@@ -93,6 +93,19 @@ impl ConfigWatch {
         self.shared.events.subscribe(Vec::new)
     }
 
+    /// The current view and the changes after it, taken together (under the lock that
+    /// publishes changes): every change is either in the snapshot or in the stream, never in
+    /// both and never in neither. What a consumer that prints the view and then follows it
+    /// wants (after [`ConfigWatch::ready`]).
+    pub fn snapshot_and_changes(&self) -> (ConfigSnapshot, EventStream<ConfigChange>) {
+        let mut snapshot = ConfigSnapshot::default();
+        let events = self.shared.events.subscribe(|| {
+            snapshot = self.shared.view.borrow().clone().unwrap_or_default();
+            Vec::new()
+        });
+        (snapshot, events)
+    }
+
     /// Waits for the first complete read.
     pub async fn ready(&self, timeout: Duration) -> Result<ConfigSnapshot> {
         self.wait_for(timeout, |_| true).await
