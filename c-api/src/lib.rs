@@ -1865,7 +1865,9 @@ pub unsafe extern "C" fn zkha_store_free(store: *mut zkha_store) {
 
 // ---- watches -------------------------------------------------------------------------------
 
-/// Watches the subtree at `root`.
+/// Watches the subtree at `root`; returns once its first complete read is in (at most 30 s,
+/// else ZKHA_STATUS_TIMEOUT). `zkha_config_watch_next` then gives every change after that
+/// view, none missed and none twice.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_config_watch_start(
     client: *const zkha_client,
@@ -1882,7 +1884,9 @@ pub unsafe extern "C" fn zkha_config_watch_start(
         let watch = c.client.config_watch(r)?;
         let w = watch.clone();
         block(async move { w.ready(Duration::from_secs(30)).await.map(|_| ()) })?;
-        let events = watch.events().shared();
+        // Changes after the view then, taken with it (none missed, none twice).
+        let (_, changes) = watch.snapshot_and_changes();
+        let events = changes.shared();
         unsafe {
             out(
                 out_watch,

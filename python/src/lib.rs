@@ -771,7 +771,7 @@ impl Client {
             .inner
             .config_watch(root)
             .map_err(|e| to_py_err(py, e))?;
-        let events = inner.events().shared();
+        let events = Arc::new(StdMutex::new(inner.events().shared()));
         Ok(ConfigWatch { inner, events })
     }
 
@@ -1378,12 +1378,23 @@ impl PointerStore {
 #[pyclass(module = "zkha._zkha", frozen)]
 struct ConfigWatch {
     inner: zkha::ConfigWatch,
-    events: SharedEventStream<zkha::ConfigChange>,
+    /// Changes after the snapshot `ready` returned (before it: changes from the start).
+    events: Arc<StdMutex<SharedEventStream<zkha::ConfigChange>>>,
+}
+
+impl ConfigWatch {
+    fn events(&self) -> SharedEventStream<zkha::ConfigChange> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 #[pymethods]
 impl ConfigWatch {
-    /// Waits for the first complete read (seconds); later events are changes after it.
+    /// Waits for the first complete read (seconds) and returns the view then; `next` gives
+    /// the changes after that view (core's snapshot_and_changes: none missed, none twice).
     #[pyo3(signature = (timeout, aio=None))]
     fn ready(
         &self,
@@ -1392,13 +1403,16 @@ impl ConfigWatch {
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let w = self.inner.clone();
-        let ev = self.events.clone();
+        let slot = self.events.clone();
         let t = wait_for("timeout", timeout)?;
         go(py, aio, async move {
             w.ready(t).await?;
-            // The events of the first read describe the snapshot, not changes: drop them.
-            ev.drain().await;
-            Ok(())
+            let (snapshot, changes) = w.snapshot_and_changes();
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = changes.shared();
+            Ok(snapshot
+                .into_iter()
+                .map(|(k, v)| (k, B(v)))
+                .collect::<std::collections::BTreeMap<_, _>>())
         })
     }
 
@@ -1422,7 +1436,7 @@ impl ConfigWatch {
         timeout: Option<f64>,
         aio: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let ev = self.events.clone();
+        let ev = self.events();
         let limit = wait_limit("timeout", timeout)?;
         go(py, aio, async move {
             Ok(ev

@@ -214,6 +214,8 @@ def test_config_watch(client: zkha.Client, path: str) -> None:
     client.put(f"{path}/a", b"1")
     w = client.config_watch(path)
     assert w.snapshot() == {"a": b"1"}
+    assert w.initial == {"a": b"1"}
+    assert w.next_change(0.3) is None, "what initial holds is not a change"
     client.put(f"{path}/b/c", b"2")
     seen = {}
     deadline = time.monotonic() + 5

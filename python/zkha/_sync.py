@@ -257,8 +257,7 @@ class Client:
     def config_watch(self, root: str, timeout: float = 30.0) -> ConfigWatch:
         """Watches every value under ``root``; returns once the first complete read is in."""
         w = self._c.config_watch(root)
-        w.ready(timeout)
-        return ConfigWatch(w)
+        return ConfigWatch(w, w.ready(timeout))
 
     def leader_watch(self, path: str) -> LeaderWatch:
         """Watches a leader-information znode (e.g. Flink's ``connection_info``)."""
@@ -588,10 +587,13 @@ class PointerStore:
 
 
 class ConfigWatch:
-    """A live view of every value under a root."""
+    """A live view of every value under a root. ``initial`` is the view when the watch became
+    ready, and :meth:`changes` yields every change after it: each change is in one of them,
+    never in both (print ``initial``, then follow ``changes``)."""
 
-    def __init__(self, native: _zkha.ConfigWatch) -> None:
+    def __init__(self, native: _zkha.ConfigWatch, initial: dict[str, bytes]) -> None:
         self._n = native
+        self.initial = initial
 
     def get(self, rel_path: str) -> bytes | None:
         return self._n.get(rel_path)

@@ -231,8 +231,7 @@ class Client:
 
     async def config_watch(self, root: str, timeout: float = 30.0) -> ConfigWatch:
         w = self._c.config_watch(root)
-        await w.ready(timeout, _loop())
-        return ConfigWatch(w)
+        return ConfigWatch(w, await w.ready(timeout, _loop()))
 
     def leader_watch(self, path: str) -> LeaderWatch:
         return LeaderWatch(self._c.leader_watch(path))
@@ -473,8 +472,11 @@ class PointerStore:
 
 
 class ConfigWatch:
-    def __init__(self, native: _zkha.ConfigWatch) -> None:
+    """The asyncio twin of :class:`zkha.ConfigWatch` (``initial``, then ``changes()``)."""
+
+    def __init__(self, native: _zkha.ConfigWatch, initial: dict[str, bytes]) -> None:
         self._n = native
+        self.initial = initial
 
     def get(self, rel_path: str) -> bytes | None:
         return self._n.get(rel_path)

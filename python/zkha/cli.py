@@ -324,7 +324,7 @@ def _lead(
 def cmd_watch(args: argparse.Namespace, out: _Out) -> int:
     with _Session(args) as client:
         w = client.config_watch(args.path, timeout=args.timeout or 30)
-        for k, v in sorted(w.snapshot().items()):
+        for k, v in sorted(w.initial.items()):
             out.emit({"event": "value", "path": k, "value": _text(v)}, f"{k} = {_text(v)}")
         n = 0
         while args.count is None or n < args.count:
