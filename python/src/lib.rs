@@ -73,6 +73,17 @@ fn to_py_err(py: Python<'_>, e: zkha::Error) -> PyErr {
     make().unwrap_or_else(|_| PyRuntimeError::new_err(e.message().to_string()))
 }
 
+/// ([(host, port)], chroot or None)
+type ConnectParts = (Vec<(String, u16)>, Option<String>);
+
+/// Core's parse of a ZooKeeper connect string: ([(host, port)], chroot or None); an
+/// InvalidArgumentError naming the bad part.
+#[pyfunction]
+fn parse_connect_string(py: Python<'_>, connect: &str) -> PyResult<ConnectParts> {
+    let cs = zkha::options::parse_connect_string(connect).map_err(|e| to_py_err(py, e))?;
+    Ok((cs.hosts, cs.chroot))
+}
+
 /// Core's error kinds as (code, name, exception class name), in code order.
 #[pyfunction]
 fn error_kinds() -> Vec<(i32, &'static str, &'static str)> {
@@ -1869,6 +1880,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(error_of_kind, m)?)?;
     m.add_function(wrap_pyfunction!(contract, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_connect_string, m)?)?;
     m.add_class::<FlinkLayout>()?;
     m.add_class::<FlinkView>()?;
     m.add_class::<ChildrenWatch>()?;

@@ -59,3 +59,11 @@ def test_raised_errors_carry_their_kind(client: zkha.Client) -> None:
     assert bad.value.kind == "invalid_argument" and bad.value.outcome_unknown is False
     assert "unknown lock kind" in str(bad.value) and "semaphore" in str(bad.value)
     assert client.state in typing.get_args(zkha.State)
+
+
+def test_connect_strings_are_parsed_by_the_core() -> None:
+    hosts, chroot = _zkha.parse_connect_string("zk1:2181, [::1]:2182,zk3/app/x")
+    assert hosts == [("zk1", 2181), ("::1", 2182), ("zk3", 2181)]
+    assert chroot == "/app/x"
+    with pytest.raises(zkha.InvalidArgumentError, match="99999"):
+        _zkha.parse_connect_string("zk1:99999")

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from . import _zkha
 from ._errors import ZkhaError
 from ._security import SaslDigestMd5, SaslKerberos, Tls
 from ._sync import Client, Election
@@ -365,17 +366,8 @@ def four_letter(host: str, port: int, word: str, timeout: float) -> str:
 
 
 def _servers(hosts: str) -> list[tuple[str, int]]:
-    out = []
-    for part in hosts.split("/")[0].split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part.startswith("["):
-            host, _, port = part[1:].partition("]:")
-        else:
-            host, _, port = part.rpartition(":") if ":" in part else (part, "", "2181")
-        out.append((host, int(port or 2181)))
-    return out
+    """The (host, port) pairs of a connect string, parsed by the core (as the client does)."""
+    return _zkha.parse_connect_string(hosts)[0]
 
 
 def health(hosts: str, timeout: float = 2.0) -> dict[str, Any]:
