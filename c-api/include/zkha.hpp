@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "zkha.h"
 
@@ -338,6 +339,157 @@ class LockGuard {
  private:
   zkha_lock *l_ = nullptr;
 };
+
+namespace detail {
+/// Owns bytes from zkha; copies them into a std::string.
+inline std::string take(zkha_bytes b) {
+  std::string s(reinterpret_cast<const char *>(b.data), b.len);
+  zkha_bytes_free(b);
+  return s;
+}
+/// Splits `count` NUL-terminated names packed in `b` (and frees it).
+inline std::vector<std::string> names(zkha_bytes b, size_t count) {
+  std::vector<std::string> out;
+  const char *p = reinterpret_cast<const char *>(b.data);
+  for (size_t i = 0; i < count; i++) {
+    out.emplace_back(p);
+    p += out.back().size() + 1;
+  }
+  zkha_bytes_free(b);
+  return out;
+}
+/// A move-only owner of a zkha handle freed by `Free`.
+template <class T, void (*Free)(T *)>
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(T *h) : h_(h) {}
+  Handle(Handle &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  /// Gives up what this one holds at once, then takes `o`'s.
+  Handle &operator=(Handle &&o) noexcept {
+    if (this != &o) {
+      Free(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  Handle(const Handle &) = delete;
+  Handle &operator=(const Handle &) = delete;
+  ~Handle() { Free(h_); }
+  T *get() const { return h_; }
+  T **out() { return &h_; }
+
+ private:
+  T *h_ = nullptr;
+};
+}  // namespace detail
+
+/// A shared counter (Flink's SharedCount format: 4 bytes, or 8 with `wide`).
+class Counter {
+ public:
+  Counter(const Client &client, const std::string &path, int64_t initial = 0, bool wide = false) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_counter_new(client.get(), path.c_str(), initial, wide, c_.out(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// The value and its version.
+  std::pair<int64_t, int32_t> get() const {
+    zkha_error *err = nullptr;
+    int64_t v = 0;
+    int32_t version = 0;
+    zkha_status s = zkha_counter_get(c_.get(), &v, &version, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return {v, version};
+  }
+  /// Increments atomically; the value before.
+  int64_t get_and_increment() {
+    zkha_error *err = nullptr;
+    int64_t v = 0;
+    zkha_status s = zkha_counter_get_and_increment(c_.get(), &v, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return v;
+  }
+  /// Sets `value` if the counter is at `expected_version`; whether it was.
+  bool compare_and_set(int32_t expected_version, int64_t value) {
+    zkha_error *err = nullptr;
+    bool swapped = false;
+    zkha_status s = zkha_counter_compare_and_set(c_.get(), expected_version, value, &swapped, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return swapped;
+  }
+
+ private:
+  detail::Handle<zkha_counter, zkha_counter_free> c_;
+};
+
+/// A watch on any znode's children (sorted); std::nullopt while it does not exist.
+class ChildrenWatch {
+ public:
+  ChildrenWatch(const Client &client, const std::string &path) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_children_watch_start(client.get(), path.c_str(), w_.out(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// The next value (the current one first), waiting up to `timeout` (zkha::forever: no
+  /// limit); false in the pair's first member on timeout.
+  std::pair<bool, std::optional<std::vector<std::string>>> next(std::chrono::milliseconds timeout) {
+    zkha_error *err = nullptr;
+    bool changed = false, present = false;
+    zkha_bytes names{};
+    size_t count = 0;
+    zkha_status s = zkha_children_watch_next(w_.get(), detail::wait(timeout), &changed, &present, &names, &count, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    auto list = detail::names(names, count);
+    if (!changed) return {false, std::nullopt};
+    if (!present) return {true, std::nullopt};
+    return {true, std::move(list)};
+  }
+
+ private:
+  detail::Handle<zkha_children_watch, zkha_children_watch_free> w_;
+};
+
+/// A watch on a leader-information znode or any znode's data; std::nullopt while absent.
+class DataWatch {
+ public:
+  DataWatch(const Client &client, const std::string &path) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_leader_watch_start(client.get(), path.c_str(), w_.out(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// The next value (the current one first), waiting up to `timeout`; false first on timeout.
+  std::pair<bool, std::optional<std::string>> next(std::chrono::milliseconds timeout) {
+    zkha_error *err = nullptr;
+    bool changed = false, present = false;
+    zkha_bytes data{};
+    zkha_status s = zkha_leader_watch_next(w_.get(), detail::wait(timeout), &changed, &present, &data, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    std::string value = detail::take(data);
+    if (!changed) return {false, std::nullopt};
+    if (!present) return {true, std::nullopt};
+    return {true, std::move(value)};
+  }
+
+ private:
+  detail::Handle<zkha_leader_watch, zkha_leader_watch_free> w_;
+};
+
+/// The contenders of an election or a lock in queue order (the leader or holder first):
+/// each node's name and data.
+inline std::vector<std::pair<std::string, std::string>> contenders(const Client &client, const std::string &path) {
+  zkha_error *err = nullptr;
+  zkha_contender *list = nullptr;
+  size_t count = 0;
+  zkha_status s = zkha_contenders(client.get(), path.c_str(), &list, &count, &err);  // call first: argument order is unspecified
+  detail::check(s, err);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i < count; i++) {
+    out.emplace_back(std::string(reinterpret_cast<const char *>(list[i].node.data), list[i].node.len),
+                     std::string(reinterpret_cast<const char *>(list[i].data.data), list[i].data.len));
+  }
+  zkha_contenders_free(list, count);
+  return out;
+}
 
 }  // namespace zkha
 

@@ -62,6 +62,10 @@ static int secured(const std::string &base) {
   return 0;
 }
 
+static void a_put(const zkha::Client &c, const std::string &path) {
+  zkha::detail::check(zkha_put(c.get(), path.c_str(), nullptr, 0, nullptr), nullptr);
+}
+
 int main() {
   const char *connect = std::getenv("ZKHA_TEST_CONNECT");
   if (!connect) return 2;
@@ -109,6 +113,19 @@ int main() {
   zkha::Client plain(zkha::Options(connect).liveness(false).retry(5, 50ms, 1s).namespace_(base));
   zkha::Election quiet(plain, "/quiet", "plain");
   CHECK(quiet.wait(10s) > 0 && quiet.fence().token() > 0);
+  auto queue = zkha::contenders(plain, "/quiet");
+  CHECK(queue.size() == 1 && queue[0].second == "plain");
+  zkha::Counter counter(a, base + "/counter", 5);
+  CHECK(counter.get_and_increment() == 5 && counter.get().first == 6);
+  zkha::ChildrenWatch kids(a, base + "/kids");
+  CHECK(kids.next(5s) == std::make_pair(true, std::optional<std::vector<std::string>>{}));
+  a_put(a, base + "/kids/x");
+  auto seen = kids.next(5s);
+  while (seen.second && seen.second->empty()) seen = kids.next(5s); /* the parent first */
+  CHECK(seen.first && seen.second && *seen.second == std::vector<std::string>{"x"});
+  CHECK(!kids.next(0ms).first);
+  zkha::DataWatch data(a, base + "/kids/x");
+  CHECK(data.next(5s) == std::make_pair(true, std::optional<std::string>{""}));
 
   zkha::Election e(a, base + "/latch", "cpp");
   CHECK(e.wait(zkha::forever) > 0 && e.has_leadership() && e.wait(0ms) > 0);
