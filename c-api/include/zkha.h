@@ -406,12 +406,6 @@ typedef struct zkha_election_event {
 typedef void (*zkha_revoke_cb)(void *user_data, int32_t reason);
 
 /**
- * Called when a held lock is lost (`reason`: a `zkha_reason`), on the registration's own
- * thread.
- */
-typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
-
-/**
  * What ZooKeeper tells about a znode.
  */
 typedef struct zkha_stat {
@@ -494,9 +488,229 @@ typedef struct zkha_contender {
   struct zkha_stat stat;
 } zkha_contender;
 
+/**
+ * Called when a held lock is lost (`reason`: a `zkha_reason`), on the registration's own
+ * thread.
+ */
+typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Replaces the TLS certificates of a running client without a new session: `ca` (NULL:
+ * keep) and the client's `cert` with `key` (both, or both NULL: keep), each a PEM file's path
+ * or PEM text as in `zkha_options_set_tls`. They are read and checked now, and the next
+ * connection uses them (as a Java client re-reads its stores at each connection); all NULL
+ * re-reads the current files now. On an error nothing changes and the message names the
+ * file and the cause (ZKHA_STATUS_CONFIG); ZKHA_STATUS_INVALID_ARGUMENT for a client
+ * without TLS.
+ */
+enum zkha_status zkha_client_replace_tls(const struct zkha_client *client,
+                                         const char *ca,
+                                         const char *cert,
+                                         const char *key,
+                                         struct zkha_error **err);
+
+/**
+ * Connects to `connect` (`host:port,...[/chroot]`) with a session timeout, waiting for the
+ * first session.
+ */
+enum zkha_status zkha_client_connect(const char *connect,
+                                     uint64_t session_timeout_ms,
+                                     struct zkha_client **out_client,
+                                     struct zkha_error **err);
+
+/**
+ * Connects with `options` (see `zkha_options_new`), waiting for the first session. Every
+ * misconfiguration fails with its cause named: ZKHA_STATUS_CONFIG for a plain client at a
+ * TLS port (or the reverse), an expired certificate (with its date) or a file that does not
+ * read (with its path); ZKHA_STATUS_NO_AUTH for a refused SASL login (naming the user).
+ * `options` stays the caller's.
+ */
+enum zkha_status zkha_client_connect_with(const struct zkha_options *options,
+                                          struct zkha_client **out_client,
+                                          struct zkha_error **err);
+
+/**
+ * Connects with the `high-availability.*` keys of a Flink configuration file or directory
+ * (security included, see `zkha_options_from_flink_config`).
+ */
+enum zkha_status zkha_client_from_flink_config(const char *path,
+                                               struct zkha_client **out_client,
+                                               struct zkha_error **err);
+
+/**
+ * Closes the client (its ephemeral nodes vanish at once) and frees it. NULL is fine.
+ */
+void zkha_client_free(struct zkha_client *client);
+
+/**
+ * The current connection state.
+ */
+enum zkha_status zkha_client_state(const struct zkha_client *client,
+                                   enum zkha_connection_state *out_state,
+                                   struct zkha_error **err);
+
+/**
+ * The current session id (0 while none is open).
+ */
+int64_t zkha_client_session_id(const struct zkha_client *client);
+
+/**
+ * Reads a znode's data into `out_data` (free with zkha_bytes_free); ZKHA_STATUS_NO_NODE if
+ * it does not exist.
+ */
+enum zkha_status zkha_get_data(const struct zkha_client *client,
+                               const char *path,
+                               struct zkha_bytes *out_data,
+                               struct zkha_error **err);
+
+/**
+ * Creates or overwrites a persistent znode (and its parents); unfenced.
+ */
+enum zkha_status zkha_put(const struct zkha_client *client,
+                          const char *path,
+                          const uint8_t *data,
+                          size_t len,
+                          struct zkha_error **err);
+
+/**
+ * Deletes one znode if its data version is `version` (-1: any); unfenced. ZKHA_STATUS_NO_NODE,
+ * _BAD_VERSION, _NOT_EMPTY, or _NO_AUTH if the parent's ACL does not let this client delete.
+ */
+enum zkha_status zkha_delete(const struct zkha_client *client,
+                             const char *path,
+                             int32_t version,
+                             struct zkha_error **err);
+
+/**
+ * Watches the subtree at `root`; returns once its first complete read is in (at most 30 s,
+ * else ZKHA_STATUS_TIMEOUT). `zkha_config_watch_next` then gives every change after that
+ * view, none missed and none twice.
+ */
+enum zkha_status zkha_config_watch_start(const struct zkha_client *client,
+                                         const char *root,
+                                         struct zkha_config_watch **out_watch,
+                                         struct zkha_error **err);
+
+/**
+ * The current value of `rel_path` under the root; ZKHA_STATUS_NO_NODE if absent.
+ */
+enum zkha_status zkha_config_watch_get(const struct zkha_config_watch *watch,
+                                       const char *rel_path,
+                                       struct zkha_bytes *out_value,
+                                       struct zkha_error **err);
+
+/**
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
+ * `*out_changed` false on timeout; else
+ * `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
+ * `*out_value` (len 0 and `*out_deleted` true if deleted).
+ */
+enum zkha_status zkha_config_watch_next(const struct zkha_config_watch *watch,
+                                        uint64_t timeout_ms,
+                                        bool *out_changed,
+                                        struct zkha_bytes *out_path,
+                                        struct zkha_bytes *out_value,
+                                        bool *out_deleted,
+                                        struct zkha_error **err);
+
+/**
+ * Stops and frees a config watch (NULL is fine).
+ */
+void zkha_config_watch_free(struct zkha_config_watch *watch);
+
+/**
+ * Watches one leader-information znode, or the data of any znode.
+ */
+enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
+                                         const char *path,
+                                         struct zkha_leader_watch **out_watch,
+                                         struct zkha_error **err);
+
+/**
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
+ * leader-information change: `*out_changed` false on timeout; else `*out_present` and
+ * `*out_data` (free with zkha_bytes_free).
+ */
+enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
+                                        uint64_t timeout_ms,
+                                        bool *out_changed,
+                                        bool *out_present,
+                                        struct zkha_bytes *out_data,
+                                        struct zkha_error **err);
+
+/**
+ * Stops and frees a leader watch (NULL is fine).
+ */
+void zkha_leader_watch_free(struct zkha_leader_watch *watch);
+
+/**
+ * Joins the election on `latch_path` as `participant_id`.
+ */
+enum zkha_status zkha_election_join(const struct zkha_client *client,
+                                    const char *latch_path,
+                                    const char *participant_id,
+                                    struct zkha_election **out_election,
+                                    struct zkha_error **err);
+
+/**
+ * Waits up to `timeout_ms` for leadership (0: checks without waiting; ZKHA_WAIT_FOREVER:
+ * without limit); ZKHA_STATUS_TIMEOUT if not granted. On success `*out_fencing_token` (may
+ * be NULL) receives the grant's token.
+ */
+enum zkha_status zkha_election_wait(const struct zkha_election *election,
+                                    uint64_t timeout_ms,
+                                    int64_t *out_fencing_token,
+                                    struct zkha_error **err);
+
+/**
+ * Publishes `len` bytes at `data` at `path` as this leader's ephemeral node, a write fenced
+ * on the latch node: ZKHA_STATUS_NOT_LEADER, and nothing written, once the grant is gone.
+ */
+enum zkha_status zkha_election_publish_leader_info(const struct zkha_election *election,
+                                                   const char *path,
+                                                   const uint8_t *data,
+                                                   size_t len,
+                                                   struct zkha_error **err);
+
+/**
+ * True while this contender leads and its lease holds (false for NULL).
+ */
+bool zkha_election_has_leadership(const struct zkha_election *election);
+
+/**
+ * The current grant's fencing token, or -1 if not leading.
+ */
+int64_t zkha_election_fencing_token(const struct zkha_election *election);
+
+/**
+ * The next election event, waiting up to `timeout_ms` (0: one that already arrived, without
+ * waiting; ZKHA_WAIT_FOREVER: without limit); kind NONE on timeout. For services with their
+ * own loop; do not mix with a revoke callback for the same purpose.
+ */
+enum zkha_status zkha_election_next_event(const struct zkha_election *election,
+                                          uint64_t timeout_ms,
+                                          struct zkha_election_event *out_event,
+                                          struct zkha_error **err);
+
+/**
+ * Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
+ * slow callback delays only later calls of itself, never zkha's work). No call starts after
+ * `zkha_election_free` has returned; the revocation that freeing causes (ZKHA_REASON_CLOSED)
+ * is delivered before it returns.
+ */
+enum zkha_status zkha_election_on_revoke(const struct zkha_election *election,
+                                         zkha_revoke_cb cb,
+                                         void *user_data,
+                                         struct zkha_error **err);
+
+/**
+ * Leaves the election (revoking, deleting the node at once) and frees it. NULL is fine.
+ */
+void zkha_election_free(struct zkha_election *election);
 
 /**
  * The library's version, as `ZKHA_VERSION` ("major.minor.patch"; a static string): compare it
@@ -542,6 +756,176 @@ const char *zkha_connection_state_name(int32_t state);
  * Frees bytes returned by zkha (a zeroed struct is fine).
  */
 void zkha_bytes_free(struct zkha_bytes bytes);
+
+/**
+ * The fence of the election's current grant; ZKHA_STATUS_NOT_LEADER without one.
+ */
+enum zkha_status zkha_election_fence(const struct zkha_election *election,
+                                     struct zkha_fence **out_fence,
+                                     struct zkha_error **err);
+
+/**
+ * The fence of a held lock; ZKHA_STATUS_CLOSED once released.
+ */
+enum zkha_status zkha_lock_fence(const struct zkha_lock *lock,
+                                 struct zkha_fence **out_fence,
+                                 struct zkha_error **err);
+
+/**
+ * The fence's token (the grant's fencing token); -1 for NULL.
+ */
+int64_t zkha_fence_token(const struct zkha_fence *fence);
+
+/**
+ * Creates or overwrites the persistent znode `path` with `len` bytes at `data`, fenced (a
+ * set, or a create with missing parents made first, unfenced). `*out_stat` (may be NULL)
+ * receives the node's stat.
+ */
+enum zkha_status zkha_fence_put(const struct zkha_fence *fence,
+                                const char *path,
+                                const uint8_t *data,
+                                size_t len,
+                                struct zkha_stat *out_stat,
+                                struct zkha_error **err);
+
+/**
+ * Deletes `path` if its data version is `version` (-1: any), fenced.
+ */
+enum zkha_status zkha_fence_delete(const struct zkha_fence *fence,
+                                   const char *path,
+                                   int32_t version,
+                                   struct zkha_error **err);
+
+/**
+ * Runs the `n` operations at `ops` atomically behind the fence check: all or none. An
+ * operation that fails gives its status (ZKHA_STATUS_BAD_VERSION, _NO_NODE, ...) naming its
+ * path; a bad `kind` or `mode` is ZKHA_STATUS_INVALID_ARGUMENT naming the operation.
+ */
+enum zkha_status zkha_fence_multi(const struct zkha_fence *fence,
+                                  const struct zkha_op *ops,
+                                  size_t n,
+                                  struct zkha_error **err);
+
+/**
+ * Frees a fence (NULL is fine).
+ */
+void zkha_fence_free(struct zkha_fence *fence);
+
+/**
+ * Creates one znode with `len` bytes at `data` (`mode`: a `zkha_node_mode`; the parent must
+ * exist); unfenced and sent once. `*out_path` (may be NULL; free with zkha_bytes_free; not
+ * NUL-terminated) receives the created path (sequential modes add the suffix), `*out_stat`
+ * (may be NULL) its stat. ZKHA_STATUS_NODE_EXISTS, _NO_NODE (no parent).
+ */
+enum zkha_status zkha_create(const struct zkha_client *client,
+                             const char *path,
+                             const uint8_t *data,
+                             size_t len,
+                             int32_t mode,
+                             struct zkha_bytes *out_path,
+                             struct zkha_stat *out_stat,
+                             struct zkha_error **err);
+
+/**
+ * Whether `path` exists (`*out_exists`) and, if so and `out_stat` is not NULL, its stat.
+ */
+enum zkha_status zkha_exists(const struct zkha_client *client,
+                             const char *path,
+                             bool *out_exists,
+                             struct zkha_stat *out_stat,
+                             struct zkha_error **err);
+
+/**
+ * Sets `path`'s data to `len` bytes at `data` if its version is `version` (-1: any);
+ * unfenced and sent once. `*out_stat` (may be NULL) receives the new stat.
+ * ZKHA_STATUS_BAD_VERSION if another write came first, _NO_NODE.
+ */
+enum zkha_status zkha_set_data(const struct zkha_client *client,
+                               const char *path,
+                               const uint8_t *data,
+                               size_t len,
+                               int32_t version,
+                               struct zkha_stat *out_stat,
+                               struct zkha_error **err);
+
+/**
+ * The children of `path`, sorted: `*out_names` (free with zkha_bytes_free) holds each name
+ * followed by a NUL byte, `*out_count` how many. ZKHA_STATUS_NO_NODE if `path` does not
+ * exist.
+ */
+enum zkha_status zkha_get_children(const struct zkha_client *client,
+                                   const char *path,
+                                   struct zkha_bytes *out_names,
+                                   size_t *out_count,
+                                   struct zkha_error **err);
+
+/**
+ * The contenders queued under an election's latch path or a lock's path, in queue order
+ * (the first leads or holds): `*out_contenders` (free with `zkha_contenders_free`) holds
+ * `*out_count` of them; none for a missing path.
+ */
+enum zkha_status zkha_contenders(const struct zkha_client *client,
+                                 const char *path,
+                                 struct zkha_contender **out_contenders,
+                                 size_t *out_count,
+                                 struct zkha_error **err);
+
+/**
+ * Frees what `zkha_contenders` returned (NULL is fine).
+ */
+void zkha_contenders_free(struct zkha_contender *contenders, size_t count);
+
+/**
+ * The status of the Flink cluster under `root` (`<path.root>/<cluster-id>`, e.g.
+ * `/flink/default`) as JSON text in `*out_json` (free with zkha_bytes_free; not
+ * NUL-terminated): `{"root", "leaders": {component: {component, address,
+ * leader_session_id} | null}, "jobs": {job id: {leader, latest_checkpoint: {id, location,
+ * state_size, handle_class, znode} | null, checkpoint_counter, error?}}}` — the document
+ * `zkha flink status --json` prints, read by the same core code.
+ */
+enum zkha_status zkha_flink_status(const struct zkha_client *client,
+                                   const char *root,
+                                   struct zkha_bytes *out_json,
+                                   struct zkha_error **err);
+
+/**
+ * Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
+ * ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms`: 0 tries once without
+ * waiting (taken only if free), ZKHA_WAIT_FOREVER waits without limit. ZKHA_STATUS_TIMEOUT
+ * if not acquired (no node is left behind). `leases` is used for semaphores only.
+ */
+enum zkha_status zkha_lock_acquire(const struct zkha_client *client,
+                                   const char *path,
+                                   int32_t kind,
+                                   uint32_t leases,
+                                   uint64_t timeout_ms,
+                                   struct zkha_lock **out_lock,
+                                   struct zkha_error **err);
+
+/**
+ * The acquisition's fencing token (-1 for NULL or released).
+ */
+int64_t zkha_lock_fencing_token(const struct zkha_lock *lock);
+
+/**
+ * True while the lock is held (not released, not lost, lease holding).
+ */
+bool zkha_lock_is_held(const struct zkha_lock *lock);
+
+/**
+ * Registers `cb` to be called once if the lock is lost, on a thread of its own. No call
+ * starts after `zkha_lock_release` has returned (a released lock is not lost), and nothing
+ * of the registration outlives it.
+ */
+enum zkha_status zkha_lock_on_lost(struct zkha_lock *lock,
+                                   zkha_lost_cb cb,
+                                   void *user_data,
+                                   struct zkha_error **err);
+
+/**
+ * Releases the lock (waiting for ZooKeeper's acknowledgement) and frees it. NULL is fine.
+ */
+enum zkha_status zkha_lock_release(struct zkha_lock *lock, struct zkha_error **err);
 
 /**
  * Options for `connect` (`host:port,...[/chroot]`) with zkha's defaults (session timeout
@@ -767,197 +1151,6 @@ enum zkha_status zkha_options_add_acl_entry(struct zkha_options *options,
 void zkha_options_free(struct zkha_options *options);
 
 /**
- * Replaces the TLS certificates of a running client without a new session: `ca` (NULL:
- * keep) and the client's `cert` with `key` (both, or both NULL: keep), each a PEM file's path
- * or PEM text as in `zkha_options_set_tls`. They are read and checked now, and the next
- * connection uses them (as a Java client re-reads its stores at each connection); all NULL
- * re-reads the current files now. On an error nothing changes and the message names the
- * file and the cause (ZKHA_STATUS_CONFIG); ZKHA_STATUS_INVALID_ARGUMENT for a client
- * without TLS.
- */
-enum zkha_status zkha_client_replace_tls(const struct zkha_client *client,
-                                         const char *ca,
-                                         const char *cert,
-                                         const char *key,
-                                         struct zkha_error **err);
-
-/**
- * Connects to `connect` (`host:port,...[/chroot]`) with a session timeout, waiting for the
- * first session.
- */
-enum zkha_status zkha_client_connect(const char *connect,
-                                     uint64_t session_timeout_ms,
-                                     struct zkha_client **out_client,
-                                     struct zkha_error **err);
-
-/**
- * Connects with `options` (see `zkha_options_new`), waiting for the first session. Every
- * misconfiguration fails with its cause named: ZKHA_STATUS_CONFIG for a plain client at a
- * TLS port (or the reverse), an expired certificate (with its date) or a file that does not
- * read (with its path); ZKHA_STATUS_NO_AUTH for a refused SASL login (naming the user).
- * `options` stays the caller's.
- */
-enum zkha_status zkha_client_connect_with(const struct zkha_options *options,
-                                          struct zkha_client **out_client,
-                                          struct zkha_error **err);
-
-/**
- * Connects with the `high-availability.*` keys of a Flink configuration file or directory
- * (security included, see `zkha_options_from_flink_config`).
- */
-enum zkha_status zkha_client_from_flink_config(const char *path,
-                                               struct zkha_client **out_client,
-                                               struct zkha_error **err);
-
-/**
- * Closes the client (its ephemeral nodes vanish at once) and frees it. NULL is fine.
- */
-void zkha_client_free(struct zkha_client *client);
-
-/**
- * The current connection state.
- */
-enum zkha_status zkha_client_state(const struct zkha_client *client,
-                                   enum zkha_connection_state *out_state,
-                                   struct zkha_error **err);
-
-/**
- * The current session id (0 while none is open).
- */
-int64_t zkha_client_session_id(const struct zkha_client *client);
-
-/**
- * Reads a znode's data into `out_data` (free with zkha_bytes_free); ZKHA_STATUS_NO_NODE if
- * it does not exist.
- */
-enum zkha_status zkha_get_data(const struct zkha_client *client,
-                               const char *path,
-                               struct zkha_bytes *out_data,
-                               struct zkha_error **err);
-
-/**
- * Creates or overwrites a persistent znode (and its parents); unfenced.
- */
-enum zkha_status zkha_put(const struct zkha_client *client,
-                          const char *path,
-                          const uint8_t *data,
-                          size_t len,
-                          struct zkha_error **err);
-
-/**
- * Deletes one znode if its data version is `version` (-1: any); unfenced. ZKHA_STATUS_NO_NODE,
- * _BAD_VERSION, _NOT_EMPTY, or _NO_AUTH if the parent's ACL does not let this client delete.
- */
-enum zkha_status zkha_delete(const struct zkha_client *client,
-                             const char *path,
-                             int32_t version,
-                             struct zkha_error **err);
-
-/**
- * Joins the election on `latch_path` as `participant_id`.
- */
-enum zkha_status zkha_election_join(const struct zkha_client *client,
-                                    const char *latch_path,
-                                    const char *participant_id,
-                                    struct zkha_election **out_election,
-                                    struct zkha_error **err);
-
-/**
- * Waits up to `timeout_ms` for leadership (0: checks without waiting; ZKHA_WAIT_FOREVER:
- * without limit); ZKHA_STATUS_TIMEOUT if not granted. On success `*out_fencing_token` (may
- * be NULL) receives the grant's token.
- */
-enum zkha_status zkha_election_wait(const struct zkha_election *election,
-                                    uint64_t timeout_ms,
-                                    int64_t *out_fencing_token,
-                                    struct zkha_error **err);
-
-/**
- * Publishes `len` bytes at `data` at `path` as this leader's ephemeral node, a write fenced
- * on the latch node: ZKHA_STATUS_NOT_LEADER, and nothing written, once the grant is gone.
- */
-enum zkha_status zkha_election_publish_leader_info(const struct zkha_election *election,
-                                                   const char *path,
-                                                   const uint8_t *data,
-                                                   size_t len,
-                                                   struct zkha_error **err);
-
-/**
- * True while this contender leads and its lease holds (false for NULL).
- */
-bool zkha_election_has_leadership(const struct zkha_election *election);
-
-/**
- * The current grant's fencing token, or -1 if not leading.
- */
-int64_t zkha_election_fencing_token(const struct zkha_election *election);
-
-/**
- * The next election event, waiting up to `timeout_ms` (0: one that already arrived, without
- * waiting; ZKHA_WAIT_FOREVER: without limit); kind NONE on timeout. For services with their
- * own loop; do not mix with a revoke callback for the same purpose.
- */
-enum zkha_status zkha_election_next_event(const struct zkha_election *election,
-                                          uint64_t timeout_ms,
-                                          struct zkha_election_event *out_event,
-                                          struct zkha_error **err);
-
-/**
- * Registers `cb` to be called every time leadership is revoked, on a thread of its own (a
- * slow callback delays only later calls of itself, never zkha's work). No call starts after
- * `zkha_election_free` has returned; the revocation that freeing causes (ZKHA_REASON_CLOSED)
- * is delivered before it returns.
- */
-enum zkha_status zkha_election_on_revoke(const struct zkha_election *election,
-                                         zkha_revoke_cb cb,
-                                         void *user_data,
-                                         struct zkha_error **err);
-
-/**
- * Leaves the election (revoking, deleting the node at once) and frees it. NULL is fine.
- */
-void zkha_election_free(struct zkha_election *election);
-
-/**
- * Acquires a lock of `kind` (a `zkha_lock_kind`; another value is
- * ZKHA_STATUS_INVALID_ARGUMENT) on `path`, waiting up to `timeout_ms`: 0 tries once without
- * waiting (taken only if free), ZKHA_WAIT_FOREVER waits without limit. ZKHA_STATUS_TIMEOUT
- * if not acquired (no node is left behind). `leases` is used for semaphores only.
- */
-enum zkha_status zkha_lock_acquire(const struct zkha_client *client,
-                                   const char *path,
-                                   int32_t kind,
-                                   uint32_t leases,
-                                   uint64_t timeout_ms,
-                                   struct zkha_lock **out_lock,
-                                   struct zkha_error **err);
-
-/**
- * The acquisition's fencing token (-1 for NULL or released).
- */
-int64_t zkha_lock_fencing_token(const struct zkha_lock *lock);
-
-/**
- * True while the lock is held (not released, not lost, lease holding).
- */
-bool zkha_lock_is_held(const struct zkha_lock *lock);
-
-/**
- * Registers `cb` to be called once if the lock is lost, on a thread of its own. No call
- * starts after `zkha_lock_release` has returned (a released lock is not lost), and nothing
- * of the registration outlives it.
- */
-enum zkha_status zkha_lock_on_lost(struct zkha_lock *lock,
-                                   zkha_lost_cb cb,
-                                   void *user_data,
-                                   struct zkha_error **err);
-
-/**
- * Releases the lock (waiting for ZooKeeper's acknowledgement) and frees it. NULL is fine.
- */
-enum zkha_status zkha_lock_release(struct zkha_lock *lock, struct zkha_error **err);
-
-/**
  * A counter at `path` created with `initial` on first use; `wide`: 8-byte format, else Flink's
  * 4-byte format.
  */
@@ -1071,197 +1264,6 @@ enum zkha_status zkha_store_list(const struct zkha_store *store,
  * Frees a store handle (its locks stay until released or the session ends). NULL is fine.
  */
 void zkha_store_free(struct zkha_store *store);
-
-/**
- * Watches the subtree at `root`.
- */
-enum zkha_status zkha_config_watch_start(const struct zkha_client *client,
-                                         const char *root,
-                                         struct zkha_config_watch **out_watch,
-                                         struct zkha_error **err);
-
-/**
- * The current value of `rel_path` under the root; ZKHA_STATUS_NO_NODE if absent.
- */
-enum zkha_status zkha_config_watch_get(const struct zkha_config_watch *watch,
-                                       const char *rel_path,
-                                       struct zkha_bytes *out_value,
-                                       struct zkha_error **err);
-
-/**
- * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
- * `*out_changed` false on timeout; else
- * `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
- * `*out_value` (len 0 and `*out_deleted` true if deleted).
- */
-enum zkha_status zkha_config_watch_next(const struct zkha_config_watch *watch,
-                                        uint64_t timeout_ms,
-                                        bool *out_changed,
-                                        struct zkha_bytes *out_path,
-                                        struct zkha_bytes *out_value,
-                                        bool *out_deleted,
-                                        struct zkha_error **err);
-
-/**
- * Stops and frees a config watch (NULL is fine).
- */
-void zkha_config_watch_free(struct zkha_config_watch *watch);
-
-/**
- * Watches one leader-information znode, or the data of any znode.
- */
-enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
-                                         const char *path,
-                                         struct zkha_leader_watch **out_watch,
-                                         struct zkha_error **err);
-
-/**
- * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
- * leader-information change: `*out_changed` false on timeout; else `*out_present` and
- * `*out_data` (free with zkha_bytes_free).
- */
-enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
-                                        uint64_t timeout_ms,
-                                        bool *out_changed,
-                                        bool *out_present,
-                                        struct zkha_bytes *out_data,
-                                        struct zkha_error **err);
-
-/**
- * Stops and frees a leader watch (NULL is fine).
- */
-void zkha_leader_watch_free(struct zkha_leader_watch *watch);
-
-/**
- * The fence of the election's current grant; ZKHA_STATUS_NOT_LEADER without one.
- */
-enum zkha_status zkha_election_fence(const struct zkha_election *election,
-                                     struct zkha_fence **out_fence,
-                                     struct zkha_error **err);
-
-/**
- * The fence of a held lock; ZKHA_STATUS_CLOSED once released.
- */
-enum zkha_status zkha_lock_fence(const struct zkha_lock *lock,
-                                 struct zkha_fence **out_fence,
-                                 struct zkha_error **err);
-
-/**
- * The fence's token (the grant's fencing token); -1 for NULL.
- */
-int64_t zkha_fence_token(const struct zkha_fence *fence);
-
-/**
- * Creates or overwrites the persistent znode `path` with `len` bytes at `data`, fenced (a
- * set, or a create with missing parents made first, unfenced). `*out_stat` (may be NULL)
- * receives the node's stat.
- */
-enum zkha_status zkha_fence_put(const struct zkha_fence *fence,
-                                const char *path,
-                                const uint8_t *data,
-                                size_t len,
-                                struct zkha_stat *out_stat,
-                                struct zkha_error **err);
-
-/**
- * Deletes `path` if its data version is `version` (-1: any), fenced.
- */
-enum zkha_status zkha_fence_delete(const struct zkha_fence *fence,
-                                   const char *path,
-                                   int32_t version,
-                                   struct zkha_error **err);
-
-/**
- * Runs the `n` operations at `ops` atomically behind the fence check: all or none. An
- * operation that fails gives its status (ZKHA_STATUS_BAD_VERSION, _NO_NODE, ...) naming its
- * path; a bad `kind` or `mode` is ZKHA_STATUS_INVALID_ARGUMENT naming the operation.
- */
-enum zkha_status zkha_fence_multi(const struct zkha_fence *fence,
-                                  const struct zkha_op *ops,
-                                  size_t n,
-                                  struct zkha_error **err);
-
-/**
- * Frees a fence (NULL is fine).
- */
-void zkha_fence_free(struct zkha_fence *fence);
-
-/**
- * Creates one znode with `len` bytes at `data` (`mode`: a `zkha_node_mode`; the parent must
- * exist); unfenced and sent once. `*out_path` (may be NULL; free with zkha_bytes_free; not
- * NUL-terminated) receives the created path (sequential modes add the suffix), `*out_stat`
- * (may be NULL) its stat. ZKHA_STATUS_NODE_EXISTS, _NO_NODE (no parent).
- */
-enum zkha_status zkha_create(const struct zkha_client *client,
-                             const char *path,
-                             const uint8_t *data,
-                             size_t len,
-                             int32_t mode,
-                             struct zkha_bytes *out_path,
-                             struct zkha_stat *out_stat,
-                             struct zkha_error **err);
-
-/**
- * Whether `path` exists (`*out_exists`) and, if so and `out_stat` is not NULL, its stat.
- */
-enum zkha_status zkha_exists(const struct zkha_client *client,
-                             const char *path,
-                             bool *out_exists,
-                             struct zkha_stat *out_stat,
-                             struct zkha_error **err);
-
-/**
- * Sets `path`'s data to `len` bytes at `data` if its version is `version` (-1: any);
- * unfenced and sent once. `*out_stat` (may be NULL) receives the new stat.
- * ZKHA_STATUS_BAD_VERSION if another write came first, _NO_NODE.
- */
-enum zkha_status zkha_set_data(const struct zkha_client *client,
-                               const char *path,
-                               const uint8_t *data,
-                               size_t len,
-                               int32_t version,
-                               struct zkha_stat *out_stat,
-                               struct zkha_error **err);
-
-/**
- * The children of `path`, sorted: `*out_names` (free with zkha_bytes_free) holds each name
- * followed by a NUL byte, `*out_count` how many. ZKHA_STATUS_NO_NODE if `path` does not
- * exist.
- */
-enum zkha_status zkha_get_children(const struct zkha_client *client,
-                                   const char *path,
-                                   struct zkha_bytes *out_names,
-                                   size_t *out_count,
-                                   struct zkha_error **err);
-
-/**
- * The contenders queued under an election's latch path or a lock's path, in queue order
- * (the first leads or holds): `*out_contenders` (free with `zkha_contenders_free`) holds
- * `*out_count` of them; none for a missing path.
- */
-enum zkha_status zkha_contenders(const struct zkha_client *client,
-                                 const char *path,
-                                 struct zkha_contender **out_contenders,
-                                 size_t *out_count,
-                                 struct zkha_error **err);
-
-/**
- * Frees what `zkha_contenders` returned (NULL is fine).
- */
-void zkha_contenders_free(struct zkha_contender *contenders, size_t count);
-
-/**
- * The status of the Flink cluster under `root` (`<path.root>/<cluster-id>`, e.g.
- * `/flink/default`) as JSON text in `*out_json` (free with zkha_bytes_free; not
- * NUL-terminated): `{"root", "leaders": {component: {component, address,
- * leader_session_id} | null}, "jobs": {job id: {leader, latest_checkpoint: {id, location,
- * state_size, handle_class, znode} | null, checkpoint_counter, error?}}}` — the document
- * `zkha flink status --json` prints, read by the same core code.
- */
-enum zkha_status zkha_flink_status(const struct zkha_client *client,
-                                   const char *root,
-                                   struct zkha_bytes *out_json,
-                                   struct zkha_error **err);
 
 /**
  * Watches the children of the znode at `path` (it need not exist yet).
