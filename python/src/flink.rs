@@ -1,0 +1,230 @@
+//! Flink: byte formats, the znode layout and the cluster view.
+
+use super::*;
+
+/// Decodes Flink's leader connection info: (address, leader_session_id).
+#[pyfunction]
+pub(crate) fn decode_connection_info(py: Python<'_>, data: &[u8]) -> PyResult<(String, String)> {
+    zkha::flink::connection_info::decode(data)
+        .map(|(a, id)| (a, id.to_string()))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Encodes Flink's leader connection info.
+#[pyfunction]
+pub(crate) fn encode_connection_info<'py>(
+    py: Python<'py>,
+    address: &str,
+    leader_session_id: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let id = leader_session_id
+        .parse()
+        .map_err(|_| to_py_err(py, invalid(format!("not a UUID: {leader_session_id:?}"))))?;
+    let b = zkha::flink::connection_info::encode(address, id).map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &b))
+}
+
+/// Decodes a counter value (wide: 8 bytes, else Flink's 4-byte SharedCount).
+#[pyfunction]
+#[pyo3(signature = (data, wide=false))]
+pub(crate) fn decode_counter(py: Python<'_>, data: &[u8], wide: bool) -> PyResult<i64> {
+    let f = if wide {
+        CounterFormat::Int64
+    } else {
+        CounterFormat::Int32
+    };
+    f.decode(data, "counter").map_err(|e| to_py_err(py, e))
+}
+
+/// The Flink layout root of a configuration file and its quorum: (quorum, cluster_root).
+#[pyfunction]
+pub(crate) fn flink_config_layout(py: Python<'_>, path: &str) -> PyResult<(String, String)> {
+    let c = FlinkConfig::load(path).map_err(|e| to_py_err(py, e))?;
+    let q = c.quorum().map_err(|e| to_py_err(py, e))?;
+    let r = c.cluster_root().map_err(|e| to_py_err(py, e))?;
+    Ok((q, r))
+}
+
+/// Decodes a checkpoint or execution-plan pointer written by Flink (or zkha):
+/// (handle_class, file_path or None, state_size or None).
+#[pyfunction]
+pub(crate) fn decode_state_handle(
+    py: Python<'_>,
+    data: &[u8],
+) -> PyResult<(String, Option<String>, Option<i64>)> {
+    zkha::flink::state_handle::decode(data)
+        .map(|p| (p.handle_class, p.file_path, p.state_size))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// (component, address, leader_session_id)
+pub(crate) type LeaderRow = (String, String, String);
+/// (id, location, state_size, handle_class, znode)
+pub(crate) type CheckpointRow = (i64, Option<String>, Option<i64>, String, String);
+
+pub(crate) fn leader_row(l: zkha::flink::view::Leader) -> LeaderRow {
+    (l.component, l.address, l.leader_session_id)
+}
+
+pub(crate) fn checkpoint_row(c: zkha::flink::view::Checkpoint) -> CheckpointRow {
+    (c.id, c.location, c.state_size, c.handle_class, c.znode)
+}
+
+/// Core's read-only view of one Flink cluster's HA data (`zkha.flink.Cluster` wraps it).
+#[pyclass(module = "zkha._zkha", frozen)]
+pub(crate) struct FlinkView {
+    pub(crate) inner: zkha::flink::ClusterView,
+}
+
+#[pymethods]
+impl FlinkView {
+    #[new]
+    fn new(client: PyRef<'_, Client>, root: &str) -> FlinkView {
+        let layout = zkha::flink::FlinkLayout::new(root);
+        FlinkView {
+            inner: zkha::flink::ClusterView::new(client.inner.clone(), layout),
+        }
+    }
+
+    /// [(component, leader row or None)] in Flink's component order.
+    #[pyo3(signature = (aio=None))]
+    fn leaders(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            let all = v.leaders().await?;
+            Ok(all
+                .into_iter()
+                .map(|(c, l)| (c, l.map(leader_row)))
+                .collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn job_leader(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            Ok(v.job_leader(&job_id).await?.map(leader_row))
+        })
+    }
+
+    #[pyo3(signature = (aio=None))]
+    fn jobs(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.jobs().await })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn execution_plan(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.execution_plan(&job_id).await })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn checkpoints(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            let all = v.checkpoints(&job_id).await?;
+            Ok(all.into_iter().map(checkpoint_row).collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn latest_checkpoint(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move {
+            Ok(v.latest_checkpoint(&job_id).await?.map(checkpoint_row))
+        })
+    }
+
+    #[pyo3(signature = (job_id, aio=None))]
+    fn checkpoint_counter(
+        &self,
+        py: Python<'_>,
+        job_id: String,
+        aio: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { v.checkpoint_counter(&job_id).await })
+    }
+
+    /// The status document as JSON text.
+    #[pyo3(signature = (aio=None))]
+    fn status_json(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let v = self.inner.clone();
+        go(py, aio, async move { Ok(v.status().await?.to_json()) })
+    }
+}
+
+/// Flink's znode layout under `<path.root>/<cluster-id>` (paths as the core defines them).
+#[pyclass(module = "zkha._zkha", frozen)]
+pub(crate) struct FlinkLayout {
+    pub(crate) inner: zkha::flink::FlinkLayout,
+}
+
+#[pymethods]
+impl FlinkLayout {
+    #[new]
+    fn new(root: &str) -> FlinkLayout {
+        FlinkLayout {
+            inner: zkha::flink::FlinkLayout::new(root),
+        }
+    }
+
+    #[staticmethod]
+    fn components() -> Vec<&'static str> {
+        zkha::flink::layout::COMPONENTS.to_vec()
+    }
+
+    fn root(&self) -> String {
+        self.inner.root.clone()
+    }
+
+    fn latch(&self) -> String {
+        self.inner.latch()
+    }
+
+    fn connection_info(&self, component: &str) -> String {
+        self.inner.connection_info(component)
+    }
+
+    fn job_connection_info(&self, job_id: &str) -> String {
+        self.inner.job_connection_info(job_id)
+    }
+
+    fn execution_plans(&self) -> String {
+        self.inner.execution_plans()
+    }
+
+    fn checkpoints(&self, job_id: &str) -> String {
+        self.inner.checkpoints(job_id)
+    }
+
+    fn checkpoint_id_counter(&self, job_id: &str) -> String {
+        self.inner.checkpoint_id_counter(job_id)
+    }
+
+    #[staticmethod]
+    fn checkpoint_name(id: i64) -> String {
+        zkha::flink::FlinkLayout::checkpoint_name(id)
+    }
+}
