@@ -114,10 +114,12 @@ impl<T> SharedEventStream<T> {
     /// The next event, waiting at most `timeout` (`None`: without limit, until the source
     /// closes); `None` on timeout or once the source is closed and drained.
     pub async fn next_within(&self, timeout: Option<Duration>) -> Option<T> {
-        let mut s = self.0.lock().await;
+        // The wait for the stream counts against the timeout too: another holder waiting
+        // without limit must not make a 0 timeout wait.
+        let next = async { self.0.lock().await.next().await };
         match timeout {
-            Some(t) => s.next_timeout(t).await,
-            None => s.next().await,
+            Some(t) => tokio::time::timeout(t, next).await.ok().flatten(),
+            None => next.await,
         }
     }
 
@@ -157,5 +159,25 @@ mod tests {
         assert_eq!(a.next_within(Some(Duration::from_secs(5))).await, Some(4));
         subs.close();
         assert_eq!(a.next_within(None).await, None);
+    }
+
+    /// A holder waiting without limit does not make another holder's short wait block.
+    #[tokio::test]
+    async fn a_short_wait_is_short_while_another_holder_waits_forever() {
+        let subs = Subscribers::<u32>::default();
+        let a = subs.subscribe(Vec::new).shared();
+        let b = a.clone();
+        let forever = tokio::spawn(async move { b.next_within(None).await });
+        tokio::task::yield_now().await;
+        let start = std::time::Instant::now();
+        assert_eq!(a.next_within(Some(Duration::ZERO)).await, None);
+        assert_eq!(a.next_within(Some(Duration::from_millis(50))).await, None);
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        subs.publish_with(|| Some(1));
+        assert_eq!(forever.await.unwrap(), Some(1));
     }
 }

@@ -152,8 +152,9 @@ impl Fence {
                 };
                 match fence.multi_here(vec![create]).await {
                     Ok(r) => return Ok(stat_of(&r)),
-                    // Created meanwhile by someone else: set it.
-                    Err(e) if e.kind() == ErrorKind::NodeExists => {}
+                    // Created meanwhile by someone else: set it; or a parent removed
+                    // meanwhile: make it again.
+                    Err(e) if matches!(e.kind(), ErrorKind::NodeExists | ErrorKind::NoNode) => {}
                     Err(e) => return Err(e),
                 }
             }
