@@ -129,6 +129,7 @@ fn contract() -> Vec<(&'static str, Vec<(i32, &'static str)>)> {
     vec![
         rows::<ErrorKind>(),
         rows::<zkha::RevokeReason>(),
+        rows::<NodeMode>(),
         rows::<zkha::ConnectionStateKind>(),
         rows::<LockKind>(),
     ]

@@ -287,7 +287,7 @@ impl LeaderWatch {
         }
     }
 
-    /// The next value (bytes, or None when no leader is published); raises on timeout.
+    /// The next value (known, bytes or None when no leader is published); None on timeout.
     #[pyo3(signature = (timeout=None, aio=None))]
     fn next(
         &self,

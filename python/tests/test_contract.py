@@ -51,6 +51,7 @@ def test_type_literals_are_cores_names() -> None:
     assert list(typing.get_args(zkha.State)) == names("connection state")
     assert list(typing.get_args(zkha.Reason)) == names("reason")
     assert list(typing.get_args(zkha.LockKind)) == names("lock kind")
+    assert list(typing.get_args(zkha.NodeMode)) == names("node mode")
 
 
 def test_raised_errors_carry_their_kind(client: zkha.Client) -> None:

@@ -233,3 +233,32 @@ def test_asyncio_watches(hosts: str, path: str) -> None:
             assert w.current == ["x"]
 
     asyncio.run(main())
+
+
+def test_watch_callbacks_survive_errors_and_watches_end_when_closed(
+    client: zkha.Client, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[bytes | None] = []
+
+    def flaky(v: bytes | None) -> None:
+        calls.append(v)
+        if len(calls) == 1:
+            raise RuntimeError("first call fails")
+
+    with client.watch_data(path, on_change=flaky):
+        client.put(path, b"after the failure")
+        deadline = time.monotonic() + 5
+        while b"after the failure" not in calls:
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.02)
+    assert "first call fails" in caplog.text
+    assert client._watches == [], "a closed watch is not kept by its client"
+    client.watch_children(path)  # no callback: not kept either
+    assert client._watches == []
+
+
+def test_an_elections_contenders_under_a_namespace(hosts: str, path: str) -> None:
+    with zkha.Client(hosts, session_timeout=6, namespace=path) as c:
+        with c.election("/latch", "ns") as e:
+            e.wait(10)
+            assert [x.participant_id for x in e.contenders()] == ["ns"]

@@ -3,6 +3,7 @@ acquire or wait (the core cancels it and removes any node it created)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -118,7 +119,7 @@ class Client:
             if t is not threading.current_thread():
                 t.join(5)
         self._threads.clear()
-        for w in self._watches:
+        for w in list(self._watches):
             w.close()
         self._watches.clear()
 
@@ -232,7 +233,7 @@ class Client:
 
     def election(self, path: str, participant_id: str | None = None) -> Election:
         """Joins the leader election on latch ``path`` (Curator LeaderLatch compatible)."""
-        return Election(self._c.election(path, participant_id or _default_id()), self._c)
+        return Election(self._c.election(path, participant_id or _default_id()), self._c, path)
 
     def lock(self, path: str, timeout: float | None = None) -> Lock:
         """An exclusive lock (Curator InterProcessMutex compatible)."""
@@ -281,8 +282,11 @@ class Client:
         )
 
     def _watch(self, w: NodeWatch[V]) -> NodeWatch[V]:
-        """Keeps `w` to close with the client (its callback thread ends then)."""
-        self._watches.append(w)
+        """Keeps a watch with a callback thread, to stop that thread with the client; a watch
+        without one ends when it is dropped."""
+        if w._thread is not None:
+            self._watches.append(w)
+            w._owner = self._watches
         return w
 
 
@@ -296,14 +300,15 @@ def _default_id() -> str:
 class Election:
     """A contender in a leader election. ``with client.election(p) as e:`` leaves at the end."""
 
-    def __init__(self, native: _zkha.Election, client: _zkha.Client) -> None:
+    def __init__(self, native: _zkha.Election, client: _zkha.Client, path: str) -> None:
         self._e = native
         self._client = client
+        self._path = path  # as given: latch_path() has the namespace applied
 
     def contenders(self) -> list[Contender]:
         """Every contender of this election in queue order, the leader first (Curator's
         participants); ``participant_id`` names each."""
-        return contenders(self._client.contenders(self._e.latch_path()))
+        return contenders(self._client.contenders(self._path))
 
     def wait(self, timeout: float) -> Leadership:
         """Waits up to ``timeout`` seconds for leadership; raises :class:`zkha.TimeoutError`."""
@@ -622,8 +627,10 @@ class _Native(Protocol[V_co]):
 class NodeWatch(Generic[V]):
     """A live view of a znode's data or children (``client.watch_data`` /
     ``client.watch_children``): every change in order, without duplicates; None while the
-    node does not exist. Iterate :meth:`values`, or give ``on_change`` a callback. Close it
-    (or leave its ``with`` block) to stop the callback's thread."""
+    node does not exist. Iterate :meth:`values`, or give ``on_change`` a callback (not both:
+    they share one stream, each change goes to one of them; an exception in the callback is
+    logged to the ``zkha`` logger). Close it (or leave its ``with`` block) to stop the
+    callback's thread."""
 
     def __init__(
         self, native: _Native[V], what: str, on_change: Callable[[V | None], object] | None
@@ -632,6 +639,7 @@ class NodeWatch(Generic[V]):
         self._what = what
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._owner: list[NodeWatch[Any]] | None = None
         if on_change is not None:
             self._thread = threading.Thread(
                 target=self._pump, args=(on_change,), name=f"zkha-watch {what}", daemon=True
@@ -642,7 +650,10 @@ class NodeWatch(Generic[V]):
         while not self._stop.is_set():
             v = self._n.next(0.1)
             if v is not None and not self._stop.is_set():
-                callback(v[1])
+                try:
+                    callback(v[1])
+                except Exception:  # a failing callback must not end the watch
+                    logging.getLogger("zkha").exception("zkha: on_change of the %s", self._what)
 
     @property
     def current(self) -> V | None:
@@ -664,10 +675,13 @@ class NodeWatch(Generic[V]):
             yield v[1]
 
     def close(self) -> None:
-        """Stops the ``on_change`` thread (waits for a call in progress)."""
+        """Stops the ``on_change`` thread (waits for a call in progress); the watch itself ends
+        once this object is dropped."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        if self._owner is not None and self in self._owner:
+            self._owner.remove(self)
 
     def __enter__(self) -> NodeWatch[V]:
         return self

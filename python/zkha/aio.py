@@ -212,7 +212,7 @@ class Client:
         return contenders(await self._c.contenders(path, _loop()))
 
     def election(self, path: str, participant_id: str | None = None) -> Election:
-        return Election(self._c.election(path, participant_id or _default_id()), self._c)
+        return Election(self._c.election(path, participant_id or _default_id()), self._c, path)
 
     def lock(self, path: str, timeout: float | None = None) -> Lock:
         return Lock(self._c, "mutex", path, 1, timeout)
@@ -249,14 +249,15 @@ class Election:
     """A contender; ``async with`` leaves the election at the end; ``async for ev in e:``
     iterates granted/revoked events."""
 
-    def __init__(self, native: _zkha.Election, client: _zkha.Client) -> None:
+    def __init__(self, native: _zkha.Election, client: _zkha.Client, path: str) -> None:
         self._e = native
         self._client = client
+        self._path = path  # as given: latch_path() has the namespace applied
 
     async def contenders(self) -> list[Contender]:
         """Every contender of this election in queue order, the leader first (Curator's
         participants); ``participant_id`` names each."""
-        return contenders(await self._client.contenders(self._e.latch_path(), _loop()))
+        return contenders(await self._client.contenders(self._path, _loop()))
 
     async def wait(self, timeout: float) -> Leadership:
         return Leadership(*(await self._e.wait(timeout, _loop())))
