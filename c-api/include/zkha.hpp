@@ -341,21 +341,25 @@ class LockGuard {
 };
 
 namespace detail {
+/// Frees bytes from zkha when it goes out of scope (also when a copy throws).
+struct BytesGuard {
+  zkha_bytes b;
+  ~BytesGuard() { zkha_bytes_free(b); }
+};
 /// Owns bytes from zkha; copies them into a std::string.
 inline std::string take(zkha_bytes b) {
-  std::string s(reinterpret_cast<const char *>(b.data), b.len);
-  zkha_bytes_free(b);
-  return s;
+  BytesGuard g{b};
+  return std::string(reinterpret_cast<const char *>(b.data), b.len);
 }
 /// Splits `count` NUL-terminated names packed in `b` (and frees it).
 inline std::vector<std::string> names(zkha_bytes b, size_t count) {
+  BytesGuard g{b};
   std::vector<std::string> out;
   const char *p = reinterpret_cast<const char *>(b.data);
   for (size_t i = 0; i < count; i++) {
     out.emplace_back(p);
     p += out.back().size() + 1;
   }
-  zkha_bytes_free(b);
   return out;
 }
 /// A move-only owner of a zkha handle freed by `Free`.
@@ -482,12 +486,16 @@ inline std::vector<std::pair<std::string, std::string>> contenders(const Client 
   size_t count = 0;
   zkha_status s = zkha_contenders(client.get(), path.c_str(), &list, &count, &err);  // call first: argument order is unspecified
   detail::check(s, err);
+  struct Guard {
+    zkha_contender *l;
+    size_t n;
+    ~Guard() { zkha_contenders_free(l, n); }
+  } guard{list, count};
   std::vector<std::pair<std::string, std::string>> out;
   for (size_t i = 0; i < count; i++) {
     out.emplace_back(std::string(reinterpret_cast<const char *>(list[i].node.data), list[i].node.len),
                      std::string(reinterpret_cast<const char *>(list[i].data.data), list[i].data.len));
   }
-  zkha_contenders_free(list, count);
   return out;
 }
 

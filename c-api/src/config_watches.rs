@@ -53,7 +53,7 @@ pub unsafe extern "C" fn zkha_config_watch_get(
 }
 
 /// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
-/// `*out_changed` false on timeout; else
+/// `*out_changed` false on timeout (the other outputs then empty); else
 /// `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
 /// `*out_value` (len 0 and `*out_deleted` true if deleted).
 #[unsafe(no_mangle)]
@@ -78,7 +78,13 @@ pub unsafe extern "C" fn zkha_config_watch_next(
         let next = next_event(&w.events, timeout_ms)?;
         unsafe {
             match next {
-                None => out_changed.write(false),
+                // Every output is written, also on timeout: a caller may free them alike.
+                None => {
+                    out_changed.write(false);
+                    out_path.write(bytes_out(Vec::new()));
+                    out_deleted.write(false);
+                    out_value.write(bytes_out(Vec::new()));
+                }
                 Some(ch) => {
                     out_changed.write(true);
                     out_path.write(bytes_out(ch.path.into_bytes()));
@@ -127,7 +133,8 @@ pub unsafe extern "C" fn zkha_leader_watch_start(
 }
 
 /// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
-/// leader-information change: `*out_changed` false on timeout; else `*out_present` and
+/// leader-information change: `*out_changed` false on timeout (the other outputs then empty);
+/// else `*out_present` and
 /// `*out_data` (free with zkha_bytes_free).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_leader_watch_next(
@@ -146,7 +153,12 @@ pub unsafe extern "C" fn zkha_leader_watch_next(
         let next = next_event(&w.events, timeout_ms)?;
         unsafe {
             match next {
-                None => out_changed.write(false),
+                // Every output is written, also on timeout: a caller may free them alike.
+                None => {
+                    out_changed.write(false);
+                    out_present.write(false);
+                    out_data.write(bytes_out(Vec::new()));
+                }
                 Some(LeaderInfo::Present(d)) => {
                     out_changed.write(true);
                     out_present.write(true);

@@ -41,7 +41,8 @@ pub unsafe extern "C" fn zkha_children_watch_start(
 }
 
 /// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next value of
-/// the children (the current one first): `*out_changed` false on timeout; else
+/// the children (the current one first): `*out_changed` false on timeout (the other outputs
+/// then empty); else
 /// `*out_present` (false while the node does not exist or the connection is in doubt),
 /// `*out_names` (free with zkha_bytes_free; each name followed by a NUL byte, sorted) and
 /// `*out_count`.

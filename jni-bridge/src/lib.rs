@@ -459,7 +459,8 @@ native!(Java_io_zkha_jni_Native_electionJoin(env, id: jlong, latch: JString<'loc
 });
 
 // Next election event: `null` on timeout; `[0]` when closed; `[1][token i64][uuid msb][uuid lsb]`
-// on grant; `[2][reason u8]` on revoke; `[3][utf8 message]` when contending fails persistently.
+// on grant; `[2][reason code u8][reason name utf8]` on revoke (core's contract); `[3][utf8
+// message]` when contending fails persistently.
 native!(Java_io_zkha_jni_Native_electionNext(env, id: jlong, timeout_ms: jlong) -> JByteArray<'local> {
     let (_, events) = election(id)?;
     let t = ms(timeout_ms);
