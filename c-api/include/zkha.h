@@ -494,6 +494,24 @@ typedef struct zkha_contender {
  */
 typedef void (*zkha_lost_cb)(void *user_data, int32_t reason);
 
+/**
+ * Called with each value of a watched node's children (the current one first), on the
+ * registration's own thread: `present` false while the node does not exist; `count` sorted
+ * names, each followed by a NUL byte, in `names`/`len`, valid during the call only.
+ */
+typedef void (*zkha_children_cb)(void *user_data,
+                                 bool present,
+                                 const uint8_t *names,
+                                 size_t len,
+                                 size_t count);
+
+/**
+ * Called with each value of a watched node's data (the current one first), on the
+ * registration's own thread: `present` false while the node does not exist (or the
+ * connection is in doubt); `data`/`len` valid during the call only.
+ */
+typedef void (*zkha_data_cb)(void *user_data, bool present, const uint8_t *data, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -605,7 +623,7 @@ enum zkha_status zkha_config_watch_get(const struct zkha_config_watch *watch,
 
 /**
  * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next change:
- * `*out_changed` false on timeout; else
+ * `*out_changed` false on timeout (the other outputs then empty); else
  * `*out_path` (free with zkha_bytes_free; relative path, not NUL-terminated) and
  * `*out_value` (len 0 and `*out_deleted` true if deleted).
  */
@@ -632,7 +650,8 @@ enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
 
 /**
  * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
- * leader-information change: `*out_changed` false on timeout; else `*out_present` and
+ * leader-information change: `*out_changed` false on timeout (the other outputs then empty);
+ * else `*out_present` and
  * `*out_data` (free with zkha_bytes_free).
  */
 enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
@@ -1266,6 +1285,24 @@ enum zkha_status zkha_store_list(const struct zkha_store *store,
 void zkha_store_free(struct zkha_store *store);
 
 /**
+ * Calls `cb` with every value of the children (the current one first) on a thread of its
+ * own; no call starts after `zkha_children_watch_free` has returned.
+ */
+enum zkha_status zkha_children_watch_on_change(const struct zkha_children_watch *watch,
+                                               zkha_children_cb cb,
+                                               void *user_data,
+                                               struct zkha_error **err);
+
+/**
+ * Calls `cb` with every value of a data (or leader-information) watch, the current one
+ * first, on a thread of its own; no call starts after `zkha_leader_watch_free` has returned.
+ */
+enum zkha_status zkha_leader_watch_on_change(const struct zkha_leader_watch *watch,
+                                             zkha_data_cb cb,
+                                             void *user_data,
+                                             struct zkha_error **err);
+
+/**
  * Watches the children of the znode at `path` (it need not exist yet).
  */
 enum zkha_status zkha_children_watch_start(const struct zkha_client *client,
@@ -1275,7 +1312,8 @@ enum zkha_status zkha_children_watch_start(const struct zkha_client *client,
 
 /**
  * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next value of
- * the children (the current one first): `*out_changed` false on timeout; else
+ * the children (the current one first): `*out_changed` false on timeout (the other outputs
+ * then empty); else
  * `*out_present` (false while the node does not exist or the connection is in doubt),
  * `*out_names` (free with zkha_bytes_free; each name followed by a NUL byte, sorted) and
  * `*out_count`.

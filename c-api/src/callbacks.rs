@@ -17,9 +17,16 @@ use crate::{zkha_status, Fail, R};
 pub(crate) type Callback = unsafe extern "C" fn(*mut c_void, i32);
 
 /// A user_data pointer handed to the callback's thread.
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 // SAFETY: the C caller promises user_data may be used from a zkha thread (documented).
 unsafe impl Send for UserData {}
+
+impl UserData {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    pub(crate) fn get(&self) -> *mut c_void {
+        self.0
+    }
+}
 
 /// One registered callback: its thread, and the stop signal of the runtime task feeding it.
 pub(crate) struct Registration {
@@ -42,15 +49,26 @@ impl Registration {
         F: FnOnce(mpsc::Sender<i32>, watch::Receiver<bool>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<i32>();
         let ud = UserData(user_data);
+        // SAFETY: a C function pointer and its user data, as registered.
+        Registration::start_with(name, move |code| unsafe { cb(ud.get(), code) }, feed)
+    }
+
+    /// As [`Registration::start`], for any payload: the thread calls `call(payload)` for each
+    /// payload the feed sends (`call` wraps the C function and its user data).
+    pub(crate) fn start_with<P, C, F, Fut>(name: &str, call: C, feed: F) -> R<Registration>
+    where
+        P: Send + 'static,
+        C: Fn(P) + Send + 'static,
+        F: FnOnce(mpsc::Sender<P>, watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<P>();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let ud = ud;
-                while let Ok(code) = rx.recv() {
-                    // SAFETY: a C function pointer and its user data, as registered.
-                    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(ud.0, code) }));
+                while let Ok(payload) = rx.recv() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| call(payload)));
                 }
             })
             .map_err(|e| {

@@ -124,7 +124,8 @@ pub unsafe extern "C" fn zkha_leader_watch_start(
                 out_watch,
                 "out_watch",
                 Box::into_raw(Box::new(zkha_leader_watch {
-                    _watch: watch,
+                    on_change: Default::default(),
+                    watch,
                     events,
                 })),
             )

@@ -292,7 +292,9 @@ pub struct zkha_config_watch {
 
 /// A watch on one leader-information znode.
 pub struct zkha_leader_watch {
-    _watch: zkha::LeaderInfoWatch,
+    /// Change callbacks (`zkha_leader_watch_on_change`), stopped by `zkha_leader_watch_free`.
+    on_change: std::sync::Mutex<Vec<callbacks::Registration>>,
+    watch: zkha::LeaderInfoWatch,
     events: SharedEventStream<LeaderInfo>,
 }
 

@@ -1,19 +1,142 @@
 //! A watch on any node's children (`zkha_children_watch_*`); any node's data is watched by
 //! `zkha_leader_watch_*`.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::mpsc;
 
-use zkha::{NodeChildren, NodeWatch, SharedEventStream};
+use tokio::sync::watch;
+use zkha::node_watch::Watched;
+use zkha::{NodeChildren, NodeData, NodeWatch, SharedEventStream};
 
+use crate::callbacks::{Registration, UserData};
 use crate::{
     bytes_out, free_box, guard, next_event, null, obj, out, text, zkha_bytes, zkha_client,
-    zkha_error, zkha_status, Fail,
+    zkha_error, zkha_leader_watch, zkha_status, Fail,
 };
 
 /// A watch on one znode's children.
 pub struct zkha_children_watch {
-    _watch: NodeWatch<NodeChildren>,
+    /// Change callbacks, stopped by `zkha_children_watch_free` (before the watch ends).
+    on_change: std::sync::Mutex<Vec<Registration>>,
+    watch: NodeWatch<NodeChildren>,
     events: SharedEventStream<NodeChildren>,
+}
+
+/// Called with each value of a watched node's data (the current one first), on the
+/// registration's own thread: `present` false while the node does not exist (or the
+/// connection is in doubt); `data`/`len` valid during the call only.
+pub type zkha_data_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, present: bool, data: *const u8, len: usize),
+>;
+
+/// Called with each value of a watched node's children (the current one first), on the
+/// registration's own thread: `present` false while the node does not exist; `count` sorted
+/// names, each followed by a NUL byte, in `names`/`len`, valid during the call only.
+pub type zkha_children_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        present: bool,
+        names: *const u8,
+        len: usize,
+        count: usize,
+    ),
+>;
+
+/// Feeds every value of `watch` (the current one first) to `tx` until stopped.
+fn feed<T: Watched>(
+    watch: &NodeWatch<T>,
+) -> impl FnOnce(mpsc::Sender<T>, watch::Receiver<bool>) -> BoxFuture {
+    let mut events = watch.events();
+    move |tx, mut stop| {
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    v = events.next() => {
+                        let Some(v) = v else { return };
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        })
+    }
+}
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Calls `cb` with every value of the children (the current one first) on a thread of its
+/// own; no call starts after `zkha_children_watch_free` has returned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_children_watch_on_change(
+    watch: *const zkha_children_watch,
+    cb: zkha_children_cb,
+    user_data: *mut c_void,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        let Some(cb) = cb else { return Err(null("cb")) };
+        let ud = UserData(user_data);
+        let call = move |v: NodeChildren| {
+            let (present, names) = match v {
+                NodeChildren::Present(n) => (true, n),
+                NodeChildren::Empty => (false, Vec::new()),
+            };
+            let mut packed = Vec::new();
+            for n in &names {
+                packed.extend_from_slice(n.as_bytes());
+                packed.push(0);
+            }
+            // SAFETY: the registered C function and user data; the bytes live for the call.
+            unsafe {
+                cb(
+                    ud.get(),
+                    present,
+                    packed.as_ptr(),
+                    packed.len(),
+                    names.len(),
+                )
+            }
+        };
+        let r = Registration::start_with("zkha-on-change", call, feed(&w.watch))?;
+        w.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
+        Ok(())
+    })
+}
+
+/// Calls `cb` with every value of a data (or leader-information) watch, the current one
+/// first, on a thread of its own; no call starts after `zkha_leader_watch_free` has returned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_on_change(
+    watch: *const zkha_leader_watch,
+    cb: zkha_data_cb,
+    user_data: *mut c_void,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        let Some(cb) = cb else { return Err(null("cb")) };
+        let ud = UserData(user_data);
+        let call = move |v: NodeData| {
+            let (present, data) = match v {
+                NodeData::Present(d) => (true, d),
+                NodeData::Empty => (false, Vec::new()),
+            };
+            // SAFETY: the registered C function and user data; the bytes live for the call.
+            unsafe { cb(ud.get(), present, data.as_ptr(), data.len()) }
+        };
+        let r = Registration::start_with("zkha-on-change", call, feed(&w.watch))?;
+        w.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
+        Ok(())
+    })
 }
 
 /// Watches the children of the znode at `path` (it need not exist yet).
@@ -33,7 +156,8 @@ pub unsafe extern "C" fn zkha_children_watch_start(
         let watch = c.client.watch_children(p)?;
         let events = watch.events().shared();
         let w = Box::new(zkha_children_watch {
-            _watch: watch,
+            on_change: Default::default(),
+            watch,
             events,
         });
         unsafe { out(out_watch, "out_watch", Box::into_raw(w)) }

@@ -589,6 +589,22 @@ static void test_fences_and_nodes(void) {
   printf("ok fences_and_nodes\n");
 }
 
+/* What the change callbacks saw: calls, the last count/length and whether present. */
+static volatile int kid_calls = 0, data_calls = 0;
+static volatile size_t kid_last = 0, data_last = 0;
+static volatile bool data_present = false;
+static void on_children(void *ud, bool present, const uint8_t *names, size_t len, size_t count) {
+  (void)ud, (void)present, (void)names, (void)len;
+  kid_last = count;
+  kid_calls++;
+}
+static void on_data(void *ud, bool present, const uint8_t *data, size_t len) {
+  (void)ud, (void)data;
+  data_present = present;
+  data_last = len;
+  data_calls++;
+}
+
 /* A watch on any node's children: absent, then each change in order. */
 static void test_children_watch(void) {
   zkha_client *c = connect_or_die(4000);
@@ -598,6 +614,11 @@ static void test_children_watch(void) {
   snprintf(b, sizeof b, "%s/b", dir);
   zkha_children_watch *w = NULL;
   OK(zkha_children_watch_start(c, dir, &w, &e_));
+  OK(zkha_children_watch_on_change(w, on_children, NULL, &e_));
+  CHECK(zkha_children_watch_on_change(w, NULL, NULL, NULL) == ZKHA_STATUS_NULL_ARGUMENT, "NULL cb");
+  zkha_leader_watch *dw = NULL;
+  OK(zkha_leader_watch_start(c, a, &dw, &e_));
+  OK(zkha_leader_watch_on_change(dw, on_data, NULL, &e_));
   bool changed = false, present = true;
   zkha_bytes names = {0};
   size_t count = 0;
@@ -620,6 +641,14 @@ static void test_children_watch(void) {
   OK(zkha_children_watch_next(w, 0, &changed, &present, &names, &count, &e_));
   CHECK(!changed, "nothing more without waiting");
   zkha_bytes_free(names);
+  for (int i = 0; i < 250 && (kid_last != 2 || !data_present); i++) usleep(20000);
+  CHECK(kid_calls >= 2 && kid_last == 2, "children callback: %d calls, last %zu names", kid_calls, kid_last);
+  CHECK(data_calls >= 2 && data_present && data_last == 0, "data callback: %d calls", data_calls);
+  zkha_leader_watch_free(dw);
+  int after = data_calls;
+  OK(zkha_put(c, a, (const uint8_t *)"zz", 2, &e_));
+  usleep(200000);
+  CHECK(data_calls == after, "no call after free");
   zkha_children_watch_free(w);
   zkha_children_watch_free(NULL);
   zkha_client_free(c);
