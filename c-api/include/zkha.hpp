@@ -478,6 +478,101 @@ class DataWatch {
   detail::Handle<zkha_leader_watch, zkha_leader_watch_free> w_;
 };
 
+/// A pointer store (Flink's StateHandleStore semantics): entries locked by this store.
+class PointerStore {
+ public:
+  PointerStore(const Client &client, const std::string &root) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_store_new(client.get(), root.c_str(), s_.out(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// Adds `name` with `data` and locks it for this store.
+  void add_and_lock(const std::string &name, const std::string &data) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_store_add_and_lock(s_.get(), name.c_str(), reinterpret_cast<const uint8_t *>(data.data()), data.size(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// Locks and reads `name`.
+  std::string get_and_lock(const std::string &name) {
+    zkha_error *err = nullptr;
+    zkha_bytes data{};
+    zkha_status s = zkha_store_get_and_lock(s_.get(), name.c_str(), &data, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return detail::take(data);
+  }
+  /// The version of `name`, or -1 if absent or marked for deletion.
+  int32_t exists(const std::string &name) const {
+    zkha_error *err = nullptr;
+    int32_t version = -1;
+    zkha_status s = zkha_store_exists(s_.get(), name.c_str(), &version, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return version;
+  }
+  /// Releases this store's lock on `name`.
+  void release(const std::string &name) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_store_release(s_.get(), name.c_str(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// Releases and removes `name` unless another store holds it; whether it is gone.
+  bool release_and_try_remove(const std::string &name) {
+    zkha_error *err = nullptr;
+    bool removed = false;
+    zkha_status s = zkha_store_release_and_try_remove(s_.get(), name.c_str(), &removed, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return removed;
+  }
+  /// Every entry's name (also those marked for deletion).
+  std::vector<std::string> list() const {
+    zkha_error *err = nullptr;
+    zkha_bytes names{};
+    size_t count = 0;
+    zkha_status s = zkha_store_list(s_.get(), &names, &count, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    return detail::names(names, count);
+  }
+
+ private:
+  detail::Handle<zkha_store, zkha_store_free> s_;
+};
+
+/// A watch on every value under a root (waits for its first complete read).
+class ConfigWatch {
+ public:
+  ConfigWatch(const Client &client, const std::string &root) {
+    zkha_error *err = nullptr;
+    zkha_status s = zkha_config_watch_start(client.get(), root.c_str(), w_.out(), &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+  }
+  /// The current value under `rel_path`, or std::nullopt.
+  std::optional<std::string> get(const std::string &rel_path) const {
+    zkha_error *err = nullptr;
+    zkha_bytes value{};
+    zkha_status s = zkha_config_watch_get(w_.get(), rel_path.c_str(), &value, &err);  // call first: argument order is unspecified
+    if (s == ZKHA_STATUS_NO_NODE) {
+      zkha_error_free(err);
+      return std::nullopt;
+    }
+    detail::check(s, err);
+    return detail::take(value);
+  }
+  /// The next change within `timeout` (path, value or std::nullopt if deleted), or
+  /// std::nullopt on timeout.
+  std::optional<std::pair<std::string, std::optional<std::string>>> next(std::chrono::milliseconds timeout) {
+    zkha_error *err = nullptr;
+    bool changed = false, deleted = false;
+    zkha_bytes path{}, value{};
+    zkha_status s = zkha_config_watch_next(w_.get(), detail::wait(timeout), &changed, &path, &value, &deleted, &err);  // call first: argument order is unspecified
+    detail::check(s, err);
+    std::string p = detail::take(path), v = detail::take(value);
+    if (!changed) return std::nullopt;
+    return std::make_pair(std::move(p), deleted ? std::nullopt : std::optional<std::string>(std::move(v)));
+  }
+
+ private:
+  detail::Handle<zkha_config_watch, zkha_config_watch_free> w_;
+};
+
 /// The contenders of an election or a lock in queue order (the leader or holder first):
 /// each node's name and data.
 inline std::vector<std::pair<std::string, std::string>> contenders(const Client &client, const std::string &path) {

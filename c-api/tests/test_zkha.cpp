@@ -124,6 +124,16 @@ int main() {
   while (seen.second && seen.second->empty()) seen = kids.next(5s); /* the parent first */
   CHECK(seen.first && seen.second && *seen.second == std::vector<std::string>{"x"});
   CHECK(!kids.next(0ms).first);
+  zkha::PointerStore store(a, base + "/store");
+  store.add_and_lock("0000000001", "pointer");
+  CHECK(store.exists("0000000001") == 0 && store.list() == std::vector<std::string>{"0000000001"});
+  CHECK(store.release_and_try_remove("0000000001") && store.exists("0000000001") == -1);
+  zkha::ConfigWatch cfg(a, base + "/kids");
+  CHECK(cfg.get("x") == std::optional<std::string>{""} && !cfg.get("nope"));
+  a_put(a, base + "/kids/y");
+  auto change = cfg.next(5s);
+  CHECK(change && change->first == "y" && change->second == std::optional<std::string>{""});
+  CHECK(!cfg.next(0ms));
   zkha::DataWatch data(a, base + "/kids/x");
   CHECK(data.next(5s) == std::make_pair(true, std::optional<std::string>{""}));
 
