@@ -1,7 +1,7 @@
 //! Fenced writes (`zkha_fence`) and znode operations with versions: the C side of core's
 //! `Fence` and `Client` node calls.
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use zkha::{Coded, NodeMode, NodeStat, Op};
@@ -361,17 +361,7 @@ pub unsafe extern "C" fn zkha_get_children(
         let shown = p.clone();
         let names = block(async move { c.get_children(&p).await })?
             .ok_or_else(|| Fail(zkha_status::NoNode, format!("no such znode (path {shown})")))?;
-        let mut packed = Vec::new();
-        for n in &names {
-            // ZooKeeper names never hold NUL; a CString makes sure.
-            let n = CString::new(n.as_str()).map_err(|_| {
-                Fail(
-                    zkha_status::Corrupt,
-                    format!("child name {n:?} holds a NUL byte"),
-                )
-            })?;
-            packed.extend_from_slice(n.as_bytes_with_nul());
-        }
+        let packed = crate::packed_names(&names)?;
         unsafe {
             out(out_count, "out_count", names.len())?;
             out(out_names, "out_names", bytes_out(packed))

@@ -435,6 +435,23 @@ fn wait_ms(v: u64) -> Option<Duration> {
     (v != ZKHA_WAIT_FOREVER).then(|| ms(v))
 }
 
+/// Names as C gets a list of them: each followed by a NUL byte. `Corrupt` for a name holding
+/// a NUL (ZooKeeper never sends one; a C reader would split it).
+fn packed_names(names: &[String]) -> R<Vec<u8>> {
+    let mut packed = Vec::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+    for n in names {
+        if n.contains('\0') {
+            return Err(Fail(
+                zkha_status::Corrupt,
+                format!("name {n:?} holds a NUL byte"),
+            ));
+        }
+        packed.extend_from_slice(n.as_bytes());
+        packed.push(0);
+    }
+    Ok(packed)
+}
+
 fn bytes_out(data: Vec<u8>) -> zkha_bytes {
     let len = data.len();
     if len == 0 {

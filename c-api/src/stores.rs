@@ -248,11 +248,7 @@ pub unsafe extern "C" fn zkha_store_list(
             return Err(null("out_names and out_count"));
         }
         let names = block(async move { s.get_all_handles().await })?;
-        let mut buf = Vec::new();
-        for n in &names {
-            buf.extend_from_slice(n.as_bytes());
-            buf.push(0);
-        }
+        let buf = packed_names(&names)?;
         unsafe {
             out_count.write(names.len());
             out_names.write(bytes_out(buf));

@@ -11,7 +11,7 @@ use zkha::{NodeChildren, NodeData, NodeWatch, SharedEventStream};
 use crate::callbacks::{Registration, UserData};
 use crate::{
     bytes_out, free_box, guard, next_event, null, obj, out, text, zkha_bytes, zkha_client,
-    zkha_error, zkha_leader_watch, zkha_status, Fail,
+    zkha_error, zkha_leader_watch, zkha_status,
 };
 
 /// A watch on one znode's children.
@@ -84,11 +84,10 @@ pub unsafe extern "C" fn zkha_children_watch_on_change(
                 NodeChildren::Present(n) => (true, n),
                 NodeChildren::Empty => (false, Vec::new()),
             };
-            let mut packed = Vec::new();
-            for n in &names {
-                packed.extend_from_slice(n.as_bytes());
-                packed.push(0);
-            }
+            // A name holding a NUL (ZooKeeper never sends one) would be split: not delivered.
+            let Ok(packed) = crate::packed_names(&names) else {
+                return;
+            };
             // SAFETY: the registered C function and user data; the bytes live for the call.
             unsafe {
                 cb(
@@ -194,17 +193,7 @@ pub unsafe extern "C" fn zkha_children_watch_next(
             Some(NodeChildren::Empty) => (true, false, Vec::new()),
             Some(NodeChildren::Present(names)) => (true, true, names),
         };
-        let mut packed = Vec::new();
-        for n in &names {
-            if n.contains('\0') {
-                return Err(Fail(
-                    zkha_status::Corrupt,
-                    format!("child name {n:?} holds a NUL byte"),
-                ));
-            }
-            packed.extend_from_slice(n.as_bytes());
-            packed.push(0);
-        }
+        let packed = crate::packed_names(&names)?;
         unsafe {
             out(out_changed, "out_changed", changed)?;
             out(out_present, "out_present", present)?;
