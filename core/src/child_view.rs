@@ -129,7 +129,7 @@ fn direct_child<'a>(parent: &str, path: &'a str) -> Option<&'a str> {
 }
 
 /// Polls `f` once: its output if it is ready now.
-fn poll_now<F: Future>(f: F) -> Option<F::Output> {
+pub(crate) fn poll_now<F: Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => Some(v),

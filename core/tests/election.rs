@@ -118,6 +118,68 @@ async fn three_contenders_one_leader_and_close_hands_over() {
     assert_eq!(leaders(&es), 1);
 }
 
+/// A waiting contender leads as soon as the one contender ahead of it leaves (without listing
+/// the queue again), but not when its predecessor was not the leader: with a leader still
+/// ahead, the queue is listed again and the leader watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_last_one_ahead_leaving_grants() {
+    let zk = shared();
+    let latch = unique("middle");
+    let t = Duration::from_secs(4);
+    let clients = [
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    ];
+    let first = elect(&clients[0], &latch, "first");
+    first
+        .wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let middle = elect(&clients[1], &latch, "middle");
+    eventually(Duration::from_secs(5), "middle queued", || {
+        middle.node().is_some()
+    })
+    .await;
+    let last = elect(&clients[2], &latch, "last");
+    eventually(Duration::from_secs(5), "last queued", || {
+        last.node().is_some()
+    })
+    .await;
+    // Both watches are in place once each contender has settled behind its predecessor.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut last_events = last.events();
+    middle.close().await;
+    // The last one now watches the leader: no grant while it leads.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(first.has_leadership());
+    assert!(
+        !last.has_leadership(),
+        "granted while the leader still leads"
+    );
+    assert!(
+        last_events.try_next().is_none(),
+        "an event while the leader still leads"
+    );
+    let token = first.leadership().unwrap().fencing_token;
+    let t0 = Instant::now();
+    first.close().await;
+    let granted = last
+        .wait_for_leadership(Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(granted.fencing_token > token);
+    assert_eq!(granted.latch_node, last.node().unwrap());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    for c in &clients {
+        c.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_keeps_leadership_when_its_server_is_killed() {
     let zk = fresh(3);
@@ -579,15 +641,22 @@ async fn a_lost_reply_to_the_ownership_check_costs_no_failover() {
     let latch = unique("ownership-check");
     let a = elect(&ca, &latch, "a");
     a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    // x between a and b: when x leaves, b saw two ahead of it, so it lists the queue again,
+    // finds itself first and checks its own node (a contender whose only predecessor leaves
+    // leads without that check).
+    let x = elect(&ca, &latch, "x");
+    eventually(Duration::from_secs(5), "x queued", || x.node().is_some()).await;
     let b = elect(&cb, &latch, "b");
     eventually(Duration::from_secs(5), "b queued", || b.node().is_some()).await;
     let c = elect(&cc, &latch, "c");
     eventually(Duration::from_secs(5), "c queued", || c.node().is_some()).await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // b watches a
-    let b_node = b.node().unwrap();
-    // The next `exists` on b's own node is its ownership check once a is gone.
-    proxy.cut_before_reply(ZkRequest::Exists, &b_node);
+    tokio::time::sleep(Duration::from_millis(200)).await; // b watches x
     a.close().await;
+    x.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let b_node = b.node().unwrap();
+    // The next `exists` on b's own node is its ownership check once x is gone.
+    proxy.cut_before_reply(ZkRequest::Exists, &b_node);
+    x.close().await;
     b.wait_for_leadership(Duration::from_secs(5))
         .await
         .expect("b, next in line, leads");
