@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:  # asyncio (and the ssl it loads, 3 MiB) only for asyncio users
+    import asyncio
 
 G = TypeVar("G")
 
