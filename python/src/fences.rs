@@ -61,68 +61,43 @@ pub(crate) struct Fence {
     pub(crate) inner: zkha::Fence,
 }
 
-#[pymethods]
-impl Fence {
-    #[getter]
-    fn token(&self) -> i64 {
-        self.inner.token()
-    }
+py_methods! {
+    impl Fence {
+        async(self, py, f = inner) {
+            /// Creates or overwrites `path` with `data`, fenced; the stat tuple.
+            fn put(path: String, data: Vec<u8>) async {
+                Ok(stat_tuple(&f.put(&path, &data).await?))
+            }
+            /// Deletes `path` if its version is `version` (None: any), fenced.
+            fn delete(path: String, version: Option<i32> = None) async {
+                f.delete(&path, version).await
+            }
+            /// Runs operation tuples atomically behind the fence check; their result tuples.
+            fn multi(ops: Vec<OpTuple>) {
+                let ops = ops
+                    .into_iter()
+                    .map(op_of)
+                    .collect::<zkha::Result<Vec<_>>>()
+                    .map_err(|e| to_py_err(py, e))?;
+            } async {
+                let results = f.multi(ops).await?;
+                Ok(results.into_iter().map(result_tuple).collect::<Vec<_>>())
+            }
+        }
 
-    #[getter]
-    fn node(&self) -> String {
-        self.inner.node().to_string()
-    }
+        #[getter]
+        fn token(&self) -> i64 {
+            self.inner.token()
+        }
 
-    #[getter]
-    fn session_id(&self) -> i64 {
-        self.inner.session_id()
-    }
+        #[getter]
+        fn node(&self) -> String {
+            self.inner.node().to_string()
+        }
 
-    /// Creates or overwrites `path` with `data`, fenced; the stat tuple.
-    #[pyo3(signature = (path, data, aio=None))]
-    fn put(
-        &self,
-        py: Python<'_>,
-        path: String,
-        data: Vec<u8>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let f = self.inner.clone();
-        go(py, aio, async move {
-            Ok(stat_tuple(&f.put(&path, &data).await?))
-        })
-    }
-
-    /// Deletes `path` if its version is `version` (None: any), fenced.
-    #[pyo3(signature = (path, version=None, aio=None))]
-    fn delete(
-        &self,
-        py: Python<'_>,
-        path: String,
-        version: Option<i32>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let f = self.inner.clone();
-        go(py, aio, async move { f.delete(&path, version).await })
-    }
-
-    /// Runs operation tuples atomically behind the fence check; their result tuples.
-    #[pyo3(signature = (ops, aio=None))]
-    fn multi(
-        &self,
-        py: Python<'_>,
-        ops: Vec<OpTuple>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let ops = ops
-            .into_iter()
-            .map(op_of)
-            .collect::<zkha::Result<Vec<_>>>()
-            .map_err(|e| to_py_err(py, e))?;
-        let f = self.inner.clone();
-        go(py, aio, async move {
-            let results = f.multi(ops).await?;
-            Ok(results.into_iter().map(result_tuple).collect::<Vec<_>>())
-        })
+        #[getter]
+        fn session_id(&self) -> i64 {
+            self.inner.session_id()
+        }
     }
 }

@@ -76,102 +76,41 @@ pub(crate) struct FlinkView {
     pub(crate) inner: zkha::flink::ClusterView,
 }
 
-#[pymethods]
-impl FlinkView {
-    #[new]
-    fn new(client: PyRef<'_, Client>, root: &str) -> FlinkView {
-        let layout = zkha::flink::FlinkLayout::new(root);
-        FlinkView {
-            inner: zkha::flink::ClusterView::new(client.inner.clone(), layout),
+py_methods! {
+    impl FlinkView {
+        async(self, py, v = inner) {
+            /// [(component, leader row or None)] in Flink's component order.
+            fn leaders() async {
+                let all = v.leaders().await?;
+                Ok(all
+                    .into_iter()
+                    .map(|(c, l)| (c, l.map(leader_row)))
+                    .collect::<Vec<_>>())
+            }
+            fn job_leader(job_id: String) async {
+                Ok(v.job_leader(&job_id).await?.map(leader_row))
+            }
+            fn jobs() async { v.jobs().await }
+            fn execution_plan(job_id: String) async { v.execution_plan(&job_id).await }
+            fn checkpoints(job_id: String) async {
+                let all = v.checkpoints(&job_id).await?;
+                Ok(all.into_iter().map(checkpoint_row).collect::<Vec<_>>())
+            }
+            fn latest_checkpoint(job_id: String) async {
+                Ok(v.latest_checkpoint(&job_id).await?.map(checkpoint_row))
+            }
+            fn checkpoint_counter(job_id: String) async { v.checkpoint_counter(&job_id).await }
+            /// The status document as JSON text.
+            fn status_json() async { Ok(v.status().await?.to_json()) }
         }
-    }
 
-    /// [(component, leader row or None)] in Flink's component order.
-    #[pyo3(signature = (aio=None))]
-    fn leaders(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move {
-            let all = v.leaders().await?;
-            Ok(all
-                .into_iter()
-                .map(|(c, l)| (c, l.map(leader_row)))
-                .collect::<Vec<_>>())
-        })
-    }
-
-    #[pyo3(signature = (job_id, aio=None))]
-    fn job_leader(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move {
-            Ok(v.job_leader(&job_id).await?.map(leader_row))
-        })
-    }
-
-    #[pyo3(signature = (aio=None))]
-    fn jobs(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move { v.jobs().await })
-    }
-
-    #[pyo3(signature = (job_id, aio=None))]
-    fn execution_plan(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move { v.execution_plan(&job_id).await })
-    }
-
-    #[pyo3(signature = (job_id, aio=None))]
-    fn checkpoints(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move {
-            let all = v.checkpoints(&job_id).await?;
-            Ok(all.into_iter().map(checkpoint_row).collect::<Vec<_>>())
-        })
-    }
-
-    #[pyo3(signature = (job_id, aio=None))]
-    fn latest_checkpoint(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move {
-            Ok(v.latest_checkpoint(&job_id).await?.map(checkpoint_row))
-        })
-    }
-
-    #[pyo3(signature = (job_id, aio=None))]
-    fn checkpoint_counter(
-        &self,
-        py: Python<'_>,
-        job_id: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move { v.checkpoint_counter(&job_id).await })
-    }
-
-    /// The status document as JSON text.
-    #[pyo3(signature = (aio=None))]
-    fn status_json(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let v = self.inner.clone();
-        go(py, aio, async move { Ok(v.status().await?.to_json()) })
+        #[new]
+        fn new(client: PyRef<'_, Client>, root: &str) -> FlinkView {
+            let layout = zkha::flink::FlinkLayout::new(root);
+            FlinkView {
+                inner: zkha::flink::ClusterView::new(client.inner.clone(), layout),
+            }
+        }
     }
 }
 

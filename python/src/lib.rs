@@ -30,6 +30,50 @@ use zkha::{
     NodeMode, NodeStat, Op, OpResult, Pem, RetryPolicy, Sasl, SharedEventStream, TlsConfig,
 };
 
+/// The `#[pymethods]` block of a native class whose core calls run either way: blocking with
+/// the GIL released, or as an `asyncio.Future` of the event loop passed as `aio`.
+///
+/// In the `async(self, py, h = field)` section, each `fn name(args) { prelude } async { body }`
+/// becomes a method taking `args` and a trailing `aio=None` (an arg's `= default` goes into
+/// its Python signature): it clones `self.field` into `h`, runs the optional prelude (checks
+/// of the arguments that raise at the call, also for asyncio), then runs `body`, a future of
+/// `zkha::Result<T>`, through [`go`]. The items after the section pass through unchanged.
+macro_rules! py_methods {
+    (
+        impl $ty:ident {
+            async($slf:ident, $py:ident, $h:ident = $field:ident) {
+                $(
+                    $(#[$m:meta])*
+                    fn $name:ident($($arg:ident: $t:ty $(= $default:tt)?),* $(,)?)
+                        $({ $($pre:stmt;)* })? async $body:block
+                )*
+            }
+            $($rest:tt)*
+        }
+    ) => {
+        #[pymethods]
+        impl $ty {
+            $(
+                $(#[$m])*
+                #[pyo3(signature = ($($arg $(= $default)?,)* aio = None))]
+                #[allow(clippy::too_many_arguments)]
+                fn $name(
+                    &$slf,
+                    $py: Python<'_>,
+                    $($arg: $t,)*
+                    aio: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<Py<PyAny>> {
+                    #[allow(unused_variables)]
+                    let $h = $slf.$field.clone();
+                    $($($pre;)*)?
+                    go($py, aio, async move $body)
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
+
 mod client;
 mod election;
 mod fences;

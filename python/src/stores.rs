@@ -7,58 +7,22 @@ pub(crate) struct Counter {
     pub(crate) inner: zkha::Counter,
 }
 
-#[pymethods]
-impl Counter {
-    /// (value, version)
-    #[pyo3(signature = (aio=None))]
-    fn get(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let c = self.inner.clone();
-        go(py, aio, async move { c.get().await })
-    }
+py_methods! {
+    impl Counter {
+        async(self, py, c = inner) {
+            /// (value, version)
+            fn get() async { c.get().await }
+            fn get_and_increment() async { c.get_and_increment().await }
+            fn compare_and_set(expected_version: i32, value: i64) async {
+                c.compare_and_set(expected_version, value).await
+            }
+            fn set(value: i64) async { c.set(value).await }
+            fn remove() async { c.remove().await }
+        }
 
-    #[pyo3(signature = (aio=None))]
-    fn get_and_increment(
-        &self,
-        py: Python<'_>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let c = self.inner.clone();
-        go(py, aio, async move { c.get_and_increment().await })
-    }
-
-    #[pyo3(signature = (expected_version, value, aio=None))]
-    fn compare_and_set(
-        &self,
-        py: Python<'_>,
-        expected_version: i32,
-        value: i64,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let c = self.inner.clone();
-        go(py, aio, async move {
-            c.compare_and_set(expected_version, value).await
-        })
-    }
-
-    #[pyo3(signature = (value, aio=None))]
-    fn set(
-        &self,
-        py: Python<'_>,
-        value: i64,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let c = self.inner.clone();
-        go(py, aio, async move { c.set(value).await })
-    }
-
-    #[pyo3(signature = (aio=None))]
-    fn remove(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let c = self.inner.clone();
-        go(py, aio, async move { c.remove().await })
-    }
-
-    fn path(&self) -> String {
-        self.inner.path().to_string()
+        fn path(&self) -> String {
+            self.inner.path().to_string()
+        }
     }
 }
 
@@ -74,121 +38,35 @@ pub(crate) struct PointerStore {
     pub(crate) inner: zkha::PointerStore,
 }
 
-#[pymethods]
-impl PointerStore {
-    #[pyo3(signature = (name, data, aio=None))]
-    fn add_and_lock(
-        &self,
-        py: Python<'_>,
-        name: String,
-        data: Vec<u8>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move { s.add_and_lock(&name, &data).await })
-    }
+py_methods! {
+    impl PointerStore {
+        async(self, py, s = inner) {
+            fn add_and_lock(name: String, data: Vec<u8>) async {
+                s.add_and_lock(&name, &data).await
+            }
+            fn replace(name: String, expected_version: i32, data: Vec<u8>) async {
+                s.replace(&name, expected_version, &data).await
+            }
+            fn exists(name: String) async { s.exists(&name).await }
+            fn get_and_lock(name: String) async { Ok(entry(s.get_and_lock(&name).await?)) }
+            fn get_all_and_lock() async {
+                Ok(s.get_all_and_lock()
+                    .await?
+                    .into_iter()
+                    .map(entry)
+                    .collect::<Vec<_>>())
+            }
+            fn get_all_handles() async { s.get_all_handles().await }
+            fn release(name: String) async { s.release(&name).await }
+            fn release_and_try_remove(name: String) async {
+                s.release_and_try_remove(&name).await
+            }
+            fn release_all() async { s.release_all().await }
+        }
 
-    #[pyo3(signature = (name, expected_version, data, aio=None))]
-    fn replace(
-        &self,
-        py: Python<'_>,
-        name: String,
-        expected_version: i32,
-        data: Vec<u8>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move {
-            s.replace(&name, expected_version, &data).await
-        })
-    }
-
-    #[pyo3(signature = (name, aio=None))]
-    fn exists(
-        &self,
-        py: Python<'_>,
-        name: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move { s.exists(&name).await })
-    }
-
-    #[pyo3(signature = (name, aio=None))]
-    fn get_and_lock(
-        &self,
-        py: Python<'_>,
-        name: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(
-            py,
-            aio,
-            async move { Ok(entry(s.get_and_lock(&name).await?)) },
-        )
-    }
-
-    #[pyo3(signature = (aio=None))]
-    fn get_all_and_lock(
-        &self,
-        py: Python<'_>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move {
-            Ok(s.get_all_and_lock()
-                .await?
-                .into_iter()
-                .map(entry)
-                .collect::<Vec<_>>())
-        })
-    }
-
-    #[pyo3(signature = (aio=None))]
-    fn get_all_handles(
-        &self,
-        py: Python<'_>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move { s.get_all_handles().await })
-    }
-
-    #[pyo3(signature = (name, aio=None))]
-    fn release(
-        &self,
-        py: Python<'_>,
-        name: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move { s.release(&name).await })
-    }
-
-    #[pyo3(signature = (name, aio=None))]
-    fn release_and_try_remove(
-        &self,
-        py: Python<'_>,
-        name: String,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(
-            py,
-            aio,
-            async move { s.release_and_try_remove(&name).await },
-        )
-    }
-
-    #[pyo3(signature = (aio=None))]
-    fn release_all(&self, py: Python<'_>, aio: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let s = self.inner.clone();
-        go(py, aio, async move { s.release_all().await })
-    }
-
-    fn root(&self) -> String {
-        self.inner.root().to_string()
+        fn root(&self) -> String {
+            self.inner.root().to_string()
+        }
     }
 }
 
@@ -208,66 +86,48 @@ impl ConfigWatch {
     }
 }
 
-#[pymethods]
-impl ConfigWatch {
-    /// Waits for the first complete read (seconds) and returns the view then; `next` gives
-    /// the changes after that view (core's snapshot_and_changes: none missed, none twice).
-    #[pyo3(signature = (timeout, aio=None))]
-    fn ready(
-        &self,
-        py: Python<'_>,
-        timeout: f64,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let w = self.inner.clone();
-        let slot = self.events.clone();
-        let t = wait_for("timeout", timeout)?;
-        go(py, aio, async move {
-            w.ready(t).await?;
-            let (snapshot, changes) = w.snapshot_and_changes();
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = changes.shared();
-            Ok(snapshot
-                .into_iter()
-                .map(|(k, v)| (k, B(v)))
-                .collect::<std::collections::BTreeMap<_, _>>())
-        })
-    }
-
-    fn get(&self, rel_path: &str) -> Option<B> {
-        self.inner.get(rel_path).map(B)
-    }
-
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (k, v) in self.inner.snapshot() {
-            d.set_item(k, PyBytes::new(py, &v))?;
+py_methods! {
+    impl ConfigWatch {
+        async(self, py, w = inner) {
+            /// Waits for the first complete read (seconds) and returns the view then; `next`
+            /// gives the changes after that view (core's snapshot_and_changes: none missed,
+            /// none twice).
+            fn ready(timeout: f64) {
+                let slot = self.events.clone();
+                let t = wait_for("timeout", timeout)?;
+            } async {
+                w.ready(t).await?;
+                let (snapshot, changes) = w.snapshot_and_changes();
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = changes.shared();
+                Ok(snapshot
+                    .into_iter()
+                    .map(|(k, v)| (k, B(v)))
+                    .collect::<std::collections::BTreeMap<_, _>>())
+            }
+            /// The next change (rel_path, bytes or None if deleted), or None on timeout.
+            fn next(timeout: Option<f64> = None) {
+                let ev = self.events();
+                let limit = wait_limit("timeout", timeout)?;
+            } async {
+                Ok(ev
+                    .next_within(limit)
+                    .await
+                    .map(|c| (c.path, c.value.map(B))))
+            }
         }
-        Ok(d)
-    }
 
-    /// The next change (rel_path, bytes or None if deleted), or None on timeout.
-    #[pyo3(signature = (timeout=None, aio=None))]
-    fn next(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let ev = self.events();
-        let limit = wait_limit("timeout", timeout)?;
-        go(py, aio, async move {
-            Ok(ev
-                .next_within(limit)
-                .await
-                .map(|c| (c.path, c.value.map(B))))
-        })
-    }
-}
+        fn get(&self, rel_path: &str) -> Option<B> {
+            self.inner.get(rel_path).map(B)
+        }
 
-#[pyclass(module = "zkha._zkha", frozen)]
-pub(crate) struct LeaderWatch {
-    pub(crate) inner: zkha::LeaderInfoWatch,
-    pub(crate) events: SharedEventStream<LeaderInfo>,
+        fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            for (k, v) in self.inner.snapshot() {
+                d.set_item(k, PyBytes::new(py, &v))?;
+            }
+            Ok(d)
+        }
+    }
 }
 
 pub(crate) fn leader_value(i: LeaderInfo) -> (bool, Option<B>) {
@@ -277,39 +137,6 @@ pub(crate) fn leader_value(i: LeaderInfo) -> (bool, Option<B>) {
     }
 }
 
-#[pymethods]
-impl LeaderWatch {
-    /// (known, bytes or None): known is False before the first read.
-    fn current(&self) -> (bool, Option<B>) {
-        match self.inner.current() {
-            Some(i) => leader_value(i),
-            None => (false, None),
-        }
-    }
-
-    /// The next value (known, bytes or None when no leader is published); None on timeout.
-    #[pyo3(signature = (timeout=None, aio=None))]
-    fn next(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let ev = self.events.clone();
-        let limit = wait_limit("timeout", timeout)?;
-        go(py, aio, async move {
-            Ok(ev.next_within(limit).await.map(leader_value))
-        })
-    }
-}
-
-/// A live view of a node's children (sorted), or None while it does not exist.
-#[pyclass(module = "zkha._zkha", frozen)]
-pub(crate) struct ChildrenWatch {
-    pub(crate) inner: zkha::NodeWatch<zkha::NodeChildren>,
-    pub(crate) events: SharedEventStream<zkha::NodeChildren>,
-}
-
 pub(crate) fn children_value(c: zkha::NodeChildren) -> (bool, Option<Vec<String>>) {
     match c {
         zkha::NodeChildren::Present(names) => (true, Some(names)),
@@ -317,25 +144,42 @@ pub(crate) fn children_value(c: zkha::NodeChildren) -> (bool, Option<Vec<String>
     }
 }
 
-#[pymethods]
-impl ChildrenWatch {
-    /// (known, names or None): known is False before the first read.
-    fn current(&self) -> (bool, Option<Vec<String>>) {
-        self.inner.current().map_or((false, None), children_value)
-    }
+/// A native class over the core's `NodeWatch<T>`: its current value and its changes, each
+/// as `(known, value or None)` made by `$value` (known is False before the first read).
+macro_rules! node_watch_class {
+    ($(#[$m:meta])* $name:ident, $t:ty, $value:ident -> $out:ty) => {
+        $(#[$m])*
+        #[pyclass(module = "zkha._zkha", frozen)]
+        pub(crate) struct $name {
+            pub(crate) inner: zkha::NodeWatch<$t>,
+            pub(crate) events: SharedEventStream<$t>,
+        }
 
-    /// The next value (names, or None when the node does not exist); None on timeout.
-    #[pyo3(signature = (timeout=None, aio=None))]
-    fn next(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        aio: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let ev = self.events.clone();
-        let limit = wait_limit("timeout", timeout)?;
-        go(py, aio, async move {
-            Ok(ev.next_within(limit).await.map(children_value))
-        })
-    }
+        py_methods! {
+            impl $name {
+                async(self, py, ev = events) {
+                    /// The next value; None on timeout.
+                    fn next(timeout: Option<f64> = None) {
+                        let limit = wait_limit("timeout", timeout)?;
+                    } async {
+                        Ok(ev.next_within(limit).await.map($value))
+                    }
+                }
+
+                /// (known, value or None): known is False before the first read.
+                fn current(&self) -> (bool, $out) {
+                    self.inner.current().map_or((false, None), $value)
+                }
+            }
+        }
+    };
 }
+
+node_watch_class!(
+    /// A live view of a node's data (a leader's published information).
+    LeaderWatch, LeaderInfo, leader_value -> Option<B>
+);
+node_watch_class!(
+    /// A live view of a node's children (sorted), or None while it does not exist.
+    ChildrenWatch, zkha::NodeChildren, children_value -> Option<Vec<String>>
+);
