@@ -342,7 +342,7 @@ typedef struct zkha_error zkha_error;
 typedef struct zkha_fence zkha_fence;
 
 /**
- * A watch on one leader-information znode.
+ * A watch on one znode's data (leader information, or any node's).
  */
 typedef struct zkha_leader_watch zkha_leader_watch;
 
@@ -639,32 +639,6 @@ enum zkha_status zkha_config_watch_next(const struct zkha_config_watch *watch,
  * Stops and frees a config watch (NULL is fine).
  */
 void zkha_config_watch_free(struct zkha_config_watch *watch);
-
-/**
- * Watches one leader-information znode, or the data of any znode.
- */
-enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
-                                         const char *path,
-                                         struct zkha_leader_watch **out_watch,
-                                         struct zkha_error **err);
-
-/**
- * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
- * leader-information change: `*out_changed` false on timeout (the other outputs then empty);
- * else `*out_present` and
- * `*out_data` (free with zkha_bytes_free).
- */
-enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
-                                        uint64_t timeout_ms,
-                                        bool *out_changed,
-                                        bool *out_present,
-                                        struct zkha_bytes *out_data,
-                                        struct zkha_error **err);
-
-/**
- * Stops and frees a leader watch (NULL is fine).
- */
-void zkha_leader_watch_free(struct zkha_leader_watch *watch);
 
 /**
  * Joins the election on `latch_path` as `participant_id`.
@@ -1330,6 +1304,32 @@ enum zkha_status zkha_children_watch_next(const struct zkha_children_watch *watc
  * Stops and frees a children watch (NULL is fine).
  */
 void zkha_children_watch_free(struct zkha_children_watch *watch);
+
+/**
+ * Watches one leader-information znode, or the data of any znode.
+ */
+enum zkha_status zkha_leader_watch_start(const struct zkha_client *client,
+                                         const char *path,
+                                         struct zkha_leader_watch **out_watch,
+                                         struct zkha_error **err);
+
+/**
+ * Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
+ * leader-information change: `*out_changed` false on timeout (the other outputs then empty);
+ * else `*out_present` and
+ * `*out_data` (free with zkha_bytes_free).
+ */
+enum zkha_status zkha_leader_watch_next(const struct zkha_leader_watch *watch,
+                                        uint64_t timeout_ms,
+                                        bool *out_changed,
+                                        bool *out_present,
+                                        struct zkha_bytes *out_data,
+                                        struct zkha_error **err);
+
+/**
+ * Stops and frees a leader watch (NULL is fine).
+ */
+void zkha_leader_watch_free(struct zkha_leader_watch *watch);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,4 +1,4 @@
-//! Config and leader-information watches (`zkha_config_watch_*`, `zkha_leader_watch_*`).
+//! Config watches (`zkha_config_watch_*`): a subtree of small values.
 
 use super::*;
 
@@ -100,87 +100,5 @@ pub unsafe extern "C" fn zkha_config_watch_next(
 /// Stops and frees a config watch (NULL is fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_config_watch_free(watch: *mut zkha_config_watch) {
-    unsafe { free_box(watch) }
-}
-
-/// Watches one leader-information znode, or the data of any znode.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zkha_leader_watch_start(
-    client: *const zkha_client,
-    path: *const c_char,
-    out_watch: *mut *mut zkha_leader_watch,
-    err: *mut *mut zkha_error,
-) -> zkha_status {
-    guard(err, || {
-        let c = unsafe { obj(client, "client") }?;
-        let p = unsafe { text(path, "path") }?;
-        if out_watch.is_null() {
-            return Err(null("out_watch"));
-        }
-        let watch = c.client.watch_leader_info(p)?;
-        let events = watch.events().shared();
-        unsafe {
-            out(
-                out_watch,
-                "out_watch",
-                Box::into_raw(Box::new(zkha_leader_watch {
-                    on_change: Default::default(),
-                    watch,
-                    events,
-                })),
-            )
-        }
-    })
-}
-
-/// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
-/// leader-information change: `*out_changed` false on timeout (the other outputs then empty);
-/// else `*out_present` and
-/// `*out_data` (free with zkha_bytes_free).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zkha_leader_watch_next(
-    watch: *const zkha_leader_watch,
-    timeout_ms: u64,
-    out_changed: *mut bool,
-    out_present: *mut bool,
-    out_data: *mut zkha_bytes,
-    err: *mut *mut zkha_error,
-) -> zkha_status {
-    guard(err, || {
-        let w = unsafe { obj(watch, "watch") }?;
-        if out_changed.is_null() || out_present.is_null() || out_data.is_null() {
-            return Err(null("out_changed, out_present and out_data"));
-        }
-        let next = next_event(&w.events, timeout_ms)?;
-        unsafe {
-            match next {
-                // Every output is written, also on timeout: a caller may free them alike.
-                None => {
-                    out_changed.write(false);
-                    out_present.write(false);
-                    out_data.write(bytes_out(Vec::new()));
-                }
-                Some(LeaderInfo::Present(d)) => {
-                    out_changed.write(true);
-                    out_present.write(true);
-                    out_data.write(bytes_out(d));
-                }
-                Some(LeaderInfo::Empty) => {
-                    out_changed.write(true);
-                    out_present.write(false);
-                    out_data.write(zkha_bytes {
-                        data: std::ptr::null_mut(),
-                        len: 0,
-                    });
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Stops and frees a leader watch (NULL is fine).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zkha_leader_watch_free(watch: *mut zkha_leader_watch) {
     unsafe { free_box(watch) }
 }

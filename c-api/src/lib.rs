@@ -24,15 +24,15 @@ mod stores;
 mod watches;
 
 pub use fences::{zkha_contender, zkha_fence, zkha_node_mode, zkha_op, zkha_op_kind, zkha_stat};
-pub use watches::zkha_children_watch;
+pub use watches::{zkha_children_watch, zkha_leader_watch};
 #[allow(unused_imports)]
 pub use {client::*, config_watches::*, election::*, errors::*, locks::*, options::*, stores::*};
 
 use zkha::flink::FlinkConfig;
 use zkha::{
     AclEntry, AclMode, Client, ClientOptions, Coded, ConnectionStateKind, CounterFormat,
-    Credential, ElectionEvent, ElectionOptions, ErrorKind, Kerberos, LeaderInfo, LockGuard,
-    LockKind, Pem, Sasl, SharedEventStream, TlsConfig,
+    Credential, ElectionEvent, ElectionOptions, ErrorKind, Kerberos, LockGuard, LockKind, Pem,
+    Sasl, SharedEventStream, TlsConfig,
 };
 
 /// Result of every call.
@@ -288,14 +288,6 @@ pub struct zkha_store {
 pub struct zkha_config_watch {
     watch: zkha::ConfigWatch,
     events: SharedEventStream<zkha::ConfigChange>,
-}
-
-/// A watch on one leader-information znode.
-pub struct zkha_leader_watch {
-    /// Change callbacks (`zkha_leader_watch_on_change`), stopped by `zkha_leader_watch_free`.
-    on_change: std::sync::Mutex<Vec<callbacks::Registration>>,
-    watch: zkha::LeaderInfoWatch,
-    events: SharedEventStream<LeaderInfo>,
 }
 
 // ---- plumbing ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-//! A watch on any node's children (`zkha_children_watch_*`); any node's data is watched by
-//! `zkha_leader_watch_*`.
+//! Watches on any node: its data (`zkha_leader_watch_*`, named for leader information, its
+//! first use) and its children (`zkha_children_watch_*`), both over the core's `NodeWatch`.
 
 use std::ffi::{c_char, c_void};
 use std::sync::mpsc;
@@ -11,15 +11,60 @@ use zkha::{NodeChildren, NodeData, NodeWatch, SharedEventStream};
 use crate::callbacks::{Registration, UserData};
 use crate::{
     bytes_out, free_box, guard, next_event, null, obj, out, text, zkha_bytes, zkha_client,
-    zkha_error, zkha_leader_watch, zkha_status,
+    zkha_error, zkha_status, R,
 };
 
-/// A watch on one znode's children.
-pub struct zkha_children_watch {
-    /// Change callbacks, stopped by `zkha_children_watch_free` (before the watch ends).
+/// A node watch with its change callbacks: the state behind both C watch types.
+pub struct WatchHandle<T: Watched> {
+    /// Change callbacks, stopped when the handle is freed (before the watch ends).
     on_change: std::sync::Mutex<Vec<Registration>>,
-    watch: NodeWatch<NodeChildren>,
-    events: SharedEventStream<NodeChildren>,
+    watch: NodeWatch<T>,
+    events: SharedEventStream<T>,
+}
+
+/// A watch on one znode's children.
+pub struct zkha_children_watch(WatchHandle<NodeChildren>);
+
+/// A watch on one znode's data (leader information, or any node's).
+pub struct zkha_leader_watch(WatchHandle<NodeData>);
+
+impl<T: Watched> WatchHandle<T> {
+    /// The start of a watch: `make` watches `path` of `client`, `wrap` makes it the C type,
+    /// stored in `*out_watch`.
+    ///
+    /// # Safety
+    /// The pointers as the calling `*_start` function documents them.
+    unsafe fn start<W>(
+        client: *const zkha_client,
+        path: *const c_char,
+        out_watch: *mut *mut W,
+        make: impl FnOnce(&zkha::Client, &str) -> zkha::Result<NodeWatch<T>>,
+        wrap: impl FnOnce(WatchHandle<T>) -> W,
+    ) -> R<()> {
+        let c = unsafe { obj(client, "client") }?;
+        let p = unsafe { text(path, "path") }?;
+        if out_watch.is_null() {
+            return Err(null("out_watch"));
+        }
+        let watch = make(&c.client, p)?;
+        let events = watch.events().shared();
+        let handle = wrap(WatchHandle {
+            on_change: Default::default(),
+            watch,
+            events,
+        });
+        unsafe { out(out_watch, "out_watch", Box::into_raw(Box::new(handle))) }
+    }
+
+    /// Calls `call` with every value (the current one first) on a thread of its own.
+    fn on_change(&self, call: impl Fn(T) + Send + 'static) -> R<()> {
+        let r = Registration::start_with("zkha-on-change", call, feed(&self.watch))?;
+        self.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
+        Ok(())
+    }
 }
 
 /// Called with each value of a watched node's data (the current one first), on the
@@ -99,12 +144,7 @@ pub unsafe extern "C" fn zkha_children_watch_on_change(
                 )
             }
         };
-        let r = Registration::start_with("zkha-on-change", call, feed(&w.watch))?;
-        w.on_change
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(r);
-        Ok(())
+        w.0.on_change(call)
     })
 }
 
@@ -129,12 +169,7 @@ pub unsafe extern "C" fn zkha_leader_watch_on_change(
             // SAFETY: the registered C function and user data; the bytes live for the call.
             unsafe { cb(ud.get(), present, data.as_ptr(), data.len()) }
         };
-        let r = Registration::start_with("zkha-on-change", call, feed(&w.watch))?;
-        w.on_change
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(r);
-        Ok(())
+        w.0.on_change(call)
     })
 }
 
@@ -146,20 +181,14 @@ pub unsafe extern "C" fn zkha_children_watch_start(
     out_watch: *mut *mut zkha_children_watch,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
-    guard(err, || {
-        let c = unsafe { obj(client, "client") }?;
-        let p = unsafe { text(path, "path") }?;
-        if out_watch.is_null() {
-            return Err(null("out_watch"));
-        }
-        let watch = c.client.watch_children(p)?;
-        let events = watch.events().shared();
-        let w = Box::new(zkha_children_watch {
-            on_change: Default::default(),
-            watch,
-            events,
-        });
-        unsafe { out(out_watch, "out_watch", Box::into_raw(w)) }
+    guard(err, || unsafe {
+        WatchHandle::start(
+            client,
+            path,
+            out_watch,
+            |c, p| c.watch_children(p),
+            zkha_children_watch,
+        )
     })
 }
 
@@ -188,7 +217,7 @@ pub unsafe extern "C" fn zkha_children_watch_next(
         {
             return Err(null("out_changed, out_present, out_names and out_count"));
         }
-        let (changed, present, names) = match next_event(&w.events, timeout_ms)? {
+        let (changed, present, names) = match next_event(&w.0.events, timeout_ms)? {
             None => (false, false, Vec::new()),
             Some(NodeChildren::Empty) => (true, false, Vec::new()),
             Some(NodeChildren::Present(names)) => (true, true, names),
@@ -206,5 +235,76 @@ pub unsafe extern "C" fn zkha_children_watch_next(
 /// Stops and frees a children watch (NULL is fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_children_watch_free(watch: *mut zkha_children_watch) {
+    unsafe { free_box(watch) }
+}
+
+/// Watches one leader-information znode, or the data of any znode.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_start(
+    client: *const zkha_client,
+    path: *const c_char,
+    out_watch: *mut *mut zkha_leader_watch,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || unsafe {
+        WatchHandle::start(
+            client,
+            path,
+            out_watch,
+            |c, p| c.watch_leader_info(p),
+            zkha_leader_watch,
+        )
+    })
+}
+
+/// Waits up to `timeout_ms` (0: no wait, ZKHA_WAIT_FOREVER: no limit) for the next
+/// leader-information change: `*out_changed` false on timeout (the other outputs then empty);
+/// else `*out_present` and
+/// `*out_data` (free with zkha_bytes_free).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_next(
+    watch: *const zkha_leader_watch,
+    timeout_ms: u64,
+    out_changed: *mut bool,
+    out_present: *mut bool,
+    out_data: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let w = unsafe { obj(watch, "watch") }?;
+        if out_changed.is_null() || out_present.is_null() || out_data.is_null() {
+            return Err(null("out_changed, out_present and out_data"));
+        }
+        let next = next_event(&w.0.events, timeout_ms)?;
+        unsafe {
+            match next {
+                // Every output is written, also on timeout: a caller may free them alike.
+                None => {
+                    out_changed.write(false);
+                    out_present.write(false);
+                    out_data.write(bytes_out(Vec::new()));
+                }
+                Some(NodeData::Present(d)) => {
+                    out_changed.write(true);
+                    out_present.write(true);
+                    out_data.write(bytes_out(d));
+                }
+                Some(NodeData::Empty) => {
+                    out_changed.write(true);
+                    out_present.write(false);
+                    out_data.write(zkha_bytes {
+                        data: std::ptr::null_mut(),
+                        len: 0,
+                    });
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Stops and frees a leader watch (NULL is fine).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_leader_watch_free(watch: *mut zkha_leader_watch) {
     unsafe { free_box(watch) }
 }
