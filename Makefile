@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-python tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk
+.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -167,7 +167,22 @@ torture: zookeeper
 bench: zookeeper jar
 	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench
 	$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench
-	$(MAKE) -s bench-python
+	$(MAKE) -s bench-peers
+
+# zkha from Rust, C and Python beside Curator and kazoo (and the bare client's floor), each a
+# process of its own per run, runs interleaved (docs/bench.md). Release builds throughout.
+PEER_DIR := $(CURDIR)/target/peer-bench
+bench-peers: zookeeper python-env
+	$(CARGO) build --release -q -p zkha-c
+	$(CARGO) build --release -q -p zkha-examples --bin zkha-peer-bench
+	mkdir -p $(PEER_DIR)
+	cc -O2 -Wall -Wextra -Werror -Ic-api/include c-api/bench/peer_driver.c -Ltarget/release -lzkha \
+		-Wl,-rpath,$(CURDIR)/target/release -lpthread -o $(PEER_DIR)/peer_driver
+	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q --profile wheel
+	$(MVN) -f tests/java-peers/pom.xml package -DskipTests
+	ZKHA_PEER_C=$(PEER_DIR)/peer_driver ZKHA_PEER_PYTHON=$(PY) \
+		ZKHA_PEER_CURATOR_CP='$(CURDIR)/tests/java-peers/target/classes:$(CURDIR)/tests/java-peers/target/lib/*' \
+		target/release/zkha-peer-bench
 
 fmt:
 	$(CARGO) fmt --all
@@ -196,7 +211,7 @@ WHEEL_PROFILE ?= release
 WHEEL_DIR := $(CURDIR)/target/wheels$(if $(filter debug,$(WHEEL_PROFILE)),-debug,)
 wheel: tools python-env $(if $(filter release,$(WHEEL_PROFILE)),zig,)
 	rm -f $(WHEEL_DIR)/zkha-*.whl
-	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --release --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
+	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --profile wheel --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
 	$(if $(filter release,$(WHEEL_PROFILE)),scripts/check-glibc $(WHEEL_DIR)/zkha-*.whl,)
 
 # The wheel installs into a fresh venv and imports; the console script runs.
@@ -216,8 +231,3 @@ test-python: tools python-env
 	cd python && $(PY) -m pytest -q tests
 	$(MAKE) -s wheel-check WHEEL_PROFILE=release
 
-# Python lock cycle and election hand-over next to kazoo, same ensemble, same run (release build).
-bench-python: tools python-env
-	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
-	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q --release
-	$(PY) python/bench/bench.py

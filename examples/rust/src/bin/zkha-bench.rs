@@ -7,7 +7,9 @@
 //! the crash-failover rounds, default 4000), `ZKHA_BENCH_CRASH_ROUNDS` (default 3, each with
 //! the liveness link on and off: the rounds with it off take about one session timeout each),
 //! `ZKHA_BENCH_LOCK_CYCLES` (default 2000), `ZKHA_BENCH_LOCK_RUNS` (runs of lock/floor pairs,
-//! default 5).
+//! default 5), `ZKHA_BENCH_WARMUP_S` (create/delete round trips on the fresh ensemble before
+//! the first figure, default 5: a cold ensemble's round trips cost several times the later
+//! ones, which once made the first figure's floor read 7.5 ms against 1.1 ms later).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -17,6 +19,10 @@ use serde_json::json;
 use zkha::{Client, ClientOptions, ElectionOptions, LivenessOptions};
 use zkha_testkit::{Ensemble, Options};
 use zookeeper_client as zk;
+
+#[path = "../coin.rs"]
+mod coin;
+use coin::Coin;
 
 fn env_num(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -42,27 +48,6 @@ fn percentile(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     let idx = ((samples.len() as f64 - 1.0) * q).round() as usize;
     samples[idx.min(samples.len() - 1)]
-}
-
-/// A coin for A/B order (xorshift64*, seeded from the clock: the order only has to be
-/// unrelated to the machine's rhythms, not secret).
-struct Coin(u64);
-
-impl Coin {
-    fn seeded() -> Coin {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Coin(nanos | 1)
-    }
-
-    fn flip(&mut self) -> bool {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 63 == 1
-    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -133,6 +118,11 @@ async fn run(zk: &Ensemble, config: &str) {
         .await
         .unwrap();
     let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let warm_until = Instant::now() + Duration::from_secs(env_num("ZKHA_BENCH_WARMUP_S", 5));
+    while Instant::now() < warm_until {
+        raw.create("/bench-warm-up", b"", &opts).await.unwrap();
+        raw.delete("/bench-warm-up", None).await.unwrap();
+    }
     let mut cd = Vec::new();
     let mut ex = Vec::new();
     for i in 0..rounds.max(50) {
