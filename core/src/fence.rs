@@ -144,7 +144,7 @@ impl Fence {
                     Err(e) if e.kind() == ErrorKind::NoNode => {}
                     Err(e) => return Err(e),
                 }
-                fence.inner.ensure_parents(&fence.session, &full).await?;
+                fence.make_parents(&path).await?;
                 let create = Op::Create {
                     path: path.clone(),
                     data: data.clone(),
@@ -174,6 +174,44 @@ impl Fence {
             version,
         };
         self.multi(vec![op]).await.map(|_| ())
+    }
+
+    /// Makes the missing ancestors of `rel` (namespace-relative) in one fenced multi: once
+    /// the grant is gone, nothing is made (`NotLeader`), so a deposed leader never recreates
+    /// a tree that was cleaned up (a finished Flink cluster's root, its latch nodes with it).
+    /// Ancestors made or removed meanwhile by others are no error: the caller looks again.
+    pub(crate) async fn make_parents(&self, rel: &str) -> Result<()> {
+        let inner = &self.inner;
+        let mut missing = Vec::new();
+        let mut dir = crate::path::parent(rel);
+        while dir != "/" {
+            let full = inner.resolve(dir, "path")?;
+            let stat = inner
+                .run(&self.session, &full, async |zk| zk.check_stat(&full).await)
+                .await?;
+            if stat.is_some() {
+                break;
+            }
+            missing.push(dir.to_string());
+            dir = crate::path::parent(dir);
+        }
+        let ops: Vec<Op> = missing
+            .into_iter()
+            .rev()
+            .map(|path| Op::Create {
+                path,
+                data: Vec::new(),
+                mode: NodeMode::Persistent,
+            })
+            .collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        match self.multi_here(ops).await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::NodeExists | ErrorKind::NoNode) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) async fn multi_here(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {

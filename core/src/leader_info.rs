@@ -52,7 +52,6 @@ pub(crate) async fn publish(
     let full = inner.resolve(rel, "leader information path")?;
     inner.check_payload(&full, data.len())?;
     let s = fence.session.clone();
-    inner.ensure_parents(&s, &full).await?;
     for _ in 0..32 {
         let stat = inner
             .run(&s, &full, async |zk| zk.check_stat(&full).await)
@@ -80,10 +79,11 @@ pub(crate) async fn publish(
         match fence.multi_here(ops).await {
             Ok(_) if last => return Ok(()),
             Ok(_) => continue,
-            // The parent was removed meanwhile (an emptied `leader/<component>` node is
-            // cleaned up as Flink's built-in HA does): make it again.
+            // A parent is missing (the first publish, or an emptied `leader/<component>`
+            // node cleaned up as Flink's built-in HA does): make it, fenced too, so a grant
+            // that went with a cleaned-up root recreates nothing.
             Err(e) if creating && e.kind() == ErrorKind::NoNode => {
-                inner.ensure_parents(&s, &full).await?;
+                fence.make_parents(rel).await?;
             }
             // Raced with another change of the node: look again.
             Err(e)

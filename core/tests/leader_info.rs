@@ -235,3 +235,61 @@ async fn watches_on_any_nodes_children_and_data() {
     assert_eq!(data.current(), Some(NodeData::Empty));
     c.close().await;
 }
+
+/// A finished Flink cluster's leader deletes the cluster's root (the latch nodes of every
+/// contender go with it) while a contender, granted in that moment, publishes its leader
+/// information. The publish must neither fail with NoNode (Flink treats that as fatal and the
+/// JobManager exits with an error) nor recreate the deleted root: it writes only while its
+/// latch node stands (fenced), else answers NotLeader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_while_the_root_is_cleaned_up_recreates_nothing() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let (c, cleaner) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let mut refused = 0;
+    for round in 0..20 {
+        let root = unique("cleaned-up");
+        let e = elect(&c, &format!("{root}/leader/latch"), "a");
+        e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+        let info = format!("{root}/leader/resource_manager/connection_info");
+        // The cleanup and a publish at the same moment (a few rounds with the publish a little
+        // later, when the latch node is surely gone but the revocation may not be in).
+        let delay = Duration::from_micros(100 * (round % 5));
+        let publish = async {
+            tokio::time::sleep(delay).await;
+            e.publish_leader_info(&info, b"pekko://flink/user/rpc/rm")
+                .await
+        };
+        let cleanup = async {
+            // Flink's cleanup retries a subtree that gained a node meanwhile.
+            for _ in 0..50 {
+                match cleaner.delete_recursive(&root).await {
+                    Ok(()) => return,
+                    Err(err) if err.kind() == ErrorKind::NotEmpty => continue,
+                    Err(err) => panic!("cleanup of {root}: {err}"),
+                }
+            }
+            panic!("cleanup of {root} never finished");
+        };
+        let (published, ()) = tokio::join!(publish, cleanup);
+        match published {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::NotLeader => refused += 1,
+            Err(err) => panic!("round {round}: publish failed with {:?}: {err}", err.kind()),
+        }
+        // Closing leaves the election (a contender whose node went re-joins, which makes its
+        // latch path again: that is the election's, not the publish's).
+        e.close().await;
+        cleaner.sync(&root).await.unwrap();
+        let left = cleaner.get_children(&format!("{root}/leader")).await;
+        assert!(
+            !matches!(&left, Ok(Some(names)) if names.iter().any(|n| n == "resource_manager")),
+            "round {round}: the publish made {root}/leader/resource_manager again after the \
+             cleanup: {left:?}"
+        );
+    }
+    eprintln!("{refused} of 20 publishes refused as NotLeader");
+}
