@@ -2,7 +2,8 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir");
-    println!("cargo:rerun-if-changed=src/lib.rs");
+    // The whole source directory: the API is spread over one module per concept.
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let mut config =
         cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("cbindgen.toml");
