@@ -604,12 +604,14 @@ enum zkha_status zkha_delete(const struct zkha_client *client,
                              struct zkha_error **err);
 
 /**
- * Watches the subtree at `root`; returns once its first complete read is in (at most 30 s,
- * else ZKHA_STATUS_TIMEOUT). `zkha_config_watch_next` then gives every change after that
- * view, none missed and none twice.
+ * Watches the subtree at `root`; returns once its first complete read is in, waiting up to
+ * `timeout_ms` for it (0: only if it is in at once; ZKHA_WAIT_FOREVER: without limit), else
+ * ZKHA_STATUS_TIMEOUT and no watch. `zkha_config_watch_next` then gives every change after
+ * that view, none missed and none twice.
  */
 enum zkha_status zkha_config_watch_start(const struct zkha_client *client,
                                          const char *root,
+                                         uint64_t timeout_ms,
                                          struct zkha_config_watch **out_watch,
                                          struct zkha_error **err);
 

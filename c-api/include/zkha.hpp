@@ -536,12 +536,14 @@ class PointerStore {
   detail::Handle<zkha_store, zkha_store_free> s_;
 };
 
-/// A watch on every value under a root (waits for its first complete read).
+/// A watch on every value under a root (waits up to `timeout` for its first complete read,
+/// zkha::forever: without limit; throws zkha::Error with ZKHA_STATUS_TIMEOUT if not in).
 class ConfigWatch {
  public:
-  ConfigWatch(const Client &client, const std::string &root) {
+  ConfigWatch(const Client &client, const std::string &root,
+              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     zkha_error *err = nullptr;
-    zkha_status s = zkha_config_watch_start(client.get(), root.c_str(), w_.out(), &err);  // call first: argument order is unspecified
+    zkha_status s = zkha_config_watch_start(client.get(), root.c_str(), detail::wait(timeout), w_.out(), &err);  // call first: argument order is unspecified
     detail::check(s, err);
   }
   /// The current value under `rel_path`, or std::nullopt.

@@ -2,34 +2,33 @@
 
 use super::*;
 
-/// Watches the subtree at `root`; returns once its first complete read is in (at most 30 s,
-/// else ZKHA_STATUS_TIMEOUT). `zkha_config_watch_next` then gives every change after that
-/// view, none missed and none twice.
+/// Watches the subtree at `root`; returns once its first complete read is in, waiting up to
+/// `timeout_ms` for it (0: only if it is in at once; ZKHA_WAIT_FOREVER: without limit), else
+/// ZKHA_STATUS_TIMEOUT and no watch. `zkha_config_watch_next` then gives every change after
+/// that view, none missed and none twice.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_config_watch_start(
     client: *const zkha_client,
     root: *const c_char,
+    timeout_ms: u64,
     out_watch: *mut *mut zkha_config_watch,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
     guard(err, || {
         let c = unsafe { obj(client, "client") }?;
         let r = unsafe { text(root, "root") }?;
-        if out_watch.is_null() {
-            return Err(null("out_watch"));
-        }
-        let watch = c.client.config_watch(r)?;
-        let w = watch.clone();
-        block(async move { w.ready(Duration::from_secs(30)).await.map(|_| ()) })?;
-        // Changes after the view then, taken with it (none missed, none twice).
-        let (_, changes) = watch.snapshot_and_changes();
-        let events = changes.shared();
         unsafe {
-            out(
-                out_watch,
-                "out_watch",
-                Box::into_raw(Box::new(zkha_config_watch { watch, events })),
-            )
+            out_new(out_watch, "out_watch", || {
+                let watch = c.client.config_watch(r)?;
+                let w = watch.clone();
+                // No limit: a deadline past the clock's end waits forever.
+                let limit = wait_ms(timeout_ms).unwrap_or(Duration::MAX);
+                block(async move { w.ready(limit).await.map(|_| ()) })?;
+                // Changes after the view then, taken with it (none missed, none twice).
+                let (_, changes) = watch.snapshot_and_changes();
+                let events = changes.shared();
+                Ok(zkha_config_watch { watch, events })
+            })
         }
     })
 }

@@ -15,21 +15,16 @@ pub unsafe extern "C" fn zkha_election_join(
         let c = unsafe { obj(client, "client") }?;
         let latch = unsafe { text(latch_path, "latch_path") }?;
         let id = unsafe { text(participant_id, "participant_id") }?;
-        if out_election.is_null() {
-            return Err(null("out_election"));
-        }
-        let election = c.client.election(latch, ElectionOptions::new(id))?;
-        let events = election.events().shared();
         unsafe {
-            out(
-                out_election,
-                "out_election",
-                Box::into_raw(Box::new(zkha_election {
+            out_new(out_election, "out_election", || {
+                let election = c.client.election(latch, ElectionOptions::new(id))?;
+                let events = election.events().shared();
+                Ok(zkha_election {
                     election,
                     events,
                     on_revoke: Default::default(),
-                })),
-            )
+                })
+            })
         }
     })
 }

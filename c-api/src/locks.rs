@@ -42,20 +42,15 @@ pub unsafe extern "C" fn zkha_lock_acquire(
     guard(err, || {
         let c = unsafe { obj(client, "client") }?.client.clone();
         let p = unsafe { text(path, "path") }?.to_string();
-        if out_lock.is_null() {
-            return Err(null("out_lock"));
-        }
-        let lock = c.lock(LockKind::parse_code(kind)?, &p, leases as usize)?;
-        let guard = block(async move { lock.acquire(wait_ms(timeout_ms)).await })?;
         unsafe {
-            out(
-                out_lock,
-                "out_lock",
-                Box::into_raw(Box::new(zkha_lock {
+            out_new(out_lock, "out_lock", || {
+                let lock = c.lock(LockKind::parse_code(kind)?, &p, leases as usize)?;
+                let guard = block(async move { lock.acquire(wait_ms(timeout_ms)).await })?;
+                Ok(zkha_lock {
                     guard: Some(guard),
                     on_lost: Vec::new(),
-                })),
-            )
+                })
+            })
         }
     })
 }

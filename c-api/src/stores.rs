@@ -21,13 +21,11 @@ pub unsafe extern "C" fn zkha_counter_new(
         } else {
             CounterFormat::Int32
         };
-        let counter = c.client.counter(p, format, initial)?;
         unsafe {
-            out(
-                out_counter,
-                "out_counter",
-                Box::into_raw(Box::new(zkha_counter { counter })),
-            )
+            out_new(out_counter, "out_counter", || {
+                let counter = c.client.counter(p, format, initial)?;
+                Ok(zkha_counter { counter })
+            })
         }
     })
 }
@@ -109,13 +107,11 @@ pub unsafe extern "C" fn zkha_store_new(
     guard(err, || {
         let c = unsafe { obj(client, "client") }?;
         let r = unsafe { text(root, "root") }?;
-        let store = c.client.pointer_store(r)?;
         unsafe {
-            out(
-                out_store,
-                "out_store",
-                Box::into_raw(Box::new(zkha_store { store })),
-            )
+            out_new(out_store, "out_store", || {
+                let store = c.client.pointer_store(r)?;
+                Ok(zkha_store { store })
+            })
         }
     })
 }

@@ -10,7 +10,7 @@ use zkha::{NodeChildren, NodeData, NodeWatch, SharedEventStream};
 
 use crate::callbacks::{Registration, UserData};
 use crate::{
-    bytes_out, free_box, guard, next_event, null, obj, out, text, zkha_bytes, zkha_client,
+    bytes_out, free_box, guard, next_event, null, obj, out, out_new, text, zkha_bytes, zkha_client,
     zkha_error, zkha_status, R,
 };
 
@@ -43,17 +43,17 @@ impl<T: Watched> WatchHandle<T> {
     ) -> R<()> {
         let c = unsafe { obj(client, "client") }?;
         let p = unsafe { text(path, "path") }?;
-        if out_watch.is_null() {
-            return Err(null("out_watch"));
+        unsafe {
+            out_new(out_watch, "out_watch", || {
+                let watch = make(&c.client, p)?;
+                let events = watch.events().shared();
+                Ok(wrap(WatchHandle {
+                    on_change: Default::default(),
+                    watch,
+                    events,
+                }))
+            })
         }
-        let watch = make(&c.client, p)?;
-        let events = watch.events().shared();
-        let handle = wrap(WatchHandle {
-            on_change: Default::default(),
-            watch,
-            events,
-        });
-        unsafe { out(out_watch, "out_watch", Box::into_raw(Box::new(handle))) }
     }
 
     /// Calls `call` with every value (the current one first) on a thread of its own.

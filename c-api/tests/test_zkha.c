@@ -308,7 +308,7 @@ static void test_counter_store_watch(void) {
   snprintf(key, sizeof key, "%s/flag", cfg);
   OK(zkha_put(c, key, (const uint8_t *)"off", 3, &e_));
   zkha_config_watch *w = NULL;
-  OK(zkha_config_watch_start(c, cfg, &w, &e_));
+  OK(zkha_config_watch_start(c, cfg, ZKHA_WAIT_FOREVER, &w, &e_));
   zkha_bytes v = {0};
   OK(zkha_config_watch_get(w, "flag", &v, &e_));
   CHECK(v.len == 3 && memcmp(v.data, "off", 3) == 0, "snapshot");
