@@ -407,8 +407,19 @@ async fn contend(sh: Arc<Shared>) {
     sh.finished.send_replace(true);
 }
 
-/// Sets the grant and tells subscribers.
-fn grant(sh: &Shared, held: Held) {
+/// Grants leadership on our latch `node` of session `s`, its `stat` read in that session (its
+/// creation zxid is the fencing token), and tells subscribers.
+fn grant(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
+    let held = Held {
+        leadership: Leadership {
+            fencing_token: stat.czxid,
+            leader_session_id: Uuid::new_v4(),
+            latch_node: node.to_string(),
+            session_id: s.id,
+        },
+        session: s.clone(),
+        version: stat.version,
+    };
     sh.failures.store(0, Ordering::SeqCst);
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
@@ -418,23 +429,6 @@ fn grant(sh: &Shared, held: Held) {
         *sh.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
         Some(event)
     });
-}
-
-/// Grants leadership on our latch `node` of session `s`, its `stat` read in that session
-/// (its creation zxid is the fencing token).
-fn grant_node(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
-    let leadership = Leadership {
-        fencing_token: stat.czxid,
-        leader_session_id: Uuid::new_v4(),
-        latch_node: node.to_string(),
-        session_id: s.id,
-    };
-    let held = Held {
-        leadership,
-        session: s.clone(),
-        version: stat.version,
-    };
-    grant(sh, held);
 }
 
 /// Clears the grant (if any) and tells subscribers.
@@ -691,7 +685,7 @@ async fn run_pass(
                 Some(st) if st.ephemeral_owner == s.id => st,
                 _ => return Pass::Rejoin,
             };
-            grant_node(sh, s, &node, &stat);
+            grant(sh, s, &node, &stat);
             return lead(sh, s, &node, states, close, client_closing, strict).await;
         }
         // Watch only the predecessor. If it vanished between listing and watching, the watch
@@ -781,7 +775,7 @@ async fn run_pass(
                 own.filter(|_| !own_gone && inner.is_current(s) && lease_holds(inner, s))
             {
                 drop(_status);
-                grant_node(sh, s, &node, &st);
+                grant(sh, s, &node, &st);
                 return lead(sh, s, &node, states, close, client_closing, strict).await;
             }
         }
