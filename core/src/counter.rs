@@ -194,8 +194,11 @@ impl Counter {
                     let data = self.format.encode(self.initial, &self.path)?;
                     let created = match &self.fence {
                         Some(f) => {
-                            inner.ensure_parents(&s, &self.path).await?;
-                            f.current_fence()?
+                            // Parents fenced too: a grant gone with a deleted tree makes
+                            // nothing again (as fenced puts and leader information).
+                            let fence = f.current_fence()?;
+                            fence.make_parents(&self.rel).await?;
+                            fence
                                 .multi_here(vec![Op::Create {
                                     path: self.rel.clone(),
                                     data,
