@@ -196,7 +196,15 @@ async fn watches_on_any_nodes_children_and_data() {
     let t = Duration::from_secs(5);
     let present =
         |names: &[&str]| NodeChildren::Present(names.iter().map(|n| n.to_string()).collect());
-    c.put(&format!("{dir}/a"), b"1").await.unwrap(); // makes the parent first, then a
+    // One step at a time, each seen before the next: a watch reports the state it reads, so
+    // two changes close together may be seen as one (the parent and `a` at once).
+    kids.wait_for(t, |k| *k == NodeChildren::Empty)
+        .await
+        .unwrap();
+    data.wait_for(t, |d| *d == NodeData::Empty).await.unwrap();
+    c.put(&dir, b"").await.unwrap();
+    kids.wait_for(t, |k| *k == present(&[])).await.unwrap();
+    c.put(&format!("{dir}/a"), b"1").await.unwrap();
     kids.wait_for(t, |k| *k == present(&["a"])).await.unwrap();
     c.put(&format!("{dir}/b"), b"").await.unwrap();
     kids.wait_for(t, |k| *k == present(&["a", "b"]))
@@ -230,6 +238,11 @@ async fn watches_on_any_nodes_children_and_data() {
     got.await.unwrap();
     c.delete_recursive(&dir).await.unwrap();
     kids.wait_for(Duration::from_secs(5), |k| *k == NodeChildren::Empty)
+        .await
+        .unwrap();
+    // The data watch is a task of its own: it reports the deletion of its node (told first on
+    // the session) on its own schedule, not before the children watch's wait above returns.
+    data.wait_for(Duration::from_secs(5), |d| *d == NodeData::Empty)
         .await
         .unwrap();
     assert_eq!(data.current(), Some(NodeData::Empty));
