@@ -168,8 +168,9 @@ pub(crate) async fn join_as(
                 return Ok((node, children));
             }
             Err(e) if e.kind() == ErrorKind::NoNode => {
-                // The parent is missing (first use, or deleted: CURATOR-724).
-                inner.ensure_path(s, parent).await?;
+                // The parent is missing (first use, or deleted: CURATOR-724). Made of
+                // containers, it goes again once the last contender has left.
+                inner.ensure_containers(s, parent).await?;
             }
             Err(e) if e.is_retryable() => {
                 // The create may have been applied: look for it (a read, repeated through

@@ -494,6 +494,43 @@ async fn a_root_deleted_again_and_again_is_no_election_error() {
         .expect("leads again once the root stays");
 }
 
+/// The standby of a finished Flink application joins again after the leader deleted the
+/// cluster's root, and so makes the election's path again. Those parents (like Curator's,
+/// `creatingParentContainersIfNeeded`) are containers: once the last contender has left,
+/// ZooKeeper removes them, and no HA data is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parents_made_by_a_rejoin_go_with_the_last_contender() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let ca = client(&zk.connect_string(), t).await;
+    let admin = client(&zk.connect_string(), t).await;
+    let root = unique("reaped");
+    let latch = format!("{root}/leader/latch");
+    let a = elect(&ca, &latch, "a");
+    let first = a.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    admin.delete_recursive(&root).await.unwrap();
+    eventually(Duration::from_secs(5), "joined again", || {
+        a.leadership()
+            .is_some_and(|l| l.fencing_token > first.fencing_token)
+    })
+    .await;
+    assert!(
+        admin.get_data(&latch).await.unwrap().is_some(),
+        "made again"
+    );
+    a.close().await;
+    // The test kit's servers look for empty containers each second; one level goes per look.
+    let start = Instant::now();
+    while admin.get_data(&root).await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{root} and below are left: {:?}",
+            admin.get_children(&root).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_ensemble_restart_leaves_exactly_one_leader() {
     let zk = fresh(3);

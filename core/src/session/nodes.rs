@@ -288,6 +288,18 @@ impl Inner {
 
     /// Creates `dir` and its ancestors as persistent znodes where missing.
     pub(crate) async fn ensure_path(&self, s: &Session, dir: &str) -> Result<()> {
+        self.make_path(s, dir, false).await
+    }
+
+    /// Creates `dir` and its ancestors as container znodes where missing: the parents of an
+    /// election's or a lock's queue, which ZooKeeper removes once they are empty again (as
+    /// Curator's `creatingParentContainersIfNeeded` makes them). A server without containers
+    /// (before 3.5.3) gets persistent ones.
+    pub(crate) async fn ensure_containers(&self, s: &Session, dir: &str) -> Result<()> {
+        self.make_path(s, dir, true).await
+    }
+
+    async fn make_path(&self, s: &Session, dir: &str, containers: bool) -> Result<()> {
         if dir == "/" {
             return Ok(());
         }
@@ -300,14 +312,23 @@ impl Inner {
             return Ok(());
         }
         let opts = zk::CreateMode::Persistent.with_acls(self.acls());
+        let container = zk::CreateMode::Container.with_acls(self.acls());
         let mut at = String::new();
         for seg in dir[1..].split('/') {
             at.push('/');
             at.push_str(seg);
-            match self
-                .run(s, &at, async |zk| zk.create(&at, &[], &opts).await)
-                .await
-            {
+            let created = self
+                .run(s, &at, async |zk| {
+                    if !containers {
+                        return zk.create(&at, &[], &opts).await;
+                    }
+                    match zk.create(&at, &[], &container).await {
+                        Err(zk::Error::Unimplemented) => zk.create(&at, &[], &opts).await,
+                        r => r,
+                    }
+                })
+                .await;
+            match created {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NodeExists => {}
                 Err(e) => return Err(e),

@@ -82,12 +82,14 @@ fn check_exit(cluster: &Cluster, jm: usize, status: ExitStatus, ha: Ha) -> bool 
     }
     // Granted in the moment between the leader's own latch node and the root going, and
     // revoked when its node went with the root (reason 4, node deleted): the application it
-    // had begun to run is interrupted, which Flink treats as fatal.
+    // had begun to run is interrupted, which Flink treats as fatal. zkha must revoke there (a
+    // leader without a latch node could lead beside a newcomer); docs/flink-e2e.md says why
+    // this is tolerated.
     let raced = logs::grep(&cluster.jm_log(jm), "leadership revoked (reason code 4)");
     if ha == Ha::Zkha && !strict() && status.code() == Some(FATAL_EXIT) && !raced.is_empty() {
         eprintln!(
-            "KNOWN ZKHA DEFECT: JobManager {} exited with {status}: its election raced the \
-             leader's cleanup of the cluster root: {}",
+            "TOLERATED: JobManager {} exited with {status}: it was granted while the leader \
+             cleaned up the cluster root, and revoked when its node went with the root: {}",
             jm + 1,
             raced[0].text
         );
@@ -213,24 +215,13 @@ fn application_cluster(artifacts: &Artifacts, ha: Ha) {
     let mut znodes = cluster.znodes().expect("znodes");
     if raced {
         // The dead standby had made the election's path again: its latch node lives until its
-        // session expires (T), the parents it created stay.
-        let deadline = Instant::now() + cluster.options().session_timeout + Duration::from_secs(3);
-        while znodes.iter().any(|z| z.starts_with("leader/latch/")) && Instant::now() < deadline {
+        // session expires (T); the parents it made are containers, which the servers remove
+        // once empty (each second in the test kit, one level at a time).
+        let deadline = Instant::now() + cluster.options().session_timeout + Duration::from_secs(6);
+        while znodes.iter().any(|z| z.starts_with("leader")) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(200));
             znodes = cluster.znodes().expect("znodes");
         }
-        let left: Vec<String> = znodes
-            .iter()
-            .filter(|z| *z == "leader" || *z == "leader/latch")
-            .cloned()
-            .collect();
-        if !left.is_empty() {
-            eprintln!(
-                "KNOWN ZKHA DEFECT: the JobManager that died re-joining left {left:?} below {}",
-                cluster.options().cluster_root()
-            );
-        }
-        znodes.retain(|z| !left.contains(z));
     }
     assert!(
         znodes.is_empty(),

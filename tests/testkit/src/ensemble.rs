@@ -902,6 +902,9 @@ impl Ensemble {
             ))
             .arg("-Dzookeeper.4lw.commands.whitelist=*")
             .arg("-Dzookeeper.cnxTimeout=1000")
+            // Empty container znodes (the parents an election or a lock makes, as Curator
+            // does) are removed each second rather than each minute.
+            .arg("-Dznode.container.checkIntervalMs=1000")
             .arg("-Dorg.slf4j.simpleLogger.showDateTime=true")
             .arg("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS");
         if let Some(digest) = &self.digest {
