@@ -424,11 +424,20 @@ fn grant(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
         token = held.leadership.fencing_token, "leadership granted");
+    let mut replaced = false;
     sh.events.publish_with(|| {
         let event = ElectionEvent::Granted(held.leadership.clone());
-        *sh.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
+        replaced = sh
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(held)
+            .is_some();
         Some(event)
     });
+    if !replaced {
+        sh.inner.metrics.leading.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Clears the grant (if any) and tells subscribers.
@@ -444,7 +453,8 @@ fn revoke(sh: &Shared, reason: RevokeReason) {
         was_held.then_some(ElectionEvent::Revoked { reason })
     });
     if was_held {
-        Metrics::inc(&sh.inner.metrics.revokes);
+        sh.inner.metrics.revoked(reason);
+        sh.inner.metrics.leading.fetch_sub(1, Ordering::Relaxed);
         tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id, ?reason, "leadership revoked");
     }
 }

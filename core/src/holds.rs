@@ -76,6 +76,11 @@ impl Holds {
         (id, rx)
     }
 
+    /// Number of locks held right now.
+    pub(crate) fn count(&self) -> usize {
+        self.held().1.len()
+    }
+
     /// Forgets a released lock (nothing is reported for it from now on).
     pub(crate) fn remove(&self, id: u64) {
         self.held().1.remove(&id);

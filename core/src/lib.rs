@@ -21,7 +21,7 @@ mod holds;
 pub mod leader_info;
 mod liveness;
 pub mod lock;
-mod metrics;
+pub mod metrics;
 pub mod node_watch;
 pub mod options;
 pub mod path;
@@ -46,12 +46,12 @@ pub use fence_slot::FenceSlot;
 pub use holds::LostReason;
 pub use leader_info::{LeaderInfo, LeaderInfoWatch};
 pub use lock::{Lock, LockGuard, LockKind, Mutex, ReadWriteLock, Semaphore};
-pub use metrics::{Histogram, MetricsSnapshot};
+pub use metrics::{Histogram, MetricsEndpoint, MetricsSnapshot};
 pub use node_watch::{NodeChildren, NodeData, NodeWatch};
 #[cfg(feature = "sabotage")]
 #[doc(hidden)]
 pub use options::Sabotage;
-pub use options::{AclMode, ClientOptions, LivenessOptions, RetryPolicy};
+pub use options::{AclMode, ClientOptions, LivenessOptions, MetricsOptions, RetryPolicy};
 pub use pointer_store::{Entry, PointerStore};
 pub use security::{AclEntry, Credential, Kerberos, Pem, Sasl, TlsConfig};
 pub use session::{Client, ConnectionState, ConnectionStateKind, NodeMode, NodeStat, StateEvents};

@@ -91,6 +91,8 @@ pub struct ClientOptions {
     pub sasl: Option<crate::security::Sasl>,
     /// `addAuth` credentials sent on every connection.
     pub auth: Vec<crate::security::Credential>,
+    /// Where the client's metrics are shown (Prometheus), and with which labels.
+    pub metrics: MetricsOptions,
     /// A deliberate defect, for the torture suite's proof that its checkers fail.
     #[cfg(feature = "sabotage")]
     #[doc(hidden)]
@@ -257,6 +259,85 @@ pub(crate) fn parse_host_port(entry: &str) -> std::result::Result<(&str, Option<
     Ok((host, port))
 }
 
+/// Where a client's metrics are shown: every live client is in
+/// [`openmetrics_text`](crate::metrics::openmetrics_text); with an `address`, an HTTP endpoint
+/// serves them there at `/metrics` (clients of one process asking for the same address share
+/// it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Labels on every series of this client (e.g. `cluster_id`, `component`). `client` (its
+    /// number in the process), `state`, `reason` and `le` are zkha's own.
+    pub labels: Vec<(String, String)>,
+    /// Serve the metrics over HTTP on this address (port 0: any free port).
+    pub address: Option<std::net::SocketAddr>,
+    /// With `address`, the last port to try: the first free one of `address.port()..=end` is
+    /// taken (a JobManager and a TaskManager on one host, as Flink's Prometheus reporter's
+    /// port ranges).
+    pub port_range_end: Option<u16>,
+}
+
+impl MetricsOptions {
+    /// Serves the metrics on `host` (an IP address; `None`: `0.0.0.0`, every interface) at
+    /// `port` (0: any free one) or the first free port up to `port_end`. A bad host or range
+    /// is an `InvalidArgument` error naming it; nothing changes then.
+    pub fn serve_at(&mut self, host: Option<&str>, port: u16, port_end: Option<u16>) -> Result<()> {
+        let ip = match host {
+            Some(h) => parse_listen_host(h)
+                .map_err(|why| Error::invalid(format!("metrics host {h:?} {why}")))?,
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
+        let mut m = self.clone();
+        m.address = Some(std::net::SocketAddr::new(ip, port));
+        m.port_range_end = port_end;
+        m.validate()?;
+        *self = m;
+        Ok(())
+    }
+
+    /// Label names zkha sets itself.
+    const RESERVED: [&'static str; 4] = ["client", "state", "reason", "le"];
+
+    /// Checks the label names (Prometheus' `[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed, not
+    /// zkha's own, not repeated); an error names the label.
+    pub fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (name, _) in &self.labels {
+            let well_formed = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with("__");
+            if !well_formed {
+                return Err(Error::invalid(format!(
+                    "metrics label name {name:?} is not a Prometheus label name \
+                     ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                )));
+            }
+            if Self::RESERVED.contains(&name.as_str()) {
+                return Err(Error::invalid(format!(
+                    "metrics label name {name:?} is set by zkha itself (reserved: {})",
+                    Self::RESERVED.join(", ")
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(Error::invalid(format!(
+                    "metrics label name {name:?} is given twice"
+                )));
+            }
+        }
+        if let (Some(a), Some(end)) = (self.address, self.port_range_end) {
+            if end < a.port() || a.port() == 0 {
+                return Err(Error::invalid(format!(
+                    "metrics port range {}-{end} is empty",
+                    a.port()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The server's default `jute.maxbuffer` less room for the request's own framing.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024 - 1024;
 
@@ -280,6 +361,7 @@ impl ClientOptions {
             tls: None,
             sasl: None,
             auth: Vec::new(),
+            metrics: MetricsOptions::default(),
             #[cfg(feature = "sabotage")]
             sabotage: None,
         }
@@ -398,6 +480,7 @@ impl ClientOptions {
             return Err(Error::invalid("connection timeout must be positive"));
         }
         path::normalize_root(&self.namespace, "namespace")?;
+        self.metrics.validate()?;
         if let Some(m) = self.lease_margin {
             if m >= self.session_timeout {
                 return Err(Error::invalid(format!(

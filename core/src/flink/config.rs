@@ -21,8 +21,10 @@
 //! `max-payload` (bytes), and the liveness link (fast crash failover): `liveness.enabled`
 //! (bool, default true), `liveness.host` (IP address to listen on), `liveness.port` (port to
 //! listen on, default 0 = any free one), `liveness.advertise` (`host` or `host:port` other
-//! JobManagers connect to). An unknown `high-availability.zkha.*` key is an error, so typos
-//! do not pass silently.
+//! JobManagers connect to), and the metrics endpoint: `metrics.port` (a port or a range
+//! `9250-9260`, the first free one taken; absent: no endpoint) and `metrics.host` (IP address
+//! to listen on, default `0.0.0.0`); its series carry `cluster_id` (the cluster id). An
+//! unknown `high-availability.zkha.*` key is an error, so typos do not pass silently.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,8 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.watchdog.timeout",
     "high-availability.zkha.tls.store-check-interval",
     "high-availability.zkha.plugin-dir",
+    "high-availability.zkha.metrics.port",
+    "high-availability.zkha.metrics.host",
 ];
 
 /// A Flink configuration as flat `key -> value` strings.
@@ -387,9 +391,52 @@ impl FlinkConfig {
             crate::options::parse_advertise(v).map_err(|why| bad(key, v, why))?;
             o.liveness.advertise = Some(v.trim().to_string());
         }
+        self.metrics_options(&mut o.metrics)?;
         o.validate()
             .map_err(|e| Error::config(format!("{}: {e}", self.source)))?;
         Ok(o)
+    }
+}
+
+impl FlinkConfig {
+    /// The metrics endpoint's keys, and the cluster id as a label.
+    fn metrics_options(&self, m: &mut crate::options::MetricsOptions) -> Result<()> {
+        let bad = |key: &str, v: &str, why: &str| {
+            Error::config(format!("{}: {key}: {v:?} {why}", self.source))
+        };
+        let (_, id) = self
+            .first(&[
+                "high-availability.cluster-id",
+                "high-availability.zookeeper.path.namespace",
+                "recovery.zookeeper.path.namespace",
+            ])
+            .unwrap_or(("high-availability.cluster-id", "default"));
+        m.labels.push((
+            "cluster_id".to_string(),
+            id.trim().trim_matches('/').to_string(),
+        ));
+        let key = "high-availability.zkha.metrics.port";
+        let Some(ports) = self.get(key) else {
+            return Ok(());
+        };
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad(key, ports, "is not a port or a range like 9250-9260"))
+        };
+        let (first, end) = match ports.split_once('-') {
+            Some((a, b)) => (port(a)?, Some(port(b)?)),
+            None => (port(ports)?, None),
+        };
+        if end.is_some_and(|e| e < first) {
+            return Err(bad(key, ports, "is an empty range"));
+        }
+        let key = "high-availability.zkha.metrics.host";
+        let host = self.get(key);
+        m.serve_at(host, first, end)
+            .map_err(|e| bad(key, host.unwrap_or("0.0.0.0"), &e.to_string()))
     }
 }
 
@@ -639,6 +686,32 @@ mod tests {
     }
 
     #[test]
+    fn metrics_keys() {
+        let o = FlinkConfig::parse_legacy("high-availability.zookeeper.quorum: zk:2181\n", "conf")
+            .client_options()
+            .unwrap();
+        assert_eq!(o.metrics.address, None, "no endpoint unless asked for");
+        assert_eq!(o.metrics.labels, [("cluster_id".into(), "default".into())]);
+        let c = FlinkConfig::parse_yaml(
+            "high-availability.zookeeper.quorum: zk:2181\nhigh-availability.cluster-id: /app-7\nhigh-availability.zkha.metrics:\n  port: 9250-9260\n  host: 127.0.0.1\n",
+            "config.yaml",
+        )
+        .unwrap();
+        let o = c.client_options().unwrap();
+        assert_eq!(o.metrics.address, Some("127.0.0.1:9250".parse().unwrap()));
+        assert_eq!(o.metrics.port_range_end, Some(9260));
+        assert_eq!(o.metrics.labels, [("cluster_id".into(), "app-7".into())]);
+        let o = FlinkConfig::parse_legacy(
+            "high-availability.zookeeper.quorum: zk:2181\nhigh-availability.zkha.metrics.port: 9249\n",
+            "conf",
+        )
+        .client_options()
+        .unwrap();
+        assert_eq!(o.metrics.address, Some("0.0.0.0:9249".parse().unwrap()));
+        assert_eq!(o.metrics.port_range_end, None);
+    }
+
+    #[test]
     fn legacy_format() {
         let c = FlinkConfig::parse_legacy(
             "# comment\nhigh-availability: zookeeper\nhigh-availability.zookeeper.quorum: zk:2181\nhigh-availability.zookeeper.path.root: /f\n",
@@ -694,6 +767,21 @@ mod tests {
                 "high-availability.zkha.liveness.host: jm-1",
                 "liveness.host",
                 "jm-1",
+            ),
+            (
+                "high-availability.zkha.metrics.port: 9260-9250",
+                "metrics.port",
+                "empty range",
+            ),
+            (
+                "high-availability.zkha.metrics.port: prom",
+                "metrics.port",
+                "prom",
+            ),
+            (
+                "high-availability.zkha.metrics.host: monitoring",
+                "metrics.host",
+                "monitoring",
             ),
             (
                 "high-availability.zkha.liveness.port: 70000",

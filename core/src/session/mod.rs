@@ -193,6 +193,9 @@ pub(crate) struct Inner {
     pub dead_sessions: crate::dead_sessions::DeadSessions,
     /// The lock paths' child views, shared by every lock handle on a path.
     pub lock_views: crate::lock::ViewSlots,
+    /// The HTTP endpoint serving the metrics (`ClientOptions::metrics`), while this client
+    /// lives.
+    metrics_endpoint: Option<Arc<crate::metrics::MetricsEndpoint>>,
 }
 
 /// A zkha client: a ZooKeeper session that is re-opened after expiry, with connection states
@@ -274,6 +277,13 @@ impl Client {
         } else {
             None
         };
+        let metrics_endpoint = match options.metrics.address {
+            Some(addr) => Some(crate::metrics::shared_endpoint(
+                addr,
+                options.metrics.port_range_end,
+            )?),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             options,
             namespace,
@@ -293,7 +303,9 @@ impl Client {
             acl,
             dead_sessions: Default::default(),
             lock_views: Default::default(),
+            metrics_endpoint,
         });
+        crate::metrics::register(&inner);
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
         let (zk, started) = match first.await {
             Ok(r) => r?,
@@ -408,9 +420,17 @@ impl Client {
         }
     }
 
-    /// A copy of the metrics.
+    /// A copy of the metrics, with the connection state, lease and session timeout now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner().metrics.snapshot()
+        self.inner().metrics_now()
+    }
+
+    /// The address the metrics endpoint listens on (`ClientOptions::metrics`), if any.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.inner()
+            .metrics_endpoint
+            .as_ref()
+            .map(|e| e.local_addr())
     }
 
     /// Resolves a recipe path against the namespace, validating it.
@@ -461,6 +481,22 @@ impl Inner {
             Some(state)
         });
         self.holds.on_state(self, state);
+    }
+
+    /// The counters with the connection state, lease and session timeout now.
+    pub(crate) fn metrics_now(&self) -> MetricsSnapshot {
+        let mut m = self.metrics.snapshot();
+        let session = self.current();
+        m.state = crate::contract::Coded::name(self.state.borrow().kind()).to_string();
+        m.lease_remaining_ms = session
+            .as_ref()
+            .and_then(|s| self.lease.safe_until(s.generation))
+            .map(|until| until.saturating_duration_since(Instant::now()).as_millis() as u64)
+            .unwrap_or(0);
+        m.session_timeout_ms = session.map_or(0, |s| s.timeout.as_millis() as u64);
+        m.session_timeout_requested_ms = self.options.session_timeout.as_millis() as u64;
+        m.locks_held = self.holds.count() as u64;
+        m
     }
 
     pub(crate) fn current(&self) -> Option<Arc<Session>> {

@@ -1,7 +1,23 @@
-//! Counters and an operation-latency histogram, readable as a plain struct.
+//! Counters and an operation-latency histogram, readable as a plain struct
+//! ([`MetricsSnapshot`]), in the OpenMetrics text Prometheus scrapes ([`openmetrics_text`]),
+//! and from an HTTP endpoint ([`MetricsEndpoint`]).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+mod endpoint;
+mod exposition;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use crate::contract::Coded;
+use crate::election::RevokeReason;
+
+pub(crate) use endpoint::shared_endpoint;
+pub use endpoint::MetricsEndpoint;
+pub use exposition::openmetrics_text;
+pub(crate) use exposition::register;
+
+/// Slots of the revocations-by-reason counters, indexed by [`RevokeReason`] code.
+const REASONS: usize = 8;
 
 /// Number of latency buckets: bucket `i` holds latencies below `2^i` microseconds.
 const BUCKETS: usize = 32;
@@ -17,6 +33,9 @@ pub struct Metrics {
     pub(crate) expiries: AtomicU64,
     pub(crate) grants: AtomicU64,
     pub(crate) revokes: AtomicU64,
+    revokes_by_reason: [AtomicU64; REASONS],
+    /// Elections this client leads right now.
+    pub(crate) leading: AtomicI64,
     pub(crate) fenced_rejections: AtomicU64,
     pub(crate) forced_takeovers: AtomicU64,
     pub(crate) lock_waits: AtomicU64,
@@ -48,6 +67,11 @@ pub struct MetricsSnapshot {
     pub grants: u64,
     /// Leadership revocations.
     pub revokes: u64,
+    /// Leadership revocations by reason (name of the [`RevokeReason`], count), every reason
+    /// listed.
+    pub revokes_by_reason: Vec<(String, u64)>,
+    /// Elections this client leads right now.
+    pub leading: u64,
     /// Fenced writes refused because the fence no longer held.
     pub fenced_rejections: u64,
     /// Predecessor latch nodes deleted on evidence of death (liveness link).
@@ -68,6 +92,67 @@ pub struct MetricsSnapshot {
     pub op_errors: u64,
     /// Operation latencies.
     pub op_latency: Histogram,
+    /// The connection state now (`connected`, `suspended`, ...).
+    pub state: String,
+    /// Time left on the leadership lease, in ms (0 with no session or a lease run out).
+    pub lease_remaining_ms: u64,
+    /// The negotiated session timeout in ms (0 with no session).
+    pub session_timeout_ms: u64,
+    /// The session timeout asked for, in ms (the server caps it at 20 x tickTime).
+    pub session_timeout_requested_ms: u64,
+    /// Locks held now.
+    pub locks_held: u64,
+}
+
+impl MetricsSnapshot {
+    /// The snapshot as a JSON object (field names as above), for bindings and tools.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Every number of the snapshot as (name, value): the counters and gauges by their field
+    /// names, revocations by reason as `revokes_<reason>`, the latency as `op_latency_count`,
+    /// `op_latency_sum_us`, `op_latency_p50_us` and `op_latency_p99_us` (bucket bounds). Flat
+    /// attributes for JMX and other key-value sinks.
+    pub fn flat(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = [
+            ("state_transitions", self.state_transitions),
+            ("connects", self.connects),
+            ("suspensions", self.suspensions),
+            ("reconnects", self.reconnects),
+            ("leases_lost", self.leases_lost),
+            ("expiries", self.expiries),
+            ("grants", self.grants),
+            ("revokes", self.revokes),
+            ("leading", self.leading),
+            ("fenced_rejections", self.fenced_rejections),
+            ("forced_takeovers", self.forced_takeovers),
+            ("lock_waits", self.lock_waits),
+            ("lock_wakeups", self.lock_wakeups),
+            ("lock_view_acquires", self.lock_view_acquires),
+            ("queue_strays", self.queue_strays),
+            ("ops", self.ops),
+            ("op_errors", self.op_errors),
+            ("lease_remaining_ms", self.lease_remaining_ms),
+            ("session_timeout_ms", self.session_timeout_ms),
+            (
+                "session_timeout_requested_ms",
+                self.session_timeout_requested_ms,
+            ),
+            ("locks_held", self.locks_held),
+            ("op_latency_count", self.op_latency.count),
+            ("op_latency_sum_us", self.op_latency.sum_us),
+            ("op_latency_p50_us", self.op_latency.quantile_us(0.5)),
+            ("op_latency_p99_us", self.op_latency.quantile_us(0.99)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (reason, n) in &self.revokes_by_reason {
+            out.push((format!("revokes_{reason}"), *n));
+        }
+        out
+    }
 }
 
 /// Latency histogram with power-of-two microsecond buckets.
@@ -109,6 +194,13 @@ impl Metrics {
         counter.fetch_add(1, Relaxed);
     }
 
+    /// Counts a revocation for `reason`.
+    pub(crate) fn revoked(&self, reason: RevokeReason) {
+        self.revokes.fetch_add(1, Relaxed);
+        let slot = usize::try_from(reason.code()).unwrap_or(0).min(REASONS - 1);
+        self.revokes_by_reason[slot].fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn record_op(&self, took: Duration, ok: bool) {
         self.ops.fetch_add(1, Relaxed);
         if !ok {
@@ -132,6 +224,17 @@ impl Metrics {
             expiries: self.expiries.load(Relaxed),
             grants: self.grants.load(Relaxed),
             revokes: self.revokes.load(Relaxed),
+            revokes_by_reason: RevokeReason::ALL
+                .iter()
+                .map(|r| {
+                    let slot = usize::try_from(r.code()).unwrap_or(0).min(REASONS - 1);
+                    (
+                        r.name().to_string(),
+                        self.revokes_by_reason[slot].load(Relaxed),
+                    )
+                })
+                .collect(),
+            leading: self.leading.load(Relaxed).max(0) as u64,
             fenced_rejections: self.fenced_rejections.load(Relaxed),
             forced_takeovers: self.forced_takeovers.load(Relaxed),
             lock_waits: self.lock_waits.load(Relaxed),
@@ -145,6 +248,7 @@ impl Metrics {
                 sum_us: self.latency_sum_us.load(Relaxed),
                 buckets,
             },
+            ..MetricsSnapshot::default()
         }
     }
 }
