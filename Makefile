@@ -193,7 +193,7 @@ clean-cache:
 # ---- Python binding (python/): maturin, pytest and kazoo in a git-ignored venv ---------------
 PY_VENV := python/.venv
 PY := $(CURDIR)/$(PY_VENV)/bin/python
-PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff mypy
+PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff mypy prometheus-client
 # The stamp names the tool list, so a venv made before a tool was added gets it.
 PY_READY := $(PY_VENV)/.ready-$(subst $() ,-,$(PY_TOOLS))
 

@@ -8,6 +8,25 @@ pub(crate) struct Client {
     pub(crate) inner: zkha::Client,
 }
 
+/// `metrics=`: (host, port, last port of a range, labels).
+type MetricsArg = (String, Option<u16>, Option<u16>, Vec<(String, String)>);
+
+/// Metrics options from their Python form; a bad host or range raises naming it.
+fn metrics_options(
+    py: Python<'_>,
+    (host, port, end, labels): MetricsArg,
+) -> PyResult<zkha::MetricsOptions> {
+    let mut m = zkha::MetricsOptions {
+        labels,
+        ..Default::default()
+    };
+    if let Some(port) = port {
+        m.serve_at(Some(&host), port, end)
+            .map_err(|e| to_py_err(py, e))?;
+    }
+    Ok(m)
+}
+
 pub(crate) fn connect(
     py: Python<'_>,
     options: ClientOptions,
@@ -85,8 +104,8 @@ py_methods! {
         /// Connects (blocking) with the given options; durations in seconds.
         #[staticmethod]
         /// `retry`: (max_retries, base_wait, max_wait); `liveness`: (enabled, listen_host,
-        /// listen_port, advertise).
-        #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, tls=None, sasl=None, auth=None, acl=None, retry=None, liveness=None, aio=None))]
+        /// listen_port, advertise); `metrics`: (host, port or None, last port or None, labels).
+        #[pyo3(signature = (hosts, session_timeout=None, connection_timeout=None, namespace=None, lease_margin=None, strict=None, operation_timeout=None, tls=None, sasl=None, auth=None, acl=None, retry=None, liveness=None, metrics=None, aio=None))]
         #[allow(clippy::too_many_arguments)]
         fn connect(
             py: Python<'_>,
@@ -103,9 +122,13 @@ py_methods! {
             acl: Option<AclArg>,
             retry: Option<(u32, f64, f64)>,
             liveness: Option<(bool, Option<String>, u16, Option<String>)>,
+            metrics: Option<MetricsArg>,
             aio: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
             let mut o = ClientOptions::new(hosts);
+            if let Some(m) = metrics {
+                o.metrics = metrics_options(py, m)?;
+            }
             if let Some((max_retries, base, max)) = retry {
                 o = o.retry(RetryPolicy {
                     max_retries,
@@ -173,6 +196,16 @@ py_methods! {
 
         fn session_timeout(&self) -> Option<f64> {
             self.inner.session_timeout().map(|d| d.as_secs_f64())
+        }
+
+        /// The client's metrics as a JSON object.
+        fn metrics_json(&self) -> String {
+            self.inner.metrics().to_json()
+        }
+
+        /// "host:port" of the metrics endpoint, if the client serves one.
+        fn metrics_address(&self) -> Option<String> {
+            self.inner.metrics_address().map(|a| a.to_string())
         }
 
         fn connect_string(&self) -> String {

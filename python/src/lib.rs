@@ -134,6 +134,12 @@ type ConnectParts = (Vec<(String, u16)>, Option<String>);
 
 /// Core's parse of a ZooKeeper connect string: ([(host, port)], chroot or None); an
 /// InvalidArgumentError naming the bad part.
+/// Every live client's metrics in this process as OpenMetrics text (what Prometheus scrapes).
+#[pyfunction]
+fn openmetrics_text() -> String {
+    zkha::metrics::openmetrics_text()
+}
+
 #[pyfunction]
 fn parse_connect_string(py: Python<'_>, connect: &str) -> PyResult<ConnectParts> {
     let cs = zkha::options::parse_connect_string(connect).map_err(|e| to_py_err(py, e))?;
@@ -369,6 +375,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_counter, m)?)?;
     m.add_function(wrap_pyfunction!(flink_config_layout, m)?)?;
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(openmetrics_text, m)?)?;
     m.add_function(wrap_pyfunction!(decode_state_handle, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(error_of_kind, m)?)?;

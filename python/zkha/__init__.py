@@ -7,6 +7,7 @@ Core ``tracing`` events go to the ``zkha`` logger (:func:`set_log_level`).
 
 from __future__ import annotations
 
+from . import _zkha
 from ._errors import (
     BadVersionError,
     ClosedError,
@@ -53,6 +54,7 @@ from ._types import (
     Leadership,
     Liveness,
     LockKind,
+    Metrics,
     NodeMode,
     NodeStat,
     Op,
@@ -64,6 +66,13 @@ from ._types import (
 )
 
 __version__ = "0.1.0"
+
+
+def openmetrics_text() -> str:
+    """Every live client's metrics in this process as OpenMetrics text (what Prometheus
+    scrapes; docs/metrics.md), for tools that serve or push metrics themselves."""
+    return _zkha.openmetrics_text()
+
 
 set_log_level()
 
@@ -91,6 +100,7 @@ __all__ = [
     "LeaderWatch",
     "Leadership",
     "Liveness",
+    "Metrics",
     "Lock",
     "LockGuard",
     "LockKind",
@@ -118,5 +128,6 @@ __all__ = [
     "TooLargeError",
     "ZkhaError",
     "ZooKeeperError",
+    "openmetrics_text",
     "set_log_level",
 ]

@@ -3,6 +3,7 @@ acquire or wait (the core cancels it and removes any node it created)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from ._types import (
     Leadership,
     Liveness,
     LockKind,
+    Metrics,
     NodeMode,
     NodeStat,
     Op,
@@ -72,6 +74,7 @@ class Client:
         acl: Acl | None = None,
         retry: Retry | None = None,
         liveness: Liveness | bool | None = None,
+        metrics: Metrics | None = None,
         _native: Any = None,
     ) -> None:
         if _native is None:
@@ -84,7 +87,7 @@ class Client:
                 strict,
                 operation_timeout,
                 **_security.native(tls, sasl, auth, acl),
-                **native_options(retry, liveness),
+                **native_options(retry, liveness, metrics),
             )
         self._c: _zkha.Client = _native
         self._threads: list[threading.Thread] = []
@@ -137,6 +140,17 @@ class Client:
     @property
     def session_id(self) -> int:
         return self._c.session_id()
+
+    def metrics(self) -> dict[str, Any]:
+        """The client's counters now (docs/metrics.md): ``grants``, ``revokes_by_reason``
+        (``[[reason, count], ...]``), ``leading``, ``op_latency`` and the others."""
+        result: dict[str, Any] = json.loads(self._c.metrics_json())
+        return result
+
+    @property
+    def metrics_address(self) -> str | None:
+        """``host:port`` of the client's metrics endpoint, if it serves one."""
+        return self._c.metrics_address()
 
     @property
     def session_timeout(self) -> float | None:

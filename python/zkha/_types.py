@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import _zkha
@@ -178,6 +179,21 @@ class Liveness:
     advertise: str | None = None
 
 
+@dataclass(frozen=True)
+class Metrics:
+    """Where a client's metrics are shown (docs/metrics.md). Every client is in
+    :func:`zkha.openmetrics_text`; with ``port`` an HTTP endpoint serves them at
+    ``http://host:port/metrics`` for Prometheus (``port_end``: the first free port of
+    ``port..port_end``; clients of one process asking for the same port share it). ``labels``
+    go on every series of the client (e.g. ``{"cluster_id": "orders", "component": "tool"}``);
+    ``client``, ``state``, ``reason`` and ``le`` are zkha's own."""
+
+    port: int | None = None
+    host: str = "0.0.0.0"
+    port_end: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 _Stat = tuple[int, int, int, int, int, int, int]
 
 
@@ -197,11 +213,17 @@ def op_tuple(op: Op) -> tuple[str, str, bytes | None, str | None, int | None]:
     raise TypeError(f"not an operation: {op!r} (CreateOp, SetDataOp, DeleteOp, CheckOp)")
 
 
-def native_options(retry: Retry | None, liveness: Liveness | bool | None) -> dict[str, Any]:
-    """The native keywords of ``retry`` and ``liveness`` (a bool: the link on or off)."""
+def native_options(
+    retry: Retry | None, liveness: Liveness | bool | None, metrics: Metrics | None = None
+) -> dict[str, Any]:
+    """The native keywords of ``retry``, ``liveness`` (a bool: the link on or off) and
+    ``metrics``."""
     if isinstance(liveness, bool):
         liveness = Liveness(enabled=liveness)
     return {
+        "metrics": None
+        if metrics is None
+        else (metrics.host, metrics.port, metrics.port_end, list(metrics.labels.items())),
         "retry": None if retry is None else (retry.max_retries, retry.base_wait, retry.max_wait),
         "liveness": None
         if liveness is None

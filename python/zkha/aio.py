@@ -11,6 +11,7 @@ acquire removes its node).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -27,6 +28,7 @@ from ._types import (
     Leadership,
     Liveness,
     LockKind,
+    Metrics,
     NodeMode,
     NodeStat,
     Op,
@@ -100,10 +102,11 @@ def connect(
     acl: Acl | None = None,
     retry: Retry | None = None,
     liveness: Liveness | bool | None = None,
+    metrics: Metrics | None = None,
 ) -> _Connecting:
     """Connects to ``hosts`` (durations in seconds); the keywords (security, ``retry``,
     ``liveness``) and errors as for :class:`zkha.Client`."""
-    security = _security.native(tls, sasl, auth, acl) | native_options(retry, liveness)
+    security = _security.native(tls, sasl, auth, acl) | native_options(retry, liveness, metrics)
 
     def start(loop: asyncio.AbstractEventLoop) -> Any:
         return _zkha.Client.connect(
@@ -165,6 +168,15 @@ class Client:
     @property
     def session_timeout(self) -> float | None:
         return self._c.session_timeout()
+
+    def metrics(self) -> dict[str, Any]:
+        """As :meth:`zkha.Client.metrics`."""
+        result: dict[str, Any] = json.loads(self._c.metrics_json())
+        return result
+
+    @property
+    def metrics_address(self) -> str | None:
+        return self._c.metrics_address()
 
     async def states(self, timeout: float | None = None) -> AsyncIterator[State]:
         """Connection states as they happen (the current one first); ends after ``closed`` or
