@@ -923,6 +923,52 @@ enum zkha_status zkha_lock_on_lost(struct zkha_lock *lock,
 enum zkha_status zkha_lock_release(struct zkha_lock *lock, struct zkha_error **err);
 
 /**
+ * Serves the client's metrics over HTTP for Prometheus (`http://host:port/metrics`, in the
+ * OpenMetrics text format): `host` an IP address (NULL: 0.0.0.0, every interface), `port`
+ * (0: any free one), or the first free port of `port`..`port_end` (`port_end` 0: only
+ * `port`). Clients of one process asking for the same address share one endpoint. A bad host
+ * or range is refused naming it, the options unchanged.
+ */
+enum zkha_status zkha_options_set_metrics_listen(struct zkha_options *options,
+                                                 const char *host,
+                                                 uint16_t port,
+                                                 uint16_t port_end,
+                                                 struct zkha_error **err);
+
+/**
+ * Adds a label to every series of the client (e.g. `cluster_id`, `component`). A name that
+ * is not a Prometheus label name, is zkha's own (`client`, `state`, `reason`, `le`) or is
+ * given twice is refused naming it, the options unchanged.
+ */
+enum zkha_status zkha_options_add_metrics_label(struct zkha_options *options,
+                                                const char *name,
+                                                const char *value,
+                                                struct zkha_error **err);
+
+/**
+ * The client's counters as a JSON object in `*out_json` (free with zkha_bytes_free; not
+ * NUL-terminated): `grants`, `revokes`, `revokes_by_reason` (`[[reason, count], ...]`),
+ * `leading`, `op_latency` and the others (docs/metrics.md).
+ */
+enum zkha_status zkha_client_metrics_json(const struct zkha_client *client,
+                                          struct zkha_bytes *out_json,
+                                          struct zkha_error **err);
+
+/**
+ * The port the client's metrics endpoint listens on in `*out_port` (0 if it serves none).
+ */
+enum zkha_status zkha_client_metrics_port(const struct zkha_client *client,
+                                          uint16_t *out_port,
+                                          struct zkha_error **err);
+
+/**
+ * Every live client's metrics in this process as OpenMetrics text (what Prometheus scrapes)
+ * in `*out_text` (free with zkha_bytes_free; not NUL-terminated), for a service that serves
+ * or pushes metrics itself.
+ */
+enum zkha_status zkha_metrics_text(struct zkha_bytes *out_text, struct zkha_error **err);
+
+/**
  * Options for `connect` (`host:port,...[/chroot]`) with zkha's defaults (session timeout
  * 30 s, no TLS, no SASL, open ACL).
  */

@@ -19,6 +19,7 @@ mod errors;
 mod fences;
 mod flink;
 mod locks;
+mod metrics;
 mod options;
 mod stores;
 mod watches;

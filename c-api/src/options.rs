@@ -45,7 +45,7 @@ pub unsafe extern "C" fn zkha_options_from_flink_config(
 }
 
 /// Applies `f` to the options behind `options`.
-fn with_options(
+pub(crate) fn with_options(
     options: *mut zkha_options,
     err: *mut *mut zkha_error,
     f: impl FnOnce(&mut ClientOptions) -> R<()>,

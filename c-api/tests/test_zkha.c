@@ -1,11 +1,14 @@
 /* C test suite of libzkha against a real ZooKeeper (ZKHA_TEST_CONNECT, from the test kit).
  * Each test prints "ok <name>" or fails with a message and a non-zero exit. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -726,6 +729,62 @@ static void test_flink_config(void) {
   printf("ok flink_config\n");
 }
 
+/* Metrics as Prometheus reads them: a client serving them over HTTP, the labels given, the
+ * grant counted; bad options refused naming them. */
+static void test_metrics(void) {
+  zkha_options *o = NULL;
+  OK(zkha_options_new(connect_string, &o, &e_));
+  OK(zkha_options_set_session_timeout(o, 4000, &e_));
+  OK(zkha_options_set_metrics_listen(o, "127.0.0.1", 0, 0, &e_));
+  OK(zkha_options_add_metrics_label(o, "cluster_id", "c-metrics", &e_));
+  zkha_error *err = NULL;
+  CHECK(zkha_options_add_metrics_label(o, "state", "x", &err) == ZKHA_STATUS_INVALID_ARGUMENT, "reserved");
+  CHECK(strstr(zkha_error_message(err), "\"state\"") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  err = NULL;
+  CHECK(zkha_options_set_metrics_listen(o, "monitoring", 9250, 0, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "host");
+  CHECK(strstr(zkha_error_message(err), "monitoring") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  zkha_client *c = NULL;
+  OK(zkha_client_connect_with(o, &c, &e_));
+  zkha_options_free(o);
+  uint16_t port = 0;
+  OK(zkha_client_metrics_port(c, &port, &e_));
+  CHECK(port != 0, "an endpoint");
+  char latch[128];
+  unique(latch, sizeof latch, "c-metrics");
+  zkha_election *e = NULL;
+  OK(zkha_election_join(c, latch, "a", &e, &e_));
+  OK(zkha_election_wait(e, 5000, NULL, &e_));
+
+  static char body[1 << 16];
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(port)};
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&at, sizeof at) == 0, "connect to port %u", port);
+  const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
+  CHECK(write(fd, get, strlen(get)) == (ssize_t)strlen(get), "send");
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof body - 1 && (r = read(fd, body + n, sizeof body - 1 - n)) > 0) n += (size_t)r;
+  close(fd);
+  body[n] = 0;
+  CHECK(strstr(body, "HTTP/1.1 200") == body, "%.200s", body);
+  CHECK(strstr(body, "zkha_grants_total{cluster_id=\"c-metrics\",client=") != NULL, "%.2000s", body);
+  CHECK(strstr(body, "zkha_leading{cluster_id=\"c-metrics\"") != NULL, "leading");
+
+  zkha_bytes text, json;
+  OK(zkha_metrics_text(&text, &e_));
+  CHECK(text.len > 6 && memcmp(text.data + text.len - 6, "# EOF\n", 6) == 0, "OpenMetrics ends with # EOF");
+  zkha_bytes_free(text);
+  OK(zkha_client_metrics_json(c, &json, &e_));
+  CHECK(memmem(json.data, json.len, "\"grants\":1", 10) != NULL, "%.*s", (int)json.len, json.data);
+  zkha_bytes_free(json);
+  zkha_election_free(e);
+  zkha_client_free(c);
+  printf("ok metrics\n");
+}
+
 int main(int argc, char **argv) {
   connect_string = getenv("ZKHA_TEST_CONNECT");
   if (!connect_string) {
@@ -747,6 +806,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "stale")) test_stale_fenced_holder(argv[0]);
   if (!only || !strcmp(only, "languages")) test_lock_across_languages();
   if (!only || !strcmp(only, "flink_config")) test_flink_config();
+  if (!only || !strcmp(only, "metrics")) test_metrics();
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }
