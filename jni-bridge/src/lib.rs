@@ -394,6 +394,20 @@ native!(Java_io_zkha_jni_Native_clientSessionId(env, id: jlong) -> jlong {
     Ok(client(id)?.session_id())
 });
 
+// `<state>\n<name>=<value>\n...`: the client's connection state, then core's flat metrics.
+native!(Java_io_zkha_jni_Native_clientMetrics(env, id: jlong) -> JString<'local> {
+    let m = client(id)?.metrics();
+    let mut text = m.state.clone();
+    for (name, value) in m.flat() {
+        text.push_str(&format!("\n{name}={value}"));
+    }
+    Ok(JString::new(env, text)?)
+});
+
+native!(Java_io_zkha_jni_Native_clientMetricsText(env) -> JString<'local> {
+    Ok(JString::new(env, zkha::metrics::openmetrics_text())?)
+});
+
 native!(Java_io_zkha_jni_Native_clientClose(env, id: jlong) -> () {
     let _ = env;
     if let Some(Handle::Client(c)) = remove(id) {

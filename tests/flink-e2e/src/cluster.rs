@@ -91,6 +91,10 @@ pub struct ClusterOptions {
     pub storage_dir: Option<PathBuf>,
     /// More `key: value` lines for every process's config.
     pub extra_config: Vec<(String, String)>,
+    /// More `key: value` lines for JobManager i's config (entry i; a short list: none).
+    pub jm_extra_config: Vec<Vec<(String, String)>>,
+    /// More JVM options for JobManager i (entry i; a short list: none).
+    pub jm_jvm_args: Vec<Vec<String>>,
     /// A secured ensemble: every JVM's ZooKeeper client properties, the Flink keys, and the
     /// kit client's TLS and SASL ([`crate::secured`]); `None`: a plain ensemble.
     pub security: Option<Security>,
@@ -113,6 +117,8 @@ impl ClusterOptions {
             cluster_id: format!("/e2e-{}", unique()),
             storage_dir: None,
             extra_config: Vec::new(),
+            jm_extra_config: Vec::new(),
+            jm_jvm_args: Vec::new(),
             security: None,
             start_timeout: Duration::from_secs(180),
         }
@@ -293,6 +299,14 @@ impl Cluster {
             ] {
                 cfg.push((k.to_string(), v));
             }
+            cfg.extend(
+                cluster
+                    .options
+                    .jm_extra_config
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             write_config(&pdir, &cfg, &cluster.options.extra_config)?;
             cluster.jms.push(Proc {
                 role: Role::JobManager,
@@ -409,12 +423,15 @@ impl Cluster {
             ));
         }
         let log4j = self.dir.join("log4j2.properties");
-        let properties: Vec<String> = self
+        let mut properties: Vec<String> = self
             .options
             .security
             .iter()
             .flat_map(|s| s.jvm_properties.iter().map(|(k, v)| format!("-D{k}={v}")))
             .collect();
+        if role == Role::JobManager {
+            properties.extend(self.options.jm_jvm_args.get(i).cloned().unwrap_or_default());
+        }
         let p = self.proc_mut(role, i)?;
         if p.running() {
             return Err(Error::new(format!("{} is running", p.name)));
@@ -996,6 +1013,12 @@ fn log4j_config() -> String {
 /// room: a port that bind(0) hands out is released before the JVM binds it, and meanwhile any
 /// outgoing connection or bind(0) on the machine (TaskManagers, ZooKeeper, other tests) may
 /// take it; below the range only an explicit bind can.
+/// `n` distinct ports free right now, below the ephemeral range (for a test's own endpoints).
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let mut held = Vec::new();
+    (0..n).map(|_| free_port(&mut held)).collect()
+}
+
 fn free_port(held: &mut Vec<TcpListener>) -> Result<u16> {
     let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()

@@ -48,6 +48,8 @@ final class ZkhaClient implements AutoCloseable {
     final String root;
     final Configuration configuration;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** The client's metrics MBean (null if JMX refused it). */
+    private volatile javax.management.ObjectName metricsMBean;
     private final Set<Long> handles = ConcurrentHashMap.newKeySet();
 
     private ZkhaClient(long id, long slot, String root, Configuration configuration) {
@@ -79,6 +81,8 @@ final class ZkhaClient implements AutoCloseable {
         long slot = Native.slotNew();
         LOG.info("zkha connected: session 0x{}, cluster root {}", Long.toHexString(Native.clientSessionId(id)), root);
         ZkhaClient client = new ZkhaClient(id, slot, root, conf);
+        String clusterId = conf.get(HighAvailabilityOptions.HA_CLUSTER_ID).replaceAll("^/+|/+$", "");
+        client.metricsMBean = ZkhaClientMetrics.register(id, clusterId);
         if (tls != null && tls.watchesFiles() && !check.isZero()) {
             client.watchStores(tls, check.toMillis());
         }
@@ -279,6 +283,7 @@ final class ZkhaClient implements AutoCloseable {
             if (w != null) {
                 w.interrupt();
             }
+            ZkhaClientMetrics.unregister(metricsMBean);
             for (Long h : handles) {
                 free(h);
             }

@@ -37,6 +37,10 @@ public final class Native {
      */
     public static native void clientReplaceTls(long client, String keyStorePem, String trustStorePem);
     public static native long clientSessionId(long client);
+    /** The client's connection state, then one {@code name=value} line per metric (core's flat metrics). */
+    public static native String clientMetrics(long client);
+    /** Every live client's metrics in this process as OpenMetrics text. */
+    public static native String clientMetricsText();
     public static native void clientClose(long client);
     public static native byte[] getData(long client, String path);
     public static native byte[] getChildren(long client, String path);
