@@ -125,6 +125,23 @@ unsafe impl Sync for Lib {}
 
 const LIBRARY: &str = "libgssapi_krb5.so.2";
 
+/// Every call into the library passes this gate; it closes at process exit (see
+/// [`exit_gate`](super::exit_gate)).
+static GATE: super::exit_gate::ExitGate = super::exit_gate::ExitGate::new();
+
+/// How long `exit` waits for Kerberos calls in flight.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+extern "C" fn close_gate_at_exit() {
+    GATE.close(EXIT_WAIT);
+}
+
+/// A pass for calls into the library, or why there is none.
+fn pass() -> std::result::Result<super::exit_gate::Pass<'static>, String> {
+    GATE.enter()
+        .ok_or_else(|| "the process is exiting: no more Kerberos calls".to_string())
+}
+
 /// Loads the library once per process.
 fn lib() -> Result<&'static Lib> {
     static LIB: OnceLock<std::result::Result<Lib, String>> = OnceLock::new();
@@ -141,6 +158,11 @@ fn load() -> std::result::Result<Lib, String> {
     // stay valid for the life of the process.
     unsafe {
         let h = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if !h.is_null() {
+            // Registered after the library's destructors (with the loader's), so it runs
+            // before them.
+            libc::atexit(close_gate_at_exit);
+        }
         if h.is_null() {
             let why = CStr::from_ptr(libc::dlerror())
                 .to_string_lossy()
@@ -383,6 +405,7 @@ impl Mechanism {
     }
 
     fn acquire(&self, lib: &'static Lib) -> std::result::Result<Credentials, String> {
+        let _pass = pass()?;
         let mut minor: Om = 0;
         let mut name: Name = std::ptr::null_mut();
         if let Some(p) = &self.config.principal {
@@ -498,6 +521,7 @@ impl zk::SaslMechanism for Mechanism {
 }
 
 fn import(lib: &Lib, text: &str, kind: &'static [u8]) -> std::result::Result<Name, String> {
+    let _pass = pass()?;
     let mut minor: Om = 0;
     let mut buf = Buffer {
         length: text.len(),
@@ -573,6 +597,8 @@ unsafe impl Send for Credentials {}
 
 impl Drop for Credentials {
     fn drop(&mut self) {
+        // At exit the handle is left to the process's end.
+        let Ok(_pass) = pass() else { return };
         let mut m: Om = 0;
         // SAFETY: a credential the library made, released once.
         unsafe { (self.lib.release_cred)(&mut m, &mut self.cred) };
@@ -601,6 +627,7 @@ unsafe impl Send for Exchange {}
 impl Exchange {
     /// One `gss_init_sec_context` step with `input`; returns the token to send.
     fn context_step(&mut self, input: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let _pass = pass()?;
         let mut minor: Om = 0;
         let inbuf = Buffer {
             length: input.len(),
@@ -648,6 +675,7 @@ impl Exchange {
 
     /// Answers the server's security-layer offer with "no layer", wrapped.
     fn layers(&mut self, offer: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let _pass = pass()?;
         let mut minor: Om = 0;
         let inbuf = Buffer {
             length: offer.len(),
@@ -740,6 +768,7 @@ impl zk::SaslMechanismSession for Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
+        let Ok(_pass) = pass() else { return };
         let mut m: Om = 0;
         // SAFETY: handles the library made, released once.
         unsafe {

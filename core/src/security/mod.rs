@@ -9,6 +9,7 @@ use zookeeper_client as zk;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod exit_gate;
 mod gssapi;
 mod probe;
 pub use gssapi::Kerberos;
