@@ -417,6 +417,15 @@ impl FlinkConfig {
         ));
         let key = "high-availability.zkha.metrics.port";
         let Some(ports) = self.get(key) else {
+            let host_key = "high-availability.zkha.metrics.host";
+            if let Some(h) = self.get(host_key) {
+                return Err(bad(
+                    host_key,
+                    h,
+                    "is set, but high-availability.zkha.metrics.port is not: no metrics \
+                     endpoint would be served",
+                ));
+            }
             return Ok(());
         };
         let port = |p: &str| {
@@ -779,9 +788,14 @@ mod tests {
                 "prom",
             ),
             (
-                "high-availability.zkha.metrics.host: monitoring",
+                "high-availability.zkha.metrics.port: 9250\nhigh-availability.zkha.metrics.host: monitoring",
                 "metrics.host",
-                "monitoring",
+                "not an IP address",
+            ),
+            (
+                "high-availability.zkha.metrics.host: 10.0.0.5",
+                "metrics.host",
+                "metrics.port is not",
             ),
             (
                 "high-availability.zkha.liveness.port: 70000",
