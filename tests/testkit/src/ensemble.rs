@@ -54,6 +54,9 @@ pub struct Options {
     pub tls: Option<TlsConfig>,
     /// SASL authentication, DIGEST-MD5 or Kerberos (default: none).
     pub sasl: Option<SaslConfig>,
+    /// `4lw.commands.whitelist` (default `*`, every word; ZooKeeper's own default since 3.5.3
+    /// is `srvr` alone).
+    pub four_letter_words: String,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             sync_limit: None,
             tls: None,
             sasl: None,
+            four_letter_words: "*".to_string(),
         }
     }
 }
@@ -159,6 +163,14 @@ impl Options {
         if let Some(sasl) = self.sasl.as_mut() {
             sasl.required = required;
         }
+        self
+    }
+
+    /// Whitelists only these four-letter words (comma-separated; `srvr` as ZooKeeper ships).
+    /// The kit's readiness check needs only `srvr`; [`Ensemble::sessions`] and
+    /// [`Ensemble::watched_paths`] need `cons` and `wchp`.
+    pub fn four_letter_words(mut self, words: &str) -> Self {
+        self.four_letter_words = words.to_string();
         self
     }
 
@@ -861,7 +873,7 @@ impl Ensemble {
                 "tickTime={tick}\ninitLimit={init}\nsyncLimit={sync}\ndataDir={data}\n\
                  {client}minSessionTimeout={min}\n\
                  maxSessionTimeout={max}\nforceSync={force}\n{admin}\
-                 4lw.commands.whitelist=*\nstandaloneEnabled=true\nreconfigEnabled=false\n\
+                 4lw.commands.whitelist={words}\nstandaloneEnabled=true\nreconfigEnabled=false\n\
                  maxClientCnxns=0\n{sasl}{peer_type}{servers}",
                 tick = o.tick_ms,
                 // initLimit bounds how long a new leader waits for a quorum of followers.
@@ -875,6 +887,7 @@ impl Ensemble {
                 sync = o.sync_limit_ticks(),
                 data = data.display(),
                 force = if o.force_sync { "yes" } else { "no" },
+                words = o.four_letter_words,
             );
             fs::write(n.dir.join("zoo.cfg"), cfg)?;
         }
@@ -900,7 +913,10 @@ impl Ensemble {
                 "-Dzookeeper.admin.enableServer={}",
                 node.admin_port.is_some()
             ))
-            .arg("-Dzookeeper.4lw.commands.whitelist=*")
+            .arg(format!(
+                "-Dzookeeper.4lw.commands.whitelist={}",
+                self.options.four_letter_words
+            ))
             .arg("-Dzookeeper.cnxTimeout=1000")
             // Empty container znodes (the parents an election or a lock makes, as Curator
             // does) are removed each second rather than each minute.
