@@ -11,6 +11,7 @@ pub mod contenders;
 pub mod contract;
 pub mod counter;
 mod dead_sessions;
+pub mod doctor;
 pub mod election;
 mod error;
 mod events;

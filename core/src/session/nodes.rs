@@ -30,6 +30,28 @@ impl Client {
         .await
     }
 
+    /// A znode's ACL (namespace-relative path). `None` if it does not exist.
+    pub async fn get_acl(&self, path: &str) -> Result<Option<Vec<crate::AclEntry>>> {
+        let full = self.resolve(path)?;
+        let inner = self.inner().clone();
+        runtime::run(async move {
+            inner
+                .retrying(|| async {
+                    let s = inner.session().await?;
+                    match inner
+                        .run(&s, &full, async |zk| zk.get_acl(&full).await)
+                        .await
+                    {
+                        Ok((acl, _)) => Ok(Some(acl.iter().map(acl_entry).collect())),
+                        Err(e) if e.kind() == ErrorKind::NoNode => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
+        })
+        .await
+    }
+
     /// A znode's stat (namespace-relative path). `None` if it does not exist.
     pub async fn exists(&self, path: &str) -> Result<Option<NodeStat>> {
         let full = self.resolve(path)?;
@@ -229,6 +251,8 @@ pub struct NodeStat {
     pub num_children: i32,
     /// Data length.
     pub data_length: i32,
+    /// Time of the last data change (ms since the epoch, the server's clock).
+    pub mtime: i64,
 }
 
 impl From<&zk::Stat> for NodeStat {
@@ -241,6 +265,7 @@ impl From<&zk::Stat> for NodeStat {
             ephemeral_owner: s.ephemeral_owner,
             num_children: s.num_children,
             data_length: s.data_length,
+            mtime: s.mtime,
         }
     }
 }
@@ -375,5 +400,26 @@ impl Inner {
             }
             return Ok(());
         }
+    }
+}
+
+/// A ZooKeeper ACL entry as zkha's [`AclEntry`](crate::AclEntry).
+fn acl_entry(a: &zk::Acl) -> crate::AclEntry {
+    let p = a.permission();
+    let perms = [
+        (zk::Permission::READ, 1),
+        (zk::Permission::WRITE, 2),
+        (zk::Permission::CREATE, 4),
+        (zk::Permission::DELETE, 8),
+        (zk::Permission::ADMIN, 16),
+    ]
+    .iter()
+    .filter(|(bit, _)| p.has(*bit))
+    .map(|(_, v)| v)
+    .sum();
+    crate::AclEntry {
+        perms,
+        scheme: a.scheme().to_string(),
+        id: a.auth_id().id().to_string(),
     }
 }
