@@ -132,14 +132,52 @@ fn to_py_err(py: Python<'_>, e: zkha::Error) -> PyErr {
 /// ([(host, port)], chroot or None)
 type ConnectParts = (Vec<(String, u16)>, Option<String>);
 
-/// Core's parse of a ZooKeeper connect string: ([(host, port)], chroot or None); an
-/// InvalidArgumentError naming the bad part.
 /// Every live client's metrics in this process as OpenMetrics text (what Prometheus scrapes).
 #[pyfunction]
 fn openmetrics_text() -> String {
     zkha::metrics::openmetrics_text()
 }
 
+/// `zkha doctor` (core's checks): the ensemble at `hosts` or the one and the Flink cluster of
+/// `flink_conf` (`hosts` then replaces its quorum); `admin`: AdminServer addresses. Returns
+/// (passed, report as JSON, report as text).
+#[pyfunction]
+#[pyo3(signature = (hosts=None, flink_conf=None, session_timeout=None, admin=Vec::new(), timeout=3.0))]
+fn doctor(
+    py: Python<'_>,
+    hosts: Option<String>,
+    flink_conf: Option<String>,
+    session_timeout: Option<f64>,
+    admin: Vec<String>,
+    timeout: f64,
+) -> PyResult<(bool, String, String)> {
+    use zkha::doctor::DoctorOptions;
+    let made = match (&flink_conf, &hosts) {
+        (Some(path), _) => FlinkConfig::load(path).and_then(DoctorOptions::from_flink_config),
+        (None, Some(h)) => Ok(DoctorOptions::new(ClientOptions::new(h.as_str()))),
+        (None, None) => {
+            return Err(PyValueError::new_err(
+                "give the ensemble (hosts) or a Flink configuration (flink_conf)",
+            ))
+        }
+    };
+    let mut o = made.map_err(|e| to_py_err(py, e))?;
+    if let (Some(h), Some(_)) = (&hosts, &flink_conf) {
+        o.client.connect_string = h.clone();
+    }
+    if let Some(t) = setting("session_timeout", session_timeout)? {
+        o.client.session_timeout = t;
+    }
+    o.admin = admin;
+    o.timeout = finite_secs("timeout", timeout).map_err(PyValueError::new_err)?;
+    let report = py
+        .detach(move || zkha::runtime::block_on(async move { Ok(zkha::doctor::run(&o).await) }))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok((report.passed(), report.to_json(), report.to_text()))
+}
+
+/// Core's parse of a ZooKeeper connect string: ([(host, port)], chroot or None); an
+/// InvalidArgumentError naming the bad part.
 #[pyfunction]
 fn parse_connect_string(py: Python<'_>, connect: &str) -> PyResult<ConnectParts> {
     let cs = zkha::options::parse_connect_string(connect).map_err(|e| to_py_err(py, e))?;
@@ -376,6 +414,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(flink_config_layout, m)?)?;
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(openmetrics_text, m)?)?;
+    m.add_function(wrap_pyfunction!(doctor, m)?)?;
     m.add_function(wrap_pyfunction!(decode_state_handle, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(error_of_kind, m)?)?;

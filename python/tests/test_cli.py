@@ -168,6 +168,36 @@ def test_health_without_quorum() -> None:
     assert not json.loads(r.stdout)["quorum"]["ok"]
 
 
+def test_doctor_passes_a_healthy_ensemble_and_names_what_is_down(hosts: str, tmp_path) -> None:
+    r = zkha_cli("doctor", "--hosts", hosts, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["passed"] and checks["ensemble"]["status"] == "ok"
+    assert checks["session-timeout"]["status"] == "ok"
+    assert checks["security"]["status"] == "warn"  # plain and unauthenticated
+    text = zkha_cli("doctor", "--hosts", hosts)
+    assert "every check passed" in text.stdout
+
+    # One server of three that does not answer: named, and the exit code says so.
+    first = hosts.split(",")[0]
+    r = zkha_cli("doctor", "--hosts", f"{first},127.0.0.1:1", "--json", "--timeout", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    ensemble = {c["name"]: c for c in json.loads(r.stdout)["checks"]}["ensemble"]
+    assert ensemble["status"] == "fail" and "127.0.0.1:1" in ensemble["fix"]
+
+    # A Flink configuration whose storageDir is missing.
+    conf = tmp_path / "config.yaml"
+    conf.write_text(
+        f"high-availability.type: zookeeper\nhigh-availability.zookeeper.quorum: {hosts}\n"
+        f"high-availability.storageDir: file://{tmp_path}/missing\n"
+    )
+    r = zkha_cli("doctor", "--flink-conf", str(conf), "--json")
+    assert r.returncode == 1
+    storage = {c["name"]: c for c in json.loads(r.stdout)["checks"]}["storage"]
+    assert storage["status"] == "fail" and f"{tmp_path}/missing" in storage["summary"]
+
+
 def test_watch(client: zkha.Client, hosts: str, path: str) -> None:
     client.put(f"{path}/a", b"1")
     p = spawn("watch", path, "--hosts", hosts, "--json", "--count", "2", "--timeout", "10")

@@ -434,6 +434,20 @@ def cmd_health(args: argparse.Namespace, out: _Out) -> int:
     return 0 if q["ok"] else 1
 
 
+# ---- doctor ----------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace, out: _Out) -> int:
+    hosts = args.hosts or (None if args.config else os.environ.get("ZKHA_HOSTS"))
+    if not hosts and not args.config:
+        raise SystemExit("zkha doctor: give --flink-conf PATH or --hosts (or ZKHA_HOSTS)")
+    passed, report, text = _zkha.doctor(
+        hosts, args.config, args.session_timeout, args.admin or [], args.timeout
+    )
+    out.emit(json.loads(report), text.rstrip("\n"))
+    return 0 if passed else 1
+
+
 # ---- main ------------------------------------------------------------------------------------
 
 
@@ -532,6 +546,31 @@ def parser() -> argparse.ArgumentParser:
     common(he, connect=False)
     he.add_argument("--timeout", type=float, default=2.0)
     he.set_defaults(func=cmd_health)
+
+    do = sub.add_parser(
+        "doctor",
+        help="check the ensemble and a Flink cluster's HA setup; exit 1 if a check fails",
+        description="Checks the ZooKeeper ensemble (every server, its mode, zxid lag, latency, "
+        "an even-sized or degraded ensemble), the session timeout the servers grant, "
+        "security and the HA root's ACL and, with --flink-conf, the cluster's leaders, "
+        "contenders and their liveness endpoints, high-availability.storageDir, every "
+        "checkpoint and execution-plan pointer's file and the Flink settings that slow a "
+        "recovery. Each failed check says what to change. Security settings come from the "
+        "Flink configuration.",
+    )
+    do.add_argument("--json", action="store_true", help="the report as one JSON object")
+    do.add_argument("--hosts", help="ZooKeeper connect string (replaces the file's quorum)")
+    do.add_argument("--config", "--flink-conf", dest="config", help="Flink config.yaml")
+    do.add_argument("--session-timeout", type=float, default=None, help="seconds to ask for")
+    do.add_argument(
+        "--admin",
+        action="append",
+        metavar="HOST:PORT",
+        help="AdminServer of each server in connect-string order (repeatable), or :PORT for "
+        "all: mode, zxid and latency where no plain port answers srvr (TLS-only ensembles)",
+    )
+    do.add_argument("--timeout", type=float, default=3.0, help="seconds per probe")
+    do.set_defaults(func=cmd_doctor)
 
     wa = sub.add_parser("watch", help="print values and changes below PATH")
     wa.add_argument("path")
