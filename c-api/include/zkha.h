@@ -643,6 +643,24 @@ enum zkha_status zkha_config_watch_next(const struct zkha_config_watch *watch,
 void zkha_config_watch_free(struct zkha_config_watch *watch);
 
 /**
+ * Runs the doctor's checks (docs/doctor.md): of the ensemble and security
+ * that `options` describe, or, with `flink_config` (a path to `config.yaml` or
+ * `flink-conf.yaml`; `options` may then be NULL), of that Flink cluster too. `admin`: the
+ * servers' AdminServer addresses, comma-separated (`host:port,...` in connect-string order,
+ * or `:port` for all; NULL: none); `timeout_ms` per probe (0: 3000). `*out_passed` is false if
+ * a check failed; `*out_json` (free with zkha_bytes_free; not NUL-terminated) is the report,
+ * `{"passed", "checks": [{"name", "status", "summary", "fix"?, "details"?}]}`. A check that
+ * cannot run is reported, not returned as an error; errors are for bad arguments only.
+ */
+enum zkha_status zkha_doctor_run(const struct zkha_options *options,
+                                 const char *flink_config,
+                                 const char *admin,
+                                 uint64_t timeout_ms,
+                                 bool *out_passed,
+                                 struct zkha_bytes *out_json,
+                                 struct zkha_error **err);
+
+/**
  * Joins the election on `latch_path` as `participant_id`.
  */
 enum zkha_status zkha_election_join(const struct zkha_client *client,

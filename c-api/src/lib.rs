@@ -14,6 +14,7 @@ use std::time::Duration;
 mod callbacks;
 mod client;
 mod config_watches;
+mod doctor;
 mod election;
 mod errors;
 mod fences;

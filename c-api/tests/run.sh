@@ -55,7 +55,7 @@ if [[ $mode == valgrind || $mode == all ]]; then
     ZKHA_TEST_SLOW=1 valgrind --quiet --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
       "$root/target/c-tests/$1" "$2"
   }
-  for t in contract errors election revoke locks stores fences watches flink_config metrics; do vg test_zkha "$t"; done
+  for t in contract errors election revoke locks stores fences watches flink_config metrics doctor; do vg test_zkha "$t"; done
   # Not kerberos: its reverse lookup (getnameinfo) leaves glibc's per-thread resolver
   # configuration behind, which valgrind counts as lost; ASan/LSan checks that test.
   for t in options tls tls_errors digest auth_acl; do vg test_security "$t"; done

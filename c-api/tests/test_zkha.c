@@ -785,6 +785,33 @@ static void test_metrics(void) {
   printf("ok metrics\n");
 }
 
+/* The doctor on the test ensemble: it passes, its JSON names the checks; an unreachable
+ * ensemble fails and says so. */
+static void test_doctor(void) {
+  zkha_options *o = NULL;
+  OK(zkha_options_new(connect_string, &o, &e_));
+  bool passed = false;
+  zkha_bytes json;
+  OK(zkha_doctor_run(o, NULL, NULL, 2000, &passed, &json, &e_));
+  CHECK(passed, "%.*s", (int)json.len, json.data);
+  static const char ok_ensemble[] = "\"name\":\"ensemble\",\"status\":\"ok\"";
+  CHECK(memmem(json.data, json.len, ok_ensemble, sizeof ok_ensemble - 1) != NULL, "%.*s", (int)json.len,
+        json.data);
+  zkha_bytes_free(json);
+  zkha_options_free(o);
+  OK(zkha_options_new("127.0.0.1:1", &o, &e_));
+  OK(zkha_options_set_connection_timeout(o, 500, &e_));
+  OK(zkha_doctor_run(o, NULL, NULL, 500, &passed, &json, &e_));
+  CHECK(!passed, "nothing serves at 127.0.0.1:1");
+  CHECK(memmem(json.data, json.len, "\"status\":\"fail\"", 15) != NULL, "%.*s", (int)json.len, json.data);
+  zkha_bytes_free(json);
+  zkha_options_free(o);
+  zkha_error *err = NULL;
+  CHECK(zkha_doctor_run(NULL, NULL, NULL, 0, &passed, &json, &err) == ZKHA_STATUS_NULL_ARGUMENT, "no options");
+  zkha_error_free(err);
+  printf("ok doctor\n");
+}
+
 int main(int argc, char **argv) {
   connect_string = getenv("ZKHA_TEST_CONNECT");
   if (!connect_string) {
@@ -807,6 +834,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "languages")) test_lock_across_languages();
   if (!only || !strcmp(only, "flink_config")) test_flink_config();
   if (!only || !strcmp(only, "metrics")) test_metrics();
+  if (!only || !strcmp(only, "doctor")) test_doctor();
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }
