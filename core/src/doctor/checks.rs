@@ -256,7 +256,7 @@ async fn flink_checks(f: &FlinkConfig, client: &Client) -> Vec<Check> {
     out.push(leaders(client, &view, &layout).await);
     out.push(contenders(client, &layout).await);
     out.push(storage(f));
-    out.push(pointers(f, &view).await);
+    out.push(pointers(&view).await);
     out
 }
 
@@ -478,8 +478,7 @@ fn storage(f: &FlinkConfig) -> Check {
 }
 
 /// Every checkpoint and execution-plan pointer's file is there.
-async fn pointers(f: &FlinkConfig, view: &ClusterView) -> Check {
-    let _ = f;
+async fn pointers(view: &ClusterView) -> Check {
     let jobs = match view.jobs().await {
         Ok(j) => j,
         Err(e) => return Check::new("pointers", Status::Fail, format!("cannot list jobs: {e}")),

@@ -118,17 +118,22 @@ pub async fn probe_server(
     p
 }
 
-/// Sends a four-letter word and reads the answer.
-async fn four_letter(server: &str, word: &str, timeout: Duration) -> std::io::Result<String> {
+/// Sends `request` to `addr` and reads the answer until the server closes, within `timeout`.
+async fn ask(addr: &str, request: &[u8], timeout: Duration) -> std::io::Result<String> {
     tokio::time::timeout(timeout, async {
-        let mut s = TcpStream::connect(server).await?;
-        s.write_all(word.as_bytes()).await?;
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(request).await?;
         let mut out = Vec::new();
         s.read_to_end(&mut out).await?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     })
     .await
     .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Sends a four-letter word and reads the answer.
+async fn four_letter(server: &str, word: &str, timeout: Duration) -> std::io::Result<String> {
+    ask(server, word.as_bytes(), timeout).await
 }
 
 /// Reads `srvr`'s text: `Latency min/avg/max: 0/0.2/5`, `Outstanding: 0`, `Zxid: 0x...`,
@@ -162,19 +167,9 @@ fn srvr_text(text: &str, p: &mut ServerProbe) {
 
 /// `GET /commands/srvr` from an AdminServer.
 async fn admin_srvr(addr: &str, timeout: Duration) -> std::io::Result<serde_json::Value> {
-    let text = tokio::time::timeout(timeout, async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.write_all(
-            format!("GET /commands/srvr HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?;
+    let request =
+        format!("GET /commands/srvr HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let text = ask(addr, request.as_bytes(), timeout).await?;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b)

@@ -19,6 +19,11 @@ pub(crate) use exposition::register;
 /// Slots of the revocations-by-reason counters, indexed by [`RevokeReason`] code.
 const REASONS: usize = 8;
 
+/// The revocations-by-reason slot of `reason`.
+fn reason_slot(reason: RevokeReason) -> usize {
+    usize::try_from(reason.code()).unwrap_or(0).min(REASONS - 1)
+}
+
 /// Number of latency buckets: bucket `i` holds latencies below `2^i` microseconds.
 const BUCKETS: usize = 32;
 
@@ -197,8 +202,7 @@ impl Metrics {
     /// Counts a revocation for `reason`.
     pub(crate) fn revoked(&self, reason: RevokeReason) {
         self.revokes.fetch_add(1, Relaxed);
-        let slot = usize::try_from(reason.code()).unwrap_or(0).min(REASONS - 1);
-        self.revokes_by_reason[slot].fetch_add(1, Relaxed);
+        self.revokes_by_reason[reason_slot(reason)].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_op(&self, took: Duration, ok: bool) {
@@ -227,11 +231,8 @@ impl Metrics {
             revokes_by_reason: RevokeReason::ALL
                 .iter()
                 .map(|r| {
-                    let slot = usize::try_from(r.code()).unwrap_or(0).min(REASONS - 1);
-                    (
-                        r.name().to_string(),
-                        self.revokes_by_reason[slot].load(Relaxed),
-                    )
+                    let n = self.revokes_by_reason[reason_slot(*r)].load(Relaxed);
+                    (r.name().to_string(), n)
                 })
                 .collect(),
             leading: self.leading.load(Relaxed).max(0) as u64,
