@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import Ensemble
-from test_cli import zkha_cli
+from test_cli import read_event, spawn, zkha_cli
 
 import zkha
 import zkha.aio
@@ -213,6 +216,21 @@ def test_flink_config_security(
         assert c.get(f"{path}-by-other") == b"o"
 
 
+@contextmanager
+def holding(args: list[str], event: str) -> Iterator[None]:
+    """Runs ``zkha ARGS`` until it reports EVENT, yields, then stops it with SIGTERM (which
+    the CLI forwards to its command) and checks that it ended."""
+    p = spawn(*args)
+    try:
+        read_event(p, event)
+        yield
+    finally:
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(20)
+        if p.stdout:
+            p.stdout.close()
+
+
 def test_cli_security_flags(
     tls_ensemble: Ensemble, digest_ensemble: Ensemble, path: str, tmp_path: Path
 ) -> None:
@@ -238,9 +256,13 @@ def test_cli_security_flags(
         "granted",
         "exited",
     ]
-    with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
-        with pytest.raises(zkha.NoAuthError):
-            other.children(f"{path}/e")
+    # The election's parents are container znodes that ZooKeeper reaps once the last
+    # contender left, so the ACL is checked while one holds it.
+    elect = ["elect", f"{path}/e2", *sasl, "--sasl-password-file", str(pw), "--acl", "creator"]
+    with holding([*elect, "--json", "--", "sleep", "60"], "granted"):
+        with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
+            with pytest.raises(zkha.NoAuthError):
+                other.children(f"{path}/e2")
 
     env = {**os.environ, "ZKHA_SASL_PASSWORD": "hunter2"}
     r = zkha_cli("lock", f"{path}/l2", *sasl, "--json", "--", "true", env=env)
@@ -262,6 +284,8 @@ def test_cli_flink_conf(
     assert json.loads(r.stdout)["root"] == "/flink/default"
     r = zkha_cli("lock", f"{path}/l", "--flink-conf", str(digest_conf), "--json", "--", "true")
     assert r.returncode == 0, r.stdout + r.stderr
-    with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
-        with pytest.raises(zkha.NoAuthError):  # the config's creator ACL, as user zkha
-            other.children(f"{path}/l")
+    lock = ["lock", f"{path}/l2", "--flink-conf", str(digest_conf), "--json"]
+    with holding([*lock, "--", "sleep", "60"], "acquired"):
+        with zkha.Client(digest_ensemble.hosts, 4, sasl=OTHER) as other:
+            with pytest.raises(zkha.NoAuthError):  # the config's creator ACL, as user zkha
+                other.children(f"{path}/l2")
