@@ -327,6 +327,7 @@ async fn lost_is_reported_for_every_lapse() {
     let zk = shared();
     let t = Duration::from_secs(4);
     let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
+    init_logging();
     // A wide margin: the lease ends well before the server would expire the session, so a
     // heal right after `Lost` finds the session alive.
     let c = zkha::Client::connect(
@@ -341,6 +342,10 @@ async fn lost_is_reported_for_every_lapse() {
         Some(zkha::ConnectionState::Connected { .. })
     ));
     for round in 0..2 {
+        // A heartbeat answered after the one the lease rests on (the client sends one on
+        // connecting and one on its first tick): a renewal chain after the heal may take it
+        // as its `k` and prove a lease only milliseconds longer than the one that ran out.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         proxy.blackhole();
         let mut saw = Vec::new();
         let deadline = Instant::now() + t * 2;
@@ -364,6 +369,11 @@ async fn lost_is_reported_for_every_lapse() {
                 saw.push(s);
             }
         }
+        // Back for good: a renewal whose `k` was answered before the cut proves a lease
+        // that is nearly over; announcing it would grant for milliseconds and revoke again.
+        while let Some(s) = states.next_timeout(Duration::from_millis(700)).await {
+            saw.push(s);
+        }
         assert!(
             matches!(saw[0], zkha::ConnectionState::Suspended { .. }),
             "round {round}: {saw:?}"
@@ -377,5 +387,9 @@ async fn lost_is_reported_for_every_lapse() {
         );
         assert_eq!(c.session_id(), session, "the same session");
         assert!(c.safe_until().unwrap() > Instant::now(), "renewed again");
+        assert!(
+            matches!(saw.last(), Some(zkha::ConnectionState::Reconnected { .. })),
+            "round {round}: {saw:?}"
+        );
     }
 }

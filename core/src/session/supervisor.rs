@@ -274,6 +274,12 @@ async fn monitor(
     // A heartbeat or a renewal unanswered this long suspends even before the client library
     // notices a disconnect.
     let silence_limit = t / 3;
+    // `Reconnected` only for a lease that lasts until a chain on a fresh heartbeat can renew
+    // it: after a heal, the first chains may rest on a heartbeat answered before the cut and
+    // prove a lease only milliseconds longer than the one that ran out (granting on it would
+    // revoke again at once).
+    let worth_announcing =
+        (relay_gap + every).min(t.saturating_sub(inner.options.lease_margin_for(t)) / 2);
     let mut suspended = false;
     let mut lost = false;
     tracing::debug!(target: "zkha::session", ?relay_gap, ?every, "lease renewal");
@@ -326,7 +332,12 @@ async fn monitor(
             },
             Some(()) = renewed.recv() => {
                 // Back (or never gone): the leader saw the session, the lease holds again.
-                if (suspended || lost) && inner.lease.holds(session.generation) {
+                let lasts = inner
+                    .lease
+                    .until(session.generation)
+                    .map(|end| end.since(Stamp::now()))
+                    .unwrap_or_default();
+                if (suspended || lost) && lasts >= worth_announcing && inner.lease.holds(session.generation) {
                     suspended = false;
                     lost = false;
                     inner.emit(ConnectionState::Reconnected { session_id: session.id });
