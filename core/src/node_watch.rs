@@ -1,8 +1,14 @@
 //! Watches on any znode: its data ([`NodeData`]) or its children ([`NodeChildren`]). A watch
 //! reads with a ZooKeeper watch, reports every change of what it read without duplicates,
-//! reads again when the watch fires, and follows the client across sessions. While the
-//! connection is in doubt what it last read may be stale, so it reports the node `Empty` when
-//! the lease runs out (or, in strict mode, on any disconnect) and reads again on reconnect.
+//! reads again when the watch fires, and follows the client across sessions.
+//!
+//! A watch is not a holder: while the session may still be alive what it last read stays its
+//! answer, even after the lease ran out (it guards nothing; a stale leader address is fenced
+//! by the leader session id, and forgetting the leader during a ZooKeeper leader election
+//! would make every TaskManager drop its JobManager). Once the connection has been gone for
+//! the whole session timeout the server has surely expired the session, and the watch reports
+//! the node `Empty` (as Curator reports `LOST` to Flink's built-in HA); in strict mode it does
+//! so on any disconnect. It reads again on reconnect or with the next session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,6 +187,13 @@ async fn follow<T: Watched>(
 ) {
     let mut states = inner.subscribe();
     let strict = inner.options.strict;
+    // While disconnected: when the session is presumed gone (the session timeout after the
+    // disconnect).
+    let mut gone_at: Option<tokio::time::Instant> = None;
+    let presumed_gone = async |at: Option<tokio::time::Instant>| match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    };
     let report = |value: T| -> bool {
         let Some(sh) = shared.upgrade() else {
             return false;
@@ -198,6 +211,13 @@ async fn follow<T: Watched>(
         let s = tokio::select! {
             s = inner.session() => s,
             _ = stop.changed() => break,
+            () = presumed_gone(gone_at) => {
+                gone_at = None;
+                if !report(T::empty()) {
+                    return;
+                }
+                continue;
+            }
         };
         let s = match s {
             Ok(s) => s,
@@ -228,6 +248,8 @@ async fn follow<T: Watched>(
                 continue;
             }
         };
+        gone_at = None;
+        let timeout = s.timeout;
         if !report(value) {
             break;
         }
@@ -244,16 +266,27 @@ async fn follow<T: Watched>(
                     break;
                 }
                 st = states.next() => {
-                    let doubt = matches!(st, Some(ConnectionState::Lost))
-                        || (strict && matches!(st, Some(ConnectionState::Suspended { .. })));
-                    if doubt && !report(T::empty()) {
-                        return;
-                    }
                     match st {
+                        Some(ConnectionState::Suspended { .. }) => {
+                            if !strict {
+                                gone_at.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+                            } else if !report(T::empty()) {
+                                return;
+                            }
+                        }
                         // Back (same or new session): read again; the old watch may be stale.
-                        Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => break,
+                        Some(ConnectionState::Reconnected { .. }) | Some(ConnectionState::Connected { .. }) => {
+                            gone_at = None;
+                            break;
+                        }
                         None | Some(ConnectionState::Closed) => return,
                         _ => {}
+                    }
+                }
+                () = presumed_gone(gone_at) => {
+                    gone_at = None;
+                    if !report(T::empty()) {
+                        return;
                     }
                 }
                 _ = stop.changed() => return,

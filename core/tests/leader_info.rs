@@ -306,3 +306,80 @@ async fn publishing_while_the_root_is_cleaned_up_recreates_nothing() {
     }
     eprintln!("{refused} of 20 publishes refused as NotLeader");
 }
+
+/// A watcher is not a holder: what it last read stays its answer while the session may still
+/// be alive, even after the lease ran out (a ZooKeeper leader election can take longer than an
+/// idle client's lease, and a TaskManager that drops its JobManager for it restarts the job).
+/// Only once the connection has been gone for the whole session timeout, when the server has
+/// surely expired the session, is the node reported `Empty`; the value comes back after the
+/// new session reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_keeps_the_leader_through_a_lapsed_lease_until_the_session_is_gone() {
+    use std::time::Instant;
+    use zkha::ConnectionState;
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
+    // A wide lease margin: a heal right after `Lost` finds the session alive.
+    let watcher_client = zkha::Client::connect(
+        options(&proxy.connect_string(), t).lease_margin(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap();
+    let writer = client(&zk.connect_string(), t).await;
+    let path = unique("lapsed-info");
+    writer.put(&path, b"leader-1").await.unwrap();
+    let watch = watcher_client.watch_leader_info(&path).unwrap();
+    let leader = LeaderInfo::Present(b"leader-1".to_vec());
+    watch
+        .wait_for(Duration::from_secs(5), |i| *i == leader)
+        .await
+        .unwrap();
+    let mut events = watch.events();
+    assert_eq!(events.next().await, Some(leader.clone()));
+    let session = watcher_client.session_id();
+    let mut states = watcher_client.state_events();
+    let wait_state = async |states: &mut zkha::StateEvents, want: fn(&ConnectionState) -> bool| {
+        let deadline = Instant::now() + t * 3;
+        let mut saw = Vec::new();
+        while !saw.iter().any(want) {
+            assert!(Instant::now() < deadline, "not seen: {saw:?}");
+            if let Some(s) = states.next_timeout(Duration::from_millis(50)).await {
+                saw.push(s);
+            }
+        }
+    };
+
+    // The lease runs out, the session lives: no event.
+    proxy.blackhole();
+    wait_state(&mut states, |s| *s == ConnectionState::Lost).await;
+    proxy.heal();
+    wait_state(&mut states, |s| {
+        matches!(s, ConnectionState::Reconnected { .. })
+    })
+    .await;
+    assert_eq!(watcher_client.session_id(), session, "the same session");
+    assert_eq!(
+        events.next_timeout(Duration::from_millis(500)).await,
+        None,
+        "a lapsed lease is no reason to forget the leader"
+    );
+    assert_eq!(watch.current(), Some(leader.clone()));
+
+    // Gone for longer than the session timeout: `Empty` while still cut off, then the value.
+    proxy.blackhole();
+    let cut = Instant::now();
+    assert_eq!(
+        events.next_timeout(t * 3).await,
+        Some(LeaderInfo::Empty),
+        "the session is surely gone after T"
+    );
+    let after = cut.elapsed();
+    assert!(
+        after >= t,
+        "Empty after {after:?}, before the session timeout"
+    );
+    proxy.heal();
+    assert_eq!(events.next_timeout(t * 3).await, Some(leader));
+    assert_ne!(watcher_client.session_id(), session, "a new session");
+}
