@@ -603,6 +603,31 @@ async fn flink_view_reads_what_flink_wrote() {
     assert!(e.to_string().contains("0000000000000000004"), "{e}");
     let status = view.status().await.unwrap();
     assert!(status.jobs[JOB].error.is_some() && status.jobs[JOB].latest_checkpoint.is_none());
+    // A Flink 1.20 cluster keeps its jobs in `jobgraphs` unless configured otherwise; a layout
+    // from a configuration that names no directory finds them there too.
+    let legacy = format!("{root}-120");
+    c.put(
+        &format!("{legacy}/jobgraphs/{JOB}"),
+        &fixture(&format!("flink_e2e_execution-plans_{JOB}.bin")),
+    )
+    .await
+    .unwrap();
+    let v120 = ClusterView::new(c.clone(), FlinkLayout::new(&legacy));
+    assert_eq!(v120.jobs().await.unwrap(), [JOB]);
+    assert_eq!(
+        v120.execution_plan_node(JOB).await.unwrap().as_deref(),
+        Some(format!("{legacy}/jobgraphs/{JOB}").as_str())
+    );
+    assert!(v120.execution_plan(JOB).await.unwrap().is_some());
+    let named = ClusterView::new(
+        c.clone(),
+        FlinkLayout::new(&legacy).with_plans("execution-plans"),
+    );
+    assert!(
+        named.jobs().await.unwrap().is_empty(),
+        "a named directory is the only one read"
+    );
+    c.delete_recursive(&legacy).await.unwrap();
     // An empty cluster has nothing.
     let empty = ClusterView::new(c.clone(), FlinkLayout::new(format!("{root}-none")));
     assert!(empty.jobs().await.unwrap().is_empty());

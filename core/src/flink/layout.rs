@@ -14,6 +14,9 @@ pub struct FlinkLayout {
     /// what `high-availability.zookeeper.path.execution-plans` / `.path.jobgraphs` name
     /// (`jobgraphs` is Flink 1.20's default).
     pub plans: String,
+    /// Whether the configuration named `plans` (else a reader also looks in `jobgraphs`,
+    /// where a Flink 1.20 cluster keeps them by default).
+    pub plans_named: bool,
 }
 
 impl FlinkLayout {
@@ -22,12 +25,14 @@ impl FlinkLayout {
         FlinkLayout {
             root: root.into(),
             plans: "execution-plans".into(),
+            plans_named: false,
         }
     }
 
     /// The same layout with the submitted jobs under `plans` (e.g. `jobgraphs`).
     pub fn with_plans(mut self, plans: impl Into<String>) -> FlinkLayout {
         self.plans = plans.into().trim_matches('/').to_string();
+        self.plans_named = true;
         self
     }
 
@@ -58,6 +63,17 @@ impl FlinkLayout {
     /// [`FlinkLayout::plans`]).
     pub fn execution_plans(&self) -> String {
         self.at(&self.plans)
+    }
+
+    /// Where a reader looks for submitted jobs: the named directory, or without a name both
+    /// `execution-plans` (Flink 2.x) and `jobgraphs` (Flink 1.20's default), since the
+    /// configuration alone does not tell the Flink version.
+    pub fn plan_dirs(&self) -> Vec<String> {
+        if self.plans_named {
+            vec![self.execution_plans()]
+        } else {
+            vec![self.execution_plans(), self.at("jobgraphs")]
+        }
     }
 
     /// `jobs/<jobid>/checkpoints`.

@@ -117,18 +117,31 @@ impl ClusterView {
     /// Ids of the jobs with a stored execution plan (submitted, not yet globally terminated),
     /// sorted.
     pub async fn jobs(&self) -> Result<Vec<String>> {
-        let mut jobs = self
-            .client
-            .get_children(&self.layout.execution_plans())
-            .await?
-            .unwrap_or_default();
+        let mut jobs = Vec::new();
+        for dir in self.layout.plan_dirs() {
+            jobs.extend(self.client.get_children(&dir).await?.unwrap_or_default());
+        }
         jobs.sort();
+        jobs.dedup();
         Ok(jobs)
+    }
+
+    /// The znode of a job's submitted execution plan (job graph on Flink 1.20), if stored.
+    pub async fn execution_plan_node(&self, job_id: &str) -> Result<Option<String>> {
+        for dir in self.layout.plan_dirs() {
+            let path = format!("{dir}/{job_id}");
+            if self.client.exists(&path).await?.is_some() {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
     }
 
     /// Where a job's submitted execution plan is stored.
     pub async fn execution_plan(&self, job_id: &str) -> Result<Option<String>> {
-        let path = format!("{}/{job_id}", self.layout.execution_plans());
+        let Some(path) = self.execution_plan_node(job_id).await? else {
+            return Ok(None);
+        };
         match self.client.get_data(&path).await? {
             Some((data, _)) if !data.is_empty() => Ok(state_handle::decode(&data)?.file_path),
             _ => Ok(None),
