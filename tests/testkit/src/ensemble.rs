@@ -57,6 +57,9 @@ pub struct Options {
     /// `4lw.commands.whitelist` (default `*`, every word; ZooKeeper's own default since 3.5.3
     /// is `srvr` alone).
     pub four_letter_words: String,
+    /// Runs ZooKeeper's Prometheus metrics provider on each server, on a port of its own
+    /// ([`NodeRef::metrics_addr`]; default false).
+    pub prometheus_metrics: bool,
 }
 
 impl Default for Options {
@@ -76,6 +79,7 @@ impl Default for Options {
             tls: None,
             sasl: None,
             four_letter_words: "*".to_string(),
+            prometheus_metrics: false,
         }
     }
 }
@@ -115,6 +119,13 @@ impl Options {
     /// Routes server-to-server links through fault proxies (see [`Ensemble::partition`]).
     pub fn partitionable(mut self, on: bool) -> Self {
         self.partitionable = on;
+        self
+    }
+
+    /// Runs ZooKeeper's Prometheus metrics provider on each server
+    /// (`metricsProvider.className`, an HTTP port per server: [`NodeRef::metrics_addr`]).
+    pub fn prometheus_metrics(mut self, on: bool) -> Self {
+        self.prometheus_metrics = on;
         self
     }
 
@@ -193,6 +204,9 @@ impl Options {
         if let Some(tls) = &self.tls {
             let _ = write!(d, " tls(clientAuth={:?})", tls.client_auth);
         }
+        if self.prometheus_metrics {
+            d.push_str(" prometheus");
+        }
         match self.sasl.as_ref().map(|s| &s.mechanism) {
             Some(SaslMechanism::DigestMd5 { .. }) => d.push_str(" sasl=digest-md5"),
             Some(SaslMechanism::Kerberos(_)) => d.push_str(" sasl=kerberos"),
@@ -211,6 +225,8 @@ struct Node {
     election_port: u16,
     /// The AdminServer's port (TLS-only ensembles).
     admin_port: Option<u16>,
+    /// The Prometheus metrics provider's port (with [`Options::prometheus_metrics`]).
+    metrics_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
     paused: bool,
@@ -259,6 +275,10 @@ pub struct NodeStatus {
     /// The AdminServer's port on 127.0.0.1 (TLS-only ensembles only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_port: Option<u16>,
+    /// The Prometheus metrics provider's port on 127.0.0.1 (`/metrics`; with
+    /// [`Options::prometheus_metrics`] only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
 }
 
 /// How the kit asks a server about itself: four-letter words on the plain client port, or the
@@ -305,6 +325,8 @@ pub struct Ensemble {
     keep_dir: bool,
     /// The AdminServer's jars (Jetty, Jackson), added to the class path of TLS-only ensembles.
     admin_jar_dir: Option<PathBuf>,
+    /// The Prometheus metrics provider's jars (with [`Options::prometheus_metrics`]).
+    metrics_jar_dir: Option<PathBuf>,
     tls: Option<TlsFiles>,
     digest: Option<DigestFiles>,
     kerberos: Option<Kerberos>,
@@ -345,6 +367,13 @@ impl NodeRef<'_> {
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.ensemble.lock()[self.id - 1]
             .admin_port
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    }
+    /// The address of the node's Prometheus metrics (`http://ADDR/metrics`; with
+    /// [`Options::prometheus_metrics`] only).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ensemble.lock()[self.id - 1]
+            .metrics_port
             .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
     }
 }
@@ -415,6 +444,15 @@ impl Ensemble {
             }
             _ => None,
         };
+        let metrics_jar_dir = if options.prometheus_metrics {
+            Some(install::fetch_prometheus_metrics(
+                &Maven::default(),
+                &install.version,
+                &install::cache_dir(),
+            )?)
+        } else {
+            None
+        };
         let base = options
             .base_dir
             .clone()
@@ -433,6 +471,7 @@ impl Ensemble {
                 nodes,
                 options.client_ports.as_deref(),
                 options.tls.is_some(),
+                options.prometheus_metrics,
             )?;
             let links = if options.partitionable {
                 server_links(&ports)?
@@ -471,6 +510,7 @@ impl Ensemble {
                             quorum_port: p.quorum,
                             election_port: p.election,
                             admin_port: p.admin,
+                            metrics_port: p.metrics,
                             dir: dir.join(format!("node{}", i + 1)),
                             child: None,
                             paused: false,
@@ -480,6 +520,7 @@ impl Ensemble {
                 links,
                 keep_dir: false,
                 admin_jar_dir: admin_jar_dir.clone(),
+                metrics_jar_dir: metrics_jar_dir.clone(),
                 tls,
                 digest,
                 kerberos,
@@ -686,6 +727,7 @@ impl Ensemble {
                     mode: None,
                     log: n.log_path(),
                     admin_port: n.admin_port,
+                    metrics_port: n.metrics_port,
                 };
                 (status, n.probe(), running)
             })
@@ -869,12 +911,21 @@ impl Ensemble {
                 Some(s) => sasl::zoo_cfg(s.required),
                 None => String::new(),
             };
+            let metrics = match n.metrics_port {
+                Some(port) => format!(
+                    "metricsProvider.className=\
+                     org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+                     metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={port}\n\
+                     metricsProvider.exportJvmInfo=true\n"
+                ),
+                None => String::new(),
+            };
             let cfg = format!(
                 "tickTime={tick}\ninitLimit={init}\nsyncLimit={sync}\ndataDir={data}\n\
                  {client}minSessionTimeout={min}\n\
                  maxSessionTimeout={max}\nforceSync={force}\n{admin}\
                  4lw.commands.whitelist={words}\nstandaloneEnabled=true\nreconfigEnabled=false\n\
-                 maxClientCnxns=0\n{sasl}{peer_type}{servers}",
+                 maxClientCnxns=0\n{sasl}{metrics}{peer_type}{servers}",
                 tick = o.tick_ms,
                 // initLimit bounds how long a new leader waits for a quorum of followers.
                 // When the two survivors of a partition leave the old leader 0.2 s apart, the
@@ -903,7 +954,10 @@ impl Ensemble {
             .open(node.log_path())?;
         let mut cmd = Command::new(&self.install.java);
         let mut classpath = self.install.classpath();
-        if let Some(dir) = &self.admin_jar_dir {
+        for dir in [&self.admin_jar_dir, &self.metrics_jar_dir]
+            .into_iter()
+            .flatten()
+        {
             classpath.push_str(&format!(":{}/*", dir.display()));
         }
         cmd.arg(format!("-Xmx{}m", self.options.heap_mb))
@@ -1031,11 +1085,17 @@ struct Ports {
     quorum: u16,
     election: u16,
     admin: Option<u16>,
+    metrics: Option<u16>,
 }
 
-/// Chooses client, quorum, election (and AdminServer) ports per node, holding every socket
-/// until all are chosen so no port is picked twice.
-fn choose_ports(nodes: usize, client: Option<&[u16]>, admin: bool) -> Result<Vec<Ports>> {
+/// Chooses client, quorum, election (and AdminServer, metrics) ports per node, holding every
+/// socket until all are chosen so no port is picked twice.
+fn choose_ports(
+    nodes: usize,
+    client: Option<&[u16]>,
+    admin: bool,
+    metrics: bool,
+) -> Result<Vec<Ports>> {
     let mut held = Vec::new();
     let take = |held: &mut Vec<TcpListener>| -> Result<u16> {
         let l = TcpListener::bind("127.0.0.1:0")
@@ -1055,6 +1115,11 @@ fn choose_ports(nodes: usize, client: Option<&[u16]>, admin: bool) -> Result<Vec
             quorum: take(&mut held)?,
             election: take(&mut held)?,
             admin: if admin { Some(take(&mut held)?) } else { None },
+            metrics: if metrics {
+                Some(take(&mut held)?)
+            } else {
+                None
+            },
         });
     }
     Ok(out)

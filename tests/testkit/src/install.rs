@@ -169,18 +169,39 @@ pub fn fetch_admin_server(maven: &Maven, version: &str, cache: &Path) -> Result<
         &cache.join("zookeeper-admin"),
         cache,
         &format!("the AdminServer jars (Jetty, Jackson) of ZooKeeper {version}"),
-        |dir| {
-            let found = fs::read_dir(dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-                .filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().starts_with("jetty-server-"));
-            if found {
-                Ok(())
-            } else {
-                Err(format!("no jetty-server jar in {}", dir.display()))
-            }
-        },
+        |dir| has_jar(dir, "jetty-server-"),
     )
+}
+
+/// Makes sure `<cache>/zookeeper-prometheus/<version>/` holds ZooKeeper's Prometheus metrics
+/// provider and what it needs beside the server jars (simpleclient; Jetty at the version of
+/// ZooKeeper `version`'s build), and returns that directory. Central serves the provider up
+/// to 3.9.4, which serves 3.8 and 3.9 servers alike (the same `MetricsProvider` API).
+pub fn fetch_prometheus_metrics(maven: &Maven, version: &str, cache: &Path) -> Result<PathBuf> {
+    check_version(version)?;
+    let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus-metrics/pom.xml");
+    fetch_classpath(
+        maven,
+        &pom,
+        version,
+        &cache.join("zookeeper-prometheus"),
+        cache,
+        &format!("ZooKeeper's Prometheus metrics provider for ZooKeeper {version}"),
+        |dir| has_jar(dir, "zookeeper-prometheus-metrics-"),
+    )
+}
+
+/// `Ok` if `dir` holds a jar whose name starts with `prefix`, else why not.
+fn has_jar(dir: &Path, prefix: &str) -> std::result::Result<(), String> {
+    let found = fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with(prefix));
+    if found {
+        Ok(())
+    } else {
+        Err(format!("no {prefix}* jar in {}", dir.display()))
+    }
 }
 
 fn check_version(version: &str) -> Result<()> {

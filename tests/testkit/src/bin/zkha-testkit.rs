@@ -15,14 +15,16 @@ const USAGE: &str = "\
 zkha-testkit: real ZooKeeper ensembles with fault levers
 
 USAGE
-  zkha-testkit install [--tls] [--krb5]
+  zkha-testkit install [--tls] [--prometheus] [--krb5]
       Checks Java and fetches the ZooKeeper jars from Maven Central into the cache (once);
-      --tls: also the AdminServer's jars (Jetty, Jackson) TLS-only ensembles need; --krb5:
+      --tls: also the AdminServer's jars (Jetty, Jackson) TLS-only ensembles need;
+      --prometheus: also ZooKeeper's Prometheus metrics provider; --krb5:
       also MIT Kerberos' KDC and tools from Debian's packages (apt-get download, unpacked
       into the cache, nothing installed).
   zkha-testkit ensemble start [--nodes N] [--tick-ms MS] [--force-sync]
                               [--min-session-ms MS] [--max-session-ms MS]
                               [--sync-limit TICKS] [--observers N] [--partitionable]
+                              [--prometheus]
                               [--tls [--tls-client-auth need|want|none] [--tls-password PW]]
                               [--sasl-digest USER:PASS[,USER:PASS...] | --kerberos
                                [--krb-realm REALM] [--krb-client NAME[:MAX_LIFE_S]]...]
@@ -31,7 +33,8 @@ USAGE
       and a HANDLE (a directory) for the commands below. The ensemble is killed when its
       owner process (default: the caller of this command; 0: none) exits. The last
       --observers nodes are observers; --partitionable routes server-to-server links
-      through proxies, for `partition`.
+      through proxies, for `partition`. --prometheus: each server runs ZooKeeper's
+      Prometheus metrics provider (`metrics_port` of each node: http://127.0.0.1:PORT/metrics).
       --tls: TLS-only client ports (no plain port) with a CA, server and client
       certificates made by the kit (paths under `tls` in the JSON; clientAuth need by
       default). --sasl-digest: SASL DIGEST-MD5 required, with these users (`sasl_digest`:
@@ -96,6 +99,7 @@ impl Args {
             "--kerberos",
             "--krb5",
             "--sasl-optional",
+            "--prometheus",
         ];
         let mut positional = Vec::new();
         let mut options = Vec::new();
@@ -221,6 +225,13 @@ fn run(raw: &[String]) -> Result<(), Error> {
             });
             if args.has("--tls") {
                 out["admin_jar_dir"] = serde_json::json!(install::fetch_admin_server(
+                    &install::Maven::default(),
+                    &found.version,
+                    &install::cache_dir()
+                )?);
+            }
+            if args.has("--prometheus") {
+                out["metrics_jar_dir"] = serde_json::json!(install::fetch_prometheus_metrics(
                     &install::Maven::default(),
                     &found.version,
                     &install::cache_dir()
@@ -375,6 +386,7 @@ fn options(args: &Args) -> Result<(usize, Options), Error> {
     }
     o.force_sync = args.has("--force-sync");
     o.partitionable = args.has("--partitionable");
+    o.prometheus_metrics = args.has("--prometheus");
     if let Some(n) = args.num("--observers")? {
         o.observers = n;
     }
