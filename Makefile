@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk
+.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -13,7 +13,7 @@ all: test
 
 help:
 	@echo "make demo   - start a local ZooKeeper ensemble and show zkha at work"
-	@echo "make test   - the whole test suite against real ZooKeeper (Rust, Flink plugin JUnit, C, Python)"
+	@echo "make test   - the whole test suite against real ZooKeeper (Rust, Flink plugin JUnit, C, Python, the Grafana dashboard)"
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
@@ -28,7 +28,7 @@ tools:
 # ZooKeeper server jars from Maven Central into .cache/zookeeper/<version> (once).
 zookeeper: tools
 	@$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
-	@$(TESTKIT) install --json >/dev/null
+	@$(TESTKIT) install --prometheus --json >/dev/null
 
 build: tools
 	$(CARGO) build --workspace --all-targets
@@ -37,7 +37,18 @@ lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: zookeeper lint jar test-rust test-java test-c test-python
+test: zookeeper lint jar test-rust test-java test-c test-python test-dashboard
+
+# The Grafana dashboard (examples/grafana) typed with Grafana's own schema (@grafana/schema,
+# pinned in tests/grafana/package-lock.json, installed with npm into tests/grafana/node_modules
+# once). test-python checks its queries against real scrapes.
+GRAFANA_CHECK := tests/grafana
+$(GRAFANA_CHECK)/node_modules/.ready: $(GRAFANA_CHECK)/package-lock.json
+	cd $(GRAFANA_CHECK) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+test-dashboard: tools $(GRAFANA_CHECK)/node_modules/.ready
+	node $(GRAFANA_CHECK)/check.mjs examples/grafana/zkha-dashboard.json
 
 # The liveness link against the previous release's build (its protocol 1): built once into
 # .cache/liveness-v1 by scripts/build-liveness-v1.
@@ -188,7 +199,7 @@ fmt:
 	$(CARGO) fmt --all
 
 clean-cache:
-	rm -rf .cache
+	rm -rf .cache tests/grafana/node_modules
 
 # ---- Python binding (python/): maturin, pytest and kazoo in a git-ignored venv ---------------
 PY_VENV := python/.venv

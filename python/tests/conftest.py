@@ -83,7 +83,8 @@ class Proxy:
 def ensemble() -> Iterator[Ensemble]:
     if not TESTKIT.exists():
         pytest.fail(f"{TESTKIT} missing: run 'cargo build -p zkha-testkit' (make test-python does)")
-    ens = Ensemble(3)
+    # With ZooKeeper's Prometheus metrics provider, which the dashboard test scrapes.
+    ens = Ensemble(3, "--prometheus")
     try:
         yield ens
     finally:
