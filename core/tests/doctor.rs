@@ -43,9 +43,7 @@ async fn doctor_of(config: FlinkConfig, tweak: impl FnOnce(&mut DoctorOptions)) 
 }
 
 fn check<'a>(r: &'a Report, name: &str) -> &'a doctor::Check {
-    r.checks
-        .iter()
-        .find(|c| c.name == name)
+    r.check(name)
         .unwrap_or_else(|| panic!("no {name} check in {r:?}"))
 }
 
@@ -170,6 +168,41 @@ async fn a_healthy_setup_passes_and_a_deleted_checkpoint_file_is_named() {
         pointers.summary
     );
     assert_eq!(check(&r, "flink-settings").status, Status::Ok);
+    let settings = check(&r, "server-settings");
+    assert_eq!(settings.status, Status::Skipped, "{settings:?}");
+    assert!(
+        settings.summary.contains("conf is not whitelisted"),
+        "says why: {}",
+        settings.summary
+    );
+    assert_eq!(
+        check(&r, "jobs").status,
+        Status::Skipped,
+        "no REST endpoint leads"
+    );
+
+    // The REST endpoint's leader published; its dispatcher lists no job, then the job.
+    let rest = FakeRest::start();
+    let id = e.leadership().unwrap().leader_session_id;
+    let info = zkha::flink::connection_info::encode(&rest.url(), id).unwrap();
+    e.publish_leader_info(&layout.connection_info("rest_server"), &info)
+        .await
+        .unwrap();
+    rest.answer(r#"{"jobs":[]}"#);
+    let r = doctor_of(config.clone(), |_| {}).await;
+    let jobs = check(&r, "jobs");
+    assert_eq!(jobs.status, Status::Warn, "{}", r.to_text());
+    assert!(
+        jobs.summary.contains(JOB),
+        "names the job: {}",
+        jobs.summary
+    );
+    assert!(jobs.fix.as_deref().unwrap().contains("cluster-id"));
+    rest.answer(&format!(
+        r#"{{"jobs":[{{"id":"{JOB}","status":"RUNNING"}}]}}"#
+    ));
+    let r = doctor_of(config.clone(), |_| {}).await;
+    assert_eq!(check(&r, "jobs").status, Status::Ok, "{}", r.to_text());
 
     std::fs::remove_file(&checkpoint_file).unwrap();
     let r = doctor_of(config, |_| {}).await;
@@ -255,6 +288,54 @@ async fn a_session_timeout_above_the_servers_cap_is_named() {
         c.summary
     );
     assert!(c.fix.as_deref().unwrap().contains("maxSessionTimeout"));
+    // A standalone server has no followers to fall behind.
+    let s = check(&r, "server-settings");
+    assert_eq!(s.status, Status::Ok, "{s:?}");
+    assert!(s.summary.contains("standalone"), "{}", s.summary);
+}
+
+/// A Flink REST endpoint stand-in: answers every request with the JSON last given.
+struct FakeRest {
+    addr: std::net::SocketAddr,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl FakeRest {
+    fn start() -> FakeRest {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let b = body.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let ok = String::from_utf8_lossy(&buf[..n]).starts_with("GET /jobs ");
+                let text = b.lock().unwrap().clone();
+                let reply = if ok {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n".to_string()
+                };
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        });
+        FakeRest { addr, body }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn answer(&self, json: &str) {
+        *self.body.lock().unwrap() = json.to_string();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +360,15 @@ async fn a_missing_storage_dir_is_named() {
         c.summary
     );
     assert!(!r.passed());
+    // The kit's syncLimit x tickTime (50 x 100 ms) is above the 4 s session timeout.
+    let s = check(&r, "server-settings");
+    assert_eq!(s.status, Status::Warn, "{s:?}");
+    assert!(
+        s.summary.contains("5.0 s") && s.summary.contains("4.0 s"),
+        "{}",
+        s.summary
+    );
+    assert!(s.fix.as_deref().unwrap().contains("syncLimit"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,10 +139,12 @@ fn openmetrics_text() -> String {
 }
 
 /// `zkha doctor` (core's checks): the ensemble at `hosts` or the one and the Flink cluster of
-/// `flink_conf` (`hosts` then replaces its quorum); `admin`: AdminServer addresses. Returns
-/// (passed, report as JSON, report as text).
+/// `flink_conf` (`hosts` then replaces its quorum); `admin`: AdminServer addresses;
+/// `flink_home`: the Flink installation whose file systems check remote storage;
+/// `via_flink`: local paths through them too. Returns (passed, report as JSON, as text).
 #[pyfunction]
-#[pyo3(signature = (hosts=None, flink_conf=None, session_timeout=None, admin=Vec::new(), timeout=3.0))]
+#[pyo3(signature = (hosts=None, flink_conf=None, session_timeout=None, admin=Vec::new(), timeout=3.0, flink_home=None, via_flink=false))]
+#[allow(clippy::too_many_arguments)]
 fn doctor(
     py: Python<'_>,
     hosts: Option<String>,
@@ -150,6 +152,8 @@ fn doctor(
     session_timeout: Option<f64>,
     admin: Vec<String>,
     timeout: f64,
+    flink_home: Option<String>,
+    via_flink: bool,
 ) -> PyResult<(bool, String, String)> {
     use zkha::doctor::DoctorOptions;
     let made = match (&flink_conf, &hosts) {
@@ -170,6 +174,8 @@ fn doctor(
     }
     o.admin = admin;
     o.timeout = finite_secs("timeout", timeout).map_err(PyValueError::new_err)?;
+    o.flink_home = flink_home.map(Into::into);
+    o.via_flink = via_flink;
     let report = py
         .detach(move || zkha::runtime::block_on(async move { Ok(zkha::doctor::run(&o).await) }))
         .map_err(|e| to_py_err(py, e))?;

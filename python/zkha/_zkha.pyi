@@ -444,6 +444,8 @@ def doctor(
     session_timeout: float | None = None,
     admin: list[str] = ...,
     timeout: float = 3.0,
+    flink_home: str | None = None,
+    via_flink: bool = False,
 ) -> tuple[bool, str, str]: ...
 def error_kinds() -> list[tuple[int, str, str]]: ...  # (code, core name, class name in zkha)
 def error_of_kind(code: int, message: str) -> ZkhaError: ...

@@ -442,7 +442,13 @@ def cmd_doctor(args: argparse.Namespace, out: _Out) -> int:
     if not hosts and not args.config:
         raise SystemExit("zkha doctor: give --flink-conf PATH or --hosts (or ZKHA_HOSTS)")
     passed, report, text = _zkha.doctor(
-        hosts, args.config, args.session_timeout, args.admin or [], args.timeout
+        hosts,
+        args.config,
+        args.session_timeout,
+        args.admin or [],
+        args.timeout,
+        args.flink_home,
+        args.via_flink,
     )
     out.emit(json.loads(report), text.rstrip("\n"))
     return 0 if passed else 1
@@ -570,6 +576,17 @@ def parser() -> argparse.ArgumentParser:
         "all: mode, zxid and latency where no plain port answers srvr (TLS-only ensembles)",
     )
     do.add_argument("--timeout", type=float, default=3.0, help="seconds per probe")
+    do.add_argument(
+        "--flink-home",
+        help="Flink installation (lib/, plugins/, the zkha jar) whose file systems check "
+        "s3://, hdfs://... storage and pointers (default: FLINK_HOME, else the directory "
+        "above the configuration's conf/); needs java",
+    )
+    do.add_argument(
+        "--via-flink",
+        action="store_true",
+        help="check local paths through Flink's file systems too",
+    )
     do.set_defaults(func=cmd_doctor)
 
     wa = sub.add_parser("watch", help="print values and changes below PATH")

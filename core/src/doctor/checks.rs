@@ -46,6 +46,7 @@ pub(super) async fn run(o: &DoctorOptions) -> Vec<Check> {
         }
     };
     out.push(session_timeout(o, &client));
+    out.push(super::settings::check(o, client.session_timeout()).await);
     out.push(security(o));
     let root = match &o.flink {
         Some(f) => f.cluster_root().ok(),
@@ -60,7 +61,7 @@ pub(super) async fn run(o: &DoctorOptions) -> Vec<Check> {
         )),
     }
     if let Some(f) = &o.flink {
-        out.extend(flink_checks(f, &client).await);
+        out.extend(flink_checks(o, f, &client).await);
         out.push(flink_settings(f));
     }
     client.close().await;
@@ -243,7 +244,7 @@ fn perms(bits: u32) -> String {
 }
 
 /// The Flink cluster's layout, storage and pointers.
-async fn flink_checks(f: &FlinkConfig, client: &Client) -> Vec<Check> {
+async fn flink_checks(o: &DoctorOptions, f: &FlinkConfig, client: &Client) -> Vec<Check> {
     let mut out = Vec::new();
     let layout = match f.layout() {
         Ok(l) => l,
@@ -255,8 +256,8 @@ async fn flink_checks(f: &FlinkConfig, client: &Client) -> Vec<Check> {
     let view = ClusterView::new(client.clone(), layout.clone());
     out.push(leaders(client, &view, &layout).await);
     out.push(contenders(client, &layout).await);
-    out.push(storage(f));
-    out.push(pointers(&view).await);
+    out.push(super::jobs::check(o, &view).await);
+    out.extend(super::storage::checks(o, f, client, &view).await);
     out
 }
 
@@ -406,151 +407,6 @@ async fn contenders(client: &Client, layout: &crate::flink::FlinkLayout) -> Chec
     check.details(json!(rows))
 }
 
-/// A local path for a `file:` URI or a bare path; `None` for other schemes.
-fn local_path(uri: &str) -> Option<std::path::PathBuf> {
-    if let Some(rest) = uri.strip_prefix("file://") {
-        // file:///a/b or file://host/a/b (the host is ignored, as Flink does for local files)
-        let path = if rest.starts_with('/') {
-            rest
-        } else {
-            rest.find('/').map(|i| &rest[i..])?
-        };
-        return Some(path.into());
-    }
-    if let Some(rest) = uri.strip_prefix("file:") {
-        return Some(rest.into());
-    }
-    if uri.starts_with('/') {
-        return Some(uri.into());
-    }
-    None
-}
-
-/// `high-availability.storageDir` exists and takes a file.
-fn storage(f: &FlinkConfig) -> Check {
-    let dir = match f.storage_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            return Check::new("storage", Status::Fail, e.to_string())
-                .fix("set high-availability.storageDir (where Flink writes job graphs and checkpoint metadata)")
-        }
-    };
-    let Some(path) = local_path(&dir) else {
-        return Check::new(
-            "storage",
-            Status::Skipped,
-            format!("{dir}: not a local file system"),
-        )
-        .fix("run the doctor where Flink's file systems are (a JobManager host, with its plugins) to check it");
-    };
-    if !path.is_dir() {
-        return Check::new(
-            "storage",
-            Status::Fail,
-            format!(
-                "high-availability.storageDir {dir}: {} does not exist",
-                path.display()
-            ),
-        )
-        .fix(format!(
-            "create {} (shared by every JobManager) or point high-availability.storageDir at \
-             the shared directory: without it no job graph or checkpoint is stored",
-            path.display()
-        ));
-    }
-    let probe = path.join(format!(".zkha-doctor-{}", uuid::Uuid::new_v4().simple()));
-    match std::fs::write(&probe, b"zkha doctor") {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&probe);
-            Check::new(
-                "storage",
-                Status::Ok,
-                format!("high-availability.storageDir {dir} exists and is writable"),
-            )
-        }
-        Err(e) => Check::new(
-            "storage",
-            Status::Fail,
-            format!("high-availability.storageDir {dir}: cannot write: {e}"),
-        )
-        .fix("the JobManagers' user needs write access to it"),
-    }
-}
-
-/// Every checkpoint and execution-plan pointer's file is there.
-async fn pointers(view: &ClusterView) -> Check {
-    let jobs = match view.jobs().await {
-        Ok(j) => j,
-        Err(e) => return Check::new("pointers", Status::Fail, format!("cannot list jobs: {e}")),
-    };
-    let mut checked = 0;
-    let mut dangling = Vec::new();
-    let mut remote = BTreeSet::new();
-    let mut errors = Vec::new();
-    let mut look = |what: String, location: Option<String>| {
-        let Some(loc) = location else { return };
-        match local_path(&loc) {
-            Some(p) => {
-                checked += 1;
-                if !p.exists() {
-                    dangling.push(format!("{what}: {loc}"));
-                }
-            }
-            None => {
-                remote.insert(loc.split("://").next().unwrap_or("?").to_string());
-            }
-        }
-    };
-    let mut plans = Vec::new();
-    for job in &jobs {
-        match view.execution_plan(job).await {
-            Ok(p) => plans.push((job.clone(), p)),
-            Err(e) => errors.push(format!("job {job}: execution plan: {e}")),
-        }
-    }
-    let mut points = Vec::new();
-    for job in &jobs {
-        match view.checkpoints(job).await {
-            Ok(cps) => points.extend(cps.into_iter().map(|c| (job.clone(), c))),
-            Err(e) => errors.push(format!("job {job}: checkpoints: {e}")),
-        }
-    }
-    for (job, plan) in plans {
-        look(format!("job {job}'s execution plan"), plan);
-    }
-    for (job, c) in points {
-        look(
-            format!("job {job}'s checkpoint {} ({})", c.id, c.znode),
-            c.location,
-        );
-    }
-    let summary = format!(
-        "{} job(s); {checked} pointer file(s) checked{}",
-        jobs.len(),
-        if remote.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", others on {} not checked from here",
-                remote.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        }
-    );
-    if !dangling.is_empty() || !errors.is_empty() {
-        let mut all = dangling.clone();
-        all.extend(errors);
-        return Check::new("pointers", Status::Fail, summary)
-            .fix(format!(
-                "dangling or unreadable: {}. Flink cannot recover a job from a pointer whose \
-                 file is gone: restore the file, or cancel the job and resubmit it from a \
-                 retained checkpoint or savepoint",
-                all.join("; ")
-            ))
-            .details(json!({ "dangling": dangling }));
-    }
-    Check::new("pointers", Status::Ok, summary)
-}
-
 /// Flink settings that make a recovery slower than zkha's failover.
 fn flink_settings(f: &FlinkConfig) -> Check {
     let mut slow = Vec::new();
@@ -616,11 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn local_paths_of_uris() {
-        assert_eq!(local_path("file:///a/b"), Some("/a/b".into()));
-        assert_eq!(local_path("file://host/a/b"), Some("/a/b".into()));
-        assert_eq!(local_path("/a/b"), Some("/a/b".into()));
-        assert_eq!(local_path("s3://bucket/a"), None);
+    fn permission_letters() {
         assert_eq!(perms(31), "crwda");
         assert_eq!(perms(1), "r");
     }

@@ -132,7 +132,11 @@ async fn ask(addr: &str, request: &[u8], timeout: Duration) -> std::io::Result<S
 }
 
 /// Sends a four-letter word and reads the answer.
-async fn four_letter(server: &str, word: &str, timeout: Duration) -> std::io::Result<String> {
+pub(super) async fn four_letter(
+    server: &str,
+    word: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
     ask(server, word.as_bytes(), timeout).await
 }
 
@@ -167,8 +171,17 @@ fn srvr_text(text: &str, p: &mut ServerProbe) {
 
 /// `GET /commands/srvr` from an AdminServer.
 async fn admin_srvr(addr: &str, timeout: Duration) -> std::io::Result<serde_json::Value> {
+    admin_get(addr, "srvr", timeout).await
+}
+
+/// `GET /commands/<command>` from an AdminServer, as JSON.
+pub(super) async fn admin_get(
+    addr: &str,
+    command: &str,
+    timeout: Duration,
+) -> std::io::Result<serde_json::Value> {
     let request =
-        format!("GET /commands/srvr HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        format!("GET /commands/{command} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let text = ask(addr, request.as_bytes(), timeout).await?;
     let body = text
         .split_once("\r\n\r\n")
@@ -198,7 +211,7 @@ fn admin_json(v: &serde_json::Value, p: &mut ServerProbe) {
 
 /// The AdminServer address for server `i` of `host`: an entry per server, or one `:port` for
 /// every server.
-fn admin_for(admin: &[String], i: usize, host: &str) -> Option<String> {
+pub(super) fn admin_for(admin: &[String], i: usize, host: &str) -> Option<String> {
     match admin {
         [] => None,
         [one] if one.starts_with(':') => Some(format!("{host}{one}")),

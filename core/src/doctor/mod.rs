@@ -8,6 +8,9 @@
 
 mod checks;
 mod ensemble;
+mod jobs;
+mod settings;
+mod storage;
 
 use std::time::Duration;
 
@@ -79,6 +82,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// The check named `name`, if it ran.
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
     /// True if no check failed (warnings and skipped checks pass).
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.status != Status::Fail)
@@ -133,6 +141,13 @@ pub struct DoctorOptions {
     pub admin: Vec<String>,
     /// How long one probe may take.
     pub timeout: Duration,
+    /// A Flink installation (its `lib/`, `plugins/` and the zkha jar) through whose file
+    /// systems `high-availability.storageDir` and the pointers' files on anything but the
+    /// local file system (s3://, hdfs://, ...) are checked, with `java` from `JAVA_HOME` or
+    /// `PATH`. Default: `FLINK_HOME`, else the directory above the configuration's `conf/`.
+    pub flink_home: Option<std::path::PathBuf>,
+    /// Checks local paths through Flink's file systems too (as the JobManager sees them).
+    pub via_flink: bool,
 }
 
 impl DoctorOptions {
@@ -143,6 +158,8 @@ impl DoctorOptions {
             flink: None,
             admin: Vec::new(),
             timeout: Duration::from_secs(3),
+            flink_home: None,
+            via_flink: false,
         }
     }
 
