@@ -175,10 +175,18 @@ export ZKHA_TORTURE_ROUNDS ?= 20
 torture: zookeeper
 	$(CARGO) run --release -q -p zkha-torture --bin zkha-torture
 
+# Every program's JSON lines also go to target/bench/results.jsonl, and scripts/bench-report
+# turns them into target/bench/report.html (self-contained, its figures also as SVG files).
+BENCH_OUT := target/bench
 bench: zookeeper jar
-	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench
-	$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench
-	$(MAKE) -s bench-peers
+	mkdir -p $(BENCH_OUT) && : > $(BENCH_OUT)/results.jsonl
+	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench > $(BENCH_OUT)/core.jsonl; \
+		s=$$?; cat $(BENCH_OUT)/core.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
+	$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench > $(BENCH_OUT)/flink.jsonl; \
+		s=$$?; cat $(BENCH_OUT)/flink.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
+	$(MAKE) -s bench-peers > $(BENCH_OUT)/peers.jsonl; \
+		s=$$?; cat $(BENCH_OUT)/peers.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
+	python3 scripts/bench-report $(BENCH_OUT)/results.jsonl
 
 # zkha from Rust, C and Python beside Curator and kazoo (and the bare client's floor), each a
 # process of its own per run, runs interleaved (docs/bench.md). Release builds throughout.
