@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,7 +401,14 @@ static int fenced_child(const char *lock, const char *reg) {
   printf("HELD %lld\n", (long long)zkha_fence_token(f));
   fflush(stdout);
   char line[16];
-  if (!fgets(line, sizeof line, stdin)) return 5;
+  /* SIGSTOP / SIGCONT may interrupt the read (EINTR): read again. */
+  while (!fgets(line, sizeof line, stdin)) {
+    if (errno != EINTR) {
+      fprintf(stderr, "fenced-child: stdin: %s\n", feof(stdin) ? "end of file" : strerror(errno));
+      return 5;
+    }
+    clearerr(stdin);
+  }
   zkha_status s = zkha_fence_put(f, reg, (const uint8_t *)"child", 5, NULL, NULL);
   printf("%s\n", zkha_status_name(s));
   fflush(stdout);
@@ -445,7 +453,12 @@ static void test_stale_fenced_holder(const char *self) {
   kill(pid, SIGCONT);
   CHECK(write(to_child[1], "write\n", 6) == 6, "tell the child");
   memset(line, 0, sizeof line);
-  CHECK(fgets(line, sizeof line, in) != NULL, "the child answers");
+  if (fgets(line, sizeof line, in) == NULL) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(0, "the child answers: it ended with %s %d", WIFEXITED(status) ? "exit status" : "signal",
+          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+  }
   CHECK(strncmp(line, "not_leader", 10) == 0 || strncmp(line, "session_expired", 15) == 0,
         "the stale write is refused, got %s", line);
   zkha_bytes got = {0};
