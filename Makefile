@@ -26,28 +26,32 @@ tools:
 	@scripts/ensure-tools
 
 # ZooKeeper server jars from Maven Central into .cache/zookeeper/<version> (once).
-zookeeper: tools
+zookeeper:
+	@scripts/ensure-tools rust java openssl
 	@$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	@$(TESTKIT) install --prometheus --json >/dev/null
 
-build: tools
+build:
+	@scripts/ensure-tools rust
 	$(CARGO) build --workspace --all-targets
 
-lint: tools
+lint:
+	@scripts/ensure-tools rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: zookeeper lint jar test-rust test-java test-c test-python test-dashboard
+test: tools zookeeper lint jar test-rust test-java test-c test-python test-dashboard
 
 # The Grafana dashboard (examples/grafana) typed with Grafana's own schema (@grafana/schema,
 # pinned in tests/grafana/package-lock.json, installed with npm into tests/grafana/node_modules
 # once). test-python checks its queries against real scrapes.
 GRAFANA_CHECK := tests/grafana
 $(GRAFANA_CHECK)/node_modules/.ready: $(GRAFANA_CHECK)/package-lock.json
+	@scripts/ensure-tools npm
 	cd $(GRAFANA_CHECK) && npm ci --silent --no-audit --no-fund
 	touch $@
 
-test-dashboard: tools $(GRAFANA_CHECK)/node_modules/.ready
+test-dashboard: $(GRAFANA_CHECK)/node_modules/.ready
 	node $(GRAFANA_CHECK)/check.mjs examples/grafana/zkha-dashboard.json
 
 # The liveness link against the previous release's build (its protocol 1): built once into
@@ -101,23 +105,27 @@ JAVA_TEST := $(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/de
 	-Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit \
 	-Dzkha.plugin.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0.jar \
 	-Dzkha.loader.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0-loader.jar
-test-java: tools
+test-java:
+	@scripts/ensure-tools rust java python
 	$(CARGO) build -q -p zkha-jni -p zkha-testkit
 	$(JAVA_TEST) verify
 	$(JAVA_TEST) -Pflink-1.20 verify
 
-test-java-matrix: tools
+test-java-matrix:
+	@scripts/ensure-tools rust java python
 	$(CARGO) build -q -p zkha-jni -p zkha-testkit
 	@set -e; for v in $(FLINK_TEST_VERSIONS); do echo "== the plugin's JUnit tests on Flink $$v"; $(JAVA_TEST) -Pflink-$$v verify; done
 
 # The C ABI: header up to date, CTest suite plain, under ASan/LSan and under valgrind, and the
 # examples built with pkg-config against an installed copy of the shipped (glibc 2.17) libzkha.
-test-c: tools
+test-c:
+	@scripts/ensure-tools rust java c valgrind openssl
 	$(CARGO) build -q -p zkha-c -p zkha-testkit
 	$(CARGO) build -q -p zkha-examples --bin zkha-lock
 	@diff -u c-api/include/zkha.h target/zkha.h || { echo "c-api/include/zkha.h is stale: run 'make header'"; exit 1; }
 	c-api/tests/run.sh all
-	$(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=release
+	rm -rf target/c-install && $(MAKE) -s install PREFIX=$(CURDIR)/target/c-install PROFILE=release
+	c-api/tests/install-check.sh target/c-install
 	PKG_CONFIG_PATH=$(CURDIR)/target/c-install/lib/pkgconfig sh -c 'cc -Wall -Werror examples/c/leader_service.c $$(pkg-config --cflags --libs zkha) -o target/c-install/leader_service && c++ -std=c++17 -Wall -Werror examples/cpp/lock_guard.cpp $$(pkg-config --cflags --libs zkha) -o target/c-install/lock_guard'
 	@echo "examples built with pkg-config: target/c-install/{leader_service,lock_guard}"
 
@@ -127,16 +135,32 @@ header:
 
 PREFIX ?= /usr/local
 PROFILE ?= release
-# libzkha.so/.a, zkha.h, zkha.hpp, zkha.pc and a CMake package config under PREFIX. The
+# libzkha under PREFIX: lib/libzkha.so.<version> (SONAME libzkha.so.<major>) with the
+# .so.<major> and .so links, libzkha.a, include/zkha.h and zkha.hpp, lib/pkgconfig/zkha.pc and
+# lib/cmake/zkha/ (config and version file), all relocatable (no absolute path inside); the
+# libraries stripped, their debug info in lib/.debug/ (gdb finds it through .gnu_debuglink). The
 # release build (the default) is the shipped one: glibc 2.17 (see above); PROFILE=debug: native.
+ZKHA_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+ZKHA_MAJOR := $(word 1,$(subst ., ,$(ZKHA_VERSION)))
+ZKHA_MINOR := $(word 2,$(subst ., ,$(ZKHA_VERSION)))
 LIBZKHA_DIR = $(if $(filter release,$(PROFILE)),$(SHIP_DIR),target/$(PROFILE))
-install: tools $(if $(filter release,$(PROFILE)),zig,)
+PKG_SUBST := sed -e 's|@VERSION@|$(ZKHA_VERSION)|g' -e 's|@MAJOR@|$(ZKHA_MAJOR)|g' -e 's|@MINOR@|$(ZKHA_MINOR)|g'
+install: $(if $(filter release,$(PROFILE)),zig,)
+	@scripts/ensure-tools rust c
 	$(if $(filter release,$(PROFILE)),$(ZIGBUILD) -p zkha-c && scripts/check-glibc $(SHIP_DIR)/libzkha.so,$(CARGO) build -q -p zkha-c)
-	mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/lib/cmake/zkha $(PREFIX)/include
-	cp $(LIBZKHA_DIR)/libzkha.so $(LIBZKHA_DIR)/libzkha.a $(PREFIX)/lib/
+	mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/lib/cmake/zkha $(PREFIX)/lib/.debug $(PREFIX)/include
+	rm -f $(PREFIX)/lib/libzkha.so $(PREFIX)/lib/libzkha.so.$(ZKHA_MAJOR)
+	cp $(LIBZKHA_DIR)/libzkha.so $(PREFIX)/lib/libzkha.so.$(ZKHA_VERSION)
+	cp $(LIBZKHA_DIR)/libzkha.a $(PREFIX)/lib/libzkha.a
+	cd $(PREFIX)/lib && objcopy --only-keep-debug libzkha.so.$(ZKHA_VERSION) .debug/libzkha.so.$(ZKHA_VERSION).debug \
+		&& strip --strip-unneeded libzkha.so.$(ZKHA_VERSION) \
+		&& objcopy --add-gnu-debuglink=.debug/libzkha.so.$(ZKHA_VERSION).debug libzkha.so.$(ZKHA_VERSION) \
+		&& strip --strip-debug libzkha.a \
+		&& ln -s libzkha.so.$(ZKHA_VERSION) libzkha.so.$(ZKHA_MAJOR) && ln -s libzkha.so.$(ZKHA_MAJOR) libzkha.so
 	cp c-api/include/zkha.h c-api/include/zkha.hpp $(PREFIX)/include/
-	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkha.pc.in > $(PREFIX)/lib/pkgconfig/zkha.pc
-	sed 's|@PREFIX@|$(abspath $(PREFIX))|g' c-api/pkg/zkhaConfig.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfig.cmake
+	$(PKG_SUBST) c-api/pkg/zkha.pc.in > $(PREFIX)/lib/pkgconfig/zkha.pc
+	$(PKG_SUBST) c-api/pkg/zkhaConfig.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfig.cmake
+	$(PKG_SUBST) c-api/pkg/zkhaConfigVersion.cmake.in > $(PREFIX)/lib/cmake/zkha/zkhaConfigVersion.cmake
 
 # ---- Shipped natives: linux-x86_64, glibc 2.17 or newer --------------------------------------
 # Every native library zkha ships (the JNI library in the plugin jar, libzkha, the wheel's
@@ -151,15 +175,17 @@ ZIGBUILD := PATH=$(ZIG_ENV)/bin:$$PATH CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin
 	$(CARGO) zigbuild --release -q --target $(GLIBC_TARGET).2.17
 
 $(ZIG_ENV)/.ready:
+	@scripts/ensure-tools python
 	rm -rf $(ZIG_ENV) && python3 -m venv $(ZIG_ENV)
 	$(ZIG_ENV)/bin/pip install -q $(ZIG_PKGS)
 	touch $@
 
-zig: tools $(ZIG_ENV)/.ready
+zig: $(ZIG_ENV)/.ready
 
 # The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/: one
 # jar for Flink 1.20 to 2.3, Java 8 class files (PluginJarIT checks them).
-jar: tools zig
+jar: zig
+	@scripts/ensure-tools rust java
 	$(ZIGBUILD) -p zkha-jni
 	mkdir -p target/jni && cp $(SHIP_DIR)/libzkha_jni.so target/jni/ && strip --strip-debug target/jni/libzkha_jni.so
 	scripts/check-glibc target/jni/libzkha_jni.so
@@ -195,6 +221,7 @@ bench-peers: zookeeper python-env
 	$(CARGO) build --release -q -p zkha-c
 	$(CARGO) build --release -q -p zkha-examples --bin zkha-peer-bench
 	mkdir -p $(PEER_DIR)
+	ln -sf libzkha.so target/release/libzkha.so.$(ZKHA_MAJOR)
 	cc -O2 -Wall -Wextra -Werror -Ic-api/include c-api/bench/peer_driver.c -Ltarget/release -lzkha \
 		-Wl,-rpath,$(CURDIR)/target/release -lpthread -o $(PEER_DIR)/peer_driver
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q --profile wheel
@@ -217,6 +244,7 @@ PY_TOOLS := maturin pytest pytest-asyncio kazoo ruff mypy prometheus-client
 PY_READY := $(PY_VENV)/.ready-$(subst $() ,-,$(PY_TOOLS))
 
 $(PY_READY):
+	@scripts/ensure-tools python
 	python3 -m venv $(PY_VENV)
 	$(PY_VENV)/bin/pip install -q --upgrade pip
 	$(PY_VENV)/bin/pip install -q $(PY_TOOLS)
@@ -228,21 +256,23 @@ python-env: $(PY_READY)
 # target/wheels/ (WHEEL_PROFILE=debug: a native debug one in target/wheels-debug/).
 WHEEL_PROFILE ?= release
 WHEEL_DIR := $(CURDIR)/target/wheels$(if $(filter debug,$(WHEEL_PROFILE)),-debug,)
-wheel: tools python-env $(if $(filter release,$(WHEEL_PROFILE)),zig,)
+wheel: python-env $(if $(filter release,$(WHEEL_PROFILE)),zig,)
+	@scripts/ensure-tools rust
 	rm -f $(WHEEL_DIR)/zkha-*.whl
 	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --profile wheel --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
 	$(if $(filter release,$(WHEEL_PROFILE)),scripts/check-glibc $(WHEEL_DIR)/zkha-*.whl,)
 
-# The wheel installs into a fresh venv and imports; the console script runs.
+# The shipped wheel: auditwheel confirms its manylinux_2_17 tag; it installs into fresh venvs
+# of two Python versions, where zkha takes a lock on a test-kit ensemble and the console
+# script runs (scripts/wheel-check).
 wheel-check: wheel
-	rm -rf target/wheel-venv && python3 -m venv target/wheel-venv
-	target/wheel-venv/bin/pip install -q --no-index $$(ls -t $(WHEEL_DIR)/zkha-*.whl | head -1)
-	cd /tmp && $(CURDIR)/target/wheel-venv/bin/python -c 'import zkha, zkha.aio, zkha.flink; print("zkha", zkha.__version__, "from", zkha.__file__)'
-	target/wheel-venv/bin/zkha --help >/dev/null && echo "zkha console script OK"
+	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
+	scripts/wheel-check $$(ls -t $(WHEEL_DIR)/zkha-*.whl | head -1) target/wheel-venvs
 
 # The pytest suite against real ensembles (test kit CLI fixtures), on a debug build; then the
 # shipped wheel (release, glibc 2.17) installs into a fresh venv and imports.
-test-python: tools python-env
+test-python: python-env
+	@scripts/ensure-tools rust java openssl
 	$(CARGO) build -q -p zkha-testkit --bin zkha-testkit
 	cd python && VIRTUAL_ENV=$(CURDIR)/$(PY_VENV) $(PY) -m maturin develop -q
 	cd python && .venv/bin/ruff check zkha tests bench && .venv/bin/ruff format --check zkha tests bench

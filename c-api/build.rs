@@ -2,6 +2,12 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir");
+    // libzkha.so.<major> is the name programs record (SONAME): an ABI-breaking release bumps
+    // it, and `make install` puts libzkha.so.<version> with the .so.<major> and .so links.
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libzkha.so.{major}");
+    }
     // The whole source directory: the API is spread over one module per concept.
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
