@@ -215,12 +215,16 @@ impl Client {
         .await
     }
 
-    /// Deletes a znode and everything below it (namespace-relative path); unfenced.
+    /// Deletes a znode and everything below it (namespace-relative path); unfenced. It first
+    /// syncs the path, so what other clients created before the call is deleted too (the
+    /// subtree is listed by reads, which a follower behind the leader would answer without
+    /// it). No error if absent.
     pub async fn delete_recursive(&self, path: &str) -> Result<()> {
         let full = self.resolve(path)?;
         if full == "/" {
             return Err(Error::invalid("refusing to delete the root znode '/'"));
         }
+        self.sync(path).await?;
         let inner = self.inner().clone();
         runtime::run(async move {
             inner
