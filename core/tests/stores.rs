@@ -615,8 +615,11 @@ async fn flink_view_reads_what_flink_wrote() {
     let v120 = ClusterView::new(c.clone(), FlinkLayout::new(&legacy));
     assert_eq!(v120.jobs().await.unwrap(), [JOB]);
     assert_eq!(
-        v120.execution_plan_node(JOB).await.unwrap().as_deref(),
-        Some(format!("{legacy}/jobgraphs/{JOB}").as_str())
+        v120.execution_plan_at(JOB)
+            .await
+            .unwrap()
+            .map(|(node, _)| node),
+        Some(format!("{legacy}/jobgraphs/{JOB}"))
     );
     assert!(v120.execution_plan(JOB).await.unwrap().is_some());
     let named = ClusterView::new(

@@ -256,8 +256,10 @@ async fn flink_checks(o: &DoctorOptions, f: &FlinkConfig, client: &Client) -> Ve
     let view = ClusterView::new(client.clone(), layout.clone());
     out.push(leaders(client, &view, &layout).await);
     out.push(contenders(client, &layout).await);
-    out.push(super::jobs::check(o, &view).await);
-    out.extend(super::storage::checks(o, f, client, &view).await);
+    // The jobs in ZooKeeper, read once for the jobs and pointer checks.
+    let jobs = view.jobs().await;
+    out.push(super::jobs::check(o, &view, &jobs).await);
+    out.extend(super::storage::checks(o, f, client, &view, &jobs).await);
     out
 }
 

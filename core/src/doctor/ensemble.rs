@@ -52,11 +52,7 @@ pub async fn probe_server(
     client: &ClientOptions,
     timeout: Duration,
 ) -> ServerProbe {
-    let server = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let server = server_addr(host, port);
     let mut p = ServerProbe {
         server: server.clone(),
         ..ServerProbe::default()
@@ -118,6 +114,15 @@ pub async fn probe_server(
     p
 }
 
+/// `host:port` of a connect-string entry (`[host]:port` for an IPv6 address).
+pub(super) fn server_addr(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Sends `request` to `addr` and reads the answer until the server closes, within `timeout`.
 async fn ask(addr: &str, request: &[u8], timeout: Duration) -> std::io::Result<String> {
     tokio::time::timeout(timeout, async {
@@ -174,20 +179,38 @@ async fn admin_srvr(addr: &str, timeout: Duration) -> std::io::Result<serde_json
     admin_get(addr, "srvr", timeout).await
 }
 
-/// `GET /commands/<command>` from an AdminServer, as JSON.
+/// `GET <path>` over plain HTTP/1.0 from `addr` (`host:port`) within `timeout`: the status
+/// line and the body parsed as JSON.
+pub(super) async fn http_get_json(
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(String, serde_json::Value)> {
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let text = ask(addr, request.as_bytes(), timeout).await?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP answer"))?;
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let json = serde_json::from_str(body)
+        .map_err(|e| std::io::Error::other(format!("{status}: not JSON: {e}")))?;
+    Ok((status, json))
+}
+
+/// `GET /commands/<command>` from an AdminServer, as JSON (its errors are JSON too).
 pub(super) async fn admin_get(
     addr: &str,
     command: &str,
     timeout: Duration,
 ) -> std::io::Result<serde_json::Value> {
-    let request =
-        format!("GET /commands/{command} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let text = ask(addr, request.as_bytes(), timeout).await?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .ok_or_else(|| std::io::Error::other("no HTTP answer"))?;
-    serde_json::from_str(body).map_err(|e| std::io::Error::other(format!("not JSON: {e}")))
+    Ok(
+        http_get_json(addr, &format!("/commands/{command}"), timeout)
+            .await?
+            .1,
+    )
 }
 
 /// Reads the AdminServer's `srvr` JSON (`server_stats`: `server_state`,

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use super::ensemble::http_get_json;
 use super::{Check, DoctorOptions, Status};
 use crate::flink::ClusterView;
 
@@ -22,30 +21,12 @@ async fn rest_jobs(base: &str, timeout: Duration) -> Result<BTreeSet<String>, St
         Some((a, p)) => (a, format!("/{}", p.trim_end_matches('/'))),
         None => (rest, String::new()),
     };
-    let request = format!(
-        "GET {prefix}/jobs HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\n\r\n"
-    );
-    let text = tokio::time::timeout(timeout, async {
-        let mut s = TcpStream::connect(authority).await?;
-        s.write_all(request.as_bytes()).await?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
-    })
-    .await
-    .map_err(|_| format!("{base}: no answer within {timeout:?}"))?
-    .map_err(|e| format!("{base}: {e}"))?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{base}/jobs: no HTTP answer"))?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!(
-            "{base}/jobs: {}",
-            head.lines().next().unwrap_or_default()
-        ));
+    let (status, v) = http_get_json(authority, &format!("{prefix}/jobs"), timeout)
+        .await
+        .map_err(|e| format!("{base}/jobs: {e}"))?;
+    if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
+        return Err(format!("{base}/jobs: {status}"));
     }
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("{base}/jobs: not JSON: {e}"))?;
     Ok(v["jobs"]
         .as_array()
         .ok_or_else(|| format!("{base}/jobs: no job list"))?
@@ -54,10 +35,14 @@ async fn rest_jobs(base: &str, timeout: Duration) -> Result<BTreeSet<String>, St
         .collect())
 }
 
-/// Every job in ZooKeeper is one the leading dispatcher knows.
-pub(super) async fn check(o: &DoctorOptions, view: &ClusterView) -> Check {
-    let stored: BTreeSet<String> = match view.jobs().await {
-        Ok(j) => j.into_iter().collect(),
+/// Every job in ZooKeeper (`jobs`, as listed) is one the leading dispatcher knows.
+pub(super) async fn check(
+    o: &DoctorOptions,
+    view: &ClusterView,
+    jobs: &crate::Result<Vec<String>>,
+) -> Check {
+    let stored: BTreeSet<String> = match jobs {
+        Ok(j) => j.iter().cloned().collect(),
         Err(e) => return Check::new("jobs", Status::Fail, format!("cannot list jobs: {e}")),
     };
     let rest = match view.leader("rest_server").await {

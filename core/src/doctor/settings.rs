@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::ensemble::{admin_for, admin_get, four_letter};
+use super::ensemble::{admin_for, admin_get, four_letter, server_addr};
 use super::{Check, DoctorOptions, Status};
 use crate::options::parse_connect_string;
 
@@ -44,11 +44,7 @@ async fn read(o: &DoctorOptions) -> (Vec<(String, Settings)>, Vec<String>) {
     let mut found = Vec::new();
     let mut notes = Vec::new();
     for (i, (host, port)) in cs.hosts.iter().enumerate() {
-        let server = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let server = server_addr(host, *port);
         if o.client.tls.is_none() {
             match four_letter(&server, "conf", o.timeout).await {
                 Ok(text) if text.contains("not in the whitelist") => {
@@ -102,7 +98,7 @@ pub(super) async fn check(o: &DoctorOptions, t: Option<Duration>) -> Check {
     let tick = found.iter().filter_map(|(_, s)| s.tick_ms).max();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     let (Some(window), Some(t)) = (window, t) else {
-        let mut c = Check::new(
+        return Check::new(
             "server-settings",
             Status::Skipped,
             match tick {
@@ -116,9 +112,8 @@ pub(super) async fn check(o: &DoctorOptions, t: Option<Duration>) -> Check {
         .fix(
             "whitelist conf (4lw.commands.whitelist=srvr,conf) to compare syncLimit x \
              tickTime with the session timeout",
-        );
-        c.details = details;
-        return c;
+        )
+        .details(details);
     };
     let what = format!(
         "syncLimit x tickTime = {} (a follower cut off from the leader keeps serving that \

@@ -178,15 +178,16 @@ fn ask_flink(
     Ok(answers)
 }
 
-/// The storage and pointer checks.
+/// The storage and pointer checks; `jobs` as listed in ZooKeeper.
 pub(super) async fn checks(
     o: &DoctorOptions,
     f: &FlinkConfig,
     client: &Client,
     view: &ClusterView,
+    jobs: &crate::Result<Vec<String>>,
 ) -> Vec<Check> {
     let dir = f.storage_dir();
-    let (jobs, pointers, errors) = collect_pointers(view).await;
+    let (jobs, pointers, errors) = collect_pointers(view, jobs).await;
     // What goes to Flink: every URI not on the local file system (all of them with
     // `via_flink`).
     let remote = |uri: &str| o.via_flink || local_path(uri).is_none();
@@ -214,15 +215,17 @@ pub(super) async fn checks(
         None
     };
     vec![
-        storage(&dir, writable.is_some(), flink.as_ref()),
+        // Flink's answers for the storageDir when it went to Flink.
+        storage(&dir, writable.and(flink.as_ref())),
         pointer_check(client, jobs, &pointers, errors, &remote, flink.as_ref()).await,
     ]
 }
 
 type Asked = Result<BTreeMap<String, Answer>, String>;
 
-/// `high-availability.storageDir` exists and takes a file.
-fn storage(dir: &crate::Result<String>, via_flink: bool, flink: Option<&Asked>) -> Check {
+/// `high-availability.storageDir` exists and takes a file: Flink's answer if it was asked
+/// (`flink`), else checked here on the local file system.
+fn storage(dir: &crate::Result<String>, flink: Option<&Asked>) -> Check {
     let dir = match dir {
         Ok(d) => d,
         Err(e) => {
@@ -232,8 +235,7 @@ fn storage(dir: &crate::Result<String>, via_flink: bool, flink: Option<&Asked>) 
             )
         }
     };
-    if via_flink {
-        let asked = flink.expect("asked when remote");
+    if let Some(asked) = flink {
         let answer = match asked {
             Ok(answers) => answers
                 .get(&format!("writable:{dir}"))
@@ -331,34 +333,29 @@ struct Pointer {
     znode: String,
 }
 
-/// The jobs, every pointer, and what could not be read.
-async fn collect_pointers(view: &ClusterView) -> (usize, Vec<Pointer>, Vec<String>) {
+/// How many jobs, every pointer of `jobs`, and what could not be read.
+async fn collect_pointers(
+    view: &ClusterView,
+    jobs: &crate::Result<Vec<String>>,
+) -> (usize, Vec<Pointer>, Vec<String>) {
     let mut errors = Vec::new();
-    let jobs = match view.jobs().await {
+    let jobs = match jobs {
         Ok(j) => j,
         Err(e) => return (0, Vec::new(), vec![format!("cannot list jobs: {e}")]),
     };
     let mut pointers = Vec::new();
-    for job in &jobs {
-        let found = match view.execution_plan_node(job).await {
-            Ok(Some(znode)) => view
-                .execution_plan(job)
-                .await
-                .map(|u| u.map(|u| (u, znode))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(Some((uri, znode))) => pointers.push(Pointer {
+    for job in jobs {
+        match view.execution_plan_at(job).await {
+            Ok(Some((znode, Some(uri)))) => pointers.push(Pointer {
                 what: format!("job {job}'s execution plan"),
                 uri,
                 znode,
             }),
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => errors.push(format!("job {job}: execution plan: {e}")),
         }
     }
-    for job in &jobs {
+    for job in jobs {
         match view.checkpoints(job).await {
             Ok(cps) => pointers.extend(cps.into_iter().filter_map(|c| {
                 Some(Pointer {

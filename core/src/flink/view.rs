@@ -126,12 +126,21 @@ impl ClusterView {
         Ok(jobs)
     }
 
-    /// The znode of a job's submitted execution plan (job graph on Flink 1.20), if stored.
-    pub async fn execution_plan_node(&self, job_id: &str) -> Result<Option<String>> {
+    /// A job's submitted execution plan (job graph on Flink 1.20), if stored: its znode and
+    /// the file it points to.
+    pub async fn execution_plan_at(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
         for dir in self.layout.plan_dirs() {
             let path = format!("{dir}/{job_id}");
-            if self.client.exists(&path).await?.is_some() {
-                return Ok(Some(path));
+            if let Some((data, _)) = self.client.get_data(&path).await? {
+                let file = if data.is_empty() {
+                    None
+                } else {
+                    state_handle::decode(&data)?.file_path
+                };
+                return Ok(Some((path, file)));
             }
         }
         Ok(None)
@@ -139,13 +148,10 @@ impl ClusterView {
 
     /// Where a job's submitted execution plan is stored.
     pub async fn execution_plan(&self, job_id: &str) -> Result<Option<String>> {
-        let Some(path) = self.execution_plan_node(job_id).await? else {
-            return Ok(None);
-        };
-        match self.client.get_data(&path).await? {
-            Some((data, _)) if !data.is_empty() => Ok(state_handle::decode(&data)?.file_path),
-            _ => Ok(None),
-        }
+        Ok(self
+            .execution_plan_at(job_id)
+            .await?
+            .and_then(|(_, file)| file))
     }
 
     /// The job's retained completed checkpoints, oldest first. `Corrupt` names a pointer
