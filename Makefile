@@ -204,14 +204,15 @@ torture: zookeeper
 # Every program's JSON lines also go to target/bench/results.jsonl, and scripts/bench-report
 # turns them into target/bench/report.html (self-contained, its figures also as SVG files).
 BENCH_OUT := target/bench
+# $(call bench-step,NAME,COMMAND): COMMAND's lines into $(BENCH_OUT)/NAME.jsonl, then shown and
+# added to results.jsonl; the step fails if COMMAND did.
+bench-step = $(2) > $(BENCH_OUT)/$(1).jsonl; s=$$?; \
+	tee -a $(BENCH_OUT)/results.jsonl < $(BENCH_OUT)/$(1).jsonl; exit $$s
 bench: zookeeper jar
 	mkdir -p $(BENCH_OUT) && : > $(BENCH_OUT)/results.jsonl
-	$(CARGO) run --release -q -p zkha-examples --bin zkha-bench > $(BENCH_OUT)/core.jsonl; \
-		s=$$?; cat $(BENCH_OUT)/core.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
-	$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench > $(BENCH_OUT)/flink.jsonl; \
-		s=$$?; cat $(BENCH_OUT)/flink.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
-	$(MAKE) -s bench-peers > $(BENCH_OUT)/peers.jsonl; \
-		s=$$?; cat $(BENCH_OUT)/peers.jsonl | tee -a $(BENCH_OUT)/results.jsonl; exit $$s
+	$(call bench-step,core,$(CARGO) run --release -q -p zkha-examples --bin zkha-bench)
+	$(call bench-step,flink,$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench)
+	$(call bench-step,peers,$(MAKE) -s bench-peers)
 	python3 scripts/bench-report $(BENCH_OUT)/results.jsonl
 
 # zkha from Rust, C and Python beside Curator and kazoo (and the bare client's floor), each a
