@@ -41,11 +41,10 @@ cmake -S "$here/consumer" -B "$moved/build" -DCMAKE_PREFIX_PATH="$moved/zkha" >/
 cmake --build "$moved/build" >/dev/null
 readelf -d "$moved/build/consumer" | grep -q "NEEDED.*\[libzkha.so.$major\]" || fail "consumer does not record libzkha.so.$major"
 if readelf -d "$moved/build/consumer_static" | grep -q 'libzkha'; then fail "consumer_static needs libzkha.so"; fi
-ZKHA_TESTKIT=${ZKHA_TESTKIT:-$root/target/debug/zkha-testkit}
-ens=$("$ZKHA_TESTKIT" ensemble start --nodes 1 --owner-pid $$ --json)
-handle=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["handle"])' <<<"$ens")
-trap '"$ZKHA_TESTKIT" ensemble stop "$handle" >/dev/null 2>&1 || true; rm -rf "$moved"' EXIT
-export ZKHA_TEST_CONNECT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["connect_string"])' <<<"$ens")
+. "$root/scripts/lib/ensemble.sh"
+trap 'ensemble_stop_all; rm -rf "$moved"' EXIT
+ensemble_start ens
+export ZKHA_TEST_CONNECT=$(json_get "$ens" '["connect_string"]')
 "$moved/build/consumer" | grep -q "^zkha $version$" || fail "consumer did not run"
 "$moved/build/consumer_static" | grep -q "^session 0x" || fail "consumer_static opened no session"
 if cmake -S "$here/consumer" -B "$moved/build-02" -DCMAKE_PREFIX_PATH="$moved/zkha" -DZKHA_WANT=0.2 >/dev/null 2>&1; then

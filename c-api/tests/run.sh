@@ -7,29 +7,20 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
 mode=${1:-all}
 export ZKHA_TESTKIT="$root/target/debug/zkha-testkit"
-handles=()
-trap 'for h in "${handles[@]}"; do "$ZKHA_TESTKIT" ensemble stop "$h" >/dev/null 2>&1 || true; done' EXIT
-# start VAR ARGS...: a one-node ensemble; VAR=its JSON; its handle is stopped on exit.
-start() {
-  local j
-  j=$("$ZKHA_TESTKIT" ensemble start --nodes 1 --owner-pid $$ --json "${@:2}")
-  printf -v "$1" '%s' "$j"
-  handles+=("$(jq_ "$j" '["handle"]')")
-}
-jq_() { python3 -c "import json,sys; print(json.load(sys.stdin)$2)" <<<"$1"; }
-start plain
-export ZKHA_TEST_CONNECT=$(jq_ "$plain" '["connect_string"]')
+. "$root/scripts/lib/ensemble.sh"
+ensemble_start plain
+export ZKHA_TEST_CONNECT=$(json_get "$plain" '["connect_string"]')
 # Secured ensembles for test_security (docs/testkit.md): TLS-only with client certificates,
 # SASL DIGEST-MD5 required (users zkha and other), and Kerberos with the kit's own KDC.
-start tls --tls
-export ZKHA_TEST_TLS_CONNECT=$(jq_ "$tls" '["connect_string"]') ZKHA_TEST_TLS_DIR=$(jq_ "$tls" '["tls"]["dir"]')
-export ZKHA_TEST_TLS_HANDLE=$(jq_ "$tls" '["handle"]')
-start digest --sasl-digest zkha:secret,other:pw2
-export ZKHA_TEST_DIGEST_CONNECT=$(jq_ "$digest" '["connect_string"]')
-export ZKHA_TEST_DIGEST_JAAS=$(jq_ "$digest" '["sasl_digest"]["users"][0]["jaas"]')  # user zkha
-start krb --kerberos
-export ZKHA_TEST_KRB_CONNECT=$(jq_ "$krb" '["connect_string"]') ZKHA_TEST_KRB_DIR=$(jq_ "$krb" '["kerberos"]["dir"]')
-export ZKHA_TEST_KRB_REALM=$(jq_ "$krb" '["kerberos"]["realm"]') KRB5_CONFIG=$(jq_ "$krb" '["kerberos"]["krb5_conf"]')
+ensemble_start tls --tls
+export ZKHA_TEST_TLS_CONNECT=$(json_get "$tls" '["connect_string"]') ZKHA_TEST_TLS_DIR=$(json_get "$tls" '["tls"]["dir"]')
+export ZKHA_TEST_TLS_HANDLE=$(json_get "$tls" '["handle"]')
+ensemble_start digest --sasl-digest zkha:secret,other:pw2
+export ZKHA_TEST_DIGEST_CONNECT=$(json_get "$digest" '["connect_string"]')
+export ZKHA_TEST_DIGEST_JAAS=$(json_get "$digest" '["sasl_digest"]["users"][0]["jaas"]')  # user zkha
+ensemble_start krb --kerberos
+export ZKHA_TEST_KRB_CONNECT=$(json_get "$krb" '["connect_string"]') ZKHA_TEST_KRB_DIR=$(json_get "$krb" '["kerberos"]["dir"]')
+export ZKHA_TEST_KRB_REALM=$(json_get "$krb" '["kerberos"]["realm"]') KRB5_CONFIG=$(json_get "$krb" '["kerberos"]["krb5_conf"]')
 # No ticket cache to fall back on: only a keytab can log in.
 export KRB5CCNAME=FILE:/nonexistent/zkha-c-tests-ccache
 export ZKHA_LOCK_HOLDER="$root/target/debug/zkha-lock"
