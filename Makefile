@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
+.PHONY: zig torture all test test-maven test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -13,7 +13,7 @@ all: test
 
 help:
 	@echo "make demo   - start a local ZooKeeper ensemble and show zkha at work"
-	@echo "make test   - the whole test suite against real ZooKeeper (Rust, Flink plugin JUnit, C, Python, the Grafana dashboard)"
+	@echo "make test   - the whole test suite against real ZooKeeper (Rust, Flink plugin JUnit and Maven artifact, C, Python, the Grafana dashboard)"
 	@echo "make bench  - benchmark programs printing JSON lines"
 	@echo "make lint   - rustfmt and clippy, warnings are errors"
 	@echo "make jar    - the Flink HA plugin jar (jni-bridge/java/target/zkha-flink-*.jar)"
@@ -40,7 +40,15 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: tools zookeeper lint jar test-rust test-java test-c test-python test-dashboard
+test: tools zookeeper lint jar test-maven test-rust test-java test-c test-python test-dashboard
+
+# The plugin as a Maven artifact (scripts/maven-check: its POM, jars and natives; a project
+# depending on it resolves it from the local repository and from a repository directory);
+# make dist-check also compares a rebuild byte for byte.
+test-maven: zookeeper
+	rm -rf $(CURDIR)/target/maven-repo
+	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(CURDIR)/target/maven-repo
+	scripts/maven-check target/maven-repo $(CURDIR)/.cache/m2
 
 # The Grafana dashboard (examples/grafana) typed with Grafana's own schema (@grafana/schema,
 # pinned in tests/grafana/package-lock.json, installed with npm into tests/grafana/node_modules
@@ -98,13 +106,11 @@ jdk: $(JDK_CACHE)/11/.ready $(JDK_CACHE)/21/.ready
 
 # The Flink plugin's JUnit tests (real ZooKeeper, Flink's own classes), on the debug natives:
 # against Flink 2.3 (the default) and 1.20; test-java-matrix: every supported version
-# (docs/flink-versions.md). The jars they test go to target/modules/zkha-flink/, not over the
-# ones `make jar` builds.
+# (docs/flink-versions.md). The jars they test stay in target/modules/zkha-flink/, not over
+# the ones `make jar` copies to jni-bridge/java/target/.
 FLINK_TEST_VERSIONS := 1.20 2.0 2.1 2.2 2.3
 JAVA_TEST := $(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/debug \
-	-Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit \
-	-Dzkha.plugin.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0.jar \
-	-Dzkha.loader.jar=$(CURDIR)/$(JAVA_DIR)/target/modules/zkha-flink/test-jars/zkha-flink-0.1.0-loader.jar
+	-Dzkha.testkit=$(CURDIR)/target/debug/zkha-testkit -Dmaven.javadoc.skip=true
 test-java:
 	@scripts/ensure-tools rust java python
 	$(CARGO) build -q -p zkha-jni -p zkha-testkit
@@ -183,13 +189,22 @@ $(ZIG_ENV)/.ready:
 zig: $(ZIG_ENV)/.ready
 
 # The Flink plugin jar (natives inside) and its lib/ loader jar, in jni-bridge/java/target/: one
-# jar for Flink 1.20 to 2.3, Java 8 class files (PluginJarIT checks them).
+# jar for Flink 1.20 to 2.3, Java 8 class files (PluginJarIT checks them). The JNI library is
+# stripped; its debug info stays in target/jni/libzkha_jni.so.debug (.gnu_debuglink). Maven
+# builds the artifact io.zkha:zkha-flink in $(PLUGIN_BUILD) (JAR_GOAL=deploy and JAR_ARGS:
+# `make dist`, with sources and javadoc jars).
+PLUGIN_BUILD := $(JAVA_DIR)/target/modules/zkha-flink
+JAR_GOAL ?= package
+JAR_ARGS ?= -Dmaven.javadoc.skip=true
 jar: zig
 	@scripts/ensure-tools rust java
 	$(ZIGBUILD) -p zkha-jni
-	mkdir -p target/jni && cp $(SHIP_DIR)/libzkha_jni.so target/jni/ && strip --strip-debug target/jni/libzkha_jni.so
+	mkdir -p target/jni && cp $(SHIP_DIR)/libzkha_jni.so target/jni/
+	cd target/jni && objcopy --only-keep-debug libzkha_jni.so libzkha_jni.so.debug \
+		&& strip --strip-unneeded libzkha_jni.so && objcopy --add-gnu-debuglink=libzkha_jni.so.debug libzkha_jni.so
 	scripts/check-glibc target/jni/libzkha_jni.so
-	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true package
+	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true $(JAR_ARGS) $(JAR_GOAL)
+	cp $(PLUGIN_BUILD)/zkha-flink-$(ZKHA_VERSION).jar $(PLUGIN_BUILD)/zkha-flink-$(ZKHA_VERSION)-loader.jar $(JAVA_DIR)/target/
 	@ls -l $(JAVA_DIR)/target/zkha-flink-*.jar
 
 demo: zookeeper jar
