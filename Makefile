@@ -20,6 +20,7 @@ help:
 	@echo "make test-flink - only the Flink end-to-end group (real Flink 2.3 and 1.20 clusters on zkha)"
 	@echo "make test-flink-matrix - the Flink end-to-end group on every supported Flink (1.20 to 2.3)"
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
+	@echo "make dist   - every shipped artifact in dist/ (plugin jar, Maven repository, wheel, sdist, C tarball), SHA256SUMS, manifest.json, checked"
 	@echo "make torture - rounds of random real faults, checked (ZKHA_TORTURE_ROUNDS=N, ZKHA_TORTURE_SEED=S)"
 
 tools:
@@ -246,6 +247,50 @@ bench-peers: zookeeper python-env
 		ZKHA_PEER_CURATOR_CP='$(CURDIR)/tests/java-peers/target/classes:$(CURDIR)/tests/java-peers/target/lib/*' \
 		target/release/zkha-peer-bench
 
+# ---- make dist: every shipped artifact in dist/, with SHA256SUMS and manifest.json ------------
+#   dist/flink/   zkha-flink-<v>.jar (Flink's lib/ or plugins/zkha/), -loader.jar, the JNI
+#                 library's debug info
+#   dist/maven/   a Maven repository holding io.zkha:zkha-flink (jar, POM, sources, javadoc,
+#                 loader); `mvn install` puts the same into the local repository
+#   dist/python/  the wheel (abi3, manylinux_2_17) and the sdist
+#   dist/c/       zkha-<v>-linux-x86_64.tar.gz (make install's tree) and its -debug.tar.gz
+# then dist-check tries each the way its users take it (scripts/dist-check). Tarballs are
+# reproducible (sorted, owner 0, mtime of the last commit, gzip -n).
+DIST := $(CURDIR)/dist
+DIST_WORK := $(CURDIR)/target/dist-work
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST_TAR = tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -cf -
+.PHONY: dist dist-check sdist
+dist: python-env zig
+	@scripts/ensure-tools rust java python c
+	rm -rf $(DIST) $(DIST_WORK) $(CURDIR)/.cache/m2/io/zkha
+	mkdir -p $(DIST)/flink $(DIST)/python $(DIST)/c $(DIST_WORK)
+	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(DIST)/maven
+	cp $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION).jar $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION)-loader.jar \
+		target/jni/libzkha_jni.so.debug $(DIST)/flink/
+	$(MAKE) -s wheel
+	cp $(WHEEL_DIR)/zkha-*.whl $(DIST)/python/
+	$(MAKE) -s sdist SDIST_DIR=$(DIST)/python
+	$(MAKE) -s install PREFIX=$(DIST_WORK)/zkha-$(ZKHA_VERSION)
+	cd $(DIST_WORK) && $(DIST_TAR) --exclude=.debug zkha-$(ZKHA_VERSION) | gzip -n > $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64.tar.gz
+	cd $(DIST_WORK) && $(DIST_TAR) zkha-$(ZKHA_VERSION)/lib/.debug | gzip -n > $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64-debug.tar.gz
+	scripts/dist-manifest $(DIST) $(ZKHA_VERSION)
+	$(MAKE) -s dist-check
+
+# The Python sdist (maturin; it takes vendor/zookeeper-client through the python/vendor link,
+# since maturin packs no [patch] path dependency by itself) into SDIST_DIR.
+SDIST_DIR ?= $(CURDIR)/target/sdist
+sdist: python-env
+	rm -f $(SDIST_DIR)/zkha-*.tar.gz
+	cd python && $(PY) -m maturin sdist -o $(SDIST_DIR)
+
+# dist/ checked as each audience takes it; a second build of the Maven artifact (into
+# target/dist-rebuild) must be byte-identical to dist/maven's.
+dist-check: zookeeper
+	rm -rf $(CURDIR)/target/dist-rebuild
+	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(CURDIR)/target/dist-rebuild
+	scripts/dist-check $(DIST) $(CURDIR)/.cache/m2 $(CURDIR)/target/dist-rebuild
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -275,7 +320,7 @@ WHEEL_DIR := $(CURDIR)/target/wheels$(if $(filter debug,$(WHEEL_PROFILE)),-debug
 wheel: python-env $(if $(filter release,$(WHEEL_PROFILE)),zig,)
 	@scripts/ensure-tools rust
 	rm -f $(WHEEL_DIR)/zkha-*.whl
-	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --profile wheel --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
+	cd python && $(if $(filter release,$(WHEEL_PROFILE)),CARGO_ZIGBUILD_PYTHON_PATH=$(ZIG_ENV)/bin/python3 $(PY) -m maturin build -q --profile wheel --strip --zig --target $(GLIBC_TARGET) --compatibility manylinux2014,$(PY) -m maturin build -q) -o $(WHEEL_DIR)
 	$(if $(filter release,$(WHEEL_PROFILE)),scripts/check-glibc $(WHEEL_DIR)/zkha-*.whl,)
 
 # The shipped wheel: auditwheel confirms its manylinux_2_17 tag; it installs into fresh venvs
