@@ -33,4 +33,4 @@ pub use kerberos::{Kerberos, KerberosClient, KerberosConfig, KerberosPrincipal};
 pub use proxy::{Fault, FaultProxy};
 pub use sasl::{DigestFiles, DigestUser, SaslConfig, SaslMechanism};
 pub use tls::{ClientAuth, TlsConfig, TlsFiles};
-pub use zk_frames::ZkRequest;
+pub use zk_frames::{RequestCounts, ZkRequest};

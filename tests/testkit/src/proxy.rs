@@ -24,7 +24,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::zk_frames::{self, ReplyScanner, RequestScanner, SeenRequest, ZkRequest};
+use crate::zk_frames::{
+    self, LoadClass, ReplyScanner, RequestCounts, RequestScanner, SeenRequest, ZkRequest,
+};
 
 /// What the proxy currently does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +72,8 @@ struct Shared {
     conns: Mutex<Vec<(u64, TcpStream, TcpStream)>>,
     next_conn: AtomicU64,
     accepted: AtomicU64,
+    /// Requests forwarded, indexed by [`LoadClass`].
+    requests: [AtomicU64; 5],
     closed: AtomicBool,
 }
 
@@ -120,6 +124,7 @@ impl FaultProxy {
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            requests: Default::default(),
             closed: AtomicBool::new(false),
         });
         let mut listeners = Vec::new();
@@ -241,6 +246,19 @@ impl FaultProxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// The requests forwarded to the servers so far (every connection, since the start), per
+    /// kind of load: what the clients behind the proxy cost the ensemble.
+    pub fn request_counts(&self) -> RequestCounts {
+        let n = |c: LoadClass| self.shared.requests[c as usize].load(Ordering::Relaxed);
+        RequestCounts {
+            pings: n(LoadClass::Ping),
+            reads: n(LoadClass::Read),
+            writes: n(LoadClass::Write),
+            watches: n(LoadClass::Watch),
+            other: n(LoadClass::Other),
+        }
     }
 
     /// Connections currently open.
@@ -367,6 +385,8 @@ impl Direction {
         match (self, scan) {
             (Direction::Requests(doomed), Scan::Requests(s)) => {
                 for r in s.feed(&data) {
+                    shared.requests[LoadClass::of_op(r.op) as usize]
+                        .fetch_add(1, Ordering::Relaxed);
                     let mut rules = shared.reply_cuts.lock().unwrap_or_else(|p| p.into_inner());
                     let (queue, waiting) = &mut *rules;
                     if !*waiting && queue.front().is_some_and(|c| c.matches(&r)) {

@@ -51,11 +51,91 @@ impl ZkRequest {
     }
 }
 
+/// What a request costs the ensemble, by op code: how [`crate::FaultProxy::request_counts`]
+/// groups the requests it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadClass {
+    /// `ping`.
+    Ping = 0,
+    /// Reads: `exists`, `getData`, `getChildren(2)`, `getACL`, `getEphemerals`,
+    /// `getAllChildrenNumber`, `multiRead`, `whoAmI`.
+    Read,
+    /// Transactions: `create*`, `delete(Container)`, `setData`, `setACL`, `check`, `multi`,
+    /// `reconfig`, and `closeSession`.
+    Write,
+    /// Watch bookkeeping: `setWatches(2)` (re-registering after a reconnect), `addWatch`,
+    /// `checkWatches`, `removeWatches`.
+    Watch,
+    /// `sync`, `auth`, `sasl` and anything else.
+    Other,
+}
+
+impl LoadClass {
+    pub(crate) fn of_op(op: i32) -> LoadClass {
+        match op {
+            11 => LoadClass::Ping,
+            3 | 4 | 6 | 8 | 12 | 22 | 103 | 104 | 107 => LoadClass::Read,
+            1 | 2 | 5 | 7 | 13 | 14 | 15 | 16 | 19 | 20 | 21 | -11 => LoadClass::Write,
+            17 | 18 | 101 | 105 | 106 => LoadClass::Watch,
+            _ => LoadClass::Other,
+        }
+    }
+}
+
+/// Requests a proxy forwarded, per [`LoadClass`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// `ping`s.
+    pub pings: u64,
+    /// Reads.
+    pub reads: u64,
+    /// Transactions.
+    pub writes: u64,
+    /// Watch bookkeeping.
+    pub watches: u64,
+    /// Everything else.
+    pub other: u64,
+}
+
+impl RequestCounts {
+    /// Every request.
+    pub fn total(&self) -> u64 {
+        self.pings + self.reads + self.writes + self.watches + self.other
+    }
+
+    /// What was forwarded since `earlier`.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            pings: self.pings.saturating_sub(earlier.pings),
+            reads: self.reads.saturating_sub(earlier.reads),
+            writes: self.writes.saturating_sub(earlier.writes),
+            watches: self.watches.saturating_sub(earlier.watches),
+            other: self.other.saturating_sub(earlier.other),
+        }
+    }
+}
+
+impl std::ops::Add for RequestCounts {
+    type Output = RequestCounts;
+
+    fn add(self, o: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            pings: self.pings + o.pings,
+            reads: self.reads + o.reads,
+            writes: self.writes + o.writes,
+            watches: self.watches + o.watches,
+            other: self.other + o.other,
+        }
+    }
+}
+
 /// One client request seen on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenRequest {
     /// The request's xid (the reply carries it).
     pub xid: i32,
+    /// Its op code.
+    pub op: i32,
     /// What it is, if recognised.
     pub kind: Option<ZkRequest>,
     /// Its path (a multi: its first operation's), if it has one.
@@ -126,7 +206,12 @@ fn parse_request(body: &[u8]) -> Option<SeenRequest> {
         Some(_) => string_at(body, 8),
         None => None,
     };
-    Some(SeenRequest { xid, kind, path })
+    Some(SeenRequest {
+        xid,
+        op,
+        kind,
+        path,
+    })
 }
 
 /// Follows reply packets in the server's byte stream without holding any bytes back, and

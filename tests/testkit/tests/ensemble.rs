@@ -191,6 +191,41 @@ async fn delay_slows_requests_and_heal_restores_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_counts_requests_by_kind_of_load() {
+    let zk = ensemble(1);
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    // A 2 s session pings about every 2/3 s when idle.
+    let client = connect(&proxy.connect_string(), Duration::from_secs(2)).await;
+    let before = proxy.request_counts();
+    for _ in 0..5 {
+        client.check_stat("/").await.unwrap();
+    }
+    let (_, _, _watch) = client.get_and_watch_children("/").await.unwrap();
+    client
+        .create(
+            "/counted",
+            b"x",
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    client.set_data("/counted", b"y", None).await.unwrap();
+    client.delete("/counted", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let seen = proxy.request_counts().since(&before);
+    assert_eq!(
+        (seen.reads, seen.writes, seen.watches, seen.other),
+        (6, 3, 0, 0),
+        "{seen:?}"
+    );
+    assert!(
+        (2..=6).contains(&seen.pings),
+        "pings while idle for 2.5 s: {seen:?}"
+    );
+    assert_eq!(seen.total(), seen.reads + seen.writes + seen.pings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_node_stops_serving_and_resumes() {
     let zk = ensemble(3);
     let follower = zk
