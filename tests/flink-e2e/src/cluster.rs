@@ -79,6 +79,9 @@ pub struct ClusterOptions {
     /// Per-JobManager connect strings (e.g. through a [`zkha_testkit::FaultProxy`]); `None`
     /// entries, or a short list, fall back to `quorum`.
     pub jm_quorums: Vec<Option<String>>,
+    /// The TaskManagers' connect string (e.g. through a proxy that counts their requests);
+    /// `None`: `quorum`.
+    pub tm_quorum: Option<String>,
     /// `high-availability.zookeeper.client.session-timeout` (default 4 s).
     pub session_timeout: Duration,
     /// `high-availability.zookeeper.path.root` (default `/flink`).
@@ -112,6 +115,7 @@ impl ClusterOptions {
             task_managers: 1,
             quorum: quorum.into(),
             jm_quorums: Vec::new(),
+            tm_quorum: None,
             session_timeout: Duration::from_secs(4),
             zk_root: "/flink".into(),
             cluster_id: format!("/e2e-{}", unique()),
@@ -321,7 +325,9 @@ impl Cluster {
             let name = format!("tm{}", i + 1);
             let pdir = cluster.dir.join(&name);
             fs::create_dir_all(&pdir)?;
-            let mut cfg = cluster.common_config(&cluster.options.quorum.clone(), &pdir);
+            let quorum = (cluster.options.tm_quorum.clone())
+                .unwrap_or_else(|| cluster.options.quorum.clone());
+            let mut cfg = cluster.common_config(&quorum, &pdir);
             for (k, v) in [
                 ("taskmanager.host", "127.0.0.1".to_string()),
                 ("taskmanager.bind-host", "127.0.0.1".into()),

@@ -9,16 +9,26 @@
 //! (`leader/rest_server/connection_info`), and to the job RUNNING with all tasks again.
 //! Between rounds the old leader is started again as a standby.
 //!
+//! Then the ZooKeeper load of one Flink 2.3 cluster (2 JobManagers, 1 TaskManager, one running
+//! job) on zkha and on built-in HA, idle (no checkpoint in the window) and checkpointing every
+//! second: every ZooKeeper request its processes send, counted by kind (pings, reads,
+//! transactions, watch bookkeeping) at a proxy they all connect through, over a fixed window;
+//! the watches and znodes it holds (the servers' `mntr`). One line per HA and load, and the
+//! ratio zkha / built-in.
+//!
 //! Environment: `ZKHA_BENCH_FLINK_VERSIONS` (comma-separated, default every supported version:
 //! 1.20.5, 2.0.2, 2.1.3, 2.2.1, 2.3.0), `ZKHA_BENCH_FLINK_ROUNDS` (rounds per fault and HA,
 //! default 3), `ZKHA_BENCH_SESSION_MS` (default 4000), `ZKHA_BENCH_FLINK=0` (skip this section);
-//! `ZKHA_FLINK_JAVA` (the JVM).
+//! `ZKHA_BENCH_LOAD_S` (the load window, default 30 s; 0 skips the load lines),
+//! `ZKHA_BENCH_FAILOVER=0` (only the load lines); `ZKHA_FLINK_JAVA` (the JVM).
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use zkha_flink_e2e::scenario::{self, Failover, Fault};
-use zkha_flink_e2e::{dist, Artifacts, Cluster, Ha, Result};
+use zkha_flink_e2e::{dist, Artifacts, Cluster, ClusterOptions, Ha, Result};
+use zkha_testkit::{four_letter, Ensemble, FaultProxy, RequestCounts};
 
 fn env_num(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -79,9 +89,219 @@ fn run() -> Result<()> {
             .collect(),
     };
     let zk = scenario::ensemble()?;
-    for version in &versions {
+    if std::env::var("ZKHA_BENCH_FAILOVER").as_deref() != Ok("0") {
+        for version in &versions {
+            let artifacts = Artifacts::prepare_version(version, &dist::stderr)?;
+            bench_version(&artifacts, &zk, rounds, session)?;
+        }
+    }
+    let window = Duration::from_secs(env_num("ZKHA_BENCH_LOAD_S", 30));
+    if !window.is_zero() {
+        let version = if versions.iter().any(|v| v == LOAD_FLINK_VERSION) {
+            LOAD_FLINK_VERSION
+        } else {
+            versions
+                .last()
+                .map(String::as_str)
+                .unwrap_or(LOAD_FLINK_VERSION)
+        };
         let artifacts = Artifacts::prepare_version(version, &dist::stderr)?;
-        bench_version(&artifacts, &zk, rounds, session)?;
+        bench_load(&artifacts, &zk, session, window)?;
+    }
+    Ok(())
+}
+
+/// The Flink version whose ZooKeeper load is measured.
+const LOAD_FLINK_VERSION: &str = "2.3.0";
+
+/// What one cluster cost the ensemble over a window.
+struct Load {
+    requests: RequestCounts,
+    /// Per process: the leading JobManager, the standby, the TaskManager.
+    leader: RequestCounts,
+    standby: RequestCounts,
+    task_manager: RequestCounts,
+    window: Duration,
+    /// ZooKeeper connections (sessions) of the cluster's processes.
+    sessions: usize,
+    /// Watches and znodes held, beyond what the ensemble held before the cluster started.
+    watches: i64,
+    znodes: i64,
+    /// `zk_packets_received` over every server in the window (also the kit's own session).
+    server_packets: i64,
+}
+
+/// The servers' `mntr` numbers, summed over the ensemble: (watches, znodes of the leader,
+/// packets received).
+fn server_stats(zk: &Ensemble) -> (i64, i64, i64) {
+    let (mut watches, mut znodes, mut packets) = (0, 0, 0);
+    for addr in zk.addrs() {
+        let Ok(text) = four_letter::send(addr, "mntr", Duration::from_secs(2)) else {
+            continue;
+        };
+        let m: BTreeMap<&str, i64> = text
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once('\t')?;
+                Some((k, v.trim().parse().ok()?))
+            })
+            .collect();
+        watches += m.get("zk_watch_count").copied().unwrap_or(0);
+        znodes = znodes.max(m.get("zk_znode_count").copied().unwrap_or(0));
+        packets += m.get("zk_packets_received").copied().unwrap_or(0);
+    }
+    (watches, znodes, packets)
+}
+
+/// Runs one cluster on `ha` with its ZooKeeper traffic through a counting proxy and measures
+/// `window` of it, after the job runs (and, when checkpointing, has completed a checkpoint)
+/// and 10 s more.
+fn measure_load(
+    artifacts: &Artifacts,
+    zk: &Ensemble,
+    ha: Ha,
+    session: Duration,
+    checkpoint_ms: u64,
+    window: Duration,
+) -> Result<Load> {
+    // One proxy per process: JobManager 1, JobManager 2, the TaskManager.
+    let proxies = (0..3)
+        .map(|_| FaultProxy::start(&zk.addrs()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let counts = || {
+        proxies
+            .iter()
+            .map(FaultProxy::request_counts)
+            .collect::<Vec<_>>()
+    };
+    let mut options = ClusterOptions::new(ha, zk.connect_string());
+    options.session_timeout = session;
+    options.jm_quorums = vec![
+        Some(proxies[0].connect_string()),
+        Some(proxies[1].connect_string()),
+    ];
+    options.tm_quorum = Some(proxies[2].connect_string());
+    let before = server_stats(zk);
+    let mut cluster = Cluster::start(artifacts, options)?;
+    let interval = checkpoint_ms.to_string();
+    let job = cluster.submit_job(&["--rate", "100", "--checkpoint-ms", &interval])?;
+    cluster.wait_job_running(&job, Duration::from_secs(90))?;
+    if checkpoint_ms <= 60_000 {
+        cluster.wait_checkpoint(&job, None, Duration::from_secs(60))?;
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    let (c0, s0) = (counts(), server_stats(zk));
+    let t0 = Instant::now();
+    std::thread::sleep(window);
+    let (c1, s1) = (counts(), server_stats(zk));
+    let leader = cluster.leader()?.map(|l| l.jm).unwrap_or(0);
+    let per: Vec<RequestCounts> = c1.iter().zip(&c0).map(|(a, b)| a.since(b)).collect();
+    let load = Load {
+        requests: per.iter().fold(RequestCounts::default(), |a, &c| a + c),
+        leader: per[leader.min(1)],
+        standby: per[1 - leader.min(1)],
+        task_manager: per[2],
+        window: t0.elapsed(),
+        sessions: proxies.iter().map(FaultProxy::live_connections).sum(),
+        watches: s1.0 - before.0,
+        znodes: s1.1 - before.1,
+        server_packets: s1.2 - s0.2,
+    };
+    cluster.stop();
+    Ok(load)
+}
+
+/// `n` over `window_s` seconds, rounded to hundredths.
+fn per_second(n: f64, window_s: f64) -> f64 {
+    (n / window_s * 100.0).round() / 100.0
+}
+
+/// One process's requests per second, by kind.
+fn per_process(c: &RequestCounts, window_s: f64) -> serde_json::Value {
+    let rate = |n: u64| per_second(n as f64, window_s);
+    json!({
+        "total": rate(c.total()),
+        "pings": rate(c.pings),
+        "reads": rate(c.reads),
+        "transactions": rate(c.writes),
+        "watch_requests": rate(c.watches),
+        "other": rate(c.other),
+    })
+}
+
+/// The load lines: per load (idle, checkpoint every second) and HA, then zkha / built-in.
+fn bench_load(
+    artifacts: &Artifacts,
+    zk: &Ensemble,
+    session: Duration,
+    window: Duration,
+) -> Result<()> {
+    let config = format!(
+        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms window={}s zk: {}",
+        artifacts.describe(),
+        session.as_millis(),
+        window.as_secs(),
+        zk.options().describe(zk.len())
+    );
+    for (load_name, checkpoint_ms) in [("idle", 3_600_000), ("checkpoint every 1 s", 1000)] {
+        let mut measured = Vec::new();
+        for (ha, name) in [(Ha::Zkha, "zkha"), (Ha::BuiltIn, "flink-builtin-zookeeper")] {
+            let l = measure_load(artifacts, zk, ha, session, checkpoint_ms, window)?;
+            let s = l.window.as_secs_f64();
+            let rate = |n: u64| per_second(n as f64, s);
+            let r = l.requests;
+            let line = json!({
+                "metric": "flink_zk_requests_per_s",
+                "value": rate(r.total()),
+                "unit": "requests/s",
+                "config": config,
+                "flink": artifacts.flink_version,
+                "ha": name,
+                "load": load_name,
+                "measured": "every request of the cluster's JobManagers and TaskManager at a proxy in front of the ensemble",
+                "pings_per_s": rate(r.pings),
+                "reads_per_s": rate(r.reads),
+                "transactions_per_s": rate(r.writes),
+                "watch_requests_per_s": rate(r.watches),
+                "other_per_s": rate(r.other),
+                "per_process_per_s": {
+                    "leader_jobmanager": per_process(&l.leader, s),
+                    "standby_jobmanager": per_process(&l.standby, s),
+                    "taskmanager": per_process(&l.task_manager, s),
+                },
+                "sessions": l.sessions,
+                "watches": l.watches,
+                "znodes": l.znodes,
+                "server_packets_received_per_s": per_second(l.server_packets as f64, s),
+                "window_s": (s * 10.0).round() / 10.0,
+            });
+            println!("{line}");
+            measured.push(l);
+        }
+        let (z, b) = (&measured[0], &measured[1]);
+        let per_s = |l: &Load, n: u64| n as f64 / l.window.as_secs_f64();
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                (a / b * 1000.0).round() / 1000.0
+            } else {
+                f64::NAN
+            }
+        };
+        let line = json!({
+            "metric": "flink_zk_requests_ratio_zkha_to_builtin",
+            "value": ratio(per_s(z, z.requests.total()), per_s(b, b.requests.total())),
+            "unit": "ratio",
+            "config": config,
+            "flink": artifacts.flink_version,
+            "load": load_name,
+            "target": "<= 1",
+            "transactions_ratio": ratio(per_s(z, z.requests.writes), per_s(b, b.requests.writes)),
+            "reads_ratio": ratio(per_s(z, z.requests.reads), per_s(b, b.requests.reads)),
+            "pings_ratio": ratio(per_s(z, z.requests.pings), per_s(b, b.requests.pings)),
+            "watches_ratio": ratio(z.watches as f64, b.watches as f64),
+            "sessions": { "zkha": z.sessions, "flink-builtin-zookeeper": b.sessions },
+        });
+        println!("{line}");
     }
     Ok(())
 }
