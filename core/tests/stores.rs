@@ -78,6 +78,84 @@ async fn two_owners_lock_one_entry() {
         .unwrap());
 }
 
+/// The leader subsuming an entry it alone holds (Flink does it with every checkpoint) removes
+/// it without syncing or listing the entry's locks: a `getData` and three transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_removes_an_entry_it_alone_holds_without_listing_its_locks() {
+    let zk = shared();
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), Duration::from_secs(6)).await;
+    let base = unique("subsume");
+    let e = elect(&c, &format!("{base}/leader/latch"), "jm-1");
+    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let root = format!("{base}/checkpoints");
+    let store = c
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e.clone()));
+    store
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    // A sync of anything in the store would have its reply cut (and be counted).
+    proxy.cut_before_reply(ZkRequest::Sync, &root);
+    assert!(store
+        .release_and_try_remove("0000000000000000001")
+        .await
+        .unwrap());
+    assert_eq!(proxy.replies_cut(), 0, "the release synced the store");
+    assert_eq!(store.exists("0000000000000000001").await.unwrap(), None);
+}
+
+/// A process that does not lead releases its own lock on an entry the leader still holds: no
+/// fenced write is needed, `false`, and the entry stays until the leader lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_releases_its_lock_on_an_entry_the_leader_still_holds() {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let base = unique("standby-release");
+    let latch = format!("{base}/leader/latch");
+    let e1 = elect(&c1, &latch, "jm-1");
+    e1.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e2 = elect(&c2, &latch, "jm-2");
+    let root = format!("{base}/checkpoints");
+    let leader = c1
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e1.clone()));
+    let standby = c2
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e2.clone()));
+    leader
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    standby.get_and_lock("0000000000000000001").await.unwrap();
+    assert!(!standby
+        .release_and_try_remove("0000000000000000001")
+        .await
+        .unwrap());
+    c1.sync(&root).await.unwrap(); // see c2's release
+    let locks = c1
+        .get_children(&format!("{root}/0000000000000000001/locks"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(locks, vec![leader.owner_id().to_string()]);
+    assert!(leader
+        .release_and_try_remove("0000000000000000001")
+        .await
+        .unwrap());
+    assert_eq!(leader.exists("0000000000000000001").await.unwrap(), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_exists_and_marked_for_deletion() {
     let zk = shared();
