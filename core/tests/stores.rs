@@ -10,6 +10,26 @@ use common::*;
 use zkha::{CounterFormat, ErrorKind, FenceSource};
 use zkha_testkit::{FaultProxy, ZkRequest};
 
+/// Two clients on the shared ensemble (6 s sessions) in one election under `base`: the first
+/// leads, the second waits.
+async fn leader_and_standby(
+    base: &str,
+) -> (zkha::Client, zkha::Election, zkha::Client, zkha::Election) {
+    let zk = shared();
+    let t = Duration::from_secs(6);
+    let (c1, c2) = (
+        client(&zk.connect_string(), t).await,
+        client(&zk.connect_string(), t).await,
+    );
+    let latch = format!("{base}/leader/latch");
+    let e1 = elect(&c1, &latch, "jm-1");
+    e1.wait_for_leadership(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e2 = elect(&c2, &latch, "jm-2");
+    (c1, e1, c2, e2)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_owners_lock_one_entry() {
     let zk = shared();
@@ -111,19 +131,8 @@ async fn the_leader_removes_an_entry_it_alone_holds_without_listing_its_locks() 
 /// fenced write is needed, `false`, and the entry stays until the leader lets it go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_releases_its_lock_on_an_entry_the_leader_still_holds() {
-    let zk = shared();
-    let t = Duration::from_secs(6);
-    let (c1, c2) = (
-        client(&zk.connect_string(), t).await,
-        client(&zk.connect_string(), t).await,
-    );
     let base = unique("standby-release");
-    let latch = format!("{base}/leader/latch");
-    let e1 = elect(&c1, &latch, "jm-1");
-    e1.wait_for_leadership(Duration::from_secs(5))
-        .await
-        .unwrap();
-    let e2 = elect(&c2, &latch, "jm-2");
+    let (c1, e1, c2, e2) = leader_and_standby(&base).await;
     let root = format!("{base}/checkpoints");
     let leader = c1
         .pointer_store(&root)
@@ -293,19 +302,8 @@ async fn get_all_and_lock_is_consistent_during_concurrent_adds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_leaders_store_and_counter_writes_are_rejected() {
-    let zk = shared();
-    let t = Duration::from_secs(6);
-    let (c1, c2) = (
-        client(&zk.connect_string(), t).await,
-        client(&zk.connect_string(), t).await,
-    );
     let base = unique("fenced-store");
-    let latch = format!("{base}/leader/latch");
-    let e1 = elect(&c1, &latch, "jm-1");
-    e1.wait_for_leadership(Duration::from_secs(5))
-        .await
-        .unwrap();
-    let e2 = elect(&c2, &latch, "jm-2");
+    let (c1, e1, _c2, e2) = leader_and_standby(&base).await;
     let source: Arc<dyn FenceSource> = Arc::new(e1.clone());
     let store = c1
         .pointer_store(&format!("{base}/checkpoints"))
