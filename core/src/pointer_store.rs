@@ -163,7 +163,6 @@ impl PointerStore {
             use std::sync::atomic::Ordering::Relaxed;
             let inner = me.inner();
             let s = inner.session().await?;
-            inner.ensure_path(&s, &me.root).await?;
             let full = me.full(name);
             let own_lock = me.own_lock(name);
             if repeated.swap(true, Relaxed) {
@@ -178,19 +177,6 @@ impl PointerStore {
                 if let Some(version) = me.adopt(&s, name, &full, data).await? {
                     return Ok(version);
                 }
-            }
-            match inner
-                .run(&s, &full, async |zk| zk.check_stat(&full).await)
-                .await?
-            {
-                Some(st) if st.num_children == 0 => me.delete(&s, &me.rel(name, ""), &full).await?,
-                Some(_) => {
-                    return Err(Error::new(
-                        ErrorKind::NodeExists,
-                        format!("pointer store entry {full} already exists"),
-                    ));
-                }
-                None => {}
             }
             let ops = vec![
                 Op::Create {
@@ -209,6 +195,33 @@ impl PointerStore {
                     mode: NodeMode::Ephemeral,
                 },
             ];
+            // The create first: the store's root is nearly always there and the entry nearly
+            // never (one multi per add, as Flink's own store).
+            match me.write(&s, ops.clone()).await {
+                Ok(_) => return Ok(0),
+                // The store's root is missing (the only parent not created here).
+                Err(e) if e.kind() == ErrorKind::NoNode => inner.ensure_path(&s, &me.root).await?,
+                // An entry is there: one marked for deletion goes first; a live one is an
+                // error.
+                Err(e) if e.kind() == ErrorKind::NodeExists => {
+                    match inner
+                        .run(&s, &full, async |zk| zk.check_stat(&full).await)
+                        .await?
+                    {
+                        Some(st) if st.num_children == 0 => {
+                            me.delete(&s, &me.rel(name, ""), &full).await?
+                        }
+                        Some(_) => {
+                            return Err(Error::new(
+                                ErrorKind::NodeExists,
+                                format!("pointer store entry {full} already exists"),
+                            ))
+                        }
+                        None => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
             match me.write(&s, ops).await {
                 Ok(_) => Ok(0),
                 // A retried commit that had succeeded: our lock is there.

@@ -127,6 +127,39 @@ async fn the_leader_removes_an_entry_it_alone_holds_without_listing_its_locks() 
     assert_eq!(store.exists("0000000000000000001").await.unwrap(), None);
 }
 
+/// Adding an entry to a store whose root exists (Flink does it with every checkpoint) is one
+/// multi: no read of the root or the entry first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_is_one_multi_without_reads() {
+    let zk = shared();
+    let proxy = FaultProxy::start(&zk.addrs()).unwrap();
+    let c = client(&proxy.connect_string(), Duration::from_secs(6)).await;
+    let root = unique("add-one-multi");
+    let store = c.pointer_store(&root).unwrap();
+    // The first add creates the root too.
+    store
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    // An exists of anything in the store would have its reply cut (and be counted).
+    proxy.cut_before_reply(ZkRequest::Exists, &root);
+    store
+        .add_and_lock("0000000000000000002", b"cp2")
+        .await
+        .unwrap();
+    assert_eq!(proxy.replies_cut(), 0, "the add read before writing");
+    // Checked past the proxy (whose armed cut would take any read in the store).
+    let direct = client(&zk.connect_string(), Duration::from_secs(6)).await;
+    direct.sync(&root).await.unwrap();
+    let handles = direct
+        .pointer_store(&root)
+        .unwrap()
+        .get_all_handles()
+        .await
+        .unwrap();
+    assert_eq!(handles.len(), 2, "{handles:?}");
+}
+
 /// A process that does not lead releases its own lock on an entry the leader still holds: no
 /// fenced write is needed, `false`, and the entry stays until the leader lets it go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
