@@ -392,6 +392,8 @@ fn download_package(cache: &Path, version: &str, progress: Progress<'_>) -> Resu
         .arg("-d")
         .arg(cache)
         .stdin(Stdio::null())
+        // Its chatter on stderr: the benchmarks' stdout carries only their JSON lines.
+        .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| Error::new(format!("cannot run pip: {e}")))?;
     if !status.success() {
@@ -482,6 +484,7 @@ fn plugin_jar(progress: Progress<'_>) -> Result<PathBuf> {
         .arg(&root)
         .arg("jar")
         .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| Error::new(format!("cannot run make: {e}")))?;
     if !status.success() || !jar.exists() {
