@@ -353,6 +353,13 @@ pub(crate) fn map_results(
 pub trait FenceSource: Send + Sync {
     /// The fence to guard the next write with.
     fn current_fence(&self) -> Result<Fence>;
+
+    /// Whether [`FenceSource::current_fence`] would hand out a fence now, asked without
+    /// counting a refusal (`zkha_fenced_writes_rejected_total`): for a write that is only worth
+    /// trying while leading. A fixed fence: always.
+    fn leads(&self) -> bool {
+        true
+    }
 }
 
 impl FenceSource for Fence {
@@ -364,6 +371,10 @@ impl FenceSource for Fence {
 impl FenceSource for crate::Election {
     fn current_fence(&self) -> Result<Fence> {
         self.fence()
+    }
+
+    fn leads(&self) -> bool {
+        self.has_leadership()
     }
 }
 

@@ -46,4 +46,9 @@ impl FenceSource for FenceSlot {
             )),
         }
     }
+
+    fn leads(&self) -> bool {
+        let election = self.election.lock().unwrap_or_else(|p| p.into_inner());
+        election.as_ref().is_some_and(|e| e.has_leadership())
+    }
 }

@@ -522,12 +522,15 @@ impl PointerStore {
             me.release_here(&s, &name).await?;
             let locks = path::join(&full, "locks");
             // The common case, the leader subsuming an entry it alone held: the locks node
-            // goes at once (the leader refuses it while any lock is left). Not leading, or a
-            // lock left: look at the locks first.
-            match me.delete(&s, &me.rel(&name, "locks"), &locks).await {
-                Ok(()) => return Ok(Some(data.unwrap_or_default())),
-                Err(e) if matches!(e.kind(), ErrorKind::NotEmpty | ErrorKind::NotLeader) => {}
-                Err(e) => return Err(e),
+            // goes at once (ZooKeeper refuses it while any lock is left). Not leading (no
+            // fenced write tried, none counted as refused), or a lock left: look at the locks
+            // first.
+            if me.fence.as_ref().is_none_or(|f| f.leads()) {
+                match me.delete(&s, &me.rel(&name, "locks"), &locks).await {
+                    Ok(()) => return Ok(Some(data.unwrap_or_default())),
+                    Err(e) if matches!(e.kind(), ErrorKind::NotEmpty | ErrorKind::NotLeader) => {}
+                    Err(e) => return Err(e),
+                }
             }
             // Another owner still holds it: done, no fenced write needed (a process that does
             // not lead may still release its own lock).

@@ -161,7 +161,8 @@ async fn an_add_is_one_multi_without_reads() {
 }
 
 /// A process that does not lead releases its own lock on an entry the leader still holds: no
-/// fenced write is needed, `false`, and the entry stays until the leader lets it go.
+/// fenced write is needed (none is tried, none counted as refused), `false`, and the entry
+/// stays until the leader lets it go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_releases_its_lock_on_an_entry_the_leader_still_holds() {
     let base = unique("standby-release");
@@ -180,10 +181,16 @@ async fn a_standby_releases_its_lock_on_an_entry_the_leader_still_holds() {
         .await
         .unwrap();
     standby.get_and_lock("0000000000000000001").await.unwrap();
+    let refused = c2.metrics().fenced_rejections;
     assert!(!standby
         .release_and_try_remove("0000000000000000001")
         .await
         .unwrap());
+    assert_eq!(
+        c2.metrics().fenced_rejections,
+        refused,
+        "a fenced write was tried and refused"
+    );
     c1.sync(&root).await.unwrap(); // see c2's release
     let locks = c1
         .get_children(&format!("{root}/0000000000000000001/locks"))
