@@ -204,7 +204,7 @@ jar: zig
 	cd target/jni && objcopy --only-keep-debug libzkha_jni.so libzkha_jni.so.debug \
 		&& strip --strip-unneeded libzkha_jni.so && objcopy --add-gnu-debuglink=libzkha_jni.so.debug libzkha_jni.so
 	scripts/check-glibc target/jni/libzkha_jni.so
-	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true $(JAR_ARGS) $(JAR_GOAL)
+	$(MVN) -f $(JAVA_DIR)/pom.xml -Dzkha.native.dir=$(CURDIR)/target/jni -Dmaven.test.skip=true -DskipTests $(JAR_ARGS) $(JAR_GOAL)
 	cp $(PLUGIN_BUILD)/zkha-flink-$(ZKHA_VERSION).jar $(PLUGIN_BUILD)/zkha-flink-$(ZKHA_VERSION)-loader.jar $(JAVA_DIR)/target/
 	@ls -l $(JAVA_DIR)/target/zkha-flink-*.jar
 
@@ -259,11 +259,12 @@ bench-peers: zookeeper python-env
 DIST := $(CURDIR)/dist
 DIST_WORK := $(CURDIR)/target/dist-work
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-DIST_TAR = tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -cf -
+DIST_TAR = tar --sort=name --owner=0 --group=0 --numeric-owner --mode=u+rwX,go+rX,go-w \
+	--mtime=@$(SOURCE_DATE_EPOCH) -I 'gzip -n'
 .PHONY: dist dist-check sdist
 dist: python-env zig
 	@scripts/ensure-tools rust java python c
-	rm -rf $(DIST) $(DIST_WORK) $(CURDIR)/.cache/m2/io/zkha
+	rm -rf $(DIST) $(DIST_WORK) $(CURDIR)/.cache/m2/io/zkha $(JAVA_DIR)/target
 	mkdir -p $(DIST)/flink $(DIST)/python $(DIST)/c $(DIST_WORK)
 	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(DIST)/maven
 	cp $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION).jar $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION)-loader.jar \
@@ -272,8 +273,9 @@ dist: python-env zig
 	cp $(WHEEL_DIR)/zkha-*.whl $(DIST)/python/
 	$(MAKE) -s sdist SDIST_DIR=$(DIST)/python
 	$(MAKE) -s install PREFIX=$(DIST_WORK)/zkha-$(ZKHA_VERSION)
-	cd $(DIST_WORK) && $(DIST_TAR) --exclude=.debug zkha-$(ZKHA_VERSION) | gzip -n > $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64.tar.gz
-	cd $(DIST_WORK) && $(DIST_TAR) zkha-$(ZKHA_VERSION)/lib/.debug | gzip -n > $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64-debug.tar.gz
+	cd $(DIST_WORK) && $(DIST_TAR) -cf $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64.tar.gz --exclude=.debug zkha-$(ZKHA_VERSION)
+	cd $(DIST_WORK) && $(DIST_TAR) -cf $(DIST)/c/zkha-$(ZKHA_VERSION)-linux-x86_64-debug.tar.gz zkha-$(ZKHA_VERSION)/lib/.debug
+	rm -rf $(DIST_WORK)
 	scripts/dist-manifest $(DIST) $(ZKHA_VERSION)
 	$(MAKE) -s dist-check
 
@@ -284,12 +286,12 @@ sdist: python-env
 	rm -f $(SDIST_DIR)/zkha-*.tar.gz
 	cd python && $(PY) -m maturin sdist -o $(SDIST_DIR)
 
-# dist/ checked as each audience takes it; a second build of the Maven artifact (into
-# target/dist-rebuild) must be byte-identical to dist/maven's.
+# dist/ checked as each audience takes it; a second build of the Maven artifact from an empty
+# Maven output (into target/dist-rebuild) must be byte-identical to dist/maven's.
 dist-check: zookeeper
-	rm -rf $(CURDIR)/target/dist-rebuild
+	rm -rf $(CURDIR)/target/dist-rebuild $(JAVA_DIR)/target
 	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(CURDIR)/target/dist-rebuild
-	scripts/dist-check $(DIST) $(CURDIR)/.cache/m2 $(CURDIR)/target/dist-rebuild
+	ZKHA_BUILT_PREFIX=$(DIST_WORK)/zkha-$(ZKHA_VERSION) scripts/dist-check $(DIST) $(CURDIR)/.cache/m2 $(CURDIR)/target/dist-rebuild
 
 fmt:
 	$(CARGO) fmt --all

@@ -20,16 +20,19 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $(readlink "$prefix/lib/libzkha.so.$major") == "libzkha.so.$version" ]] || fail "libzkha.so.$major does not link to libzkha.so.$version"
 [[ $(readlink "$prefix/lib/libzkha.so") == "libzkha.so.$major" ]] || fail "libzkha.so does not link to libzkha.so.$major"
 if readelf -S "$lib" | grep -q '\.debug_info'; then fail "$lib carries debug info"; fi
-readelf -S "$lib" | grep -q '\.gnu_debuglink' || fail "$lib: no .gnu_debuglink"
 readelf -S "$prefix/lib/.debug/libzkha.so.$version.debug" | grep -q '\.debug_info' \
   || fail "no debug info in lib/.debug/libzkha.so.$version.debug"
+"$root/scripts/check-debuglink" "$lib" "$prefix/lib/.debug/libzkha.so.$version.debug" >/dev/null
 if readelf -S "$prefix/lib/libzkha.a" 2>/dev/null | grep -q '\.debug_info'; then fail "libzkha.a carries debug info"; fi
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 libs=$(pkg-config --libs zkha)
 [[ $libs != *rpath* ]] || fail "pkg-config --libs zkha forces an rpath: $libs"
 [[ $(pkg-config --modversion zkha) == "$version" ]] || fail "zkha.pc version $(pkg-config --modversion zkha), library $version"
-if grep -rl "$prefix" "$prefix/lib/pkgconfig" "$prefix/lib/cmake"; then fail "absolute paths of $prefix in the package files above"; fi
+# ZKHA_BUILT_PREFIX: where the tree was installed, when PREFIX is an unpacked copy of it.
+for p in "$prefix" ${ZKHA_BUILT_PREFIX:+"$ZKHA_BUILT_PREFIX"}; do
+  if grep -rl "$p" "$prefix/lib/pkgconfig" "$prefix/lib/cmake"; then fail "absolute paths of $p in the package files above"; fi
+done
 
 # The tree moved elsewhere still works (relocatable), from CMake.
 moved=$(mktemp -d)
