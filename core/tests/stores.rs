@@ -30,6 +30,27 @@ async fn leader_and_standby(
     (c1, e1, c2, e2)
 }
 
+/// `c` leads the election under `base`; its store `<base>/checkpoints`, fenced by that
+/// election, holds entry `0000000000000000001` (`cp1`). The election stays alive with the
+/// returned handle.
+async fn leading_store_with_an_entry(
+    c: &zkha::Client,
+    base: &str,
+) -> (zkha::Election, String, zkha::PointerStore) {
+    let e = elect(c, &format!("{base}/leader/latch"), "jm-1");
+    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let root = format!("{base}/checkpoints");
+    let store = c
+        .pointer_store(&root)
+        .unwrap()
+        .fenced_by(Arc::new(e.clone()));
+    store
+        .add_and_lock("0000000000000000001", b"cp1")
+        .await
+        .unwrap();
+    (e, root, store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_owners_lock_one_entry() {
     let zk = shared();
@@ -105,18 +126,7 @@ async fn the_leader_removes_an_entry_it_alone_holds_without_listing_its_locks() 
     let zk = shared();
     let proxy = FaultProxy::start(&zk.addrs()).unwrap();
     let c = client(&proxy.connect_string(), Duration::from_secs(6)).await;
-    let base = unique("subsume");
-    let e = elect(&c, &format!("{base}/leader/latch"), "jm-1");
-    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
-    let root = format!("{base}/checkpoints");
-    let store = c
-        .pointer_store(&root)
-        .unwrap()
-        .fenced_by(Arc::new(e.clone()));
-    store
-        .add_and_lock("0000000000000000001", b"cp1")
-        .await
-        .unwrap();
+    let (_e, root, store) = leading_store_with_an_entry(&c, &unique("subsume")).await;
     // A sync of anything in the store would have its reply cut (and be counted).
     proxy.cut_before_reply(ZkRequest::Sync, &root);
     assert!(store
@@ -592,20 +602,8 @@ async fn a_lost_reply_to_a_fenced_add_is_no_error_and_leaves_one_locked_entry() 
     let t = Duration::from_secs(6);
     let proxy = FaultProxy::start(&zk.addrs()).unwrap();
     let c = client(&proxy.connect_string(), t).await;
-    let base = unique("lost-add");
-    let latch = format!("{base}/leader/latch");
-    let e = elect(&c, &latch, "jm-1");
-    e.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
+    let (e, root, store) = leading_store_with_an_entry(&c, &unique("lost-add")).await;
     let node = e.node().expect("the latch node");
-    let root = format!("{base}/checkpoints");
-    let store = c
-        .pointer_store(&root)
-        .unwrap()
-        .fenced_by(Arc::new(e.clone()));
-    store
-        .add_and_lock("0000000000000000001", b"cp1")
-        .await
-        .unwrap();
     // A fenced multi starts with the check of the latch node.
     proxy.cut_before_reply(ZkRequest::Multi, &node);
     let v = store
