@@ -116,7 +116,6 @@ const LOAD_FLINK_VERSION: &str = "2.3.0";
 
 /// What one cluster cost the ensemble over a window.
 struct Load {
-    requests: RequestCounts,
     /// Per process: the leading JobManager, the standby, the TaskManager.
     leader: RequestCounts,
     standby: RequestCounts,
@@ -129,6 +128,13 @@ struct Load {
     znodes: i64,
     /// `zk_packets_received` over every server in the window (also the kit's own session).
     server_packets: i64,
+}
+
+impl Load {
+    /// Every request of the cluster.
+    fn requests(&self) -> RequestCounts {
+        self.leader + self.standby + self.task_manager
+    }
 }
 
 /// The servers' `mntr` numbers, summed over the ensemble: (watches, znodes of the leader,
@@ -197,7 +203,6 @@ fn measure_load(
     let leader = cluster.leader()?.map(|l| l.jm).unwrap_or(0);
     let per: Vec<RequestCounts> = c1.iter().zip(&c0).map(|(a, b)| a.since(b)).collect();
     let load = Load {
-        requests: per.iter().fold(RequestCounts::default(), |a, &c| a + c),
         leader: per[leader.min(1)],
         standby: per[1 - leader.min(1)],
         task_manager: per[2],
@@ -249,7 +254,7 @@ fn bench_load(
             let l = measure_load(artifacts, zk, ha, session, checkpoint_ms, window)?;
             let s = l.window.as_secs_f64();
             let rate = |n: u64| per_second(n as f64, s);
-            let r = l.requests;
+            let r = l.requests();
             let line = json!({
                 "metric": "flink_zk_requests_per_s",
                 "value": rate(r.total()),
@@ -279,6 +284,7 @@ fn bench_load(
             measured.push(l);
         }
         let (z, b) = (&measured[0], &measured[1]);
+        let (zr, br) = (z.requests(), b.requests());
         let per_s = |l: &Load, n: u64| n as f64 / l.window.as_secs_f64();
         let ratio = |a: f64, b: f64| {
             if b > 0.0 {
@@ -289,15 +295,15 @@ fn bench_load(
         };
         let line = json!({
             "metric": "flink_zk_requests_ratio_zkha_to_builtin",
-            "value": ratio(per_s(z, z.requests.total()), per_s(b, b.requests.total())),
+            "value": ratio(per_s(z, zr.total()), per_s(b, br.total())),
             "unit": "ratio",
             "config": config,
             "flink": artifacts.flink_version,
             "load": load_name,
             "target": "<= 1",
-            "transactions_ratio": ratio(per_s(z, z.requests.writes), per_s(b, b.requests.writes)),
-            "reads_ratio": ratio(per_s(z, z.requests.reads), per_s(b, b.requests.reads)),
-            "pings_ratio": ratio(per_s(z, z.requests.pings), per_s(b, b.requests.pings)),
+            "transactions_ratio": ratio(per_s(z, zr.writes), per_s(b, br.writes)),
+            "reads_ratio": ratio(per_s(z, zr.reads), per_s(b, br.reads)),
+            "pings_ratio": ratio(per_s(z, zr.pings), per_s(b, br.pings)),
             "watches_ratio": ratio(z.watches as f64, b.watches as f64),
             "sessions": { "zkha": z.sessions, "flink-builtin-zookeeper": b.sessions },
         });
