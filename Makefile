@@ -48,7 +48,7 @@ test: tools zookeeper lint jar test-maven test-rust test-java test-c test-python
 # make dist-check also compares a rebuild byte for byte.
 test-maven: zookeeper
 	rm -rf $(CURDIR)/target/maven-repo
-	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(CURDIR)/target/maven-repo
+	$(call deploy-plugin,$(CURDIR)/target/maven-repo)
 	scripts/maven-check target/maven-repo $(CURDIR)/.cache/m2
 
 # The Grafana dashboard (examples/grafana) typed with Grafana's own schema (@grafana/schema,
@@ -195,6 +195,9 @@ zig: $(ZIG_ENV)/.ready
 # builds the artifact io.zkha:zkha-flink in $(PLUGIN_BUILD) (JAR_GOAL=deploy and JAR_ARGS:
 # `make dist`, with sources and javadoc jars).
 PLUGIN_BUILD := $(JAVA_DIR)/target/modules/zkha-flink
+# $(call deploy-plugin,DIR): make jar, deploying io.zkha:zkha-flink (with its javadoc) into the
+# Maven repository directory DIR (and, as mvn install does, the local repository).
+deploy-plugin = $(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(1)
 JAR_GOAL ?= package
 JAR_ARGS ?= -Dmaven.javadoc.skip=true
 jar: zig
@@ -266,7 +269,7 @@ dist: python-env zig
 	@scripts/ensure-tools rust java python c
 	rm -rf $(DIST) $(DIST_WORK) $(CURDIR)/.cache/m2/io/zkha $(JAVA_DIR)/target
 	mkdir -p $(DIST)/flink $(DIST)/python $(DIST)/c $(DIST_WORK)
-	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(DIST)/maven
+	$(call deploy-plugin,$(DIST)/maven)
 	cp $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION).jar $(JAVA_DIR)/target/zkha-flink-$(ZKHA_VERSION)-loader.jar \
 		target/jni/libzkha_jni.so.debug $(DIST)/flink/
 	$(MAKE) -s wheel
@@ -290,7 +293,7 @@ sdist: python-env
 # Maven output (into target/dist-rebuild) must be byte-identical to dist/maven's.
 dist-check: zookeeper
 	rm -rf $(CURDIR)/target/dist-rebuild $(JAVA_DIR)/target
-	$(MAKE) -s jar JAR_GOAL=deploy JAR_ARGS=-DaltDeploymentRepository=zkha-dist::file://$(CURDIR)/target/dist-rebuild
+	$(call deploy-plugin,$(CURDIR)/target/dist-rebuild)
 	ZKHA_BUILT_PREFIX=$(DIST_WORK)/zkha-$(ZKHA_VERSION) scripts/dist-check $(DIST) $(CURDIR)/.cache/m2 $(CURDIR)/target/dist-rebuild
 
 fmt:
