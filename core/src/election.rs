@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 use zookeeper_client as zk;
 
@@ -151,6 +151,11 @@ struct Shared {
     events: Subscribers<ElectionEvent>,
     /// Persistent failures in a row (backoff, and the error event only for the first).
     failures: AtomicU32,
+    /// The told error of the current run of failures, renewed by each failed retry, `None`
+    /// once contending works again: a wait learns of it even if begun after it was told.
+    trouble: watch::Sender<Option<Trouble>>,
+    /// Cuts a retry's backoff short: a waiter wants the outcome of an attempt made now.
+    retry_now: Notify,
     close: watch::Sender<bool>,
     finished: watch::Sender<bool>,
 }
@@ -192,6 +197,8 @@ impl Client {
             link: Mutex::new(LivenessStatus::default()),
             events: Subscribers::default(),
             failures: AtomicU32::new(0),
+            trouble: watch::Sender::new(None),
+            retry_now: Notify::new(),
             close: watch::channel(false).0,
             finished: watch::channel(false).0,
         });
@@ -238,21 +245,41 @@ impl Election {
     }
 
     /// Waits until this contender leads, up to `timeout`. Fails at once with the cause if
-    /// contending fails persistently meanwhile ([`ElectionEvent::Error`]).
+    /// contending fails persistently meanwhile ([`ElectionEvent::Error`]). If it was already
+    /// failing when the wait began (the error told, the contender in its backoff), it tries
+    /// again at once and reports that attempt's outcome: the cause again, or the grant once
+    /// the cause was fixed.
     pub async fn wait_for_leadership(&self, timeout: Duration) -> Result<Leadership> {
+        let sh = self.shared();
         let mut events = self.events();
+        let mut trouble = sh.trouble.subscribe();
         let wait = async {
+            let mut standing = trouble.borrow_and_update().as_ref().map(|t| t.attempt);
+            if standing.is_some() {
+                sh.retry_now.notify_one();
+            }
             loop {
                 if let Some(l) = self.leadership() {
                     return Ok(l);
                 }
-                match events.next().await {
-                    Some(ElectionEvent::Granted(l)) => return Ok(l),
-                    Some(ElectionEvent::Error { kind, message }) => {
-                        return Err(Error::new(kind, message))
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(ElectionEvent::Granted(l)) => return Ok(l),
+                        Some(ElectionEvent::Error { .. } | ElectionEvent::Revoked { .. }) => {}
+                        None => return Err(Error::closed("election")),
+                    },
+                    changed = trouble.changed() => {
+                        if changed.is_err() {
+                            return Err(Error::closed("election"));
+                        }
+                        match trouble.borrow_and_update().clone() {
+                            Some(t) if Some(t.attempt) != standing => {
+                                return Err(Error::new(t.kind, t.message))
+                            }
+                            Some(_) => {}
+                            None => standing = None,
+                        }
                     }
-                    Some(ElectionEvent::Revoked { .. }) => {}
-                    None => return Err(Error::closed("election")),
                 }
             }
         };
@@ -420,7 +447,7 @@ fn grant(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
         session: s.clone(),
         version: stat.version,
     };
-    sh.failures.store(0, Ordering::SeqCst);
+    sh.recovered();
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
         token = held.leadership.fencing_token, "leadership granted");
@@ -570,7 +597,22 @@ enum Failed {
 /// Consecutive NoNode failures of joining taken as a concurrent delete, before one is reported.
 const QUIET_NO_NODE: u32 = 100;
 
+/// A persistent failure to contend, as told to waiters.
+#[derive(Clone)]
+struct Trouble {
+    /// The failure's number in its run (a new number: a new attempt failed).
+    attempt: u32,
+    kind: ErrorKind,
+    message: String,
+}
+
 impl Shared {
+    /// Contending works again: the run of failures (and its told error) is over.
+    fn recovered(&self) {
+        self.failures.store(0, Ordering::SeqCst);
+        self.trouble.send_if_modified(|t| t.take().is_some());
+    }
+
     /// Decides what a failed step means: the session's end and closing end the pass; a
     /// connection loss or timeout repeats the step after a short wait; anything else is
     /// persistent: told once as an [`ElectionEvent::Error`], then retried by joining again
@@ -600,6 +642,13 @@ impl Shared {
         } else {
             0
         };
+        if n >= first {
+            self.trouble.send_replace(Some(Trouble {
+                attempt: n,
+                kind: e.kind(),
+                message: e.message().to_string(),
+            }));
+        }
         if n == first {
             tracing::error!(target: "zkha::election", latch = %self.latch, id = %self.options.participant_id,
                 error = %e, "cannot contend; retrying with backoff");
@@ -610,7 +659,10 @@ impl Shared {
                 })
             });
         }
-        tokio::time::sleep(retry.wait(n)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(retry.wait(n)) => {}
+            _ = self.retry_now.notified() => {}
+        }
         Failed::End(Pass::Rejoin)
     }
 }
@@ -718,7 +770,7 @@ async fn run_pass(
         }
         let Some(stat) = stat else { continue };
         // Queued and watching: whatever failed before works now.
-        sh.failures.store(0, Ordering::SeqCst);
+        sh.recovered();
         // The liveness link to the predecessor, if it names an endpoint (we serve one too).
         let peer = sh
             .endpoint

@@ -706,6 +706,40 @@ async fn a_lost_reply_to_the_ownership_check_costs_no_failover() {
     assert!(!c.has_leadership());
 }
 
+/// A latch parent anyone may read but nobody may create children in; returns the raw client
+/// that created it (to fix its ACL later).
+async fn unwritable_latch(connect: &str, latch: &str) -> zookeeper_client::Client {
+    use zookeeper_client as zkc;
+    let raw = zkc::Client::connect(connect).await.unwrap();
+    let read_admin = [zkc::Acl::new(
+        zkc::Permission::READ | zkc::Permission::ADMIN,
+        zkc::AuthId::new("world", "anyone"),
+    )];
+    raw.create(
+        latch,
+        b"",
+        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(&read_admin)),
+    )
+    .await
+    .unwrap();
+    raw
+}
+
+/// Waiting for leadership fails at once (well before its 10 s) with NoAuth naming the latch.
+async fn wait_reports_no_auth_at_once(e: &zkha::Election, latch: &str) {
+    let start = Instant::now();
+    let err = e
+        .wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoAuth, "{err}");
+    assert!(err.message().contains(latch), "names the path: {err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "said at once, not after a timeout"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_error_is_reported_and_retried_until_fixed() {
     use zookeeper_client as zkc;
@@ -713,32 +747,10 @@ async fn a_persistent_error_is_reported_and_retried_until_fixed() {
     let t = Duration::from_secs(6);
     let c = client(&zk.connect_string(), t).await;
     let latch = unique("no-create-right");
-    // A latch parent anyone may read but nobody may create children in.
-    let raw = zkc::Client::connect(&zk.connect_string()).await.unwrap();
-    let read_admin = [zkc::Acl::new(
-        zkc::Permission::READ | zkc::Permission::ADMIN,
-        zkc::AuthId::new("world", "anyone"),
-    )];
-    raw.create(
-        &latch,
-        b"",
-        &zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(&read_admin)),
-    )
-    .await
-    .unwrap();
+    let raw = unwritable_latch(&zk.connect_string(), &latch).await;
     let e = elect(&c, &latch, "a");
     let mut events = e.events();
-    let start = Instant::now();
-    let err = e
-        .wait_for_leadership(Duration::from_secs(10))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NoAuth, "{err}");
-    assert!(err.message().contains(&latch), "names the path: {err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "said at once, not after a timeout"
-    );
+    wait_reports_no_auth_at_once(&e, &latch).await;
     match events.next_timeout(Duration::from_secs(2)).await {
         Some(ElectionEvent::Error { kind, message }) => {
             assert_eq!(kind, ErrorKind::NoAuth);
@@ -755,4 +767,45 @@ async fn a_persistent_error_is_reported_and_retried_until_fixed() {
     e.wait_for_leadership(Duration::from_secs(15))
         .await
         .expect("leads once the ACL allows it");
+}
+
+/// A caller that begins waiting after the error was told (a busy host, a slow binding) still
+/// learns the cause at once instead of waiting out its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_begun_after_a_persistent_error_reports_it_at_once() {
+    use zookeeper_client as zkc;
+    let zk = shared();
+    // A backoff far longer than the test's waits: only a retry made at once can answer them.
+    let backoff = zkha::RetryPolicy {
+        max_retries: 3,
+        base_wait: Duration::from_secs(20),
+        max_wait: Duration::from_secs(60),
+    };
+    let c =
+        zkha::Client::connect(options(&zk.connect_string(), Duration::from_secs(6)).retry(backoff))
+            .await
+            .unwrap();
+    let latch = unique("no-create-right-late");
+    let raw = unwritable_latch(&zk.connect_string(), &latch).await;
+    let e = elect(&c, &latch, "a");
+    let mut events = e.events();
+    match events.next_timeout(Duration::from_secs(5)).await {
+        Some(ElectionEvent::Error { kind, .. }) => assert_eq!(kind, ErrorKind::NoAuth),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    wait_reports_no_auth_at_once(&e, &latch).await;
+    // Fixed by the operator: the next wait tries again at once instead of waiting out the
+    // backoff, and is granted.
+    raw.set_acl(&latch, &zkc::Acls::anyone_all(), None)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    e.wait_for_leadership(Duration::from_secs(15))
+        .await
+        .expect("leads once the ACL allows it");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "tried again at once, not after the backoff: {:?}",
+        start.elapsed()
+    );
 }
