@@ -1014,42 +1014,15 @@ fn log4j_config() -> String {
     )
 }
 
-/// A free port for a JobManager's RPC, REST or blob server, held until all are chosen. Taken
-/// below the kernel's ephemeral range (`ip_local_port_range`, 32768 by default) when there is
-/// room: a port that bind(0) hands out is released before the JVM binds it, and meanwhile any
-/// outgoing connection or bind(0) on the machine (TaskManagers, ZooKeeper, other tests) may
-/// take it; below the range only an explicit bind can.
 /// `n` distinct ports free right now, below the ephemeral range (for a test's own endpoints).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let mut held = Vec::new();
-    (0..n).map(|_| free_port(&mut held)).collect()
+    Ok(zkha_testkit::ports::free_ports(n)?)
 }
 
+/// A free port for a JobManager's RPC, REST or blob server, held until all are chosen (below
+/// the ephemeral range: `zkha_testkit::ports`).
 fn free_port(held: &mut Vec<TcpListener>) -> Result<u16> {
-    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32768);
-    const FLOOR: u32 = 10000;
-    if low > FLOOR + 1000 {
-        let span = low - FLOOR;
-        let mut x = unique() ^ (u64::from(std::process::id()) << 32);
-        for _ in 0..200 {
-            // xorshift: a different order per process and call.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let port = (FLOOR + (x % u64::from(span)) as u32) as u16;
-            if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
-                held.push(l);
-                return Ok(port);
-            }
-        }
-    }
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    let port = l.local_addr()?.port();
-    held.push(l);
-    Ok(port)
+    Ok(zkha_testkit::ports::free_port(held)?)
 }
 
 /// A process-unique number for directory and cluster names.

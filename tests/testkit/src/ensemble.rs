@@ -1098,11 +1098,8 @@ fn choose_ports(
 ) -> Result<Vec<Ports>> {
     let mut held = Vec::new();
     let take = |held: &mut Vec<TcpListener>| -> Result<u16> {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| Error::Port(format!("cannot bind a free port on 127.0.0.1: {e}")))?;
-        let port = l.local_addr()?.port();
-        held.push(l);
-        Ok(port)
+        crate::ports::free_port(held)
+            .map_err(|e| Error::Port(format!("cannot bind a free port on 127.0.0.1: {e}")))
     };
     let mut out = Vec::with_capacity(nodes);
     for i in 0..nodes {

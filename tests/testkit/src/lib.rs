@@ -19,6 +19,7 @@ pub mod four_letter;
 pub mod install;
 pub mod kerberos;
 pub mod peers;
+pub mod ports;
 mod proxy;
 pub mod sasl;
 pub mod spawn;
