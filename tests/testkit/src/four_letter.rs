@@ -56,6 +56,30 @@ pub fn mode(addr: SocketAddr, timeout: Duration) -> Option<Mode> {
         .and_then(Mode::parse)
 }
 
+/// The numeric values of `mntr` (`zk_packets_received`, `zk_watch_count`, ...); empty while
+/// the server does not answer.
+pub fn mntr(addr: SocketAddr, timeout: Duration) -> std::collections::BTreeMap<String, i64> {
+    let Ok(text) = send(addr, "mntr", timeout) else {
+        return Default::default();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('\t')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The last zxid a server applied (`srvr`'s `Zxid:`), or `None` while it does not serve.
+/// Its low 32 bits count the transactions of the current leader's epoch.
+pub fn zxid(addr: SocketAddr, timeout: Duration) -> Option<i64> {
+    let answer = send(addr, "srvr", timeout).ok()?;
+    let hex = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("Zxid: 0x"))?;
+    i64::from_str_radix(hex.trim(), 16).ok()
+}
+
 /// Session ids of the clients connected to the server at `addr` (from `cons`).
 pub fn sessions(addr: SocketAddr, timeout: Duration) -> Vec<i64> {
     let Ok(answer) = send(addr, "cons", timeout) else {

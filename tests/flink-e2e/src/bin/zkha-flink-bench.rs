@@ -22,7 +22,6 @@
 //! `ZKHA_BENCH_LOAD_S` (the load window, default 30 s; 0 skips the load lines),
 //! `ZKHA_BENCH_FAILOVER=0` (only the load lines); `ZKHA_FLINK_JAVA` (the JVM).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -142,16 +141,7 @@ impl Load {
 fn server_stats(zk: &Ensemble) -> (i64, i64, i64) {
     let (mut watches, mut znodes, mut packets) = (0, 0, 0);
     for addr in zk.addrs() {
-        let Ok(text) = four_letter::send(addr, "mntr", Duration::from_secs(2)) else {
-            continue;
-        };
-        let m: BTreeMap<&str, i64> = text
-            .lines()
-            .filter_map(|l| {
-                let (k, v) = l.split_once('\t')?;
-                Some((k, v.trim().parse().ok()?))
-            })
-            .collect();
+        let m = four_letter::mntr(addr, Duration::from_secs(2));
         watches += m.get("zk_watch_count").copied().unwrap_or(0);
         znodes = znodes.max(m.get("zk_znode_count").copied().unwrap_or(0));
         packets += m.get("zk_packets_received").copied().unwrap_or(0);
