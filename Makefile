@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-maven test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
+.PHONY: zig torture all test test-maven test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-scale bench-scale-smoke bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -21,6 +21,7 @@ help:
 	@echo "make test-flink-matrix - the Flink end-to-end group on every supported Flink (1.20 to 2.3)"
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
 	@echo "make dist   - every shipped artifact in dist/ (plugin jar, Maven repository, wheel, sdist, C tarball), SHA256SUMS, manifest.json, checked"
+	@echo "make bench-scale - N = 10, 100, 500 simulated Flink clusters on one ensemble: load, failover, a ZooKeeper leader killed (docs/scale.md)"
 	@echo "make torture - rounds of random real faults, checked (ZKHA_TORTURE_ROUNDS=N, ZKHA_TORTURE_SEED=S)"
 
 tools:
@@ -69,6 +70,7 @@ test-rust:
 	$(CARGO) test --workspace --no-fail-fast
 	ZKHA_LIVENESS_V1_BIN=$$(scripts/build-liveness-v1) $(CARGO) test -p zkha --test liveness -- \
 		--ignored --exact contenders_of_the_previous_protocol_share_a_latch_safely
+	$(MAKE) -s bench-scale-smoke
 
 # The Flink end-to-end group alone (tests/flink-e2e, part of test-rust too): real Flink clusters
 # on zkha and on built-in ZooKeeper HA, Flink 2.3 (and the failover, switch and application
@@ -233,6 +235,19 @@ bench: zookeeper jar
 	$(call bench-step,flink,$(CARGO) run --release -q -p zkha-flink-e2e --bin zkha-flink-bench)
 	$(call bench-step,peers,$(MAKE) -s bench-peers)
 	python3 scripts/bench-report $(BENCH_OUT)/results.jsonl
+
+# Many simulated Flink clusters on one ensemble (forceSync=yes, Flink's session timeout): the
+# load, the servers' CPU, an unrelated client's lock latency and a crash failover at N = 10,
+# 100, 500, then the ZooKeeper leader killed under all of them (docs/scale.md; ZKHA_SCALE_*
+# tune it, see examples/rust/src/bin/zkha-scale-bench.rs). About 3.5 minutes.
+bench-scale: zookeeper
+	mkdir -p $(BENCH_OUT)
+	$(call bench-step,scale,$(CARGO) run --release -q -p zkha-examples --bin zkha-scale-bench)
+
+# The same program, 3 clusters and short windows, so make test keeps it working (~40 s).
+bench-scale-smoke: zookeeper
+	ZKHA_SCALE_N=3 ZKHA_SCALE_WINDOW_S=2 ZKHA_SCALE_CRASH_ROUNDS=1 ZKHA_SCALE_STABLE_S=2 \
+		$(CARGO) run -q -p zkha-examples --bin zkha-scale-bench > /dev/null
 
 # zkha from Rust, C and Python beside Curator and kazoo (and the bare client's floor), each a
 # process of its own per run, runs interleaved (docs/bench.md). Release builds throughout.

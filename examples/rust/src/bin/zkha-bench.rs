@@ -11,44 +11,22 @@
 //! the first figure, default 5: a cold ensemble's round trips cost several times the later
 //! ones, which once made the first figure's floor read 7.5 ms against 1.1 ms later).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zkha::{Client, ClientOptions, ElectionOptions, LivenessOptions};
+use zkha::{Client, ClientOptions, ElectionOptions};
 use zkha_testkit::{Ensemble, Options};
 use zookeeper_client as zk;
 
 #[path = "../coin.rs"]
 mod coin;
 use coin::Coin;
-
-fn env_num(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn emit(metric: &str, value: f64, unit: &str, config: &str, extra: serde_json::Value) {
-    let mut line = json!({"metric": metric, "value": (value * 1000.0).round() / 1000.0, "unit": unit, "config": config});
-    if let (Some(obj), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            obj.insert(k.clone(), v.clone());
-        }
-    }
-    println!("{line}");
-}
-
-fn percentile(samples: &mut [f64], q: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let idx = ((samples.len() as f64 - 1.0) * q).round() as usize;
-    samples[idx.min(samples.len() - 1)]
-}
+#[path = "../crash.rs"]
+mod crash;
+#[path = "../report.rs"]
+mod report;
+use report::{emit, env_num, percentile};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -56,14 +34,7 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("__contender") {
-        let link = args.get(5).map(String::as_str) != Some("off");
-        contender(
-            &args[2],
-            &args[3],
-            args[4].parse().expect("session ms"),
-            link,
-        );
+    if crash::run_contender_if_asked(&args) {
         return;
     }
     if args.get(1).map(String::as_str) == Some("__lock-cycles") {
@@ -207,7 +178,9 @@ async fn run(zk: &Ensemble, config: &str) {
     let crash_rounds = env_num("ZKHA_BENCH_CRASH_ROUNDS", 3) as usize;
     if crash_rounds > 0 {
         for link in [true, false] {
-            let mut failover = crash_failover(&connect, session_ms, crash_rounds, link).await;
+            let mut failover =
+                crash::crash_failover(&connect, "/bench-crash", session_ms, crash_rounds, link)
+                    .await;
             emit_crash(config, &mut failover, session_ms, link);
         }
     }
@@ -282,59 +255,6 @@ async fn lease_renewal(zk: &Ensemble, connect: &str, config: &str) {
             c.close().await;
         }
     }
-}
-
-/// `rounds` crash failovers: a contender process leads, a local survivor waits behind it
-/// (linked to it when the link is on), the leader is killed with SIGKILL; the time until the
-/// survivor is granted, in ms.
-async fn crash_failover(connect: &str, session_ms: u64, rounds: usize, link: bool) -> Vec<f64> {
-    let mut failover = Vec::new();
-    let exe = std::env::current_exe().unwrap();
-    let liveness = if link {
-        LivenessOptions::default()
-    } else {
-        LivenessOptions::disabled()
-    };
-    for i in 0..rounds {
-        let latch = format!("/bench-crash-{}-{i}", if link { "link" } else { "nolink" });
-        let mut cmd = Command::new(&exe);
-        cmd.args(["__contender", connect, &latch, &session_ms.to_string()])
-            .arg(if link { "on" } else { "off" })
-            .stdout(Stdio::piped());
-        let mut child = zkha_testkit::spawn::spawn_tied(cmd).unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "GRANTED", "contender process did not lead");
-        let local = Client::connect(
-            ClientOptions::new(connect)
-                .session_timeout(Duration::from_millis(session_ms))
-                .liveness(liveness.clone()),
-        )
-        .await
-        .unwrap();
-        let b = local
-            .election(&latch, ElectionOptions::new("survivor"))
-            .unwrap();
-        while b.node().is_none() || (link && !b.liveness().linked) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let mut events = b.events();
-        let t = Instant::now();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        loop {
-            if let Some(zkha::ElectionEvent::Granted(_)) = events.next().await {
-                break;
-            }
-        }
-        failover.push(ms(t.elapsed()));
-        assert_eq!(local.metrics().forced_takeovers, u64::from(link));
-        b.close().await;
-        local.close().await;
-    }
-    failover
 }
 
 fn emit_crash(config: &str, failover: &mut [f64], session_ms: u64, link: bool) {
@@ -667,29 +587,4 @@ fn rusage() -> (i64, i64) {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     (us(ru.ru_utime) + us(ru.ru_stime), ru.ru_maxrss)
-}
-
-/// A contender in its own process: leads, prints GRANTED, then waits to be killed.
-fn contender(connect: &str, latch: &str, session_ms: u64, link: bool) {
-    let liveness = if link {
-        LivenessOptions::default()
-    } else {
-        LivenessOptions::disabled()
-    };
-    let client = Client::connect_blocking(
-        ClientOptions::new(connect)
-            .session_timeout(Duration::from_millis(session_ms))
-            .liveness(liveness),
-    )
-    .unwrap();
-    let e = client
-        .election(latch, ElectionOptions::new("doomed"))
-        .unwrap();
-    zkha::runtime::block_on({
-        let e = e.clone();
-        async move { e.wait_for_leadership(Duration::from_secs(30)).await }
-    })
-    .unwrap();
-    println!("GRANTED");
-    std::thread::sleep(Duration::from_secs(3600));
 }
