@@ -393,3 +393,39 @@ async fn lost_is_reported_for_every_lapse() {
         );
     }
 }
+
+/// The lease's heartbeats are the client library's own pings (and the renewal chains'
+/// requests): a leader that does nothing else sends no read of its own, and keeps its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_leader_sends_only_pings_and_renewal_chains() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
+    let ca = client(&proxy.connect_string(), t).await;
+    let latch = unique("idle-leader");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut events = a.events();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = proxy.request_counts();
+    tokio::time::sleep(t).await;
+    let after = proxy.request_counts();
+    let (reads, writes, other) = (
+        after.reads - before.reads,
+        after.writes - before.writes,
+        after.other - before.other,
+    );
+    // (The chains' requests keep the connection busy: the library pings only when it was
+    // idle for 3 of its ticks, so a holder sends few pings too.)
+    assert_eq!(reads, 0, "no heartbeat reads: {before:?} -> {after:?}");
+    // A holder renews every T/5: about 5 chains (a sync and a multi each) in T.
+    assert!((3..=7).contains(&writes), "renewal chains: {writes}");
+    assert_eq!(other, writes, "a sync before each chain's multi");
+    assert!(a.has_leadership(), "the lease held");
+    assert!(
+        matches!(events.try_next(), None | Some(ElectionEvent::Granted(_))),
+        "no revocation"
+    );
+}

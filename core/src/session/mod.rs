@@ -307,16 +307,16 @@ impl Client {
         });
         crate::metrics::register(&inner);
         let first = runtime::spawn(supervisor::open_session(inner.clone()));
-        let (zk, started) = match first.await {
+        let opened = match first.await {
             Ok(r) => r?,
             Err(_) => return Err(Error::closed("the zkha runtime")),
         };
-        let t = zk.session_timeout();
+        let t = opened.zk.session_timeout();
         let probe = inner.clone();
         let gap = runtime::spawn(async move { supervisor::relay_gap(&probe, t).await })
             .await
             .unwrap_or(t / 2);
-        runtime::spawn(supervisor::supervise(inner.clone(), zk, started, gap));
+        runtime::spawn(supervisor::supervise(inner.clone(), opened, gap));
         if let Some(every) = inner
             .tls
             .as_ref()

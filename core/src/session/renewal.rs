@@ -1,7 +1,8 @@
 //! Renewing the lease with requests the ZooKeeper leader must have taken part in.
 //!
 //! A chain on one session: `k`, an answered heartbeat (any request touches the session on
-//! the server it reaches); then, at least `D` after k's answer, `j`, a `sync` (the server
+//! the server it reaches: the client library's pings, which it sends whenever the connection
+//! was idle for a while, and the chains' own requests); then, at least `D` after k's answer, `j`, a `sync` (the server
 //! answers it only after the leader's reply came back through the same FIFO link that
 //! carries the touch relays); then, after j's answer, `m`, a multi with one `check` of an
 //! ephemeral node of this session (a write: the leader checks the session and a quorum
@@ -37,6 +38,52 @@ pub(crate) async fn timed<T>(make: impl AsyncFnOnce() -> T) -> (Stamp, T, Stamp)
     (sent, out, Stamp::now())
 }
 
+/// The client library's pings on one session, as heartbeats: each answered ping goes into
+/// `heard` with a time taken before it was queued and a time taken after its answer was
+/// read (so `sent <= the server's receipt <= answered`).
+#[derive(Default)]
+pub(super) struct Pings {
+    pub heard: Arc<Heard>,
+    /// The outstanding ping: its number and send time.
+    outstanding: Mutex<Option<(u64, Stamp)>>,
+}
+
+impl Pings {
+    /// The observer to give the session's connector.
+    pub(super) fn observer(self: &Arc<Self>) -> zk::PingObserver {
+        let pings = Arc::downgrade(self);
+        Arc::new(move |event| {
+            if let Some(p) = pings.upgrade() {
+                p.observe(event);
+            }
+        })
+    }
+
+    fn observe(&self, event: zk::PingEvent) {
+        let mut outstanding = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            zk::PingEvent::Sent(n) => *outstanding = Some((n, Stamp::now())),
+            zk::PingEvent::Answered(n) => {
+                // Only the answer to the ping whose send time we hold: a later send time
+                // would overstate the lease.
+                if let Some((m, sent)) = *outstanding {
+                    if m == n {
+                        *outstanding = None;
+                        drop(outstanding);
+                        self.heard.record(sent, Stamp::now());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Since when a ping waits for its answer, if one does.
+    pub(super) fn outstanding_since(&self) -> Option<Stamp> {
+        let outstanding = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        outstanding.map(|(_, sent)| sent)
+    }
+}
+
 /// Heartbeats answered on a session: `(sent, answered)`, newest last.
 #[derive(Default)]
 pub(super) struct Heard {
@@ -55,7 +102,7 @@ impl Heard {
     }
 
     /// The newest heartbeat answered no later than `by` (a chain's `k`).
-    fn newest_answered_by(&self, by: Stamp) -> Option<(Stamp, Stamp)> {
+    pub(super) fn newest_answered_by(&self, by: Stamp) -> Option<(Stamp, Stamp)> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.iter().rev().find(|(_, a)| *a <= by).copied()
     }
@@ -204,7 +251,13 @@ impl Renewer {
             self.waiting_since.store(0, Ordering::SeqCst);
             drop(zk);
             let m_answered = match answered {
-                Ok(a) => a,
+                Ok(Chain { j, m }) => {
+                    // Both touched the session: heartbeats for the next chain when the
+                    // session is too busy for the client library to ping.
+                    self.heard.record(j.0, j.1);
+                    self.heard.record(m.0, m.1);
+                    m.1
+                }
                 Err(e) => {
                     tracing::debug!(target: "zkha::session", anchor = %anchor, error = %e, "lease renewal failed");
                     continue;
@@ -235,9 +288,17 @@ impl Renewer {
     }
 }
 
-/// `j` then `m`: a sync, then a multi checking `anchor`; the answer time of m.
-async fn chain(zk: &zk::Client, anchor: &str, limit: Duration) -> Result<Stamp, String> {
-    match tokio::time::timeout(limit, zk.sync("/")).await {
+/// An answered chain: the send and answer times of `j` and of `m`.
+struct Chain {
+    j: (Stamp, Stamp),
+    m: (Stamp, Stamp),
+}
+
+/// `j` then `m`: a sync, then a multi checking `anchor`.
+async fn chain(zk: &zk::Client, anchor: &str, limit: Duration) -> Result<Chain, String> {
+    let (j_sent, r, j_answered) =
+        timed(async || tokio::time::timeout(limit, zk.sync("/")).await).await;
+    match r {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(format!("sync: {e}")),
         Err(_) => return Err(format!("sync: no answer within {limit:?}")),
@@ -245,8 +306,13 @@ async fn chain(zk: &zk::Client, anchor: &str, limit: Duration) -> Result<Stamp, 
     let mut w = zk.new_multi_writer();
     w.add_check_version(anchor, -1)
         .map_err(|e| format!("check {anchor}: {e}"))?;
-    match tokio::time::timeout(limit, w.commit()).await {
-        Ok(Ok(_)) => Ok(Stamp::now()),
+    let (m_sent, r, m_answered) =
+        timed(async || tokio::time::timeout(limit, w.commit()).await).await;
+    match r {
+        Ok(Ok(_)) => Ok(Chain {
+            j: (j_sent, j_answered),
+            m: (m_sent, m_answered),
+        }),
         Ok(Err(e)) => Err(format!("check {anchor}: {e}")),
         Err(_) => Err(format!("check {anchor}: no answer within {limit:?}")),
     }

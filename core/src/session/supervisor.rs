@@ -1,7 +1,7 @@
 //! The supervisor of a client's sessions: opens each, publishes it, watches its connection
-//! states, sends heartbeats, runs the lease's renewer, and opens a new session after expiry.
+//! states and its pings, runs the lease's renewer, and opens a new session after expiry.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,14 +9,23 @@ use tokio::sync::{mpsc, watch};
 use zookeeper_client as zk;
 
 use super::lease::Stamp;
-use super::renewal::{timed, Heard, Renewer};
+use super::renewal::{Pings, Renewer};
 use super::{ConnectionState, Inner, Session};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::until_true;
 
+/// A session just opened.
+pub(super) struct Opened {
+    pub zk: zk::Client,
+    /// Taken before its connect request left.
+    pub started: Stamp,
+    /// Its pings (the lease's heartbeats).
+    pub pings: Arc<Pings>,
+}
+
 /// Opens a new session, retrying per the retry policy (forever after the first session,
 /// until the client closes).
-pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Stamp)> {
+pub(super) async fn open_session(inner: Arc<Inner>) -> Result<Opened> {
     let o = &inner.options;
     let mut retry = 0u32;
     let mut finding: Option<String> = None;
@@ -26,10 +35,14 @@ pub(super) async fn open_session(inner: Arc<Inner>) -> Result<(zk::Client, Stamp
         if let Some(tls) = &inner.tls {
             tls.reload_if_changed();
         }
-        let attempt = crate::security::connect(o, inner.connector(o.session_timeout));
+        let pings = Arc::new(Pings::default());
+        let connector = inner
+            .connector(o.session_timeout)
+            .with_ping_observer(pings.observer());
+        let attempt = crate::security::connect(o, connector);
         let limit = o.session_timeout.max(o.connection_timeout) + Duration::from_secs(1);
         let err = match tokio::time::timeout(limit, attempt).await {
-            Ok(Ok(zk)) => return Ok((zk, started)),
+            Ok(Ok(zk)) => return Ok(Opened { zk, started, pings }),
             // The servers refused the credentials: repeating cannot help.
             Ok(Err(zk::Error::AuthFailed)) => {
                 return Err(Error::new(
@@ -166,16 +179,11 @@ enum End {
 }
 
 /// Owns the sessions of a client: publishes each, monitors it, re-opens after expiry.
-pub(super) async fn supervise(
-    inner: Arc<Inner>,
-    first: zk::Client,
-    first_started: Stamp,
-    relay_gap: Duration,
-) {
-    let mut next = Some((first, first_started));
+pub(super) async fn supervise(inner: Arc<Inner>, first: Opened, relay_gap: Duration) {
+    let mut next = Some(first);
     let mut generation = 0u64;
     loop {
-        let (zk, started) = match next.take() {
+        let Opened { zk, started, pings } = match next.take() {
             Some(s) => s,
             None => match open_session(inner.clone()).await {
                 Ok(s) => s,
@@ -199,7 +207,7 @@ pub(super) async fn supervise(
         });
         inner.session.send_replace(Some(session.clone()));
         let session_id = session.id;
-        let end = monitor(&inner, session, states, relay_gap).await;
+        let end = monitor(&inner, session, states, pings, relay_gap).await;
         // Unpublish first, so whoever reacts to the events below sees no session.
         inner.lease.invalidate();
         inner.session.send_replace(None);
@@ -234,7 +242,7 @@ fn period(inner: &Inner, t: Duration, relay_gap: Duration) -> Duration {
         .max(Duration::from_millis(10))
 }
 
-/// Watches one session until it expires or the client closes: connection states, heartbeats
+/// Watches one session until it expires or the client closes: connection states, pings
 /// (the `k` of a renewal chain, and a silence that suspends), the renewer, and the lease's
 /// end (`Lost`, once per lapse, whether or not the connection looks alive: a follower cut off
 /// from the leader goes on answering).
@@ -242,6 +250,7 @@ async fn monitor(
     inner: &Arc<Inner>,
     session: Arc<Session>,
     mut states: zk::StateWatcher,
+    pings: Arc<Pings>,
     relay_gap: Duration,
 ) -> End {
     let mut closing = inner.closing_watch();
@@ -249,10 +258,6 @@ async fn monitor(
     let every = period(inner, t, relay_gap);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let heard = Arc::new(Heard::default());
-    let (hb_tx, mut hb_rx) = mpsc::unbounded_channel::<()>();
-    let hb_outstanding = Arc::new(AtomicBool::new(false));
-    let mut hb_sent = Stamp::now();
     let (renewed_tx, mut renewed) = mpsc::unbounded_channel::<()>();
     let waiting_since = Arc::new(AtomicU64::new(0));
     let wanted = Arc::new(tokio::sync::Notify::new());
@@ -261,7 +266,7 @@ async fn monitor(
         Renewer {
             inner: inner.clone(),
             session: session.clone(),
-            heard: heard.clone(),
+            heard: pings.heard.clone(),
             relay_gap,
             period: every,
             renewed: renewed_tx,
@@ -271,7 +276,7 @@ async fn monitor(
         .run(stop.subscribe()),
     );
     let _stop_renewer = StopOnDrop(stop);
-    // A heartbeat or a renewal unanswered this long suspends even before the client library
+    // A ping or a renewal unanswered this long suspends even before the client library
     // notices a disconnect.
     let silence_limit = t / 3;
     // `Reconnected` only for a lease that lasts until a chain on a fresh heartbeat can renew
@@ -319,8 +324,8 @@ async fn monitor(
                     }
                 }
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    // A fresh answer at once: the renewal chain's next `k`.
-                    send_heartbeat(inner, &session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, true);
+                    // The client library pings at once on a new connection: the renewal
+                    // chain's next `k`.
                     if suspended || lost {
                         wanted.notify_one();
                     }
@@ -343,22 +348,20 @@ async fn monitor(
                     inner.emit(ConnectionState::Reconnected { session_id: session.id });
                 }
             }
-            Some(()) = hb_rx.recv() => {}
             _ = ticker.tick() => {
                 let now = Stamp::now();
                 let waiting = waiting_since.load(Ordering::SeqCst);
                 let renewal_stalled = waiting != 0 && now.since(Stamp::from_nanos(waiting)) >= silence_limit;
-                let heartbeat_stalled = hb_outstanding.load(Ordering::SeqCst) && now.since(hb_sent) >= silence_limit;
-                if !suspended && (renewal_stalled || heartbeat_stalled) {
+                let ping_stalled = pings.outstanding_since().is_some_and(|sent| now.since(sent) >= silence_limit);
+                if !suspended && (renewal_stalled || ping_stalled) {
                     suspended = true;
                     suspend(inner, &session);
                 }
                 if suspended || lost {
                     wanted.notify_one();
                 }
-                if !hb_outstanding.load(Ordering::SeqCst) {
-                    send_heartbeat(inner, &session, &heard, &hb_tx, &hb_outstanding, &mut hb_sent, false);
-                }
+                #[cfg(feature = "sabotage")]
+                lease_from_any_answer(inner, &session, &pings);
                 // A timer on the `Instant` clock misses a suspend of the host: check here too.
                 if !lost && !inner.lease.holds(session.generation) {
                     lose(inner, &session, &mut suspended, &mut lost);
@@ -401,52 +404,23 @@ fn suspend(inner: &Arc<Inner>, session: &Session) {
     inner.emit(ConnectionState::Suspended { safe_until });
 }
 
-/// Sends one heartbeat (`exists /`) unless one is outstanding (`force` sends anyway); an
-/// answered one is recorded in `heard` with its send and answer times.
-fn send_heartbeat(
-    inner: &Arc<Inner>,
-    session: &Arc<Session>,
-    heard: &Arc<Heard>,
-    done: &mpsc::UnboundedSender<()>,
-    outstanding: &Arc<AtomicBool>,
-    sent_at: &mut Stamp,
-    force: bool,
-) {
-    let Ok(zk) = session.zk() else {
-        return;
-    };
-    if outstanding.swap(true, Ordering::SeqCst) && !force {
+/// The old, unsafe rule (sabotage only): the lease extends from any answered ping, with no
+/// chain: a server cut off from the quorum goes on answering pings.
+#[cfg(feature = "sabotage")]
+fn lease_from_any_answer(inner: &Arc<Inner>, session: &Session, pings: &Pings) {
+    if !inner
+        .options
+        .sabotaged(|s| *s == crate::options::Sabotage::LeaseFromAnyAnswer)
+    {
         return;
     }
-    *sent_at = Stamp::now();
-    #[cfg(feature = "sabotage")]
-    let (inner, session) = (inner.clone(), session.clone());
-    #[cfg(not(feature = "sabotage"))]
-    let _ = inner;
-    let heard = heard.clone();
-    let done = done.clone();
-    let outstanding = outstanding.clone();
-    tokio::spawn(async move {
-        // The request is made inside `timed`, after its send time was taken.
-        let (sent, r, answered) = timed(async || zk.check_stat("/").await).await;
-        drop(zk);
-        if r.is_ok() {
-            heard.record(sent, answered);
-            #[cfg(feature = "sabotage")]
-            if inner
-                .options
-                .sabotaged(|s| *s == crate::options::Sabotage::LeaseFromAnyAnswer)
-            {
-                let t = session.timeout;
-                let margin = inner.options.lease_margin_for(t);
-                inner
-                    .lease
-                    .extend(session.generation, sent.after(t.saturating_sub(margin)));
-            }
-        }
-        outstanding.store(false, Ordering::SeqCst);
-        let _ = done.send(());
-    });
+    if let Some((sent, _)) = pings.heard.newest_answered_by(Stamp::now()) {
+        let t = session.timeout;
+        let margin = inner.options.lease_margin_for(t);
+        inner
+            .lease
+            .extend(session.generation, sent.after(t.saturating_sub(margin)));
+    }
 }
 
 #[cfg(test)]

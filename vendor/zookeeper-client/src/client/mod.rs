@@ -1549,6 +1549,8 @@ pub struct Connector {
     session_timeout: Duration,
     connection_timeout: Duration,
     first_connect_timeout: Duration,
+    #[derive_where(skip(Debug))]
+    ping_observer: Option<crate::session::PingObserver>,
 }
 
 impl Connector {
@@ -1567,7 +1569,16 @@ impl Connector {
             session_timeout: Duration::ZERO,
             connection_timeout: Duration::ZERO,
             first_connect_timeout: Duration::ZERO,
+            ping_observer: None,
         }
+    }
+
+    /// [zkha patch] Tells `observer` of every ping the session sends and of every answer to
+    /// one (`PingEvent`), on the session's task: a caller can time round trips that touched
+    /// the session on the server without sending requests of its own.
+    pub fn with_ping_observer(mut self, observer: crate::session::PingObserver) -> Self {
+        self.ping_observer = Some(observer);
+        self
     }
 
     /// [zkha patch] Lets the first connection of a new session take up to `timeout`, even when
@@ -1760,7 +1771,8 @@ impl Connector {
             .with_detached(self.detached)
             .with_session_timeout(self.session_timeout)
             .with_connection_timeout(self.connection_timeout)
-            .with_first_connect_timeout(self.first_connect_timeout);
+            .with_first_connect_timeout(self.first_connect_timeout)
+            .with_ping_observer(self.ping_observer);
         #[cfg(feature = "tls")]
         let builder = builder.with_tls(self.tls);
         #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]

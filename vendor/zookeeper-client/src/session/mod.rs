@@ -44,6 +44,19 @@ use crate::sasl::{SaslInitiator, SaslOptions, SaslSession};
 use crate::tls::TlsOptions;
 
 pub const PASSWORD_LEN: usize = 16;
+
+/// [zkha patch] What a ping observer is told: a ping is about to be sent, or its answer
+/// arrived; pings are numbered per session, and at most one is outstanding per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingEvent {
+    /// Ping number `n` is queued for sending (told before it is written).
+    Sent(u64),
+    /// The answer to ping number `n` arrived (told after it was read).
+    Answered(u64),
+}
+
+/// [zkha patch] Called on the session's task for every ping sent and answered; must not block.
+pub type PingObserver = std::sync::Arc<dyn Fn(PingEvent) + Send + Sync>;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Default)]
@@ -59,6 +72,7 @@ pub struct Builder {
     session_timeout: Duration,
     connection_timeout: Duration,
     first_connect_timeout: Duration,
+    ping_observer: Option<PingObserver>,
 }
 
 impl Builder {
@@ -101,6 +115,11 @@ impl Builder {
         Self { first_connect_timeout, ..self }
     }
 
+    /// [zkha patch] See `Connector::with_ping_observer`.
+    pub fn with_ping_observer(self, ping_observer: Option<PingObserver>) -> Self {
+        Self { ping_observer, ..self }
+    }
+
     pub fn build(self, requester: Weak<mpsc::UnboundedSender<Request>>) -> Result<Session, Error> {
         let session = match self.session {
             Some(session) => {
@@ -141,6 +160,8 @@ impl Builder {
             last_recv: now,
             last_send: now,
             last_ping: None,
+            pings: 0,
+            ping_observer: self.ping_observer,
             tick_timeout: Duration::ZERO,
             ping_timeout: Duration::ZERO,
             session_expired_timeout: Duration::ZERO,
@@ -184,6 +205,9 @@ pub struct Session {
     last_recv: Instant,
     last_send: Instant,
     last_ping: Option<Instant>,
+    /// [zkha patch] Pings sent so far (the number of the outstanding one, if any).
+    pings: u64,
+    ping_observer: Option<PingObserver>,
     tick_timeout: Duration,
     ping_timeout: Duration,
     session_expired_timeout: Duration,
@@ -403,6 +427,9 @@ impl Session {
                 let elapsed = Instant::now() - last_ping;
                 debug!("got ping response after {}ms", elapsed.as_millis());
             }
+            if let Some(observer) = &self.ping_observer {
+                observer(PingEvent::Answered(self.pings));
+            }
             return Ok(());
         }
         self.last_zxid = self.last_zxid.max(header.zxid);
@@ -604,6 +631,10 @@ impl Session {
     }
 
     fn send_ping(&mut self, depot: &mut Depot, now: Instant) {
+        self.pings += 1;
+        if let Some(observer) = &self.ping_observer {
+            observer(PingEvent::Sent(self.pings));
+        }
         let operation = SessionOperation::new_without_body(OpCode::Ping);
         depot.push_session(operation);
         self.last_send = now;
