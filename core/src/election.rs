@@ -448,6 +448,7 @@ fn grant(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
         version: stat.version,
     };
     sh.recovered();
+    sh.anchor_held(true);
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
         token = held.leadership.fencing_token, "leadership granted");
@@ -480,6 +481,7 @@ fn revoke(sh: &Shared, reason: RevokeReason) {
         was_held.then_some(ElectionEvent::Revoked { reason })
     });
     if was_held {
+        sh.anchor_held(false);
         sh.inner.metrics.revoked(reason);
         sh.inner.metrics.leading.fetch_sub(1, Ordering::Relaxed);
         tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id, ?reason, "leadership revoked");
@@ -607,6 +609,18 @@ struct Trouble {
 }
 
 impl Shared {
+    /// Marks our node as held (renewing every period) or waited with (keeping half a lease).
+    fn anchor_held(&self, held: bool) {
+        if let Some(a) = self
+            .anchor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            a.set_held(held);
+        }
+    }
+
     /// Contending works again: the run of failures (and its told error) is over.
     fn recovered(&self) {
         self.failures.store(0, Ordering::SeqCst);
@@ -972,7 +986,7 @@ async fn create_own_node(sh: &Shared, s: &Arc<Session>) -> Result<(String, Vec<S
     let children = children.unwrap_or_default(); // always listed with `true`
     *sh.own_node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node.clone());
     *sh.anchor.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some(sh.inner.anchors.add(s.generation, &node.path));
+        Some(sh.inner.anchors.add(s.generation, &node.path, false));
     *sh.registration.lock().unwrap_or_else(|p| p.into_inner()) = registration;
     sh.update_link(|l| l.endpoint = advertised);
     Ok((node.path, children))

@@ -56,7 +56,7 @@ impl Holds {
             lease_end(inner, &session, Stamp::now())
         };
         let hold = Hold {
-            _anchor: inner.anchors.add(session.generation, &node),
+            _anchor: inner.anchors.add(session.generation, &node, true),
             session,
             node,
             lost,

@@ -429,3 +429,60 @@ async fn an_idle_leader_sends_only_pings_and_renewal_chains() {
         "no revocation"
     );
 }
+
+/// A waiting contender keeps half a lease instead of renewing every period; once granted it
+/// renews at once and every period, and keeps leadership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_contender_renews_less_often_than_its_leader() {
+    let zk = shared();
+    let t = Duration::from_secs(4);
+    let (pa, pb) = (
+        zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap(),
+        zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap(),
+    );
+    let (ca, cb) = (
+        client(&pa.connect_string(), t).await,
+        client(&pb.connect_string(), t).await,
+    );
+    let latch = unique("waiting-renews-less");
+    let a = elect(&ca, &latch, "a");
+    a.wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let b = elect(&cb, &latch, "b");
+    eventually(Duration::from_secs(5), "b queued", || b.node().is_some()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (a0, b0) = (pa.request_counts(), pb.request_counts());
+    tokio::time::sleep(2 * t).await;
+    let (a1, b1) = (pa.request_counts(), pb.request_counts());
+    let (leader_chains, waiting_chains) = (a1.writes - a0.writes, b1.writes - b0.writes);
+    // Every T/5 for the leader: about 10 in 2T; the waiting one renews when half its lease
+    // is left: about every 0.4 T, 5 in 2T.
+    assert!(leader_chains >= 8, "leader renews every period: {leader_chains}");
+    assert!(
+        waiting_chains <= 6,
+        "the waiting contender renewed {waiting_chains} times in 2T (the leader {leader_chains})"
+    );
+    assert!(
+        cb.safe_until().is_some_and(|u| u > Instant::now() + t / 4),
+        "the waiting contender's lease stays above T/4"
+    );
+    let mut events = b.events();
+    a.close().await;
+    let granted = b
+        .wait_for_leadership(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let g0 = pb.request_counts();
+    tokio::time::sleep(2 * t).await;
+    let g1 = pb.request_counts();
+    assert!(b.has_leadership(), "kept leadership after the grant");
+    assert!(
+        g1.writes - g0.writes >= 8,
+        "a holder renews every period: {}",
+        g1.writes - g0.writes
+    );
+    let revoked = std::iter::from_fn(|| events.try_next())
+        .any(|e| matches!(e, ElectionEvent::Revoked { .. }));
+    assert!(!revoked, "no revocation after the grant {granted:?}");
+}

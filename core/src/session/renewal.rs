@@ -111,11 +111,45 @@ impl Heard {
 /// Ephemeral nodes of the client's sessions that zkha knows of (latch and held lock nodes):
 /// a chain's `check` names one, so it also fails once the session's ephemerals are being
 /// deleted (with local sessions on, the leader's session check lets an unknown session
-/// pass). Without one, the chain checks `/`.
+/// pass). Without one, the chain checks `/`. Whether one is held also sets how often the
+/// session renews ([`Need`]).
 #[derive(Default)]
 pub(crate) struct Anchors {
     next: AtomicU64,
-    nodes: Mutex<Vec<(u64, u64, String)>>,
+    nodes: Mutex<Vec<AnchorEntry>>,
+    /// Told when a node starts being held: renew at once.
+    renew_now: tokio::sync::Notify,
+}
+
+struct AnchorEntry {
+    id: u64,
+    generation: u64,
+    path: String,
+    held: bool,
+}
+
+/// How much a session needs its lease fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// It holds something (a grant, a lock): renew every period, so the lease stays near its
+    /// full length and rides out a ZooKeeper leader election.
+    Holding,
+    /// It waits for something (a contender in the queue): keep at least half the lease, so
+    /// a grant starts with a lease that outlasts the first renewal.
+    Waiting,
+    /// Nothing: renew only before the lease would lapse.
+    Idle,
+}
+
+impl Need {
+    /// Whether a session with `left` of its lease of timeout `t` renews now.
+    fn due(self, left: Duration, t: Duration) -> bool {
+        match self {
+            Need::Holding => true,
+            Need::Waiting => left <= t / 2,
+            Need::Idle => left <= t / 4,
+        }
+    }
 }
 
 /// An entry of [`Anchors`]; dropping it removes the entry.
@@ -125,45 +159,68 @@ pub(crate) struct Anchor {
 }
 
 impl Anchors {
-    /// Registers `path`, an ephemeral node of session `generation`.
-    pub(crate) fn add(self: &Arc<Self>, generation: u64, path: &str) -> Anchor {
+    /// Registers `path`, an ephemeral node of session `generation`, held (a lock) or waited
+    /// with (a contender's latch node, until [`Anchor::set_held`]).
+    pub(crate) fn add(self: &Arc<Self>, generation: u64, path: &str, held: bool) -> Anchor {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).push((
+        self.lock().push(AnchorEntry {
             id,
             generation,
-            path.to_string(),
-        ));
+            path: path.to_string(),
+            held,
+        });
+        if held {
+            self.renew_now.notify_one();
+        }
         Anchor {
             id,
             anchors: Arc::downgrade(self),
         }
     }
 
-    /// The newest registered node of session `generation`.
-    fn pick(&self, generation: u64) -> Option<String> {
-        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        nodes
-            .iter()
-            .rev()
-            .find(|(_, g, _)| *g == generation)
-            .map(|(_, _, p)| p.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AnchorEntry>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True while session `generation` holds or waits for something (a renewal is due every
-    /// period, not only before the lease would lapse).
-    fn busy(&self, generation: u64) -> bool {
-        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        nodes.iter().any(|(_, g, _)| *g == generation)
+    /// The newest registered node of session `generation`.
+    fn pick(&self, generation: u64) -> Option<String> {
+        self.lock()
+            .iter()
+            .rev()
+            .find(|e| e.generation == generation)
+            .map(|e| e.path.clone())
+    }
+
+    /// How much session `generation` needs its lease fresh.
+    fn need(&self, generation: u64) -> Need {
+        let nodes = self.lock();
+        let mut of_session = nodes.iter().filter(|e| e.generation == generation);
+        match of_session.next() {
+            None => Need::Idle,
+            Some(first) if first.held || of_session.any(|e| e.held) => Need::Holding,
+            Some(_) => Need::Waiting,
+        }
+    }
+}
+
+impl Anchor {
+    /// Marks the node held (a grant: renew at once and every period) or waited with again.
+    pub(crate) fn set_held(&self, held: bool) {
+        if let Some(a) = self.anchors.upgrade() {
+            if let Some(e) = a.lock().iter_mut().find(|e| e.id == self.id) {
+                e.held = held;
+            }
+            if held {
+                a.renew_now.notify_one();
+            }
+        }
     }
 }
 
 impl Drop for Anchor {
     fn drop(&mut self) {
         if let Some(a) = self.anchors.upgrade() {
-            a.nodes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|(id, _, _)| *id != self.id);
+            a.lock().retain(|e| e.id != self.id);
         }
     }
 }
@@ -212,13 +269,19 @@ impl Renewer {
                 _ = until_true(&mut stop) => return,
                 _ = tick.tick() => false,
                 _ = self.wanted.notified() => true,
+                _ = self.inner.anchors.renew_now.notified() => true,
             };
             let lease = self.inner.lease.until(s.generation);
             let Some(lease) = lease else { return };
-            // An idle session only keeps its lease from lapsing (a lapse costs its next grant
-            // two chains).
-            let busy = wanted || self.inner.anchors.busy(s.generation);
-            if !busy && lease.since(Stamp::now()) > t / 4 {
+            // A holder renews every period; a waiting contender keeps half its lease; an idle
+            // session only keeps its lease from lapsing (a lapse costs its next grant two
+            // chains).
+            let need = if wanted {
+                Need::Holding
+            } else {
+                self.inner.anchors.need(s.generation)
+            };
+            if !need.due(lease.since(Stamp::now()), t) {
                 continue;
             }
             let Some((k_sent, _)) = self
@@ -362,14 +425,22 @@ mod tests {
     fn anchors_come_and_go_with_their_entries() {
         let anchors = Arc::new(Anchors::default());
         assert_eq!(anchors.pick(1), None);
-        let a = anchors.add(1, "/latch/a");
-        let b = anchors.add(1, "/lock/b");
-        let _c = anchors.add(2, "/other");
+        let a = anchors.add(1, "/latch/a", false);
+        let b = anchors.add(1, "/lock/b", true);
+        let _c = anchors.add(2, "/other", false);
         assert_eq!(anchors.pick(1).as_deref(), Some("/lock/b"));
+        assert_eq!(anchors.need(1), Need::Holding);
         drop(b);
         assert_eq!(anchors.pick(1).as_deref(), Some("/latch/a"));
-        assert!(anchors.busy(1));
+        assert_eq!(anchors.need(1), Need::Waiting);
+        a.set_held(true);
+        assert_eq!(anchors.need(1), Need::Holding);
+        a.set_held(false);
+        assert_eq!(anchors.need(1), Need::Waiting);
         drop(a);
-        assert!(!anchors.busy(1) && anchors.busy(2));
+        assert_eq!(
+            (anchors.need(1), anchors.need(2)),
+            (Need::Idle, Need::Waiting)
+        );
     }
 }
