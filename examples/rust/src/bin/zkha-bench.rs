@@ -192,14 +192,9 @@ async fn run(zk: &Ensemble, config: &str) {
 /// The ensemble's transaction counter: the low 32 bits of the leader's zxid (`srvr`).
 fn txn_counter(zk: &Ensemble) -> u64 {
     let leader = zk.leader().expect("a leader");
-    let srvr =
-        zkha_testkit::four_letter::send(zk.node(leader).addr(), "srvr", Duration::from_secs(2))
-            .expect("srvr");
-    let hex = srvr
-        .lines()
-        .find_map(|l| l.strip_prefix("Zxid: 0x"))
-        .expect("a Zxid line");
-    u64::from_str_radix(hex.trim(), 16).expect("hex zxid") & 0xffff_ffff
+    let zxid = zkha_testkit::four_letter::zxid(zk.node(leader).addr(), Duration::from_secs(2))
+        .expect("the leader's zxid");
+    zxid as u64 & 0xffff_ffff
 }
 
 /// What renewing the lease costs the ensemble: transactions per second per session, for
