@@ -453,15 +453,19 @@ async fn a_waiting_contender_renews_less_often_than_its_leader() {
     eventually(Duration::from_secs(5), "b queued", || b.node().is_some()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (a0, b0) = (pa.request_counts(), pb.request_counts());
-    tokio::time::sleep(2 * t).await;
+    tokio::time::sleep(3 * t).await;
     let (a1, b1) = (pa.request_counts(), pb.request_counts());
     let (leader_chains, waiting_chains) = (a1.writes - a0.writes, b1.writes - b0.writes);
-    // Every T/5 for the leader: about 10 in 2T; the waiting one renews when half its lease
-    // is left: about every 0.4 T, 5 in 2T.
-    assert!(leader_chains >= 8, "leader renews every period: {leader_chains}");
+    // Every T/5 for the leader: about 15 in 3T; the waiting one renews when half its lease
+    // is left: every second or fourth period, depending on how old the answer its chain
+    // rests on is (a Flink standby measured 0.66 times the leader's rate).
     assert!(
-        waiting_chains <= 6,
-        "the waiting contender renewed {waiting_chains} times in 2T (the leader {leader_chains})"
+        leader_chains >= 12,
+        "leader renews every period: {leader_chains}"
+    );
+    assert!(
+        waiting_chains * 4 <= leader_chains * 3,
+        "the waiting contender renewed {waiting_chains} times in 3T (the leader {leader_chains})"
     );
     assert!(
         cb.safe_until().is_some_and(|u| u > Instant::now() + t / 4),
