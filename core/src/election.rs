@@ -25,7 +25,7 @@
 //! Cancellation: dropping the last [`Election`] handle (or [`Election::close`]) revokes and
 //! deletes the contender's node in the background; `close` waits for it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -154,6 +154,8 @@ struct Shared {
     /// The told error of the current run of failures, renewed by each failed retry, `None`
     /// once contending works again: a wait learns of it even if begun after it was told.
     trouble: watch::Sender<Option<Trouble>>,
+    /// Numbers told failures (never reset: a waiter tells a new failure from the one it saw).
+    told: AtomicU64,
     /// Cuts a retry's backoff short: a waiter wants the outcome of an attempt made now.
     retry_now: Notify,
     close: watch::Sender<bool>,
@@ -198,6 +200,7 @@ impl Client {
             events: Subscribers::default(),
             failures: AtomicU32::new(0),
             trouble: watch::Sender::new(None),
+            told: AtomicU64::new(0),
             retry_now: Notify::new(),
             close: watch::channel(false).0,
             finished: watch::channel(false).0,
@@ -247,22 +250,33 @@ impl Election {
     /// Waits until this contender leads, up to `timeout`. Fails at once with the cause if
     /// contending fails persistently meanwhile ([`ElectionEvent::Error`]). If it was already
     /// failing when the wait began (the error told, the contender in its backoff), it tries
-    /// again at once and reports that attempt's outcome: the cause again, or the grant once
-    /// the cause was fixed.
+    /// again soon (at least [`FORCED_RETRY_GAP`] after the last failed attempt, so a caller
+    /// looping on waits does not turn the backoff into a busy loop) and reports that
+    /// attempt's outcome: the cause again, or the grant once the cause was fixed.
     pub async fn wait_for_leadership(&self, timeout: Duration) -> Result<Leadership> {
         let sh = self.shared();
         let mut events = self.events();
         let mut trouble = sh.trouble.subscribe();
         let wait = async {
-            let mut standing = trouble.borrow_and_update().as_ref().map(|t| t.attempt);
-            if standing.is_some() {
-                sh.retry_now.notify_one();
-            }
+            let standing = trouble.borrow_and_update().clone();
+            let seen = standing.as_ref().map(|t| t.seq);
+            let mut nudge_pending = standing.is_some();
+            let gap = standing.map_or(Duration::ZERO, |t| {
+                FORCED_RETRY_GAP.saturating_sub(t.at.elapsed())
+            });
+            let nudge = tokio::time::sleep(gap);
+            tokio::pin!(nudge);
             loop {
                 if let Some(l) = self.leadership() {
                     return Ok(l);
                 }
                 tokio::select! {
+                    () = &mut nudge, if nudge_pending => {
+                        nudge_pending = false;
+                        // Wakes the backoff if the contender sleeps in one; an attempt under
+                        // way reports by itself.
+                        sh.retry_now.notify_waiters();
+                    }
                     event = events.next() => match event {
                         Some(ElectionEvent::Granted(l)) => return Ok(l),
                         Some(ElectionEvent::Error { .. } | ElectionEvent::Revoked { .. }) => {}
@@ -272,12 +286,10 @@ impl Election {
                         if changed.is_err() {
                             return Err(Error::closed("election"));
                         }
-                        match trouble.borrow_and_update().clone() {
-                            Some(t) if Some(t.attempt) != standing => {
-                                return Err(Error::new(t.kind, t.message))
+                        if let Some(t) = trouble.borrow_and_update().clone() {
+                            if Some(t.seq) != seen {
+                                return Err(Error::new(t.kind, t.message));
                             }
-                            Some(_) => {}
-                            None => standing = None,
                         }
                     }
                 }
@@ -599,11 +611,18 @@ enum Failed {
 /// Consecutive NoNode failures of joining taken as a concurrent delete, before one is reported.
 const QUIET_NO_NODE: u32 = 100;
 
+/// The least time between a failed attempt and one a waiter forces (see
+/// [`Election::wait_for_leadership`]).
+const FORCED_RETRY_GAP: Duration = Duration::from_millis(500);
+
 /// A persistent failure to contend, as told to waiters.
 #[derive(Clone)]
 struct Trouble {
-    /// The failure's number in its run (a new number: a new attempt failed).
-    attempt: u32,
+    /// A number no other told failure of this contender has (a new number: a new attempt
+    /// failed).
+    seq: u64,
+    /// When the attempt failed.
+    at: Instant,
     kind: ErrorKind,
     message: String,
 }
@@ -658,7 +677,8 @@ impl Shared {
         };
         if n >= first {
             self.trouble.send_replace(Some(Trouble {
-                attempt: n,
+                seq: self.told.fetch_add(1, Ordering::SeqCst) + 1,
+                at: Instant::now(),
                 kind: e.kind(),
                 message: e.message().to_string(),
             }));
