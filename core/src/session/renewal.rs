@@ -44,8 +44,9 @@ pub(crate) async fn timed<T>(make: impl AsyncFnOnce() -> T) -> (Stamp, T, Stamp)
 #[derive(Default)]
 pub(super) struct Pings {
     pub heard: Arc<Heard>,
-    /// The outstanding ping: its number and send time.
-    outstanding: Mutex<Option<(u64, Stamp)>>,
+    /// The pings not answered yet: number and send time, oldest first (one at a time on a
+    /// connection; those of a connection that dropped stay until a later answer).
+    outstanding: Mutex<VecDeque<(u64, Stamp)>>,
 }
 
 impl Pings {
@@ -62,13 +63,22 @@ impl Pings {
     fn observe(&self, event: zk::PingEvent) {
         let mut outstanding = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            zk::PingEvent::Sent(n) => *outstanding = Some((n, Stamp::now())),
+            zk::PingEvent::Sent(n) => {
+                if outstanding.len() == 8 {
+                    outstanding.pop_front();
+                }
+                outstanding.push_back((n, Stamp::now()));
+            }
             zk::PingEvent::Answered(n) => {
-                // Only the answer to the ping whose send time we hold: a later send time
-                // would overstate the lease.
-                if let Some((m, sent)) = *outstanding {
+                // Earlier pings will not be answered (their connection dropped).
+                while outstanding.front().is_some_and(|(m, _)| *m < n) {
+                    outstanding.pop_front();
+                }
+                // Only with the send time of this very ping: a later one would overstate
+                // the lease.
+                if let Some(&(m, sent)) = outstanding.front() {
                     if m == n {
-                        *outstanding = None;
+                        outstanding.pop_front();
                         drop(outstanding);
                         self.heard.record(sent, Stamp::now());
                     }
@@ -80,7 +90,7 @@ impl Pings {
     /// Since when a ping waits for its answer, if one does.
     pub(super) fn outstanding_since(&self) -> Option<Stamp> {
         let outstanding = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
-        outstanding.map(|(_, sent)| sent)
+        outstanding.front().map(|(_, sent)| *sent)
     }
 }
 
@@ -160,7 +170,8 @@ pub(crate) struct Anchor {
 
 impl Anchors {
     /// Registers `path`, an ephemeral node of session `generation`, held (a lock) or waited
-    /// with (a contender's latch node, until [`Anchor::set_held`]).
+    /// with (a contender's latch node, until [`Anchor::set_held`]); the session renews at
+    /// once if less than half its lease is left.
     pub(crate) fn add(self: &Arc<Self>, generation: u64, path: &str, held: bool) -> Anchor {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().push(AnchorEntry {
@@ -169,9 +180,9 @@ impl Anchors {
             path: path.to_string(),
             held,
         });
-        if held {
-            self.renew_now.notify_one();
-        }
+        // A waiting contender keeps half a lease, a holder a full one: a session idle until
+        // now may have only a quarter left.
+        self.renew_now.notify_one();
         Anchor {
             id,
             anchors: Arc::downgrade(self),
@@ -204,7 +215,8 @@ impl Anchors {
 }
 
 impl Anchor {
-    /// Marks the node held (a grant: renew at once and every period) or waited with again.
+    /// Marks the node held (a grant: renew every period, at once if less than half the lease
+    /// is left) or waited with again.
     pub(crate) fn set_held(&self, held: bool) {
         if let Some(a) = self.anchors.upgrade() {
             if let Some(e) = a.lock().iter_mut().find(|e| e.id == self.id) {
@@ -265,11 +277,14 @@ impl Renewer {
         let mut tick = tokio::time::interval(self.period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let wanted = tokio::select! {
+            // `nudged`: a node was joined, granted or taken: renew now if the lease is below
+            // what a waiting contender keeps (a session idle until then), not otherwise (a
+            // lock taken and released many times a second must not cost a chain each).
+            let (wanted, nudged) = tokio::select! {
                 _ = until_true(&mut stop) => return,
-                _ = tick.tick() => false,
-                _ = self.wanted.notified() => true,
-                _ = self.inner.anchors.renew_now.notified() => true,
+                _ = tick.tick() => (false, false),
+                _ = self.wanted.notified() => (true, false),
+                _ = self.inner.anchors.renew_now.notified() => (false, true),
             };
             let lease = self.inner.lease.until(s.generation);
             let Some(lease) = lease else { return };
@@ -281,7 +296,13 @@ impl Renewer {
             } else {
                 self.inner.anchors.need(s.generation)
             };
-            if !need.due(lease.since(Stamp::now()), t) {
+            let left = lease.since(Stamp::now());
+            let due = if nudged {
+                need != Need::Idle && Need::Waiting.due(left, t)
+            } else {
+                need.due(left, t)
+            };
+            if !due {
                 continue;
             }
             let Some((k_sent, _)) = self
@@ -419,6 +440,37 @@ mod tests {
             Some(t0.after(Duration::from_millis(200)))
         );
         assert_eq!(heard.newest_answered_by(t0), None);
+    }
+
+    /// An answer counts with its own ping's send time only: pings of a dropped connection
+    /// are skipped, an answer to a ping not seen sent counts for nothing.
+    #[test]
+    fn a_ping_answer_pairs_with_its_own_send_time() {
+        let pings = Pings::default();
+        pings.observe(zk::PingEvent::Sent(1));
+        let first = pings.outstanding_since().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        pings.observe(zk::PingEvent::Sent(2));
+        let second = pings.outstanding.lock().unwrap()[1].1;
+        assert_eq!(
+            pings.outstanding_since(),
+            Some(first),
+            "the oldest waits longest"
+        );
+        pings.observe(zk::PingEvent::Answered(2));
+        let heard = pings.heard.newest_answered_by(Stamp::now()).unwrap();
+        assert_eq!(heard.0, second, "ping 2's own send time, not ping 1's");
+        assert_eq!(
+            pings.outstanding_since(),
+            None,
+            "ping 1 will not be answered"
+        );
+        pings.observe(zk::PingEvent::Answered(3));
+        assert_eq!(
+            pings.heard.newest_answered_by(Stamp::now()).unwrap().0,
+            second,
+            "an answer without its send counts for nothing"
+        );
     }
 
     #[test]

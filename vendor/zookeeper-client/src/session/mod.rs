@@ -161,6 +161,7 @@ impl Builder {
             last_send: now,
             last_ping: None,
             pings: 0,
+            unanswered_pings: Default::default(),
             ping_observer: self.ping_observer,
             tick_timeout: Duration::ZERO,
             ping_timeout: Duration::ZERO,
@@ -205,8 +206,10 @@ pub struct Session {
     last_recv: Instant,
     last_send: Instant,
     last_ping: Option<Instant>,
-    /// [zkha patch] Pings sent so far (the number of the outstanding one, if any).
+    /// [zkha patch] Pings sent so far, and the numbers of those not answered yet on this
+    /// connection, oldest first (answers come in order).
     pings: u64,
+    unanswered_pings: std::collections::VecDeque<u64>,
     ping_observer: Option<PingObserver>,
     tick_timeout: Duration,
     ping_timeout: Duration,
@@ -427,8 +430,8 @@ impl Session {
                 let elapsed = Instant::now() - last_ping;
                 debug!("got ping response after {}ms", elapsed.as_millis());
             }
-            if let Some(observer) = &self.ping_observer {
-                observer(PingEvent::Answered(self.pings));
+            if let (Some(observer), Some(n)) = (&self.ping_observer, self.unanswered_pings.pop_front()) {
+                observer(PingEvent::Answered(n));
             }
             return Ok(());
         }
@@ -632,6 +635,7 @@ impl Session {
 
     fn send_ping(&mut self, depot: &mut Depot, now: Instant) {
         self.pings += 1;
+        self.unanswered_pings.push_back(self.pings);
         if let Some(observer) = &self.ping_observer {
             observer(PingEvent::Sent(self.pings));
         }
@@ -706,6 +710,7 @@ impl Session {
         self.last_send = Instant::now();
         self.last_recv = self.last_send;
         self.last_ping = None;
+        self.unanswered_pings.clear();
         self.change_state(SessionState::Disconnected);
         match self.serve_connecting(&mut conn, buf, depot).await {
             Err(err) => {
