@@ -10,7 +10,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -273,9 +272,9 @@ impl Cluster {
         let mut held = Vec::new();
         for i in 0..cluster.options.job_managers {
             let (rpc, rest, blob) = (
-                free_port(&mut held)?,
-                free_port(&mut held)?,
-                free_port(&mut held)?,
+                zkha_testkit::ports::free_port(&mut held)?,
+                zkha_testkit::ports::free_port(&mut held)?,
+                zkha_testkit::ports::free_port(&mut held)?,
             );
             let name = format!("jm{}", i + 1);
             let pdir = cluster.dir.join(&name);
@@ -1017,12 +1016,6 @@ fn log4j_config() -> String {
 /// `n` distinct ports free right now, below the ephemeral range (for a test's own endpoints).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     Ok(zkha_testkit::ports::free_ports(n)?)
-}
-
-/// A free port for a JobManager's RPC, REST or blob server, held until all are chosen (below
-/// the ephemeral range: `zkha_testkit::ports`).
-fn free_port(held: &mut Vec<TcpListener>) -> Result<u16> {
-    Ok(zkha_testkit::ports::free_port(held)?)
 }
 
 /// A process-unique number for directory and cluster names.

@@ -1177,7 +1177,8 @@ fn remove_stale_runs(base: &Path) {
     }
 }
 
-fn unique() -> u64 {
+/// A number unlike any other call's in this process (the clock's nanoseconds and a counter).
+pub(crate) fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

@@ -22,9 +22,10 @@ pub fn free_port(held: &mut Vec<TcpListener>) -> io::Result<u16> {
         .unwrap_or(32768);
     if low > FLOOR + 1000 {
         let span = low - FLOOR;
-        let mut x = seed();
+        // A different order per process and call.
+        let mut x = (crate::ensemble::unique() ^ (u64::from(std::process::id()) << 32)) | 1;
         for _ in 0..200 {
-            // xorshift: a different order per process and call.
+            // xorshift.
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -45,17 +46,6 @@ pub fn free_port(held: &mut Vec<TcpListener>) -> io::Result<u16> {
 pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     let mut held = Vec::new();
     (0..n).map(|_| free_port(&mut held)).collect()
-}
-
-/// A seed unlike any other call's, in this process or another.
-fn seed() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    ((nanos << 8) | SEQ.fetch_add(1, Ordering::Relaxed)) ^ (u64::from(std::process::id()) << 32) | 1
 }
 
 #[cfg(test)]
