@@ -279,17 +279,25 @@ async fn killing_the_holders_own_server_when_it_leads_the_ensemble_costs_no_revo
     assert_eq!(events.try_next(), None, "no revocation");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disconnect_shorter_than_the_lease_costs_no_revocation() {
-    let zk = shared();
-    let t = Duration::from_secs(4);
-    let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
-    let ca = client(&proxy.connect_string(), t).await;
-    let latch = unique("short-disconnect");
-    let a = elect(&ca, &latch, "a");
+/// A leader whose client reaches the shared ensemble through a proxy of its own: the proxy,
+/// the client and the election (granted), with sessions of timeout `t`.
+async fn leader_through_proxy(
+    t: Duration,
+    latch: &str,
+) -> (zkha_testkit::FaultProxy, zkha::Client, zkha::Election) {
+    let proxy = zkha_testkit::FaultProxy::start(&shared().addrs()).unwrap();
+    let c = client(&proxy.connect_string(), t).await;
+    let a = elect(&c, &unique(latch), "a");
     a.wait_for_leadership(Duration::from_secs(10))
         .await
         .unwrap();
+    (proxy, c, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_shorter_than_the_lease_costs_no_revocation() {
+    let t = Duration::from_secs(4);
+    let (proxy, ca, a) = leader_through_proxy(t, "short-disconnect").await;
     let mut events = a.events();
     assert!(matches!(
         events.next().await,
@@ -398,15 +406,8 @@ async fn lost_is_reported_for_every_lapse() {
 /// requests): a leader that does nothing else sends no read of its own, and keeps its lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_leader_sends_only_pings_and_renewal_chains() {
-    let zk = shared();
     let t = Duration::from_secs(4);
-    let proxy = zkha_testkit::FaultProxy::start(&zk.addrs()).unwrap();
-    let ca = client(&proxy.connect_string(), t).await;
-    let latch = unique("idle-leader");
-    let a = elect(&ca, &latch, "a");
-    a.wait_for_leadership(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (proxy, _ca, a) = leader_through_proxy(t, "idle-leader").await;
     let mut events = a.events();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = proxy.request_counts();

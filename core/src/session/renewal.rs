@@ -32,7 +32,7 @@ use crate::events::until_true;
 /// Runs `make` (which sends one request and awaits it) between two readings of the lease
 /// clock: the send time is taken before the request exists, the answer time after the
 /// answer, so `sent <= the server's receipt <= answered`.
-pub(crate) async fn timed<T>(make: impl AsyncFnOnce() -> T) -> (Stamp, T, Stamp) {
+async fn timed<T>(make: impl AsyncFnOnce() -> T) -> (Stamp, T, Stamp) {
     let sent = Stamp::now();
     let out = make().await;
     (sent, out, Stamp::now())

@@ -643,7 +643,7 @@ impl Settings {
         config: &str,
     ) -> f64 {
         let before = Servers::read(zk);
-        let sessions_before = totals(workers);
+        let totals_before = totals(workers);
         // The servers' queues, sampled every second.
         let mut outstanding = 0;
         let end = Instant::now() + self.window;
@@ -657,7 +657,7 @@ impl Settings {
         let rate = after.request_rate(&before);
         let txns = after.transaction_rate(&before).unwrap_or(f64::NAN);
         let (cpu, cpu_max) = after.cpu_cores(&before);
-        let checkpoints = get(&t, "checkpoints") - get(&sessions_before, "checkpoints");
+        let checkpoints = get(&t, "checkpoints") - get(&totals_before, "checkpoints");
         let secs = after.at.duration_since(before.at).as_secs_f64();
         let common = json!({"clusters": n, "sessions": 3 * n, "window_s": secs.round()});
         let with = |extra: serde_json::Value| {
@@ -710,7 +710,7 @@ impl Settings {
         let leader = zk.leader().expect("a ZooKeeper leader");
         // The request rate, every second, from another thread.
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let sampler = std::thread::scope(|scope| {
+        let outcome = std::thread::scope(|scope| {
             let sampler = scope.spawn(move || {
                 let mut peak: f64 = 0.0;
                 let mut last = Servers::read(zk);
@@ -756,7 +756,7 @@ impl Settings {
                 recovered,
             )
         });
-        let (peak, t0, last_unsteady, new_leader, recovered) = sampler;
+        let (peak, t0, last_unsteady, new_leader, recovered) = outcome;
         let after = totals(workers);
         let delta = |k: &str| get(&after, k).saturating_sub(get(&before, k));
         emit(
