@@ -22,6 +22,11 @@
 //! whose node is deleted revokes at once (and its fenced writes fail anyway); a waiting one
 //! joins again.
 //!
+//! Planned hand-over ([`Client::step_down`]): a leader whose latch node's data is set by
+//! someone else (the write also makes its fenced writes fail: they check the node at the
+//! version of the grant) revokes ([`RevokeReason::StepDown`]), deletes its node and joins
+//! again at the end of the queue; its successor leads as soon as the node is gone.
+//!
 //! Cancellation: dropping the last [`Election`] handle (or [`Election::close`]) revokes and
 //! deletes the contender's node in the background; `close` waits for it.
 
@@ -57,6 +62,9 @@ crate::contract::coded_enum! {
         Closed = 4, "closed";
         /// Disconnected, and strict mode gives grants up on any disconnect.
         Suspended = 5, "suspended";
+        /// Asked to hand over to the next contender ([`Client::step_down`]): the leader's
+        /// latch node was rewritten by someone else.
+        StepDown = 6, "step_down";
     }
 }
 
@@ -971,7 +979,13 @@ async fn lead(
                             return Pass::Rejoin;
                         }
                         zk::EventType::Session if ev.session_state.is_terminated() => return Pass::SessionGone,
-                        _ => break, // data changed: watch again
+                        // Someone set our node's data: a request to step down (and our
+                        // fence, which checks the grant's version, no longer passes).
+                        zk::EventType::NodeDataChanged => {
+                            revoke(sh, RevokeReason::StepDown);
+                            return Pass::Rejoin;
+                        }
+                        _ => break, // watch again
                     }
                 }
                 st = states.next() => if let Some(p) = on_state(st, &mut revoked) { return p },

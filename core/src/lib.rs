@@ -31,6 +31,7 @@ mod queue;
 pub mod runtime;
 pub mod security;
 mod session;
+pub mod step_down;
 mod watchdog;
 
 pub use config_watch::{ConfigChange, ConfigSnapshot, ConfigWatch};
@@ -56,4 +57,5 @@ pub use options::{AclMode, ClientOptions, LivenessOptions, MetricsOptions, Retry
 pub use pointer_store::{Entry, PointerStore};
 pub use security::{AclEntry, Credential, Kerberos, Pem, Sasl, TlsConfig};
 pub use session::{Client, ConnectionState, ConnectionStateKind, NodeMode, NodeStat, StateEvents};
+pub use step_down::{StepDown, StepDownOptions};
 pub use watchdog::Watchdog;

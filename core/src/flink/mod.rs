@@ -6,6 +6,7 @@ pub mod connection_info;
 pub mod layout;
 mod security;
 pub mod state_handle;
+mod step_down;
 pub mod view;
 
 pub use config::FlinkConfig;

@@ -79,6 +79,11 @@ impl ClusterView {
         &self.layout
     }
 
+    /// The client it reads through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     async fn leader_at(&self, component: &str, path: &str) -> Result<Option<Leader>> {
         match self.client.get_data(path).await? {
             Some((data, _)) if !data.is_empty() => {

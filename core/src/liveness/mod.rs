@@ -90,13 +90,31 @@ pub(crate) const MAX_PENDING_PER_IP: usize = 8;
 /// Marks the endpoint segment of a latch node name.
 const NAME_TAG: &str = "zkha@";
 
-/// The queue-name prefix of a latch node: `zkha@<advertised>-latch-`, or Curator's `latch-`
-/// without an endpoint.
+/// Marks a zkha latch node without an endpoint (the link off).
+const PLAIN_TAG: &str = "zkha-latch-";
+
+/// The queue-name prefix of a latch node: `zkha@<advertised>-latch-`, or `zkha-latch-`
+/// without an endpoint. Either way the name tells a zkha contender (which steps down when
+/// asked) from a Curator or Flink built-in one (`latch-`); Curator and Flink order the queue
+/// by the digits after the last `latch-`, so they read these names as their own.
 pub(crate) fn latch_lock_name(advertised: Option<&str>) -> String {
     match advertised {
         Some(a) => format!("{NAME_TAG}{a}-latch-"),
-        None => "latch-".to_string(),
+        None => PLAIN_TAG.to_string(),
     }
+}
+
+/// True if latch node `name` is a zkha contender's (`_c_<uuid>-zkha@...` or
+/// `_c_<uuid>-zkha-latch-...`), which watches its own node and steps down when asked.
+pub(crate) fn is_zkha_latch(name: &str) -> bool {
+    let Some(tagged) = name
+        .strip_prefix("_c_")
+        .and_then(|rest| rest.get(36..))
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    tagged.starts_with(NAME_TAG) || tagged.starts_with(PLAIN_TAG)
 }
 
 /// A predecessor's endpoint, read from its latch node name.
@@ -726,7 +744,14 @@ mod tests {
         ] {
             assert_eq!(peer_of(&plain), None, "{plain}");
         }
-        assert_eq!(latch_lock_name(None), "latch-");
+        assert_eq!(latch_lock_name(None), "zkha-latch-");
+        assert!(is_zkha_latch(&format!("_c_{UUID}-zkha-latch-0000000001")));
+        assert!(is_zkha_latch(&format!(
+            "_c_{UUID}-zkha@10.0.0.5:4567-latch-0000000001"
+        )));
+        assert!(!is_zkha_latch(&format!("_c_{UUID}-latch-0000000001")));
+        assert!(!is_zkha_latch("latch-0000000001"));
+        assert!(!is_zkha_latch("zkha-latch-0000000001"));
     }
 
     #[test]
