@@ -253,6 +253,10 @@ typedef enum zkha_reason {
    * Disconnected, and strict mode gives grants up on any disconnect.
    */
   ZKHA_REASON_SUSPENDED = 5,
+  /**
+   * Asked to hand over to the next contender (`zkha_step_down`).
+   */
+  ZKHA_REASON_STEP_DOWN = 6,
 } zkha_reason;
 
 /**
@@ -900,6 +904,39 @@ enum zkha_status zkha_flink_status(const struct zkha_client *client,
                                    const char *root,
                                    struct zkha_bytes *out_json,
                                    struct zkha_error **err);
+
+/**
+ * Makes the leader of the election on `latch_path` hand over to its next contender without
+ * a restart, and waits up to `timeout_ms` (ZKHA_WAIT_FOREVER: without limit) until that one
+ * leads. The leader is asked through its latch node (a zkha leader revokes with
+ * ZKHA_REASON_STEP_DOWN, and its fenced writes fail from the request on). Refused with
+ * ZKHA_STATUS_INVALID_ARGUMENT, nothing written, when there is no standby, or when the leader
+ * or the next contender is not a zkha contender (Curator, Flink's built-in HA) unless `force`;
+ * ZKHA_STATUS_NO_NODE with no contender; ZKHA_STATUS_TIMEOUT if the hand-over did not finish
+ * in time. `*out_json` (may be NULL) receives the report (see `zkha_flink_step_down`).
+ */
+enum zkha_status zkha_step_down(const struct zkha_client *client,
+                                const char *latch_path,
+                                bool force,
+                                uint64_t timeout_ms,
+                                struct zkha_bytes *out_json,
+                                struct zkha_error **err);
+
+/**
+ * Makes the leading JobManager of the Flink cluster under `root` (`<path.root>/<cluster-id>`)
+ * hand over to a standby without a restart (`zkha flink step-down`): `zkha_step_down` on its
+ * latch, then waits until the new leader has published its REST address and the old one has
+ * joined again as a standby. `*out_json` (may be NULL) receives the report with its timeline:
+ * `{"latch_path", "leader", "successor", "new_leader": {node, participant_id, session, zkha}
+ * | null, "forced", "how", "released_ms", "new_leader_ms", "timeline": [{at_ms, what}]}`
+ * (free with zkha_bytes_free; not NUL-terminated).
+ */
+enum zkha_status zkha_flink_step_down(const struct zkha_client *client,
+                                      const char *root,
+                                      bool force,
+                                      uint64_t timeout_ms,
+                                      struct zkha_bytes *out_json,
+                                      struct zkha_error **err);
 
 /**
  * Acquires a lock of `kind` (a `zkha_lock_kind`; another value is

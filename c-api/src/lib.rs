@@ -170,16 +170,19 @@ pub enum zkha_reason {
     Closed = 4,
     /// Disconnected, and strict mode gives grants up on any disconnect.
     Suspended = 5,
+    /// Asked to hand over to the next contender (`zkha_step_down`).
+    StepDown = 6,
 }
 
 /// Every `zkha_reason`, at the index of its value minus one.
 #[cfg(test)]
-const REASONS: [zkha_reason; 5] = [
+const REASONS: [zkha_reason; 6] = [
     zkha_reason::LeaseExpired,
     zkha_reason::SessionExpired,
     zkha_reason::NodeDeleted,
     zkha_reason::Closed,
     zkha_reason::Suspended,
+    zkha_reason::StepDown,
 ];
 
 /// Kind of an election event.

@@ -182,6 +182,48 @@ static void test_revoke_callback(void) {
   printf("ok revoke_callback\n");
 }
 
+/* A planned hand-over: the leader asked to step down revokes with ZKHA_REASON_STEP_DOWN and its
+ * successor leads; without a standby it is refused, naming why, and nothing changes. */
+static volatile int step_down_reason = -1;
+
+static void test_step_down(void) {
+  zkha_client *a = connect_or_die(4000), *b = connect_or_die(4000), *tool = connect_or_die(4000);
+  char latch[128];
+  unique(latch, sizeof latch, "c-step-down");
+  zkha_election *ea = NULL, *eb = NULL;
+  OK(zkha_election_join(a, latch, "a", &ea, &e_));
+  OK(zkha_election_wait(ea, 5000, NULL, &e_));
+  OK(zkha_election_on_revoke(ea, on_revoke, (void *)&step_down_reason, &e_));
+  OK(zkha_election_join(b, latch, "b", &eb, &e_));
+  zkha_error *err = NULL;
+  CHECK(zkha_election_wait(eb, 200, NULL, &err) == ZKHA_STATUS_TIMEOUT, "b waits");
+  zkha_error_free(err);
+  zkha_bytes json = {0};
+  OK(zkha_step_down(tool, latch, false, 10000, &json, &e_));
+  char text[4096] = {0};
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strstr(text, "\"how\":\"asked\"") != NULL, "%s", text);
+  CHECK(strstr(text, "\"new_leader\":{\"node\"") != NULL, "%s", text);
+  OK(zkha_election_wait(eb, 5000, NULL, &e_));
+  for (int i = 0; i < 500 && step_down_reason == -1; i++) usleep(10000);
+  CHECK(step_down_reason == ZKHA_REASON_STEP_DOWN, "revoked with step_down, got %d", step_down_reason);
+  CHECK(strcmp(zkha_reason_name(ZKHA_REASON_STEP_DOWN), "step_down") == 0, "named");
+  CHECK(!zkha_election_has_leadership(ea), "a no longer leads");
+  zkha_election_free(ea);
+  /* b alone: refused, and b still leads. */
+  err = NULL;
+  CHECK(zkha_step_down(tool, latch, true, 5000, NULL, &err) == ZKHA_STATUS_INVALID_ARGUMENT, "no standby");
+  CHECK(strstr(zkha_error_message(err), "no standby") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  CHECK(zkha_election_has_leadership(eb), "b still leads");
+  zkha_election_free(eb);
+  zkha_client_free(tool);
+  zkha_client_free(b);
+  zkha_client_free(a);
+  printf("ok step_down\n");
+}
+
 static void test_locks(void) {
   zkha_client *a = connect_or_die(4000), *b = connect_or_die(4000);
   char path[128];
@@ -838,6 +880,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "errors")) test_errors();
   if (!only || !strcmp(only, "election")) test_client_and_election();
   if (!only || !strcmp(only, "revoke")) test_revoke_callback();
+  if (!only || !strcmp(only, "step_down")) test_step_down();
   if (!only || !strcmp(only, "locks")) test_locks();
   if (!only || !strcmp(only, "stores")) test_counter_store_watch();
   if (!only || !strcmp(only, "processes")) test_election_across_processes(argv[0]);

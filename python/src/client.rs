@@ -79,6 +79,14 @@ py_methods! {
                     .map(|x| (x.node, B(x.data), stat_tuple(&x.stat)))
                     .collect::<Vec<_>>())
             }
+            /// Makes the leader of the election at `latch` hand over to its next contender
+            /// and waits up to `timeout` seconds for the hand-over (core's `step_down`):
+            /// the report as JSON text.
+            fn step_down_json(latch: String, force: bool = false, timeout: f64 = 30.0) {
+                let options = zkha::StepDownOptions { force, timeout: wait_for("timeout", timeout)? };
+            } async {
+                Ok(c.step_down(&latch, &options).await?.to_json())
+            }
             /// Sets the znode's data if its version is `version` (None: any); the new stat
             /// tuple.
             fn set_data(path: String, data: Vec<u8>, version: Option<i32> = None) async {

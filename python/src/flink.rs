@@ -102,6 +102,13 @@ py_methods! {
             fn checkpoint_counter(job_id: String) async { v.checkpoint_counter(&job_id).await }
             /// The status document as JSON text.
             fn status_json() async { Ok(v.status().await?.to_json()) }
+            /// Makes the leading JobManager hand over to a standby (core's
+            /// `ClusterView::step_down`): the report as JSON text.
+            fn step_down_json(force: bool = false, timeout: f64 = 30.0) {
+                let options = zkha::StepDownOptions { force, timeout: wait_for("timeout", timeout)? };
+            } async {
+                Ok(v.step_down(&options).await?.to_json())
+            }
         }
 
         #[new]

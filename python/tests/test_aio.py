@@ -50,6 +50,31 @@ async def test_election_hand_over(hosts: str, path: str) -> None:
         await b.close()
 
 
+async def test_step_down_hands_over_and_tells_the_old_leader(hosts: str, path: str) -> None:
+    async with (
+        zkha.aio.connect(hosts, session_timeout=6) as c1,
+        zkha.aio.connect(hosts, session_timeout=6) as c2,
+    ):
+        a = c1.election(path, "a")
+        await a.wait(10)
+        b = c2.election(path, "b")
+        with pytest.raises(zkha.TimeoutError):
+            await b.wait(0.3)
+        report = await c2.step_down(path)
+        assert report["leader"]["participant_id"] == "a"
+        assert report["new_leader"]["participant_id"] == "b"
+        await b.wait(5)
+        kinds = [(await a.next_event(5)) for _ in range(2)]
+        assert [(e.kind, e.reason) for e in kinds if e is not None] == [
+            ("granted", None),
+            ("revoked", "step_down"),
+        ]
+        await b.close()
+        with pytest.raises(zkha.InvalidArgumentError, match="no standby"):
+            await c2.step_down(path)
+        await a.close()
+
+
 async def test_lock_cancel_and_concurrency(hosts: str, path: str) -> None:
     async with (
         zkha.aio.connect(hosts, session_timeout=6) as c1,

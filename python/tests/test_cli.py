@@ -230,6 +230,44 @@ def test_flink_commands(client: zkha.Client, hosts: str, path: str, tmp_path: Pa
     assert r.returncode == 2 and json.loads(r.stdout)["error"] == "IoError"
 
 
+def test_flink_step_down(hosts: str, path: str) -> None:
+    root = f"{path}/flink/step-down"
+    latch = f"{root}/leader/latch"
+    with zkha.Client(hosts, session_timeout=6) as a, zkha.Client(hosts, session_timeout=6) as b:
+        jm1 = a.election(latch, "jm-1")
+        jm1.wait(5)
+        jm2 = b.election(latch, "jm-2")
+        deadline = time.monotonic() + 5
+        while len(jm2.contenders()) < 2:
+            assert time.monotonic() < deadline, "jm-2 not queued"
+            time.sleep(0.02)
+        r = zkha_cli("flink", "step-down", "--hosts", hosts, "--root", root, "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = json.loads(r.stdout)
+        assert report["leader"]["participant_id"] == "jm-1"
+        assert report["new_leader"]["participant_id"] == "jm-2"
+        assert report["how"] == "asked" and not report["forced"]
+        assert report["released_ms"] <= report["new_leader_ms"] < 5000
+        whats = [s["what"] for s in report["timeline"]]
+        assert any("joined again as a standby" in w for w in whats), whats
+        jm2.wait(5)
+        revoked = [e for e in jm1.events(timeout=2) if e.kind == "revoked"]
+        assert [e.reason for e in revoked][:1] == ["step_down"]
+        assert [c.participant_id for c in jm2.contenders()] == ["jm-2", "jm-1"]
+        # Text output: the timeline, then who handed over to whom.
+        r = zkha_cli("flink", "step-down", "--hosts", hosts, "--root", root)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "stepped down: jm-2 -> jm-1" in r.stdout, r.stdout
+        jm1.wait(5)
+        # Alone: refused, nothing changes.
+        jm2.close()
+        r = zkha_cli("flink", "step-down", "--hosts", hosts, "--root", root)
+        assert r.returncode == 2 and "no standby" in r.stdout, r.stdout + r.stderr
+        assert jm1.is_leader
+        with pytest.raises(zkha.InvalidArgumentError, match="no standby"):
+            a.step_down(latch)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_lock_stops_child_on_signal(hosts: str, path: str, sig: int) -> None:
     p = spawn("lock", path, "--hosts", hosts, "--json", "--", "sleep", "60")

@@ -245,6 +245,18 @@ class Client:
         order: the first leads or holds."""
         return contenders(self._c.contenders(path))
 
+    def step_down(self, path: str, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+        """Makes the leader of the election on latch ``path`` hand over to its next contender
+        without a restart, and waits up to ``timeout`` seconds until that one leads. Returns
+        the report: ``leader``, ``successor``, ``new_leader``, ``released_ms``,
+        ``new_leader_ms`` and the ``timeline`` ([{at_ms, what}]).
+
+        Refused with :class:`zkha.InvalidArgumentError` (nothing written) when there is no
+        standby, or when the leader or the next contender is not a zkha contender (Curator,
+        Flink's built-in HA) unless ``force``; :class:`zkha.NoNodeError` with no contender."""
+        report: dict[str, Any] = json.loads(self._c.step_down_json(path, force, timeout))
+        return report
+
     def election(self, path: str, participant_id: str | None = None) -> Election:
         """Joins the leader election on latch ``path`` (Curator LeaderLatch compatible)."""
         return Election(self._c.election(path, participant_id or _default_id()), self._c, path)

@@ -13,7 +13,9 @@ from ._support import _data
 State = Literal["connecting", "connected", "suspended", "reconnected", "lost", "expired", "closed"]
 """A connection state, as core names it (docs/failure-model.md: what each means for a holder)."""
 
-Reason = Literal["lease_expired", "session_expired", "node_deleted", "closed", "suspended"]
+Reason = Literal[
+    "lease_expired", "session_expired", "node_deleted", "closed", "suspended", "step_down"
+]
 """Why leadership was revoked or a held lock was lost, as core names it."""
 
 LockKind = Literal["mutex", "read", "write", "semaphore"]
@@ -37,7 +39,7 @@ class Leadership:
 @dataclass(frozen=True)
 class ElectionEvent:
     """``kind`` is ``"granted"`` (with ``leadership``), ``"revoked"`` (with ``reason``:
-    closed, lease_expired, suspended, session_expired, node_deleted) or ``"error"`` (with
+    closed, lease_expired, suspended, session_expired, node_deleted, step_down) or ``"error"`` (with
     ``error``: contending fails for a reason that does not pass by itself, such as an ACL
     that refuses the latch node; told once, the contender keeps retrying with backoff)."""
 

@@ -97,6 +97,14 @@ class Client:
     @overload
     def exists(self, path: str, aio: asyncio.AbstractEventLoop) -> asyncio.Future[_Stat | None]: ...
     @overload
+    def step_down_json(
+        self, latch: str, force: bool = False, timeout: float = 30.0, aio: None = None
+    ) -> str: ...
+    @overload
+    def step_down_json(
+        self, latch: str, force: bool, timeout: float, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[str]: ...
+    @overload
     def contenders(self, path: str, aio: None = None) -> list[tuple[str, bytes, _Stat]]: ...
     @overload
     def contenders(
@@ -415,6 +423,14 @@ class FlinkView:
     def status_json(self, aio: None = None) -> str: ...
     @overload
     def status_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str]: ...
+    @overload
+    def step_down_json(
+        self, force: bool = False, timeout: float = 30.0, aio: None = None
+    ) -> str: ...
+    @overload
+    def step_down_json(
+        self, force: bool, timeout: float, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[str]: ...
 
 @final
 class FlinkLayout:

@@ -223,6 +223,15 @@ class Client:
         order: the first leads or holds."""
         return contenders(await self._c.contenders(path, _loop()))
 
+    async def step_down(
+        self, path: str, force: bool = False, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """As :meth:`zkha.Client.step_down`."""
+        report: dict[str, Any] = json.loads(
+            await self._c.step_down_json(path, force, timeout, _loop())
+        )
+        return report
+
     def election(self, path: str, participant_id: str | None = None) -> Election:
         return Election(self._c.election(path, participant_id or _default_id()), self._c, path)
 

@@ -2,6 +2,7 @@
 
     zkha flink status --config conf/config.yaml      leaders, jobs, latest checkpoints
     zkha flink checkpoints JOB --config ...          a job's retained checkpoints
+    zkha flink step-down --config ...                hand leadership to a standby
     zkha lock PATH --hosts H -- CMD...               run CMD holding the lock
     zkha elect PATH --hosts H -- CMD...              run CMD only while leader
     zkha health HOSTS                                ruok/srvr/mntr of every server, quorum
@@ -153,6 +154,23 @@ def cmd_flink_checkpoints(args: argparse.Namespace, out: _Out) -> int:
         counter = cluster.checkpoint_counter(args.job)
     text = "\n".join(f"{c['id']}\t{c['location']}\t{c['state_size']}" for c in cps) or "-"
     out.emit({"job": args.job, "checkpoints": cps, "checkpoint_counter": counter}, text)
+    return 0
+
+
+def cmd_flink_step_down(args: argparse.Namespace, out: _Out) -> int:
+    with _cluster(args) as cluster:
+        report = cluster.step_down(force=args.force, timeout=args.timeout)
+    lines = [f"{s['at_ms']:>+9.1f} ms  {s['what']}" for s in report["timeline"]]
+
+    def who(p: dict[str, Any] | None) -> str:
+        return "?" if p is None else str(p["participant_id"] or p["node"])
+
+    took = report.get("new_leader_ms")
+    lines.append(
+        f"stepped down: {who(report['leader'])} -> {who(report.get('new_leader'))}"
+        + (f" in {took:.1f} ms" if took is not None else "")
+    )
+    out.emit(report, "\n".join(lines))
     return 0
 
 
@@ -532,6 +550,24 @@ def parser() -> argparse.ArgumentParser:
     common(cp)
     cp.add_argument("--root", default="/flink/default", help="with --hosts: cluster root")
     cp.set_defaults(func=cmd_flink_checkpoints)
+    sd = flink.add_parser(
+        "step-down",
+        help="make the leading JobManager hand over to a standby, without a restart",
+        description="Asks the leading JobManager (zkha) to hand over to the next one and "
+        "waits until that one leads, printing the timeline. Refused when no standby is there, "
+        "and when the leader or the next contender is a Flink built-in HA (Curator) "
+        "JobManager, unless --force.",
+    )
+    common(sd)
+    sd.add_argument("--root", default="/flink/default", help="with --hosts: cluster root")
+    sd.add_argument(
+        "--force",
+        action="store_true",
+        help="hand over although the leader or the next contender is not zkha (a leader "
+        "that is not zkha has its latch node deleted and may lead on until its session ends)",
+    )
+    sd.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    sd.set_defaults(func=cmd_flink_step_down)
 
     lk = sub.add_parser("lock", help="run CMD holding the lock at PATH")
     lk.add_argument("path")

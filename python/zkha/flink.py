@@ -140,6 +140,15 @@ class Cluster:
         status: dict[str, Any] = json.loads(self._view.status_json())
         return status
 
+    def step_down(self, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+        """Makes the leading JobManager hand over to a standby without a restart and waits
+        (up to ``timeout`` seconds) until the standby leads and has published its REST
+        address; the report with its ``timeline`` (see :meth:`zkha.Client.step_down`).
+        Refused without a standby, or when the leader or the next contender is a Flink
+        built-in HA JobManager, unless ``force``."""
+        report: dict[str, Any] = json.loads(self._view.step_down_json(force, timeout))
+        return report
+
 
 class AsyncCluster:
     """:class:`Cluster` on a :mod:`zkha.aio` client: the same methods, awaitable."""
@@ -177,6 +186,12 @@ class AsyncCluster:
     async def status(self) -> dict[str, Any]:
         status: dict[str, Any] = json.loads(await self._view.status_json(_loop()))
         return status
+
+    async def step_down(self, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(
+            await self._view.step_down_json(force, timeout, _loop())
+        )
+        return report
 
 
 def _loop() -> asyncio.AbstractEventLoop:
