@@ -101,7 +101,25 @@ pub enum Fault {
     Kill,
     /// SIGTERM: a graceful shutdown.
     Term,
+    /// `zkha flink step-down` (core's `ClusterView::step_down`): a planned hand-over, nothing
+    /// restarted. zkha only.
+    StepDown,
 }
+
+impl Fault {
+    /// What the timeline and the benchmark call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fault::Kill => "leader JobManager killed (SIGKILL)",
+            Fault::Term => "leader JobManager terminated (SIGTERM)",
+            Fault::StepDown => "leader JobManager asked to step down (zkha flink step-down)",
+        }
+    }
+}
+
+/// The line every Flink version's Dispatcher runner logs when its JobManager is granted
+/// leadership, on zkha and on built-in HA alike.
+pub const GRANT_LINE: &str = "DefaultDispatcherRunner was granted leadership";
 
 /// A measured failover.
 #[derive(Debug, Clone)]
@@ -114,6 +132,8 @@ pub struct Failover {
     pub new_leader: usize,
     /// Fault to the new leader's address in ZooKeeper.
     pub leader_after: Duration,
+    /// Fault to the new leader's grant, as its log tells ([`GRANT_LINE`]).
+    pub granted_after: Option<Duration>,
     /// Fault to the job RUNNING with all tasks on the new leader.
     pub running_after: Duration,
     /// The latest completed checkpoint the kit saw before the fault.
@@ -132,13 +152,23 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         .checkpoints(job)?
         .latest_completed
         .ok_or_else(|| Error::new("no checkpoint completed before the fault"))?;
-    let mut tl = Timeline::start(match fault {
-        Fault::Kill => "leader JobManager killed (SIGKILL)",
-        Fault::Term => "leader JobManager terminated (SIGTERM)",
-    });
+    let mut tl = Timeline::start(fault.describe());
+    let origin_ms = tl.origin_epoch_ms();
+    // A step-down runs beside the kit's polling, as an operator's command would.
+    let mut step_down = None;
     match fault {
         Fault::Kill => cluster.kill_jm(old.jm)?,
         Fault::Term => cluster.term_jm(old.jm)?,
+        Fault::StepDown => {
+            let view = zkha::flink::ClusterView::new(
+                cluster.zk().clone(),
+                zkha::flink::FlinkLayout::new(cluster.options().cluster_root()),
+            );
+            step_down = Some(std::thread::spawn(move || {
+                let options = zkha::StepDownOptions::default();
+                zkha::runtime::block_on(async move { view.step_down(&options).await })
+            }));
+        }
     }
     tl.mark(
         format!(
@@ -147,6 +177,7 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
             match fault {
                 Fault::Kill => "killed",
                 Fault::Term => "sent SIGTERM",
+                Fault::StepDown => "asked to step down",
             }
         ),
         tl.origin(),
@@ -159,21 +190,24 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
     let running_at = cluster.wait_job_running(job, Duration::from_secs(120))?;
     let running_after = tl.mark("job RUNNING again, all tasks running", running_at);
     let restored = cluster.checkpoints(job)?.latest_restored;
+    if let Some(t) = step_down {
+        let report = t
+            .join()
+            .map_err(|_| Error::new("the step-down thread panicked"))??;
+        for s in &report.timeline {
+            tl.note(format!("step-down +{:.1} ms: {}", s.at_ms, s.what));
+        }
+    }
+    let granted_after = crate::logs::grep(&cluster.jm_log(new.jm), GRANT_LINE)
+        .iter()
+        .find(|l| l.epoch_ms >= origin_ms)
+        .map(|l| Duration::from_millis(l.epoch_ms - origin_ms));
     if fault == Fault::Term {
         if let Some(status) = cluster.wait_jm_exit(old.jm, Duration::from_secs(30))? {
             tl.note(format!("JobManager {} exited: {status}", old.jm + 1));
         }
     }
-    tl.mark_log(
-        &format!("JobManager {}", old.jm + 1),
-        &cluster.jm_log(old.jm),
-        "zkha: leadership revoked",
-    );
-    tl.mark_log(
-        &format!("JobManager {}", new.jm + 1),
-        &cluster.jm_log(new.jm),
-        "zkha: leadership granted",
-    );
+    mark_hand_over_logs(&mut tl, cluster, old.jm, new.jm);
     tl.note(format!(
         "restored from checkpoint {}",
         restored.map_or("none".to_string(), |r| r.to_string())
@@ -183,10 +217,49 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         old_leader: old.jm,
         new_leader: new.jm,
         leader_after,
+        granted_after,
         running_after,
         checkpoint_before,
         restored,
     })
+}
+
+/// Marks on `tl` the revocation JobManager `old` and the grant JobManager `new` logged.
+pub fn mark_hand_over_logs(tl: &mut Timeline, cluster: &Cluster, old: usize, new: usize) {
+    tl.mark_log(
+        &format!("JobManager {}", old + 1),
+        &cluster.jm_log(old),
+        "zkha: leadership revoked",
+    );
+    tl.mark_log(
+        &format!("JobManager {}", new + 1),
+        &cluster.jm_log(new),
+        "zkha: leadership granted",
+    );
+}
+
+/// Waits until a JobManager other than `old` leads in ZooKeeper (within `timeout`) and the job
+/// runs again on it (within 120 s), marking both on `tl`; returns the new leader, when it led
+/// (after `tl`'s origin) and the checkpoint the job was restored from.
+pub fn wait_taken_over(
+    cluster: &mut Cluster,
+    job: &str,
+    old: usize,
+    timeout: Duration,
+    tl: &mut Timeline,
+) -> Result<(crate::Leader, Duration, u64)> {
+    let (new, at) = cluster.wait_leader(timeout, |l| l.jm != old)?;
+    let led = tl.mark(
+        format!("JobManager {} is leader in ZooKeeper", new.jm + 1),
+        at,
+    );
+    let running = cluster.wait_job_running(job, Duration::from_secs(120))?;
+    tl.mark("job RUNNING again", running);
+    let restored = cluster
+        .checkpoints(job)?
+        .latest_restored
+        .ok_or_else(|| Error::new(format!("job {job} was not restored from a checkpoint")))?;
+    Ok((new, led, restored))
 }
 
 /// Asserts what a SIGKILL failover `f` of `cluster` must show: another JobManager leads

@@ -384,23 +384,10 @@ fn cut_off_leader(
         ),
         tl.origin(),
     );
-    let (new, at) = cluster
-        .wait_leader(3 * T, |l| l.jm != old.jm)
-        .expect("the standby takes over");
+    let (new, took, restored) =
+        scenario::wait_taken_over(&mut cluster, job, old.jm, 3 * T, &mut tl)
+            .expect("the standby takes over");
     assert_eq!(new.jm, standby);
-    let took = tl.mark(
-        format!("JobManager {} is leader in ZooKeeper", new.jm + 1),
-        at,
-    );
-    let running = cluster
-        .wait_job_running(job, Duration::from_secs(120))
-        .expect("job runs on the new leader");
-    tl.mark("job RUNNING again", running);
-    let restored = cluster
-        .checkpoints(job)
-        .expect("checkpoints")
-        .latest_restored
-        .expect("restored from a checkpoint");
     assert!(restored >= before, "restored {restored} < {before}");
 
     // The old leader stepped down by itself, within T, before anyone else was granted.

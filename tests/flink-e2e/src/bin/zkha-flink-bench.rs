@@ -6,8 +6,12 @@
 //! over the rounds, with min, max and every sample.
 //!
 //! Measured from the signal to the new leader's address in ZooKeeper
-//! (`leader/rest_server/connection_info`), and to the job RUNNING with all tasks again.
-//! Between rounds the old leader is started again as a standby.
+//! (`leader/rest_server/connection_info`), to its grant (its log's `DefaultDispatcherRunner was
+//! granted leadership`, the same line on either HA) and to the job RUNNING with all tasks
+//! again. Between rounds the old leader is started again as a standby. On zkha (link on) also
+//! the planned hand-over, `zkha flink step-down` (built-in HA has none: its line compares with
+//! built-in HA's SIGTERM), and per version a line comparing zkha's SIGTERM hand-over with
+//! built-in HA's.
 //!
 //! Then the ZooKeeper load of one Flink 2.3 cluster (2 JobManagers, 1 TaskManager, one running
 //! job) on zkha and on built-in HA, idle (no checkpoint in the window) and checkpointing every
@@ -323,6 +327,9 @@ fn bench_version(
             link: false,
         },
     ];
+    // Per fault, zkha's (link on) and built-in HA's rounds, for the comparison lines.
+    let mut zkha_runs: Vec<(Fault, Vec<Failover>)> = Vec::new();
+    let mut builtin_runs: Vec<(Fault, Vec<Failover>)> = Vec::new();
     for v in &variants {
         let (mut cluster, job) = scenario::start_with_job_on(
             artifacts,
@@ -347,24 +354,115 @@ fn bench_version(
             session.as_millis(),
             zk.options().describe(zk.len())
         );
-        for fault in [Fault::Kill, Fault::Term] {
+        let faults: &[Fault] = match (v.ha, v.link) {
+            (Ha::Zkha, true) => &[Fault::Kill, Fault::Term, Fault::StepDown],
+            _ => &[Fault::Kill, Fault::Term],
+        };
+        for &fault in faults {
             let mut runs: Vec<Failover> = Vec::new();
             for _ in 0..rounds {
                 let f = scenario::fail_leader(&mut cluster, &job, fault)?;
                 eprintln!("{}: {}", v.name(), f.timeline);
-                bring_back(&mut cluster, &job, &f)?;
+                bring_back(&mut cluster, &job, &f, fault)?;
                 runs.push(f);
             }
             emit(&config, &artifacts.flink_version, v, fault, session, &runs);
+            match (v.ha, v.link) {
+                (Ha::Zkha, true) => zkha_runs.push((fault, runs)),
+                (Ha::BuiltIn, _) => builtin_runs.push((fault, runs)),
+                _ => {}
+            }
         }
     }
+    let runs_of = |all: &[(Fault, Vec<Failover>)], fault: Fault| {
+        all.iter()
+            .find(|(f, _)| *f == fault)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    emit_planned_vs_builtin(
+        artifacts,
+        zk,
+        session,
+        &runs_of(&zkha_runs, Fault::Term),
+        &runs_of(&zkha_runs, Fault::StepDown),
+        &runs_of(&builtin_runs, Fault::Term),
+    );
     Ok(())
 }
 
-/// Starts the old leader again as a standby and waits for a checkpoint under the new leader.
-fn bring_back(cluster: &mut Cluster, job: &str, f: &Failover) -> Result<()> {
-    cluster.wait_jm_exit(f.old_leader, Duration::from_secs(30))?;
-    cluster.restart_jm(f.old_leader)?;
+/// Median of the grant times (fault to the new leader's grant, from its log) of `runs`, ms.
+fn grant_p50(runs: &[Failover]) -> f64 {
+    median(
+        &runs
+            .iter()
+            .filter_map(|f| f.granted_after.map(ms))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Median of the job-running times of `runs`, ms.
+fn running_p50(runs: &[Failover]) -> f64 {
+    median(&runs.iter().map(|f| ms(f.running_after)).collect::<Vec<_>>())
+}
+
+/// The planned hand-overs beside built-in HA's SIGTERM, same version, same run: zkha's SIGTERM
+/// (target: no slower) and step-down (target: grant under 50 ms at the median).
+fn emit_planned_vs_builtin(
+    artifacts: &Artifacts,
+    zk: &Ensemble,
+    session: Duration,
+    zkha_term: &[Failover],
+    step_down: &[Failover],
+    builtin_term: &[Failover],
+) {
+    let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
+    let config = format!(
+        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
+        artifacts.describe(),
+        session.as_millis(),
+        zk.options().describe(zk.len())
+    );
+    let builtin_grant = grant_p50(builtin_term);
+    let builtin_running = running_p50(builtin_term);
+    let line = json!({
+        "metric": "flink_jm_sigterm_grant_ratio_zkha_to_builtin",
+        "value": ratio(grant_p50(zkha_term), builtin_grant),
+        "unit": "ratio",
+        "config": config,
+        "flink": artifacts.flink_version,
+        "measured": "SIGTERM of the leader -> the standby's grant (its log), medians: zkha / built-in HA",
+        "target": "<= 1",
+        "zkha_grant_p50_ms": grant_p50(zkha_term),
+        "builtin_grant_p50_ms": builtin_grant,
+        "zkha_job_running_again_p50_ms": running_p50(zkha_term),
+        "builtin_job_running_again_p50_ms": builtin_running,
+        "job_running_ratio": ratio(running_p50(zkha_term), builtin_running),
+    });
+    println!("{line}");
+    let line = json!({
+        "metric": "flink_jm_step_down_vs_builtin_sigterm",
+        "value": ratio(grant_p50(step_down), builtin_grant),
+        "unit": "ratio",
+        "config": config,
+        "flink": artifacts.flink_version,
+        "measured": "zkha flink step-down -> the standby's grant, against built-in HA's SIGTERM -> grant (built-in HA has no planned hand-over), medians",
+        "step_down_grant_p50_ms": grant_p50(step_down),
+        "step_down_target_ms": 50,
+        "builtin_sigterm_grant_p50_ms": builtin_grant,
+        "step_down_job_running_again_p50_ms": running_p50(step_down),
+        "builtin_sigterm_job_running_again_p50_ms": builtin_running,
+    });
+    println!("{line}");
+}
+
+/// Starts the old leader again as a standby (after a step-down it is one already) and waits
+/// for a checkpoint under the new leader.
+fn bring_back(cluster: &mut Cluster, job: &str, f: &Failover, fault: Fault) -> Result<()> {
+    if fault != Fault::StepDown {
+        cluster.wait_jm_exit(f.old_leader, Duration::from_secs(30))?;
+        cluster.restart_jm(f.old_leader)?;
+    }
     cluster.wait_standby(f.old_leader, Duration::from_secs(120))?;
     cluster.wait_checkpoint(job, f.restored, Duration::from_secs(60))?;
     Ok(())
@@ -380,16 +478,16 @@ fn emit(
 ) {
     let leader: Vec<f64> = runs.iter().map(|f| ms(f.leader_after)).collect();
     let running: Vec<f64> = runs.iter().map(|f| ms(f.running_after)).collect();
-    let (metric, what) = match fault {
-        Fault::Kill => (
-            "flink_jm_crash_failover_p50",
-            "SIGKILL of the leader JobManager",
-        ),
-        Fault::Term => (
-            "flink_jm_sigterm_handover_p50",
-            "SIGTERM of the leader JobManager",
-        ),
+    let granted: Vec<f64> = runs
+        .iter()
+        .filter_map(|f| f.granted_after.map(ms))
+        .collect();
+    let metric = match fault {
+        Fault::Kill => "flink_jm_crash_failover_p50",
+        Fault::Term => "flink_jm_sigterm_handover_p50",
+        Fault::StepDown => "flink_jm_step_down_handover_p50",
     };
+    let what = fault.describe();
     let p50 = median(&leader);
     let line = json!({
         "metric": metric,
@@ -406,6 +504,8 @@ fn emit(
         "samples_ms": leader,
         "session_timeout_ms": session.as_millis() as u64,
         "ratio_to_session_timeout": p50 / session.as_millis() as f64,
+        "grant_p50_ms": median(&granted),
+        "grant_samples_ms": granted,
         "job_running_again_p50_ms": median(&running),
         "job_running_again_samples_ms": running,
         "restored_from_latest_checkpoint": runs.iter().all(|f| f.restored.is_some_and(|r| r >= f.checkpoint_before)),
