@@ -23,7 +23,10 @@
 //! listen on, default 0 = any free one), `liveness.advertise` (`host` or `host:port` other
 //! JobManagers connect to), and the metrics endpoint: `metrics.port` (a port or a range
 //! `9250-9260`, the first free one taken; absent: no endpoint) and `metrics.host` (IP address
-//! to listen on, default `0.0.0.0`); its series carry `cluster_id` (the cluster id). An
+//! to listen on, default `0.0.0.0`); its series carry `cluster_id` (the cluster id);
+//! `release-at-shutdown` (`after-components`, the default: a JobManager leaves the election
+//! when Flink closes its HA services, after its components stopped; `early`: as its JVM
+//! begins to shut down; docs/flink-e2e.md has the measurement that decided the default). An
 //! unknown `high-availability.zkha.*` key is an error, so typos do not pass silently.
 
 use std::collections::BTreeMap;
@@ -51,6 +54,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.plugin-dir",
     "high-availability.zkha.metrics.port",
     "high-availability.zkha.metrics.host",
+    "high-availability.zkha.release-at-shutdown",
 ];
 
 /// A Flink configuration as flat `key -> value` strings.
@@ -372,6 +376,12 @@ impl FlinkConfig {
         let bad = |key: &str, v: &str, why: String| {
             Error::config(format!("{}: {key}: {v:?} {why}", self.source))
         };
+        // Read by the plugin's leader election driver; checked here, so a typo fails the start.
+        let key = "high-availability.zkha.release-at-shutdown";
+        match self.get(key).map(str::trim) {
+            None | Some("after-components") | Some("early") => {}
+            Some(v) => return Err(bad(key, v, "is not after-components or early".into())),
+        }
         let key = "high-availability.zkha.liveness.host";
         if let Some(v) = self.get(key) {
             crate::options::parse_listen_host(v).map_err(|why| bad(key, v, why))?;
@@ -771,6 +781,11 @@ mod tests {
                 "high-availability.zkha.liveness.enabled: yes",
                 "liveness.enabled",
                 "yes",
+            ),
+            (
+                "high-availability.zkha.release-at-shutdown: soon",
+                "release-at-shutdown",
+                "soon",
             ),
             (
                 "high-availability.zkha.liveness.host: jm-1",

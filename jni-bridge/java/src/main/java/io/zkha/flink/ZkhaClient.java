@@ -29,6 +29,16 @@ final class ZkhaClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaClient.class);
 
     /** How long the JVM may fail to ping before zkha gives up leadership; default: the session timeout. 0 disables. */
+    /**
+     * When a JobManager leaves the election at shutdown: {@code after-components} (Flink's
+     * order: when it closes its HA services, after its components stopped; the default, chosen
+     * by measurement, docs/flink-e2e.md) or {@code early} (as the JVM begins to shut down).
+     * The core checks the value.
+     */
+    static final ConfigOption<String> RELEASE_AT_SHUTDOWN =
+            ConfigOptions.key("high-availability.zkha.release-at-shutdown").stringType()
+                    .defaultValue("after-components");
+
     static final ConfigOption<Duration> WATCHDOG_TIMEOUT =
             ConfigOptions.key("high-availability.zkha.watchdog.timeout").durationType().noDefaultValue();
 

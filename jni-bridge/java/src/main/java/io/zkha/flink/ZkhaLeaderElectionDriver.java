@@ -48,6 +48,8 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
     private final ZkhaClient.Watchdog watchdog;
     private final AtomicBoolean watchdogReported = new AtomicBoolean();
     private volatile boolean running = true;
+    /** Leaves the election as the JVM begins to shut down ({@code release-at-shutdown: early}); null with {@code after-components}. */
+    private final Thread shutdownHook;
 
     ZkhaLeaderElectionDriver(ZkhaClient client, Listener listener) {
         this.client = client;
@@ -63,6 +65,34 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
         this.infoDispatcher = new Thread(this::dispatchLeaderInformation, "zkha-leader-info-dispatcher");
         this.infoDispatcher.setDaemon(true);
         this.infoDispatcher.start();
+        Thread hook = null;
+        if ("early".equals(client.configuration.get(ZkhaClient.RELEASE_AT_SHUTDOWN).trim())) {
+            hook = new Thread(this::releaseAtShutdown, "zkha-release-at-shutdown");
+            try {
+                Runtime.getRuntime().addShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                hook = null; // already shutting down: Flink closes the driver in its order
+            }
+        }
+        this.shutdownHook = hook;
+    }
+
+    /**
+     * The JVM is shutting down (SIGTERM): leave the election now rather than when Flink closes
+     * the HA services after its components, so a standby leads sooner. From here on this
+     * driver reports no leadership and publishes nothing; the components' ZooKeeper writes are
+     * fenced out.
+     */
+    private void releaseAtShutdown() {
+        if (!running) {
+            return;
+        }
+        LOG.info("zkha: JVM shutting down: leaving the election now (release-at-shutdown: early)");
+        try {
+            closeElection();
+        } catch (Exception e) {
+            LOG.warn("zkha: leaving the election at shutdown failed", e);
+        }
     }
 
     private void dispatchElection() {
@@ -208,6 +238,17 @@ final class ZkhaLeaderElectionDriver implements LeaderElectionDriver {
 
     @Override
     public void close() throws Exception {
+        if (shutdownHook != null) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // The JVM is shutting down: the hook runs (or ran) and closes the election.
+            }
+        }
+        closeElection();
+    }
+
+    private synchronized void closeElection() throws Exception {
         if (!running) {
             return;
         }
