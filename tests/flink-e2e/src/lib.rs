@@ -18,6 +18,7 @@ pub mod logs;
 pub mod rest;
 pub mod scenario;
 pub mod secured;
+pub mod tasks;
 mod timeline;
 
 pub use cluster::{Application, Cluster, ClusterOptions, Ha, Leader};

@@ -79,6 +79,28 @@ pub fn offset_ms(origin: u64, t: u64) -> i64 {
     t as i64 - origin as i64
 }
 
+/// Lines of the log at `path` at or after `since_ms` that tell of a fatal error (Flink's
+/// entrypoint's `Fatal error occurred ...`, its uncaught-exception handler's `FATAL: ...`).
+pub fn fatal_errors(path: &Path, since_ms: u64) -> Vec<String> {
+    events(path)
+        .into_iter()
+        .filter(|l| l.epoch_ms >= since_ms)
+        .filter(|l| {
+            l.text.contains("Fatal error") || l.text.contains("FATAL") || l.text.contains("fatal")
+        })
+        .map(|l| l.text)
+        .collect()
+}
+
+/// ERROR-level events of the log at `path` at or after `since_ms` (their first line).
+pub fn errors(path: &Path, since_ms: u64) -> Vec<String> {
+    events(path)
+        .into_iter()
+        .filter(|l| l.epoch_ms >= since_ms && l.text.split_whitespace().nth(1) == Some("ERROR"))
+        .map(|l| l.text)
+        .collect()
+}
+
 /// The zkha sessions a process logged (`zkha connected: session 0x...`), in order.
 pub fn zkha_sessions(path: &Path) -> Vec<i64> {
     grep(path, "zkha connected: session 0x")

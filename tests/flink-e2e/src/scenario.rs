@@ -107,6 +107,15 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Its short name: `kill`, `term`, `step-down`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Term => "term",
+            Fault::StepDown => "step-down",
+        }
+    }
+
     /// What the timeline and the benchmark call it.
     pub fn describe(self) -> &'static str {
         match self {
@@ -140,6 +149,33 @@ pub struct Failover {
     pub checkpoint_before: u64,
     /// The checkpoint the new leader restored the job from.
     pub restored: Option<u64>,
+    /// Per subtask, how long the old JobMaster's attempt still ran after the new JobMaster's
+    /// attempt was deployed on the TaskManager (ms; negative: it had ended before; `None`: it
+    /// never ended in the log) ([`crate::tasks::overlaps`]).
+    pub task_overlaps: Vec<(String, Option<i64>)>,
+    /// SIGTERM: the old leader's exit code (143 after a clean shutdown: the JVM's exit on
+    /// SIGTERM once its shutdown hooks ran) and the fatal errors in its log since the signal.
+    pub exit: Option<(Option<i32>, Vec<String>)>,
+    /// SIGTERM and step-down: the ERROR-level lines the old leader logged since then.
+    pub old_leader_errors: Vec<String>,
+}
+
+impl Failover {
+    /// The longest time an old attempt ran beside the new one (ms; `None` if one never
+    /// ended; 0 with no overlap data).
+    pub fn max_task_overlap_ms(&self) -> Option<i64> {
+        self.task_overlaps
+            .iter()
+            .try_fold(i64::MIN, |m, (_, o)| o.map(|o| m.max(o)))
+            .map(|m| if m == i64::MIN { 0 } else { m })
+    }
+
+    /// SIGTERM: exited 143 with no fatal error in the log; `None` for other faults.
+    pub fn clean_shutdown(&self) -> Option<bool> {
+        self.exit
+            .as_ref()
+            .map(|(code, fatal)| *code == Some(143) && fatal.is_empty())
+    }
 }
 
 /// Takes the leading JobManager down with `fault` and measures until the job runs again
@@ -202,10 +238,39 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         .iter()
         .find(|l| l.epoch_ms >= origin_ms)
         .map(|l| Duration::from_millis(l.epoch_ms - origin_ms));
+    let mut exit = None;
     if fault == Fault::Term {
-        if let Some(status) = cluster.wait_jm_exit(old.jm, Duration::from_secs(30))? {
+        let status = cluster.wait_jm_exit(old.jm, Duration::from_secs(30))?;
+        if let Some(status) = status {
             tl.note(format!("JobManager {} exited: {status}", old.jm + 1));
         }
+        let fatal = crate::logs::fatal_errors(&cluster.jm_log(old.jm), origin_ms);
+        exit = Some((status.and_then(|s| s.code()), fatal));
+    }
+    let old_leader_errors = match fault {
+        Fault::Kill => Vec::new(),
+        _ => crate::logs::errors(&cluster.jm_log(old.jm), origin_ms),
+    };
+    for e in &old_leader_errors {
+        tl.note(format!(
+            "JobManager {} logged: {}",
+            old.jm + 1,
+            e.chars().take(200).collect::<String>()
+        ));
+    }
+    let task_overlaps =
+        crate::tasks::overlaps(&crate::tasks::attempts(&cluster.tm_log(0)), origin_ms);
+    for (task, o) in &task_overlaps {
+        tl.note(match o {
+            Some(ms) if *ms > 0 => {
+                format!("{task}: the old attempt ran {ms} ms beside the new one")
+            }
+            Some(ms) => format!(
+                "{task}: the old attempt had ended {} ms before the new one was deployed",
+                -ms
+            ),
+            None => format!("{task}: the old attempt never ended"),
+        });
     }
     mark_hand_over_logs(&mut tl, cluster, old.jm, new.jm);
     tl.note(format!(
@@ -221,6 +286,9 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         running_after,
         checkpoint_before,
         restored,
+        task_overlaps,
+        exit,
+        old_leader_errors,
     })
 }
 

@@ -17,19 +17,6 @@ use zkha_flink_e2e::cluster::Leader;
 use zkha_flink_e2e::scenario;
 use zkha_flink_e2e::{dist, logs, txnlog, Cluster, Ha, Timeline};
 
-/// Lines of a JobManager's log that tell of a fatal error (Flink's entrypoint and its
-/// uncaught-exception handler), at or after `since_ms`.
-fn fatal_lines(cluster: &Cluster, jm: usize, since_ms: u64) -> Vec<String> {
-    logs::events(&cluster.jm_log(jm))
-        .into_iter()
-        .filter(|l| l.epoch_ms >= since_ms)
-        .filter(|l| {
-            l.text.contains("Fatal error") || l.text.contains("FATAL") || l.text.contains("fatal")
-        })
-        .map(|l| l.text)
-        .collect()
-}
-
 /// How many times JobManager `jm` restored `job` from a checkpoint at or after `since_ms`
 /// (Flink's CheckpointCoordinator logs `Restoring job <id> from Checkpoint <n> ...`).
 fn restores(cluster: &Cluster, jm: usize, job: &str, since_ms: u64) -> Vec<String> {
@@ -217,7 +204,7 @@ fn terminate_and_restart(cluster: &mut Cluster, job: &str, tl: &mut Timeline) ->
         "JobManager {} did not exit as a clean SIGTERM shutdown does: {status}",
         old.jm + 1
     );
-    let fatal = fatal_lines(cluster, old.jm, since);
+    let fatal = logs::fatal_errors(&cluster.jm_log(old.jm), since);
     assert!(
         fatal.is_empty(),
         "fatal errors in the old leader's log: {fatal:?}"
@@ -347,7 +334,7 @@ fn step_down_moves_leadership_without_a_restart_and_back() {
             revoked.iter().any(|l| l.contains("step_down")),
             "the old leader logged its step-down: {revoked:?}"
         );
-        let fatal = fatal_lines(&cluster, h.old.jm, since);
+        let fatal = logs::fatal_errors(&cluster.jm_log(h.old.jm), since);
         assert!(
             fatal.is_empty(),
             "fatal errors in the old leader's log: {fatal:?}"

@@ -50,21 +50,43 @@ fn median(samples: &[f64]) -> f64 {
     s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// One way of running HA: the type and whether zkha's liveness link is on.
+/// One way of running HA: the type, zkha's settings beyond the defaults, the faults measured.
 struct Variant {
+    name: &'static str,
     ha: Ha,
-    link: bool,
+    config: &'static [(&'static str, &'static str)],
+    faults: &'static [Fault],
 }
 
-impl Variant {
-    fn name(&self) -> String {
-        match (self.ha, self.link) {
-            (Ha::Zkha, true) => "zkha".into(),
-            (Ha::Zkha, false) => "zkha-no-liveness-link".into(),
-            (Ha::BuiltIn, _) => "flink-builtin-zookeeper".into(),
-        }
-    }
-}
+/// zkha (liveness link on: every fault, step-down too), zkha without the link, zkha leaving
+/// the election as the JVM begins to shut down (SIGTERM only: the measurement behind the
+/// `release-at-shutdown` default, `after-components`), and Flink's built-in HA.
+const VARIANTS: [Variant; 4] = [
+    Variant {
+        name: "zkha",
+        ha: Ha::Zkha,
+        config: &[],
+        faults: &[Fault::Kill, Fault::Term, Fault::StepDown],
+    },
+    Variant {
+        name: "zkha-no-liveness-link",
+        ha: Ha::Zkha,
+        config: &[("high-availability.zkha.liveness.enabled", "false")],
+        faults: &[Fault::Kill, Fault::Term],
+    },
+    Variant {
+        name: "zkha-release-early",
+        ha: Ha::Zkha,
+        config: &[("high-availability.zkha.release-at-shutdown", "early")],
+        faults: &[Fault::Term],
+    },
+    Variant {
+        name: "flink-builtin-zookeeper",
+        ha: Ha::BuiltIn,
+        config: &[],
+        faults: &[Fault::Kill, Fault::Term],
+    },
+];
 
 fn main() {
     if std::env::var("ZKHA_BENCH_FLINK").as_deref() == Ok("0") {
@@ -313,24 +335,19 @@ fn bench_version(
     rounds: usize,
     session: Duration,
 ) -> Result<()> {
-    let variants = [
-        Variant {
-            ha: Ha::Zkha,
-            link: true,
-        },
-        Variant {
-            ha: Ha::Zkha,
-            link: false,
-        },
-        Variant {
-            ha: Ha::BuiltIn,
-            link: false,
-        },
-    ];
-    // Per fault, zkha's (link on) and built-in HA's rounds, for the comparison lines.
-    let mut zkha_runs: Vec<(Fault, Vec<Failover>)> = Vec::new();
-    let mut builtin_runs: Vec<(Fault, Vec<Failover>)> = Vec::new();
-    for v in &variants {
+    // Every variant's rounds per fault, for the comparison lines.
+    let mut results: Vec<(&str, Fault, Vec<Failover>)> = Vec::new();
+    // ZKHA_BENCH_FLINK_VARIANTS / ZKHA_BENCH_FLINK_FAULTS (comma-separated names) choose.
+    let chosen = |key: &str, name: &str| {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .is_none_or(|v| v.split(',').any(|n| n.trim() == name))
+    };
+    for v in VARIANTS
+        .iter()
+        .filter(|v| chosen("ZKHA_BENCH_FLINK_VARIANTS", v.name))
+    {
         let (mut cluster, job) = scenario::start_with_job_on(
             artifacts,
             zk,
@@ -338,11 +355,8 @@ fn bench_version(
             2,
             |o| {
                 o.session_timeout = session;
-                if v.ha == Ha::Zkha && !v.link {
-                    o.extra_config.push((
-                        "high-availability.zkha.liveness.enabled".into(),
-                        "false".into(),
-                    ));
+                for (k, val) in v.config {
+                    o.extra_config.push((k.to_string(), val.to_string()));
                 }
             },
             &dist::stderr,
@@ -350,43 +364,47 @@ fn bench_version(
         let config = format!(
             "{} ha={} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
             artifacts.describe(),
-            v.name(),
+            v.name,
             session.as_millis(),
             zk.options().describe(zk.len())
         );
-        let faults: &[Fault] = match (v.ha, v.link) {
-            (Ha::Zkha, true) => &[Fault::Kill, Fault::Term, Fault::StepDown],
-            _ => &[Fault::Kill, Fault::Term],
-        };
-        for &fault in faults {
+        for &fault in v
+            .faults
+            .iter()
+            .filter(|f| chosen("ZKHA_BENCH_FLINK_FAULTS", f.name()))
+        {
             let mut runs: Vec<Failover> = Vec::new();
             for _ in 0..rounds {
                 let f = scenario::fail_leader(&mut cluster, &job, fault)?;
-                eprintln!("{}: {}", v.name(), f.timeline);
+                eprintln!("{}: {}", v.name, f.timeline);
                 bring_back(&mut cluster, &job, &f, fault)?;
                 runs.push(f);
             }
             emit(&config, &artifacts.flink_version, v, fault, session, &runs);
-            match (v.ha, v.link) {
-                (Ha::Zkha, true) => zkha_runs.push((fault, runs)),
-                (Ha::BuiltIn, _) => builtin_runs.push((fault, runs)),
-                _ => {}
-            }
+            results.push((v.name, fault, runs));
         }
     }
-    let runs_of = |all: &[(Fault, Vec<Failover>)], fault: Fault| {
-        all.iter()
-            .find(|(f, _)| *f == fault)
-            .map(|(_, r)| r.clone())
+    let runs_of = |name: &str, fault: Fault| {
+        results
+            .iter()
+            .find(|(n, f, _)| *n == name && *f == fault)
+            .map(|(_, _, r)| r.clone())
             .unwrap_or_default()
     };
     emit_planned_vs_builtin(
         artifacts,
         zk,
         session,
-        &runs_of(&zkha_runs, Fault::Term),
-        &runs_of(&zkha_runs, Fault::StepDown),
-        &runs_of(&builtin_runs, Fault::Term),
+        &runs_of("zkha", Fault::Term),
+        &runs_of("zkha", Fault::StepDown),
+        &runs_of("flink-builtin-zookeeper", Fault::Term),
+    );
+    emit_release_early(
+        artifacts,
+        zk,
+        session,
+        &runs_of("zkha", Fault::Term),
+        &runs_of("zkha-release-early", Fault::Term),
     );
     Ok(())
 }
@@ -416,6 +434,9 @@ fn emit_planned_vs_builtin(
     step_down: &[Failover],
     builtin_term: &[Failover],
 ) {
+    if zkha_term.is_empty() || builtin_term.is_empty() {
+        return; // a variant or fault left out (ZKHA_BENCH_FLINK_VARIANTS, _FAULTS)
+    }
     let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
     let config = format!(
         "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
@@ -440,6 +461,9 @@ fn emit_planned_vs_builtin(
         "job_running_ratio": ratio(running_p50(zkha_term), builtin_running),
     });
     println!("{line}");
+    if step_down.is_empty() {
+        return;
+    }
     let line = json!({
         "metric": "flink_jm_step_down_vs_builtin_sigterm",
         "value": ratio(grant_p50(step_down), builtin_grant),
@@ -452,6 +476,63 @@ fn emit_planned_vs_builtin(
         "builtin_sigterm_grant_p50_ms": builtin_grant,
         "step_down_job_running_again_p50_ms": running_p50(step_down),
         "builtin_sigterm_job_running_again_p50_ms": builtin_running,
+    });
+    println!("{line}");
+}
+
+/// The longest any old task attempt ran beside its successor over `runs` (ms; `None` if one
+/// never ended).
+fn max_overlap(runs: &[Failover]) -> Option<i64> {
+    runs.iter()
+        .map(Failover::max_task_overlap_ms)
+        .try_fold(i64::MIN, |m, o| o.map(|o| m.max(o)))
+}
+
+/// The decision behind `high-availability.zkha.release-at-shutdown`: SIGTERM hand-overs with
+/// the default (`after-components`) beside `early`, same version, same run: the grant, the job
+/// running again, old task attempts running beside new ones, and clean shutdowns.
+fn emit_release_early(
+    artifacts: &Artifacts,
+    zk: &Ensemble,
+    session: Duration,
+    after_components: &[Failover],
+    early: &[Failover],
+) {
+    if after_components.is_empty() || early.is_empty() {
+        return;
+    }
+    let config = format!(
+        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
+        artifacts.describe(),
+        session.as_millis(),
+        zk.options().describe(zk.len())
+    );
+    // Exit 143, no fatal error and no ERROR line in the old leader's log.
+    let clean = |runs: &[Failover]| {
+        runs.iter()
+            .all(|f| f.clean_shutdown() == Some(true) && f.old_leader_errors.is_empty())
+    };
+    let (a, e) = (max_overlap(after_components), max_overlap(early));
+    let wins = grant_p50(early) < grant_p50(after_components)
+        && running_p50(early) < running_p50(after_components)
+        && e.is_some_and(|e| e <= 0)
+        && clean(early);
+    let line = json!({
+        "metric": "flink_jm_sigterm_release_early_vs_after_components",
+        "value": running_p50(early) - running_p50(after_components),
+        "unit": "ms",
+        "config": config,
+        "flink": artifacts.flink_version,
+        "measured": "SIGTERM of the leader with release-at-shutdown early vs after-components (the default): job RUNNING again p50 difference; grants; the longest an old task attempt ran beside the new attempt of the same subtask (TaskManager log; > 0: both ran); exit 143 with no fatal error and no ERROR line in the old leader's log",
+        "after_components_grant_p50_ms": grant_p50(after_components),
+        "early_grant_p50_ms": grant_p50(early),
+        "after_components_job_running_again_p50_ms": running_p50(after_components),
+        "early_job_running_again_p50_ms": running_p50(early),
+        "after_components_max_task_overlap_ms": a,
+        "early_max_task_overlap_ms": e,
+        "after_components_clean_shutdown": clean(after_components),
+        "early_clean_shutdown": clean(early),
+        "early_wins_on_all_three": wins,
     });
     println!("{line}");
 }
@@ -495,7 +576,7 @@ fn emit(
         "unit": "ms",
         "config": config,
         "flink": flink,
-        "ha": v.name(),
+        "ha": v.name,
         "fault": what,
         "measured": "signal -> new leader's address in ZooKeeper (leader/rest_server/connection_info)",
         "rounds": runs.len(),
@@ -508,6 +589,10 @@ fn emit(
         "grant_samples_ms": granted,
         "job_running_again_p50_ms": median(&running),
         "job_running_again_samples_ms": running,
+        "max_task_overlap_ms_samples": runs.iter().map(Failover::max_task_overlap_ms).collect::<Vec<_>>(),
+        "clean_shutdown": runs.iter().all(|f| f.clean_shutdown() != Some(false)),
+        "old_leader_error_lines_samples": runs.iter().map(|f| f.old_leader_errors.len()).collect::<Vec<_>>(),
+        "old_leader_error_lines_first": runs.iter().flat_map(|f| f.old_leader_errors.first()).next(),
         "restored_from_latest_checkpoint": runs.iter().all(|f| f.restored.is_some_and(|r| r >= f.checkpoint_before)),
     });
     println!("{line}");
