@@ -196,10 +196,7 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         Fault::Kill => cluster.kill_jm(old.jm)?,
         Fault::Term => cluster.term_jm(old.jm)?,
         Fault::StepDown => {
-            let view = zkha::flink::ClusterView::new(
-                cluster.zk().clone(),
-                zkha::flink::FlinkLayout::new(cluster.options().cluster_root()),
-            );
+            let view = cluster_view(cluster);
             step_down = Some(std::thread::spawn(move || {
                 let options = zkha::StepDownOptions::default();
                 zkha::runtime::block_on(async move { view.step_down(&options).await })
@@ -290,6 +287,14 @@ pub fn fail_leader(cluster: &mut Cluster, job: &str, fault: Fault) -> Result<Fai
         exit,
         old_leader_errors,
     })
+}
+
+/// Core's view of `cluster`'s HA data, through the kit's client (what `zkha flink ...` reads).
+pub fn cluster_view(cluster: &Cluster) -> zkha::flink::ClusterView {
+    zkha::flink::ClusterView::new(
+        cluster.zk().clone(),
+        zkha::flink::FlinkLayout::new(cluster.options().cluster_root()),
+    )
 }
 
 /// Marks on `tl` the revocation JobManager `old` and the grant JobManager `new` logged.

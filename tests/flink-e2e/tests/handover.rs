@@ -7,15 +7,16 @@
 //! completed twice or went backwards, and ZooKeeper's own transaction log shows no write a
 //! JobManager made after its latch node was gone.
 //!
+//! Both also on Flink 1.20 LTS (`..._on_flink_1_20`) in `make test`.
+//!
 //! Run alone: `cargo test -p zkha-flink-e2e --test handover -- --test-threads 1`.
 
 use std::time::{Duration, Instant};
 
-use zkha::flink::{ClusterView, FlinkLayout};
 use zkha::StepDownOptions;
 use zkha_flink_e2e::cluster::Leader;
 use zkha_flink_e2e::scenario;
-use zkha_flink_e2e::{dist, logs, txnlog, Cluster, Ha, Timeline};
+use zkha_flink_e2e::{dist, logs, txnlog, Artifacts, Cluster, Ha, Timeline};
 
 /// How many times JobManager `jm` restored `job` from a checkpoint at or after `since_ms`
 /// (Flink's CheckpointCoordinator logs `Restoring job <id> from Checkpoint <n> ...`).
@@ -234,9 +235,24 @@ fn terminate_and_restart(cluster: &mut Cluster, job: &str, tl: &mut Timeline) ->
 #[test]
 fn rolling_restart_of_both_jobmanagers_resumes_the_job_once_per_hand_over() {
     let _serial = scenario::serial();
+    rolling_restart(&Artifacts::prepare(&dist::stderr).expect("artifacts"));
+}
+
+/// The same on Flink 1.20 LTS, beside the default version in `make test`.
+#[test]
+fn rolling_restart_of_both_jobmanagers_resumes_the_job_once_per_hand_over_on_flink_1_20() {
+    let _serial = scenario::serial();
+    if let Some(a) = scenario::lts_artifacts() {
+        rolling_restart(&a);
+    }
+}
+
+fn rolling_restart(artifacts: &Artifacts) {
+    eprintln!("rolling restart on {}", artifacts.describe());
     let zk = scenario::ensemble().expect("ensemble");
-    let (mut cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
-        .expect("cluster with job");
+    let (mut cluster, job) =
+        scenario::start_with_job_on(artifacts, &zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+            .expect("cluster with job");
     let mut tl =
         Timeline::start("rolling restart: each JobManager stopped (SIGTERM) and started again");
     let first = terminate_and_restart(&mut cluster, &job, &mut tl);
@@ -253,10 +269,7 @@ fn rolling_restart_of_both_jobmanagers_resumes_the_job_once_per_hand_over() {
 
 /// The step-down of a Flink cluster's leader through core, as `zkha flink step-down` does.
 fn step_down(cluster: &Cluster) -> zkha::StepDown {
-    let view = ClusterView::new(
-        cluster.zk().clone(),
-        FlinkLayout::new(cluster.options().cluster_root()),
-    );
+    let view = scenario::cluster_view(cluster);
     zkha::runtime::block_on(async move { view.step_down(&StepDownOptions::default()).await })
         .expect("step down")
 }
@@ -264,9 +277,24 @@ fn step_down(cluster: &Cluster) -> zkha::StepDown {
 #[test]
 fn step_down_moves_leadership_without_a_restart_and_back() {
     let _serial = scenario::serial();
+    step_down_there_and_back(&Artifacts::prepare(&dist::stderr).expect("artifacts"));
+}
+
+/// The same on Flink 1.20 LTS, beside the default version in `make test`.
+#[test]
+fn step_down_moves_leadership_without_a_restart_and_back_on_flink_1_20() {
+    let _serial = scenario::serial();
+    if let Some(a) = scenario::lts_artifacts() {
+        step_down_there_and_back(&a);
+    }
+}
+
+fn step_down_there_and_back(artifacts: &Artifacts) {
+    eprintln!("step-down on {}", artifacts.describe());
     let zk = scenario::ensemble().expect("ensemble");
-    let (mut cluster, job) = scenario::start_with_job(&zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
-        .expect("cluster with job");
+    let (mut cluster, job) =
+        scenario::start_with_job_on(artifacts, &zk, Ha::Zkha, 3, |_| {}, &dist::stderr)
+            .expect("cluster with job");
     let mut tl = Timeline::start("step-down there and back, no process restarted");
     let pids: Vec<Option<u32>> = (0..2).map(|jm| cluster.jm_pid(jm)).collect();
     for round in 0..2 {
