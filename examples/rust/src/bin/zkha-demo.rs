@@ -5,7 +5,9 @@
 //! cluster of two JobManagers and one TaskManager on zkha, running a checkpointing job; the
 //! leading JobManager killed with SIGKILL; and the timeline of the failover (killed at, new
 //! leader at, job running again at, restored checkpoint) next to the configured session
-//! timeout. Everything is stopped at the end, also on Ctrl-C: every JVM dies with this process
+//! timeout; then the killed JobManager started again as a standby and a planned hand-over
+//! (`zkha flink step-down`) moving leadership back without stopping anything, with its
+//! timeline. Everything is stopped at the end, also on Ctrl-C: every JVM dies with this process
 //! (parent-death signal), and the run directories are removed.
 //!
 //! On a fresh machine it first fetches Flink's jars (PyPI, about 330 MB, once) and builds the
@@ -232,6 +234,34 @@ fn flink_story(zk: &Ensemble, artifacts: &Artifacts) -> Res<()> {
     let next = cluster.wait_checkpoint(&job, f.restored, Duration::from_secs(60))?;
     say(&format!(
         "the job goes on: checkpoint {next} completed under the new leader"
+    ));
+
+    step(&format!(
+        "starting JobManager {} again: it joins as a standby",
+        f.old_leader + 1
+    ));
+    cluster.restart_jm(f.old_leader)?;
+    cluster.wait_standby(f.old_leader, Duration::from_secs(120))?;
+    cluster.wait_checkpoint(&job, Some(next), Duration::from_secs(60))?;
+    say("both JobManagers contend again");
+    step(&format!(
+        "planned hand-over before host maintenance: `zkha flink step-down` moves leadership off JobManager {} without stopping it",
+        f.new_leader + 1
+    ));
+    let s = scenario::fail_leader(&mut cluster, &job, Fault::StepDown)?;
+    step("timeline");
+    print!("{}", s.timeline);
+    say(&format!(
+        "step-down: JobManager {} leads {:.0} ms after the request (its grant), the job runs again after {:.2} s, restored from checkpoint {};",
+        s.new_leader + 1,
+        s.granted_after.unwrap_or(s.leader_after).as_secs_f64() * 1000.0,
+        s.running_after.as_secs_f64(),
+        s.restored.map_or("none".into(), |r| r.to_string())
+    ));
+    say(&format!(
+        "           JobManager {} is still running, now a standby (pid {})",
+        s.old_leader + 1,
+        cluster.jm_pid(s.old_leader).unwrap_or(0)
     ));
     drop(cluster);
     Ok(())
