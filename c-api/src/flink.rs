@@ -74,7 +74,9 @@ where
 /// ZKHA_STATUS_INVALID_ARGUMENT, nothing written, when there is no standby, or when the leader
 /// or the next contender is not a zkha contender (Curator, Flink's built-in HA) unless `force`;
 /// ZKHA_STATUS_NO_NODE with no contender; ZKHA_STATUS_TIMEOUT if the hand-over did not finish
-/// in time. `*out_json` (may be NULL) receives the report (see `zkha_flink_step_down`).
+/// in time (`timeout_ms` 0 sends the request and returns it at once; the hand-over goes on),
+/// every error after the request saying that it was sent. `*out_json` (may be NULL) receives
+/// the report (see `zkha_flink_step_down`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zkha_step_down(
     client: *const zkha_client,

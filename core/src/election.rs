@@ -786,11 +786,23 @@ async fn run_pass(
                     .run(s, &node, async |zk| zk.check_stat(&node).await)
                     .await
             ) {
-                Some(st) if st.ephemeral_owner == s.id => st,
+                // A node whose data someone set (version > 0: zkha never writes its own) was
+                // asked to step down before it led: give up the place, join again.
+                Some(st) if st.ephemeral_owner == s.id && st.version == 0 => st,
                 _ => return Pass::Rejoin,
             };
             grant(sh, s, &node, &stat);
-            return lead(sh, s, &node, states, close, client_closing, strict).await;
+            return lead(
+                sh,
+                s,
+                &node,
+                stat.version,
+                states,
+                close,
+                client_closing,
+                strict,
+            )
+            .await;
         }
         // Watch only the predecessor. If it vanished between listing and watching, the watch
         // call says so and we list again at once (no livelock, CURATOR-645). Our own node is
@@ -848,6 +860,9 @@ async fn run_pass(
                         return Pass::Rejoin;
                     }
                     zk::EventType::Session if ev.session_state.is_terminated() => return Pass::SessionGone,
+                    // Asked to step down while waiting (the request raced a hand-over): go
+                    // to the end of the queue, as a leader would.
+                    zk::EventType::NodeDataChanged => return Pass::Rejoin,
                     _ => break Woke::ListAgain,
                 },
                 evidence = &mut link => break Woke::Evidence(evidence),
@@ -866,21 +881,26 @@ async fn run_pass(
             // (ZooKeeper tells a session's watches in order: a deletion of our node that came
             // first is ready now). So lead at once, without listing again (one round trip less
             // than Curator's hand-over); anything uncertain takes the normal path.
-            let own_gone = match crate::child_view::poll_now(&mut own_fired) {
-                None => false,
-                Some(ev) => {
-                    ev.event_type == zk::EventType::NodeDeleted
-                        || (ev.event_type == zk::EventType::Session
-                            && ev.session_state.is_terminated())
-                }
-            };
-            let own = own_stat.filter(|st| st.ephemeral_owner == s.id);
+            // Any event of our own node (deleted, data set: asked to step down) takes the
+            // normal path.
+            let own_gone = crate::child_view::poll_now(&mut own_fired).is_some();
+            let own = own_stat.filter(|st| st.ephemeral_owner == s.id && st.version == 0);
             if let Some(st) =
                 own.filter(|_| !own_gone && inner.is_current(s) && lease_holds(inner, s))
             {
                 drop(_status);
                 grant(sh, s, &node, &st);
-                return lead(sh, s, &node, states, close, client_closing, strict).await;
+                return lead(
+                    sh,
+                    s,
+                    &node,
+                    st.version,
+                    states,
+                    close,
+                    client_closing,
+                    strict,
+                )
+                .await;
             }
         }
         if let Woke::Evidence(evidence) = woke {
@@ -901,10 +921,12 @@ async fn run_pass(
 /// Leading: watch our own node and the connection; revoke on deletion, lease end, expiry,
 /// (strict) suspension, or close. Connection states are handled while any request of ours is
 /// in flight too, so a revocation is never delayed by a request stuck in a disconnect.
+#[allow(clippy::too_many_arguments)]
 async fn lead(
     sh: &Arc<Shared>,
     s: &Arc<Session>,
     node: &str,
+    granted_version: i32,
     states: &mut EventStream<ConnectionState>,
     close: &mut watch::Receiver<bool>,
     client_closing: &mut watch::Receiver<bool>,
@@ -960,12 +982,18 @@ async fn lead(
                 continue;
             }
         };
-        if stat.is_none() {
+        let Some(stat) = stat else {
             revoke(sh, RevokeReason::NodeDeleted);
             return Pass::Rejoin;
-        }
+        };
         if revoked {
             // Reconnected after the lease ran out: give up the node, join again.
+            return Pass::Rejoin;
+        }
+        if stat.version != granted_version {
+            // Its data was set between the grant and this watch: a step-down request whose
+            // event came before the watch (and our fence no longer passes).
+            revoke(sh, RevokeReason::StepDown);
             return Pass::Rejoin;
         }
         let fired = watcher.changed();

@@ -9,15 +9,18 @@
 //! node's version, and every fenced write of the leader checks its node at the version of its
 //! grant: from the moment the request is written the old leader's writes fail, before it has
 //! even heard of it. So the hand-over is ordered (the old leader revokes before its node goes)
-//! and never has two leaders writing.
+//! and the two leaders' ZooKeeper writes never overlap. A contender asked before it leads
+//! gives up its place too (see [`crate::election`]).
 //!
 //! Refused, with nothing written, when there is no contender, when there is no standby (the
 //! leader would lead again at once), when the leader is not a zkha contender (a Flink built-in
 //! HA JobManager or another Curator LeaderLatch: it does not watch its own node), and when the
 //! next contender is not a zkha contender (it would lead without fenced writes, and could not
-//! be asked to step down again). `force` overrides the last two: a leader that is not zkha has
-//! its node deleted, and then leads on beside its successor until its session ends, so force
-//! that only for a leader known to be gone.
+//! be asked to step down again). `force` overrides the last two, and then the leader's node is
+//! deleted rather than asked: Curator's latch lists the queue again only when its predecessor
+//! is deleted (a data change uses up its one-shot watch and strands it). A leader that is not
+//! zkha then leads on beside its successor until its session ends, so force that only for a
+//! leader known to be gone; a zkha leader revokes when it sees the deletion.
 
 use std::time::{Duration, Instant};
 
@@ -214,6 +217,11 @@ impl Client {
             )));
         }
         let forced = !leader.zkha || !successor.zkha;
+        // Ask (a versioned setData) only when both are zkha's. Curator's latch re-lists only
+        // when its predecessor is deleted: a data change would use up its one-shot watch and
+        // leave it waiting for good. So a Curator successor (forced) is handed over to by
+        // deleting the leader's node, as is a Curator leader (it does not watch its node).
+        let ask = leader.zkha && successor.zkha;
         let node = path::join(&latch, &leader.node);
         let mut report = StepDown {
             latch_path: latch.clone(),
@@ -221,7 +229,7 @@ impl Client {
             successor: successor.clone(),
             new_leader: None,
             forced,
-            how: if leader.zkha { "asked" } else { "deleted" }.to_string(),
+            how: if ask { "asked" } else { "deleted" }.to_string(),
             released_ms: None,
             new_leader_ms: None,
             timeline: Vec::new(),
@@ -237,42 +245,101 @@ impl Client {
             )
         })?;
         let sent = Instant::now();
-        if leader.zkha {
-            self.set_data(&node, &data, Some(stat.version)).await?;
-            report.mark(
+        let request = if ask {
+            self.set_data(&node, &data, Some(stat.version))
+                .await
+                .map(|_| ())
+        } else {
+            self.delete(&node, Some(stat.version)).await
+        };
+        report.mark(
+            if ask {
                 format!(
                     "asked the leader {} to step down (its latch node rewritten at version {}: \
                      its fenced writes fail from here)",
                     leader.name(),
                     stat.version
-                ),
-                sent,
-            );
-        } else {
-            self.delete(&node, Some(stat.version)).await?;
-            report.mark(
+                )
+            } else if leader.zkha {
+                format!(
+                    "forced: deleted the latch node of the leader {} (its successor is not zkha \
+                     and hears only a deletion); it revokes when it sees the deletion",
+                    leader.name()
+                )
+            } else {
                 format!(
                     "forced: deleted the latch node of the leader {}, which is not zkha and \
                      may lead on until its session ends",
                     leader.name()
-                ),
-                sent,
-            );
+                )
+            },
+            sent,
+        );
+        match request {
+            Ok(()) => {
+                report.mark("request acknowledged by ZooKeeper", Instant::now());
+            }
+            Err(e) if !e.kind().outcome_unknown() => {
+                return Err(Error::new(
+                    e.kind(),
+                    format!(
+                        "step-down on {latch}: the request to {} was refused and nothing \
+                         changed (the queue changed meanwhile; look again before retrying): {e}",
+                        leader.name()
+                    ),
+                ))
+            }
+            Err(e) => {
+                // Sent, answer lost: applied if the node is gone or its version moved.
+                match self.get_data(&node).await {
+                    Ok(Some((_, now))) if now.version == stat.version => {
+                        return Err(Error::new(
+                            e.kind(),
+                            format!(
+                                "step-down on {latch}: the request to {} was not applied ({e}); \
+                                 nothing changed",
+                                leader.name()
+                            ),
+                        ))
+                    }
+                    Ok(_) => {
+                        report.mark(
+                            format!("request applied (checked after: {e})"),
+                            Instant::now(),
+                        );
+                    }
+                    Err(e2) => {
+                        return Err(Error::new(
+                            e2.kind(),
+                            format!(
+                                "step-down on {latch}: whether the request to {} was applied is \
+                             unknown ({e}; then {e2}); check who leads before asking again",
+                                leader.name()
+                            ),
+                        ))
+                    }
+                }
+            }
         }
-        report.mark("request acknowledged by ZooKeeper", Instant::now());
         let deadline = deadline_after(options.timeout);
         let mut events = children.events();
         let mut released = false;
         loop {
             let listing = match tokio::time::timeout_at(deadline, events.next()).await {
                 Ok(Some(NodeChildren::Present(c))) => c,
-                Ok(Some(NodeChildren::Empty)) => Vec::new(),
-                Ok(None) => return Err(Error::closed("step-down: the queue watch")),
+                // No latch, or the connection in doubt: nothing to conclude; wait for a listing.
+                Ok(Some(NodeChildren::Empty)) => continue,
+                Ok(None) => {
+                    return Err(Error::closed(&format!(
+                        "step-down on {latch} (the request was sent): the queue watch"
+                    )))
+                }
                 Err(_) => {
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!(
-                            "step-down on {latch}: {} within {:?}; timeline:\n{}",
+                            "step-down on {latch}: the request was sent, but {} within {:?}; \
+                             timeline:\n{}",
                             if released {
                                 "no new leader"
                             } else {
@@ -299,8 +366,19 @@ impl Client {
                 continue;
             }
             let first = queue::sorted(&listing, &["latch-"]).into_iter().next();
-            if let Some((_, first)) = first {
-                let stat_data = self.get_data(&path::join(&latch, &first)).await?;
+            if let Some((_, first)) = first.filter(|(_, f)| *f != leader.node) {
+                let stat_data = self
+                    .get_data(&path::join(&latch, &first))
+                    .await
+                    .map_err(|e| {
+                        Error::new(
+                            e.kind(),
+                            format!(
+                                "step-down on {latch}: the leader released, then reading the \
+                                 new first contender failed: {e}"
+                            ),
+                        )
+                    })?;
                 let Some((d, st)) = stat_data else { continue };
                 let p = Participant::of(&first, &d, &st);
                 let what = if p.node == successor.node {

@@ -142,8 +142,9 @@ class Cluster:
 
     def step_down(self, force: bool = False, timeout: float = 30.0) -> dict[str, Any]:
         """Makes the leading JobManager hand over to a standby without a restart and waits
-        (up to ``timeout`` seconds) until the standby leads and has published its REST
-        address; the report with its ``timeline`` (see :meth:`zkha.Client.step_down`).
+        (up to ``timeout`` seconds) until the standby leads (first in the queue), then for
+        its REST address (a timeline line says so if it did not come in time) and the old
+        leader's rejoin; the report with its ``timeline`` (see :meth:`zkha.Client.step_down`).
         Refused without a standby, or when the leader or the next contender is a Flink
         built-in HA JobManager, unless ``force``."""
         report: dict[str, Any] = json.loads(self._view.step_down_json(force, timeout))

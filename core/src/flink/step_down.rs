@@ -29,7 +29,8 @@ impl ClusterView {
         let before = self.leader("rest_server").await?;
         let started = Instant::now();
         let mut report = client.step_down(&latch, options).await?;
-        let deadline = deadline_after(options.timeout.saturating_sub(started.elapsed()));
+        let left = options.timeout.saturating_sub(started.elapsed());
+        let deadline = deadline_after(left);
         // The new leader's REST address, published once its components confirmed leadership
         // (waited for only if the old leader had published one: an election that is not a
         // Flink cluster's has none).
@@ -61,8 +62,8 @@ impl ClusterView {
         if !seen {
             report.mark(
                 format!(
-                    "the new leader did not publish its REST address within {:?}",
-                    options.timeout
+                    "the new leader did not publish its REST address within {left:?} (what was \
+                     left of the timeout)"
                 ),
                 Instant::now(),
             );
@@ -71,7 +72,8 @@ impl ClusterView {
         let old = &report.leader;
         if old.zkha && !old.participant_id.is_empty() {
             let mut events = queue.events();
-            let until = deadline_after(REJOIN_WAIT);
+            let until =
+                deadline_after(REJOIN_WAIT.min(options.timeout.saturating_sub(started.elapsed())));
             'wait: while let Ok(Some(c)) = tokio::time::timeout_at(until, events.next()).await {
                 let at = Instant::now();
                 let NodeChildren::Present(children) = c else {
@@ -82,7 +84,11 @@ impl ClusterView {
                     .filter(|n| **n != old.node && liveness::is_zkha_latch(n))
                 {
                     let node = path::join(&latch, name);
-                    if let Some((data, _)) = client.get_data(&node).await? {
+                    // Best effort: the hand-over is done; a failed read ends the wait.
+                    let Ok(read) = client.get_data(&node).await else {
+                        break 'wait;
+                    };
+                    if let Some((data, _)) = read {
                         if data == old.participant_id.as_bytes() {
                             let what = format!(
                                 "the old leader {} joined again as a standby ({name})",
