@@ -85,9 +85,7 @@ pub fn fatal_errors(path: &Path, since_ms: u64) -> Vec<String> {
     events(path)
         .into_iter()
         .filter(|l| l.epoch_ms >= since_ms)
-        .filter(|l| {
-            l.text.contains("Fatal error") || l.text.contains("FATAL") || l.text.contains("fatal")
-        })
+        .filter(|l| l.text.contains("Fatal error") || l.text.contains("FATAL"))
         .map(|l| l.text)
         .collect()
 }

@@ -162,12 +162,14 @@ pub struct Failover {
 
 impl Failover {
     /// The longest time an old attempt ran beside the new one (ms; `None` if one never
-    /// ended; 0 with no overlap data).
+    /// ended, or if the TaskManager's log told of no attempt before and after: no data).
     pub fn max_task_overlap_ms(&self) -> Option<i64> {
+        if self.task_overlaps.is_empty() {
+            return None;
+        }
         self.task_overlaps
             .iter()
             .try_fold(i64::MIN, |m, (_, o)| o.map(|o| m.max(o)))
-            .map(|m| if m == i64::MIN { 0 } else { m })
     }
 
     /// SIGTERM: exited 143 with no fatal error in the log; `None` for other faults.

@@ -100,8 +100,10 @@ fn assert_transaction_log(
                 || (latch.starts_with(&format!("{p}/")) && o.op != txnlog::op::DELETE)
         })
     };
-    // The live latch nodes: sequence -> owning session.
+    // The live latch nodes: sequence -> owning session; and those asked to step down (a
+    // setData of the node: from then on its owner's writes are fenced out).
     let mut queue: std::collections::BTreeMap<u64, i64> = Default::default();
+    let mut asked: std::collections::BTreeSet<u64> = Default::default();
     let (mut violations, mut releases, mut checked) = (Vec::new(), 0usize, 0usize);
     for t in &txns {
         let writes: Vec<&txnlog::TxnOp> = t.writes().collect();
@@ -110,7 +112,10 @@ fn assert_transaction_log(
             && !writes.iter().all(|o| is_latch(o))
         {
             checked += 1;
-            let leads = queue.values().next() == Some(&t.session);
+            let leads = queue
+                .iter()
+                .next()
+                .is_some_and(|(seq, owner)| *owner == t.session && !asked.contains(seq));
             let release = writes.iter().all(|o| {
                 o.op == txnlog::op::DELETE
                     && o.path.as_deref().is_some_and(|p| p.contains("/locks/"))
@@ -131,6 +136,9 @@ fn assert_transaction_log(
                 }
                 txnlog::op::DELETE => {
                     queue.remove(&seq);
+                }
+                txnlog::op::SET_DATA => {
+                    asked.insert(seq);
                 }
                 _ => {}
             }
@@ -162,6 +170,10 @@ fn assert_transaction_log(
     assert!(
         checked > 0,
         "no JobManager write found in the transaction log"
+    );
+    assert!(
+        !ids.is_empty(),
+        "no checkpoint entry of job {job} found under {prefix}"
     );
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),

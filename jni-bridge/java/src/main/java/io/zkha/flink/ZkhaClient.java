@@ -28,7 +28,6 @@ import org.slf4j.LoggerFactory;
 final class ZkhaClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ZkhaClient.class);
 
-    /** How long the JVM may fail to ping before zkha gives up leadership; default: the session timeout. 0 disables. */
     /**
      * When a JobManager leaves the election at shutdown: {@code after-components} (Flink's
      * order: when it closes its HA services, after its components stopped; the default, chosen
@@ -39,6 +38,7 @@ final class ZkhaClient implements AutoCloseable {
             ConfigOptions.key("high-availability.zkha.release-at-shutdown").stringType()
                     .defaultValue("after-components");
 
+    /** How long the JVM may fail to ping before zkha gives up leadership; default: the session timeout. 0 disables. */
     static final ConfigOption<Duration> WATCHDOG_TIMEOUT =
             ConfigOptions.key("high-availability.zkha.watchdog.timeout").durationType().noDefaultValue();
 
