@@ -20,6 +20,28 @@ fn set(path: &str, data: &str) -> Op {
     }
 }
 
+/// The participant ids queued on `latch`, in queue order (after a sync).
+async fn queue_ids(tool: &zkha::Client, latch: &str) -> Vec<Vec<u8>> {
+    tool.sync(latch).await.unwrap();
+    tool.contenders(latch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.data)
+        .collect()
+}
+
+/// The reason of the next revocation `events` tell of (within 5 s).
+async fn next_revocation(events: &mut zkha::EventStream<ElectionEvent>) -> RevokeReason {
+    loop {
+        match events.next_timeout(Duration::from_secs(5)).await {
+            Some(ElectionEvent::Revoked { reason }) => return reason,
+            Some(_) => continue,
+            None => panic!("no revocation within 5 s"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_asked_to_step_down_hands_over_and_queues_behind_its_successor() {
     let zk = shared();
@@ -66,13 +88,7 @@ async fn a_leader_asked_to_step_down_hands_over_and_queues_behind_its_successor(
     assert!(report.released_ms.is_some() && report.new_leader_ms.is_some());
 
     // The old leader was told why, and its grant's fence no longer passes.
-    let revoked = loop {
-        match a_events.next_timeout(Duration::from_secs(5)).await {
-            Some(ElectionEvent::Revoked { reason }) => break reason,
-            Some(_) => continue,
-            None => panic!("a was not revoked"),
-        }
-    };
+    let revoked = next_revocation(&mut a_events).await;
     assert_eq!(revoked, RevokeReason::StepDown);
     let stale = fence.multi(vec![set(&data, "a after")]).await.unwrap_err();
     assert_eq!(stale.kind(), ErrorKind::NotLeader, "{stale}");
@@ -90,14 +106,7 @@ async fn a_leader_asked_to_step_down_hands_over_and_queues_behind_its_successor(
         a.node().is_some_and(|n| !n.ends_with(&report.leader.node))
     })
     .await;
-    tool.sync(&latch).await.unwrap();
-    let ids: Vec<Vec<u8>> = tool
-        .contenders(&latch)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| x.data)
-        .collect();
+    let ids = queue_ids(&tool, &latch).await;
     assert_eq!(ids, [b"b".to_vec(), b"c".to_vec(), b"a".to_vec()]);
     assert!(!a.has_leadership() && !c.has_leadership());
 
@@ -229,13 +238,7 @@ async fn step_down_refuses_a_curator_leader_or_successor_unless_forced() {
     assert!(report.forced && !report.successor.zkha);
     peer.expect("GRANTED", Duration::from_secs(5)).unwrap();
     assert!(!b.has_leadership());
-    let revoked = loop {
-        match b_events.next_timeout(Duration::from_secs(5)).await {
-            Some(ElectionEvent::Revoked { reason }) => break reason,
-            Some(_) => continue,
-            None => panic!("b was not revoked"),
-        }
-    };
+    let revoked = next_revocation(&mut b_events).await;
     assert_eq!(revoked, RevokeReason::NodeDeleted);
     peer.kill();
 }
@@ -266,14 +269,7 @@ async fn a_contender_asked_while_waiting_joins_again_at_the_end() {
         b.node().is_some_and(|n| n != asked)
     })
     .await;
-    tool.sync(&latch).await.unwrap();
-    let ids: Vec<Vec<u8>> = tool
-        .contenders(&latch)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| x.data)
-        .collect();
+    let ids = queue_ids(&tool, &latch).await;
     assert_eq!(ids, [b"a".to_vec(), b"c".to_vec(), b"b".to_vec()]);
     a.close().await;
     c.wait_for_leadership(Duration::from_secs(5)).await.unwrap();
