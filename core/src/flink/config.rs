@@ -55,6 +55,7 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.metrics.port",
     "high-availability.zkha.metrics.host",
     "high-availability.zkha.release-at-shutdown",
+    "high-availability.zkha.config.version",
 ];
 
 /// A Flink configuration as flat `key -> value` strings.
@@ -147,6 +148,12 @@ impl FlinkConfig {
                 .collect(),
             source: "the Flink configuration".into(),
         }
+    }
+
+    /// The same keys, naming `source` in errors (a file, or a part of a stored document).
+    pub fn with_source(mut self, source: &str) -> FlinkConfig {
+        self.source = source.to_string();
+        self
     }
 
     /// The raw value of `key`.
@@ -376,6 +383,13 @@ impl FlinkConfig {
         let bad = |key: &str, v: &str, why: String| {
             Error::config(format!("{}: {key}: {v:?} {why}", self.source))
         };
+        // Written by `zkha flink config pull`; the plugin publishes it (drift).
+        let key = "high-availability.zkha.config.version";
+        if let Some(v) = self.get(key) {
+            if v.trim().parse::<u64>().is_err() {
+                return Err(bad(key, v, "is not a configuration version (a number)".into()));
+            }
+        }
         // Read by the plugin's leader election driver; checked here, so a typo fails the start.
         let key = "high-availability.zkha.release-at-shutdown";
         match self.get(key).map(str::trim) {

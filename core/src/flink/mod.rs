@@ -2,6 +2,7 @@
 //! built-in ZooKeeper HA writes, so zkha and Flink's own JobManagers can share a cluster.
 
 pub mod config;
+pub mod config_store;
 pub mod connection_info;
 pub mod layout;
 mod security;

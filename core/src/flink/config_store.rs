@@ -1,0 +1,855 @@
+//! Central configuration of a Flink cluster in ZooKeeper (`zkha flink config ...`): one
+//! versioned document per cluster — the base configuration, per-role overlays (`jobmanager`,
+//! `taskmanager`) and per-host overlays — written compare-and-set on its version, with the last
+//! versions kept (author, time, change note) for history, diff and rollback.
+//!
+//! Layout, beside the cluster's HA data rather than in it (Flink's cleanup of a finished
+//! cluster deletes `<path.root>/<cluster-id>` recursively, with built-in HA and zkha alike; the
+//! configuration must outlive it): `<path.root>/zkha-config/<cluster-id>/`
+//!
+//! - `current`: the current document (JSON), whose znode version is the compare-and-set;
+//! - `versions/<%010d>`: the document of each kept version (the current one included);
+//! - `running/<role>@<host>:<pid>`: ephemeral, the version each JobManager and TaskManager
+//!   started with ([`ConfigStore::publish_running`], for drift).
+//!
+//! Secrets are stored as references, `${env:NAME}` or `${file:/path}`, which [`resolve`]
+//! replaces on the host that pulls; a key that looks secret (its name contains `password`,
+//! `secret` or `token`, or another marker given) with a value in clear is refused unless
+//! forced. Bad input is refused before anything is written, naming the key or the file.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::FlinkConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fence::{Fence, Op};
+use crate::session::{Client, NodeMode};
+use crate::{path, runtime};
+
+/// How many versions are kept by default.
+pub const DEFAULT_KEEP: usize = 20;
+
+/// Key-name markers of values that must not be stored in clear.
+pub const SECRET_MARKERS: &[&str] = &["password", "secret", "token"];
+
+/// The roles a Flink process has.
+pub const ROLES: &[&str] = &["jobmanager", "taskmanager"];
+
+/// The configuration file format of a document's base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Flink 2.x `config.yaml` (standard YAML).
+    ConfigYaml,
+    /// The legacy `flink-conf.yaml` (`key: value` lines).
+    FlinkConfYaml,
+}
+
+impl Format {
+    /// The format of a file named `name` (`flink-conf.yaml`: legacy; anything else: YAML).
+    pub fn of_file(name: &str) -> Format {
+        if name.ends_with("flink-conf.yaml") {
+            Format::FlinkConfYaml
+        } else {
+            Format::ConfigYaml
+        }
+    }
+
+    /// The file name Flink reads in this format.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::ConfigYaml => "config.yaml",
+            Format::FlinkConfYaml => "flink-conf.yaml",
+        }
+    }
+}
+
+/// A part of the document: the base or an overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// The base configuration.
+    Base,
+    /// The overlay of a role (`jobmanager`, `taskmanager`).
+    Role(String),
+    /// The overlay of a host.
+    Host(String),
+}
+
+impl Part {
+    /// `base`, `role:<role>` or `host:<host>`.
+    pub fn name(&self) -> String {
+        match self {
+            Part::Base => "base".into(),
+            Part::Role(r) => format!("role:{r}"),
+            Part::Host(h) => format!("host:{h}"),
+        }
+    }
+
+    /// Checks a role or host name.
+    fn validate(&self) -> Result<()> {
+        match self {
+            Part::Base => Ok(()),
+            Part::Role(r) if ROLES.contains(&r.as_str()) => Ok(()),
+            Part::Role(r) => Err(Error::invalid(format!(
+                "unknown role {r:?}: one of {}",
+                ROLES.join(", ")
+            ))),
+            Part::Host(h)
+                if !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) =>
+            {
+                Ok(())
+            }
+            Part::Host(h) => Err(Error::invalid(format!(
+                "bad host name {h:?}: letters, digits, '.', '-' and '_' only"
+            ))),
+        }
+    }
+}
+
+/// One version of a cluster's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDocument {
+    /// The version (1 for the first push; every push and rollback adds one).
+    pub version: u64,
+    /// Who pushed it.
+    pub author: String,
+    /// When (epoch milliseconds).
+    pub time_ms: u64,
+    /// The change note.
+    pub note: String,
+    /// What the push changed: `base`, `role:<r>`, `host:<h>`, `rollback to <v>`.
+    pub changed: String,
+    /// The base's format.
+    pub format: Format,
+    /// The base configuration, as pushed (byte for byte).
+    pub base: String,
+    /// Role overlays, as pushed.
+    pub roles: BTreeMap<String, String>,
+    /// Host overlays, as pushed.
+    pub hosts: BTreeMap<String, String>,
+}
+
+impl ConfigDocument {
+    /// The text of `part` (None if that overlay is not set).
+    pub fn part(&self, part: &Part) -> Option<&str> {
+        match part {
+            Part::Base => Some(&self.base),
+            Part::Role(r) => self.roles.get(r).map(String::as_str),
+            Part::Host(h) => self.hosts.get(h).map(String::as_str),
+        }
+    }
+
+    /// The effective configuration of a process of `role` on `host`: the base, then the
+    /// role's overlay, then the host's, a later key replacing an earlier one. References are
+    /// left as they are ([`resolve`] replaces them).
+    pub fn effective(
+        &self,
+        role: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut out = parse(&self.base, self.format, "the base")?;
+        if let Some(text) = role.and_then(|r| self.roles.get(r)) {
+            out.extend(parse(
+                text,
+                Format::ConfigYaml,
+                &format!("the {} overlay", role.unwrap_or("")),
+            )?);
+        }
+        if let Some(text) = host.and_then(|h| self.hosts.get(h)) {
+            out.extend(parse(
+                text,
+                Format::ConfigYaml,
+                &format!("the overlay of host {}", host.unwrap_or("")),
+            )?);
+        }
+        Ok(out)
+    }
+}
+
+/// A kept version, as the history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: u64,
+    /// Who pushed it.
+    pub author: String,
+    /// When (epoch ms).
+    pub time_ms: u64,
+    /// The change note.
+    pub note: String,
+    /// What it changed.
+    pub changed: String,
+}
+
+/// How a key differs between two configurations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyChange {
+    /// The key.
+    pub key: String,
+    /// Its value before (None: absent).
+    pub before: Option<String>,
+    /// Its value after (None: absent).
+    pub after: Option<String>,
+}
+
+/// The keys whose values differ between `a` and `b`, sorted.
+pub fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<KeyChange> {
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| KeyChange {
+            key: k.clone(),
+            before: a.get(k).cloned(),
+            after: b.get(k).cloned(),
+        })
+        .collect()
+}
+
+/// How to push.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Who pushes (recorded with the version).
+    pub author: String,
+    /// The change note.
+    pub note: String,
+    /// Store values of secret-looking keys in clear anyway.
+    pub allow_secrets: bool,
+    /// Key-name markers of secret keys (default [`SECRET_MARKERS`]).
+    pub secret_markers: Vec<String>,
+    /// Push only if the current version is this one (None: the version read just before).
+    pub expected_version: Option<u64>,
+}
+
+impl PushOptions {
+    /// Options for `author` with `note`.
+    pub fn new(author: impl Into<String>, note: impl Into<String>) -> PushOptions {
+        PushOptions {
+            author: author.into(),
+            note: note.into(),
+            allow_secrets: false,
+            secret_markers: SECRET_MARKERS.iter().map(|s| s.to_string()).collect(),
+            expected_version: None,
+        }
+    }
+}
+
+/// Parses a configuration text in `format` into flat keys, naming `what` in errors.
+pub fn parse(text: &str, format: Format, what: &str) -> Result<BTreeMap<String, String>> {
+    let c = match format {
+        Format::ConfigYaml => FlinkConfig::parse_yaml(text, what)?,
+        Format::FlinkConfYaml => FlinkConfig::parse_legacy(text, what),
+    };
+    Ok(c.entries()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// True if `value` is wholly a reference (`${env:NAME}` or `${file:/path}`).
+fn is_reference(value: &str) -> bool {
+    let v = value.trim();
+    (v.starts_with("${env:") || v.starts_with("${file:"))
+        && v.ends_with('}')
+        && v.matches("${").count() == 1
+}
+
+/// Checks a part's text before it is stored: it parses; the values of the keys zkha knows
+/// (the ZooKeeper HA keys and zkha's own) are well-formed; no secret-looking key has a value
+/// in clear (unless allowed); references are well-formed. Returns the flat keys.
+pub fn check(
+    text: &str,
+    format: Format,
+    what: &str,
+    options: &PushOptions,
+) -> Result<BTreeMap<String, String>> {
+    let keys = parse(text, format, what)?;
+    // The keys zkha reads, checked as zkha reads them at start-up (values that are references
+    // are checked once resolved, where they are pulled).
+    let known: Vec<(String, String)> = keys
+        .iter()
+        .filter(|(k, v)| {
+            (k.starts_with("high-availability.zookeeper.")
+                || k.starts_with("high-availability.zkha.")
+                || k.as_str() == "high-availability.cluster-id")
+                && !is_reference(v)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !known.is_empty() {
+        let mut probe = known;
+        if !keys.contains_key("high-availability.zookeeper.quorum") {
+            probe.push((
+                "high-availability.zookeeper.quorum".into(),
+                "localhost:2181".into(),
+            ));
+        }
+        let c = FlinkConfig::from_pairs(probe).with_source(what);
+        c.check_keys()?;
+        match c.client_options() {
+            Ok(_) => {}
+            // Files the keys name (key stores, keytabs) are read on the hosts that use them.
+            Err(e) if e.kind() == ErrorKind::Io => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for (k, v) in &keys {
+        if v.contains("${") && !is_reference(v) {
+            return Err(Error::config(format!(
+                "{what}: {k}: {v:?} is not a reference: write ${{env:NAME}} or ${{file:/path}} alone as the value"
+            )));
+        }
+        let lower = k.to_ascii_lowercase();
+        if !options.allow_secrets
+            && !is_reference(v)
+            && !v.trim().is_empty()
+            && options
+                .secret_markers
+                .iter()
+                .any(|m| lower.contains(&m.to_ascii_lowercase()))
+        {
+            return Err(Error::config(format!(
+                "{what}: {k} looks secret and its value is in clear: store a reference \
+                 (${{env:NAME}} or ${{file:/path}}, resolved where the configuration is pulled) \
+                 or force it"
+            )));
+        }
+    }
+    Ok(keys)
+}
+
+/// Replaces every reference in `config` with what it names on this host: `${env:NAME}` the
+/// environment variable, `${file:/path}` the file's content (a final newline dropped). An
+/// unset variable or an unreadable file fails naming the key and the variable or file.
+pub fn resolve(config: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in config {
+        let value = if is_reference(v) {
+            let inner = &v.trim()[2..v.trim().len() - 1];
+            if let Some(name) = inner.strip_prefix("env:") {
+                std::env::var(name).map_err(|_| {
+                    Error::config(format!(
+                        "{k}: the environment variable {name} (${{env:{name}}}) is not set on this host"
+                    ))
+                })?
+            } else {
+                let file = inner.strip_prefix("file:").unwrap_or(inner);
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("{k}: cannot read {file} (${{file:{file}}}): {e}"),
+                    )
+                })?;
+                text.strip_suffix('\n').unwrap_or(&text).to_string()
+            }
+        } else {
+            v.clone()
+        };
+        out.insert(k.clone(), value);
+    }
+    Ok(out)
+}
+
+/// `config` as a Flink `config.yaml` (one `key: 'value'` line per key, sorted; a comment
+/// naming the version first): what Flink 2.x reads, and 1.20 as `flink-conf.yaml` too.
+pub fn render(config: &BTreeMap<String, String>, header: &str) -> String {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str(&format!("# {line}\n"));
+    }
+    for (k, v) in config {
+        out.push_str(&format!("{k}: '{}'\n", v.replace('\'', "''")));
+    }
+    out
+}
+
+/// The key a pulled configuration carries its version in (the plugin publishes it).
+pub const VERSION_KEY: &str = "high-availability.zkha.config.version";
+
+/// A process running with a configuration version ([`ConfigStore::status`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    /// `jobmanager` or `taskmanager`.
+    pub role: String,
+    /// Its host.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The configuration version it started with.
+    pub version: u64,
+    /// When it started (epoch ms).
+    pub started_ms: u64,
+}
+
+/// A running process in the status, with how its configuration differs from the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessStatus {
+    /// The process.
+    #[serde(flatten)]
+    pub running: Running,
+    /// True if it started with an older version than the current one.
+    pub stale: bool,
+    /// The keys of its effective configuration that the current version changes (empty
+    /// when current, or when its version is no longer kept: see `known`).
+    pub differs: Vec<KeyChange>,
+    /// False if its version is no longer kept (the keys cannot be compared).
+    pub known: bool,
+}
+
+/// A cluster's configuration in ZooKeeper.
+#[derive(Clone)]
+pub struct ConfigStore {
+    client: Client,
+    base: String,
+    keep: usize,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl ConfigStore {
+    /// The store at `base` (namespace-relative), keeping the last `keep` versions.
+    pub fn new(client: Client, base: impl Into<String>, keep: usize) -> ConfigStore {
+        ConfigStore {
+            client,
+            base: base.into().trim_end_matches('/').to_string(),
+            keep: keep.max(1),
+        }
+    }
+
+    /// The store of the cluster a Flink configuration names: `<path.root>/zkha-config/<cluster-id>`.
+    pub fn of_cluster(client: Client, config: &FlinkConfig) -> Result<ConfigStore> {
+        Ok(ConfigStore::new(client, store_path(config)?, DEFAULT_KEEP))
+    }
+
+    /// Where the store is.
+    pub fn path(&self) -> &str {
+        &self.base
+    }
+
+    fn at(&self, rel: &str) -> String {
+        path::join(&self.base, rel)
+    }
+
+    fn decode(&self, bytes: &[u8], what: &str) -> Result<ConfigDocument> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("{what} is not a zkha configuration document: {e}"),
+            )
+        })
+    }
+
+    /// The current document (None before the first push), with its znode version.
+    async fn read_current(&self) -> Result<Option<(ConfigDocument, i32)>> {
+        let p = self.at("current");
+        match self.client.get_data(&p).await? {
+            Some((bytes, stat)) => Ok(Some((self.decode(&bytes, &p)?, stat.version))),
+            None => Ok(None),
+        }
+    }
+
+    /// The current document (None before the first push).
+    pub async fn current(&self) -> Result<Option<ConfigDocument>> {
+        Ok(self.read_current().await?.map(|(d, _)| d))
+    }
+
+    /// The document of `version`, if it is kept.
+    pub async fn version(&self, version: u64) -> Result<Option<ConfigDocument>> {
+        let p = self.at(&format!("versions/{version:010}"));
+        match self.client.get_data(&p).await? {
+            Some((bytes, _)) => Ok(Some(self.decode(&bytes, &p)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The kept versions, newest first.
+    pub async fn history(&self) -> Result<Vec<VersionInfo>> {
+        let mut names = self
+            .client
+            .get_children(&self.at("versions"))
+            .await?
+            .unwrap_or_default();
+        names.sort();
+        names.reverse();
+        let mut out = Vec::new();
+        for n in names {
+            let Ok(v) = n.parse::<u64>() else { continue };
+            if let Some(d) = self.version(v).await? {
+                out.push(VersionInfo {
+                    version: d.version,
+                    author: d.author,
+                    time_ms: d.time_ms,
+                    note: d.note,
+                    changed: d.changed,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks `text` as `part` of the document (see [`check`]) and returns how the effective
+    /// base configuration would change (nothing is written).
+    pub async fn preview(
+        &self,
+        part: &Part,
+        text: &str,
+        format: Format,
+        options: &PushOptions,
+    ) -> Result<Vec<KeyChange>> {
+        part.validate()?;
+        let new = check(text, format, &part.name(), options)?;
+        let old = match self.current().await? {
+            Some(d) => match d.part(part) {
+                Some(t) => parse(
+                    t,
+                    if *part == Part::Base {
+                        d.format
+                    } else {
+                        Format::ConfigYaml
+                    },
+                    &part.name(),
+                )?,
+                None => BTreeMap::new(),
+            },
+            None => BTreeMap::new(),
+        };
+        Ok(diff(&old, &new))
+    }
+
+    /// Stores `text` as `part` of the document, as a new version: checked first (nothing is
+    /// written on bad input), then written compare-and-set on the version read (or
+    /// `options.expected_version`); a concurrent push makes this one fail with `BadVersion`,
+    /// naming the version that won. Returns the new document.
+    pub async fn push(
+        &self,
+        part: &Part,
+        text: &str,
+        format: Format,
+        options: &PushOptions,
+    ) -> Result<ConfigDocument> {
+        part.validate()?;
+        check(text, format, &part.name(), options)?;
+        let current = self.read_current().await?;
+        let mut doc = match &current {
+            Some((d, _)) => d.clone(),
+            None => ConfigDocument {
+                version: 0,
+                author: String::new(),
+                time_ms: 0,
+                note: String::new(),
+                changed: String::new(),
+                format,
+                base: String::new(),
+                roles: BTreeMap::new(),
+                hosts: BTreeMap::new(),
+            },
+        };
+        if current.is_none() && *part != Part::Base {
+            return Err(Error::invalid(format!(
+                "{}: push the base configuration first (an overlay needs a base)",
+                self.base
+            )));
+        }
+        match part {
+            Part::Base => {
+                doc.base = text.to_string();
+                doc.format = format;
+            }
+            Part::Role(r) => {
+                doc.roles.insert(r.clone(), text.to_string());
+            }
+            Part::Host(h) => {
+                doc.hosts.insert(h.clone(), text.to_string());
+            }
+        }
+        self.write(current, doc, part.name(), options).await
+    }
+
+    /// Removes the overlay `part` (a new version).
+    pub async fn remove_overlay(
+        &self,
+        part: &Part,
+        options: &PushOptions,
+    ) -> Result<ConfigDocument> {
+        part.validate()?;
+        let current = self.read_current().await?;
+        let Some((doc, _)) = &current else {
+            return Err(Error::new(
+                ErrorKind::NoNode,
+                format!("{}: no configuration pushed yet", self.base),
+            ));
+        };
+        let mut doc = doc.clone();
+        let removed = match part {
+            Part::Base => return Err(Error::invalid("the base cannot be removed; push another")),
+            Part::Role(r) => doc.roles.remove(r).is_some(),
+            Part::Host(h) => doc.hosts.remove(h).is_some(),
+        };
+        if !removed {
+            return Err(Error::new(
+                ErrorKind::NoNode,
+                format!("{}: no overlay {}", self.base, part.name()),
+            ));
+        }
+        self.write(current, doc, format!("removed {}", part.name()), options)
+            .await
+    }
+
+    /// Makes the kept `version` current again, as a new version whose parts are that
+    /// version's, byte for byte.
+    pub async fn rollback(&self, version: u64, options: &PushOptions) -> Result<ConfigDocument> {
+        let old = self.version(version).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoNode,
+                format!(
+                    "{}: version {version} is not kept (see the history)",
+                    self.base
+                ),
+            )
+        })?;
+        let current = self.read_current().await?;
+        self.write(current, old, format!("rollback to {version}"), options)
+            .await
+    }
+
+    /// Writes `doc` as the version after `current`, compare-and-set.
+    async fn write(
+        &self,
+        current: Option<(ConfigDocument, i32)>,
+        mut doc: ConfigDocument,
+        changed: String,
+        options: &PushOptions,
+    ) -> Result<ConfigDocument> {
+        let read = current.as_ref().map_or(0, |(d, _)| d.version);
+        if let Some(want) = options.expected_version {
+            if want != read {
+                return Err(self.conflict(want, current.as_ref().map(|(d, _)| d)));
+            }
+        }
+        doc.version = read + 1;
+        doc.author = options.author.clone();
+        doc.time_ms = now_ms();
+        doc.note = options.note.clone();
+        doc.changed = changed;
+        let bytes = serde_json::to_vec(&doc)
+            .map_err(|e| Error::invalid(format!("cannot encode the document: {e}")))?;
+        let cur = self.at("current");
+        let full = self.client.resolve(&cur)?;
+        self.client.inner().check_payload(&full, bytes.len())?;
+        if self.client.exists(&self.at("versions")).await?.is_none() {
+            self.client.put(&self.at("versions"), b"").await?;
+        }
+        let mut ops = Vec::new();
+        let fence_node = match &current {
+            Some((_, zversion)) => {
+                ops.push(Op::SetData {
+                    path: cur.clone(),
+                    data: bytes.clone(),
+                    version: Some(*zversion),
+                });
+                (cur.clone(), *zversion)
+            }
+            None => {
+                // The first push: the create of `current` fails for all but one.
+                ops.push(Op::Create {
+                    path: cur.clone(),
+                    data: bytes.clone(),
+                    mode: NodeMode::Persistent,
+                });
+                (self.at("versions"), -1)
+            }
+        };
+        ops.push(Op::Create {
+            path: self.at(&format!("versions/{:010}", doc.version)),
+            data: bytes,
+            mode: NodeMode::Persistent,
+        });
+        if doc.version > self.keep as u64 {
+            let old = doc.version - self.keep as u64;
+            if self
+                .client
+                .exists(&self.at(&format!("versions/{old:010}")))
+                .await?
+                .is_some()
+            {
+                ops.push(Op::Delete {
+                    path: self.at(&format!("versions/{old:010}")),
+                    version: None,
+                });
+            }
+        }
+        let fence = version_fence(&self.client, &fence_node.0, fence_node.1).await?;
+        match fence.multi(ops).await {
+            Ok(_) => Ok(doc),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::BadVersion | ErrorKind::NodeExists | ErrorKind::NotLeader
+                ) =>
+            {
+                let now = self.current().await.ok().flatten();
+                Err(self.conflict(read, now.as_ref()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn conflict(&self, read: u64, now: Option<&ConfigDocument>) -> Error {
+        let who = now.map_or("nobody".to_string(), |d| {
+            format!(
+                "version {} by {} ({}{})",
+                d.version,
+                if d.author.is_empty() { "?" } else { &d.author },
+                d.changed,
+                if d.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", d.note)
+                }
+            )
+        });
+        Error::new(
+            ErrorKind::BadVersion,
+            format!(
+                "{}: the configuration changed since version {read}: {who} is current now; \
+                 nothing was written (diff against it and push again)",
+                self.base
+            ),
+        )
+    }
+
+    /// Publishes (ephemeral, for this session's life) that a process of `role` on `host`
+    /// runs with configuration `version`.
+    pub async fn publish_running(&self, running: &Running) -> Result<()> {
+        let dir = self.at("running");
+        if self.client.exists(&dir).await?.is_none() {
+            self.client.put(&dir, b"").await?;
+        }
+        let name = format!("{}@{}:{}", running.role, running.host, running.pid);
+        let bytes = serde_json::to_vec(running)
+            .map_err(|e| Error::invalid(format!("cannot encode {name}: {e}")))?;
+        let p = path::join(&dir, &name);
+        match self.client.create(&p, &bytes, NodeMode::Ephemeral).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NodeExists => {
+                self.client.set_data(&p, &bytes, None).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every running process that published its version, with whether it is stale and which
+    /// keys of its effective configuration the current version changes.
+    pub async fn status(&self) -> Result<Vec<ProcessStatus>> {
+        let current = self.current().await?;
+        let names = self
+            .client
+            .get_children(&self.at("running"))
+            .await?
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for n in names {
+            let p = self.at(&format!("running/{n}"));
+            let Some((bytes, _)) = self.client.get_data(&p).await? else {
+                continue;
+            };
+            let Ok(r) = serde_json::from_slice::<Running>(&bytes) else {
+                continue;
+            };
+            let (stale, differs, known) = match &current {
+                Some(c) if r.version < c.version => match self.version(r.version).await? {
+                    Some(old) => {
+                        let a = old.effective(Some(&r.role), Some(&r.host))?;
+                        let b = c.effective(Some(&r.role), Some(&r.host))?;
+                        (true, diff(&a, &b), true)
+                    }
+                    None => (true, Vec::new(), false),
+                },
+                _ => (false, Vec::new(), true),
+            };
+            out.push(ProcessStatus {
+                running: r,
+                stale,
+                differs,
+                known,
+            });
+        }
+        out.sort_by(|a, b| {
+            (&a.running.role, &a.running.host, a.running.pid).cmp(&(
+                &b.running.role,
+                &b.running.host,
+                b.running.pid,
+            ))
+        });
+        Ok(out)
+    }
+
+    /// The effective configuration of `role` on `host`, references resolved on this host,
+    /// rendered as the `config.yaml` Flink reads, with [`VERSION_KEY`] set to the version.
+    pub async fn pull(
+        &self,
+        role: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<(ConfigDocument, String)> {
+        if let Some(r) = role {
+            Part::Role(r.to_string()).validate()?;
+        }
+        let doc = self.current().await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoNode,
+                format!("{}: no configuration pushed yet", self.base),
+            )
+        })?;
+        let mut eff = resolve(&doc.effective(role, host)?)?;
+        eff.insert(VERSION_KEY.to_string(), doc.version.to_string());
+        let header = format!(
+            "Pulled from ZooKeeper {} by zkha: version {} ({}), role {}, host {}.\nEdit it there (zkha flink config push), not here.",
+            self.base,
+            doc.version,
+            doc.changed,
+            role.unwrap_or("-"),
+            host.unwrap_or("-")
+        );
+        let text = render(&eff, &header);
+        Ok((doc, text))
+    }
+}
+
+/// `<path.root>/zkha-config/<cluster-id>` of a Flink configuration.
+pub fn store_path(config: &FlinkConfig) -> Result<String> {
+    let layout = config.cluster_root()?;
+    let root = config
+        .get("high-availability.zookeeper.path.root")
+        .map(|r| path::normalize_root(r, "high-availability.zookeeper.path.root"))
+        .transpose()?
+        .unwrap_or_else(|| "/flink".to_string());
+    let id = layout.strip_prefix(&root).unwrap_or(&layout);
+    Ok(format!("{root}/zkha-config{id}"))
+}
+
+/// A fence on `node` (namespace-relative) at `version`: a multi through it succeeds only while
+/// the node is unchanged (a compare-and-set over several writes).
+async fn version_fence(client: &Client, node: &str, version: i32) -> Result<Fence> {
+    let inner = client.inner().clone();
+    let full = client.resolve(node)?;
+    runtime::run(async move {
+        let session = inner.session().await?;
+        Ok(Fence {
+            inner,
+            session,
+            node: full,
+            version,
+            token: 0,
+        })
+    })
+    .await
+}
