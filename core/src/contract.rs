@@ -186,7 +186,8 @@ mod tests {
                 (2, "session_expired"),
                 (3, "node_deleted"),
                 (4, "closed"),
-                (5, "suspended")
+                (5, "suspended"),
+                (6, "step_down")
             ]
         );
     }
