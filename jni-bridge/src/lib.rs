@@ -369,6 +369,16 @@ native!(Java_io_zkha_jni_Native_clientReplaceTls(env, id: jlong, key_store_pem: 
     Ok(())
 });
 
+// The configuration version a process started with (`zkha flink config pull`): published for
+// drift; the version published, or -1 for a configuration that was not pulled.
+native!(Java_io_zkha_jni_Native_configPublishStarted(env, id: jlong, pairs: JString<'local>) -> jlong {
+    let _ = env;
+    let c = client(id)?;
+    let config = FlinkConfig::from_pairs(parse_pairs(&string(&pairs, "configuration")?));
+    let published = block(async move { zkha::flink::config_store::publish_started(&c, &config).await })?;
+    Ok(published.map_or(-1, |r| r.version as jlong))
+});
+
 native!(Java_io_zkha_jni_Native_flinkClusterRoot(env, pairs: JString<'local>) -> JString<'local> {
     let pairs = parse_pairs(&string(&pairs, "configuration")?);
     let root = FlinkConfig::from_pairs(pairs).cluster_root()?;

@@ -56,6 +56,8 @@ pub const ZKHA_KEYS: &[&str] = &[
     "high-availability.zkha.metrics.host",
     "high-availability.zkha.release-at-shutdown",
     "high-availability.zkha.config.version",
+    "high-availability.zkha.config.role",
+    "high-availability.zkha.config.host",
 ];
 
 /// A Flink configuration as flat `key -> value` strings.
@@ -387,7 +389,11 @@ impl FlinkConfig {
         let key = "high-availability.zkha.config.version";
         if let Some(v) = self.get(key) {
             if v.trim().parse::<u64>().is_err() {
-                return Err(bad(key, v, "is not a configuration version (a number)".into()));
+                return Err(bad(
+                    key,
+                    v,
+                    "is not a configuration version (a number)".into(),
+                ));
             }
         }
         // Read by the plugin's leader election driver; checked here, so a typo fails the start.

@@ -87,6 +87,22 @@ impl Part {
         }
     }
 
+    /// Parses `base`, `role:<role>` or `host:<host>` (checked).
+    pub fn parse(s: &str) -> Result<Part> {
+        let part = match s.split_once(':') {
+            None if s == "base" => Part::Base,
+            Some(("role", r)) => Part::Role(r.to_string()),
+            Some(("host", h)) => Part::Host(h.to_string()),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "bad configuration part {s:?}: base, role:<role> or host:<host>"
+                )))
+            }
+        };
+        part.validate()?;
+        Ok(part)
+    }
+
     /// Checks a role or host name.
     fn validate(&self) -> Result<()> {
         match self {
@@ -194,6 +210,11 @@ pub struct KeyChange {
     pub before: Option<String>,
     /// Its value after (None: absent).
     pub after: Option<String>,
+}
+
+/// Any of this module's documents and reports as JSON text (what the bindings hand out).
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
 /// The keys whose values differ between `a` and `b`, sorted.
@@ -369,6 +390,10 @@ pub fn render(config: &BTreeMap<String, String>, header: &str) -> String {
 
 /// The key a pulled configuration carries its version in (the plugin publishes it).
 pub const VERSION_KEY: &str = "high-availability.zkha.config.version";
+/// The key a pulled configuration carries the role it was pulled for in.
+pub const ROLE_KEY: &str = "high-availability.zkha.config.role";
+/// The key a pulled configuration carries the host it was pulled for in.
+pub const HOST_KEY: &str = "high-availability.zkha.config.host";
 
 /// A process running with a configuration version ([`ConfigStore::status`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -811,6 +836,12 @@ impl ConfigStore {
         })?;
         let mut eff = resolve(&doc.effective(role, host)?)?;
         eff.insert(VERSION_KEY.to_string(), doc.version.to_string());
+        if let Some(r) = role {
+            eff.insert(ROLE_KEY.to_string(), r.to_string());
+        }
+        if let Some(h) = host {
+            eff.insert(HOST_KEY.to_string(), h.to_string());
+        }
         let header = format!(
             "Pulled from ZooKeeper {} by zkha: version {} ({}), role {}, host {}.\nEdit it there (zkha flink config push), not here.",
             self.base,
@@ -822,6 +853,50 @@ impl ConfigStore {
         let text = render(&eff, &header);
         Ok((doc, text))
     }
+}
+
+/// This host's name (`gethostname`), or `localhost`.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are valid; gethostname NUL-terminates within it on
+    // success (truncation is handled by the search for the NUL).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    if rc == 0 && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".into()
+    }
+}
+
+/// For a process started from a pulled configuration (it carries [`VERSION_KEY`]): publishes
+/// the version it runs with, its role ([`ROLE_KEY`], else `any`) and host ([`HOST_KEY`], else
+/// this host's name), for [`ConfigStore::status`]. Returns what was published (None: not a
+/// pulled configuration, nothing published).
+pub async fn publish_started(client: &Client, config: &FlinkConfig) -> Result<Option<Running>> {
+    let Some(v) = config.get(VERSION_KEY) else {
+        return Ok(None);
+    };
+    let version = v.trim().parse::<u64>().map_err(|_| {
+        Error::config(format!(
+            "{}: {VERSION_KEY}: {v:?} is not a configuration version",
+            config.source()
+        ))
+    })?;
+    let running = Running {
+        role: config.get(ROLE_KEY).unwrap_or("any").to_string(),
+        host: config
+            .get(HOST_KEY)
+            .map(str::to_string)
+            .unwrap_or_else(host_name),
+        pid: std::process::id(),
+        version,
+        started_ms: now_ms(),
+    };
+    ConfigStore::of_cluster(client.clone(), config)?
+        .publish_running(&running)
+        .await?;
+    Ok(Some(running))
 }
 
 /// `<path.root>/zkha-config/<cluster-id>` of a Flink configuration.

@@ -100,6 +100,23 @@ final class ZkhaClient implements AutoCloseable {
     }
 
     /**
+     * A JobManager or TaskManager started from a configuration pulled by {@code zkha flink
+     * config pull}: publishes the version it runs with (central configuration, drift), so
+     * {@code zkha flink config status} can tell whom to restart after a push.
+     */
+    void publishConfigVersion() {
+        try {
+            long v = Native.configPublishStarted(id, Codec.pairs(configuration.toMap()));
+            if (v >= 0) {
+                LOG.info("zkha: running with central configuration version {}", v);
+            }
+        } catch (ZkhaException e) {
+            // Drift reporting only: the process runs all the same.
+            LOG.warn("zkha: could not publish the central configuration version: {}", e.getMessage());
+        }
+    }
+
+    /**
      * {@code e} with the stores named, if it is about certificates: the core saw only the PEM
      * text converted from them, and an operator looks for the key and the file.
      */

@@ -25,6 +25,7 @@ public class ZkhaHaServicesFactory implements HighAvailabilityServicesFactory {
         FlinkGeneration.current();
         ZkhaClient client = ZkhaClient.connect(configuration);
         try {
+            client.publishConfigVersion();
             return FlinkGeneration.createServices(client, configuration, executor, BlobUtils.createBlobStoreFromConfig(configuration));
         } catch (Exception | Error e) {
             client.close();

@@ -31,6 +31,11 @@ public final class Native {
     public static native long clientConnect(String connect, long sessionTimeoutMs, boolean strict);
     public static native String flinkClusterRoot(String pairs);
     /**
+     * Publishes the configuration version this process started with (its configuration was
+     * pulled by {@code zkha flink config pull}): the version, or -1 if it was not pulled.
+     */
+    public static native long configPublishStarted(long client, String pairs);
+    /**
      * Replaces a TLS client's certificates from the next connection on: {@code keyStorePem}
      * (the key, PKCS#8, and its certificate chain) and/or {@code trustStorePem} (CA
      * certificates); null keeps that part. Unusable PEM changes nothing and throws.
