@@ -174,3 +174,100 @@ impl FlinkLayout {
         zkha::flink::FlinkLayout::checkpoint_name(id)
     }
 }
+
+/// Push options from the Python arguments.
+fn push_options(
+    author: String,
+    note: String,
+    allow_secrets: bool,
+    expected: Option<u64>,
+) -> zkha::flink::config_store::PushOptions {
+    let mut o = zkha::flink::config_store::PushOptions::new(author, note);
+    o.allow_secrets = allow_secrets;
+    o.expected_version = expected;
+    o
+}
+
+/// `config.yaml` or `flink-conf.yaml`: the format of a base file of that name.
+fn format_of(file_name: &str) -> zkha::flink::config_store::Format {
+    zkha::flink::config_store::Format::of_file(file_name)
+}
+
+use zkha::flink::config_store::to_json;
+
+/// Core's central configuration store of one Flink cluster (`zkha.flink.ConfigStore` wraps
+/// it); documents and reports as JSON text.
+#[pyclass(module = "zkha._zkha", frozen)]
+pub(crate) struct ConfigStore {
+    pub(crate) inner: zkha::flink::config_store::ConfigStore,
+}
+
+py_methods! {
+    impl ConfigStore {
+        async(self, py, st = inner) {
+            fn current_json() async { Ok(st.current().await?.map(|d| to_json(&d))) }
+            fn version_json(version: u64) async { Ok(st.version(version).await?.map(|d| to_json(&d))) }
+            fn history_json() async { Ok(to_json(&st.history().await?)) }
+            /// The key changes `text` as `part` would make (checked; nothing written).
+            fn preview_json(part: String, text: String, file_name: String, allow_secrets: bool = false) {
+                let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
+                let options = push_options(String::new(), String::new(), allow_secrets, None);
+            } async {
+                Ok(to_json(&st.preview(&part, &text, format_of(&file_name), &options).await?))
+            }
+            /// Stores `text` as `part` (a new version, compare-and-set): the new document.
+            fn push_json(
+                part: String,
+                text: String,
+                file_name: String,
+                author: String,
+                note: String,
+                allow_secrets: bool = false,
+                expected: Option<u64> = None
+            ) {
+                let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
+                let options = push_options(author, note, allow_secrets, expected);
+            } async {
+                Ok(to_json(&st.push(&part, &text, format_of(&file_name), &options).await?))
+            }
+            fn rollback_json(version: u64, author: String, note: String, expected: Option<u64> = None) {
+                let options = push_options(author, note, false, expected);
+            } async {
+                Ok(to_json(&st.rollback(version, &options).await?))
+            }
+            fn remove_overlay_json(part: String, author: String, note: String, expected: Option<u64> = None) {
+                let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
+                let options = push_options(author, note, false, expected);
+            } async {
+                Ok(to_json(&st.remove_overlay(&part, &options).await?))
+            }
+            /// (version, config.yaml text) for `role` on `host`, references resolved here.
+            fn pull(role: Option<String> = None, host: Option<String> = None) async {
+                let (d, text) = st.pull(role.as_deref(), host.as_deref()).await?;
+                Ok((d.version, text))
+            }
+            fn status_json() async { Ok(to_json(&st.status().await?)) }
+        }
+
+        #[new]
+        #[pyo3(signature = (client, path, keep = 20))]
+        fn new(client: PyRef<'_, Client>, path: &str, keep: usize) -> ConfigStore {
+            ConfigStore {
+                inner: zkha::flink::config_store::ConfigStore::new(client.inner.clone(), path, keep),
+            }
+        }
+
+        /// The store path of the cluster a Flink configuration file names.
+        #[staticmethod]
+        fn path_of_flink_config(py: Python<'_>, path: &str) -> PyResult<String> {
+            let c = FlinkConfig::load(path).map_err(|e| to_py_err(py, e))?;
+            zkha::flink::config_store::store_path(&c).map_err(|e| to_py_err(py, e))
+        }
+
+        /// Keys and values of a configuration text (YAML, or legacy for `flink-conf.yaml`).
+        #[staticmethod]
+        fn parse_text(py: Python<'_>, text: &str, file_name: &str) -> PyResult<std::collections::BTreeMap<String, String>> {
+            zkha::flink::config_store::parse(text, format_of(file_name), file_name).map_err(|e| to_py_err(py, e))
+        }
+    }
+}

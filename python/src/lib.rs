@@ -428,6 +428,7 @@ fn _zkha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_connect_string, m)?)?;
     m.add_class::<FlinkLayout>()?;
     m.add_class::<FlinkView>()?;
+    m.add_class::<ConfigStore>()?;
     m.add_class::<ChildrenWatch>()?;
     Ok(())
 }

@@ -15,6 +15,7 @@ import pytest
 from test_flink import JOB, write_config, write_flink_layout
 
 import zkha
+import zkha.flink
 
 CLI = [sys.executable, "-m", "zkha"]
 
@@ -266,6 +267,56 @@ def test_flink_step_down(hosts: str, path: str) -> None:
         assert jm1.is_leader
         with pytest.raises(zkha.InvalidArgumentError, match="no standby"):
             a.step_down(latch)
+
+
+def test_flink_config_cli(hosts: str, path: str, tmp_path: Path) -> None:
+    store = f"{path}/zkha-config/c1"
+    where = ["--hosts", hosts, "--store", store]
+    first = "# the first version\njobmanager.rpc.address: jm\ntaskmanager.numberOfTaskSlots: 2\n"
+    conf = tmp_path / "config.yaml"
+    conf.write_text(first)
+
+    def config(*args: str) -> subprocess.CompletedProcess[str]:
+        return zkha_cli("flink", "config", *args, *where)
+
+    r = config("push", str(conf), "--note", "first", "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["version"] == 1
+    # Without --yes and no terminal to ask on: refused, nothing written.
+    r = config("push", str(conf), "--note", "again")
+    assert r.returncode == 2 and "--yes" in r.stdout + r.stderr, r.stdout + r.stderr
+    for text, why in [
+        ("a: [unclosed\n", "not valid YAML"),
+        ("high-availability.zookeeper.client.session-timeout: soon\n", "soon"),
+        ("security.ssl.rest.keystore-password: hunter2\n", "looks secret"),
+    ]:
+        bad = tmp_path / "config.yaml"
+        bad.write_text(text)
+        r = config("push", str(bad), "--note", "bad", "--yes")
+        assert r.returncode == 2 and why in r.stdout, (text, r.stdout + r.stderr)
+    conf.write_text(first.replace("Slots: 2", "Slots: 4"))
+    r = config("push", str(conf), "--note", "more slots", "--yes", "--json")
+    assert json.loads(r.stdout)["changes"] == [
+        {"key": "taskmanager.numberOfTaskSlots", "before": "2", "after": "4"}
+    ]
+    out = tmp_path / "conf"
+    r = config("pull", "--role", "taskmanager", "--to", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    pulled = (out / "config.yaml").read_text()
+    assert "taskmanager.numberOfTaskSlots: '4'" in pulled
+    assert "high-availability.zkha.config.version: '2'" in pulled
+    assert "high-availability.zkha.config.role: 'taskmanager'" in pulled
+    r = config("history", "--json")
+    assert [h["version"] for h in json.loads(r.stdout)["history"]] == [2, 1]
+    r = config("diff", "--json")
+    assert json.loads(r.stdout)["changes"][0]["after"] == "4"
+    r = config("rollback", "1", "--json")
+    assert json.loads(r.stdout)["version"] == 3
+    with zkha.Client(hosts, session_timeout=6) as c:
+        current = zkha.flink.ConfigStore(c, store).current()
+        assert current is not None and current["base"] == first, "byte for byte"
+    r = config("status")
+    assert r.returncode == 0 and "current version 3" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -3,6 +3,9 @@
     zkha flink status --config conf/config.yaml      leaders, jobs, latest checkpoints
     zkha flink checkpoints JOB --config ...          a job's retained checkpoints
     zkha flink step-down --config ...                hand leadership to a standby
+    zkha flink config push FILE --note N --config .. store a cluster's configuration (versioned)
+    zkha flink config pull --role R --to DIR ...     write the effective config.yaml
+    zkha flink config diff|history|rollback V|watch|status
     zkha lock PATH --hosts H -- CMD...               run CMD holding the lock
     zkha elect PATH --hosts H -- CMD...              run CMD only while leader
     zkha health HOSTS                                ruok/srvr/mntr of every server, quorum
@@ -36,7 +39,7 @@ from . import _zkha
 from ._errors import ZkhaError
 from ._security import SaslDigestMd5, SaslKerberos, Tls
 from ._sync import Client, Election
-from .flink import Cluster
+from .flink import Cluster, ConfigStore
 
 LOST = 3
 USAGE = 2
@@ -171,6 +174,183 @@ def cmd_flink_step_down(args: argparse.Namespace, out: _Out) -> int:
         + (f" in {took:.1f} ms" if took is not None else "")
     )
     out.emit(report, "\n".join(lines))
+    return 0
+
+
+# ---- flink config ----------------------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace) -> ConfigStore:
+    if getattr(args, "config", None):
+        return ConfigStore.from_flink_config(args.config, **_security(args))
+    if not args.store:
+        _usage("zkha: give --config (the cluster's Flink configuration) or --hosts and --store")
+    s = ConfigStore(_client(args), args.store)
+    s._owned = True
+    return s
+
+
+def _part(args: argparse.Namespace) -> str:
+    if args.role and args.host_overlay:
+        _usage("zkha: give --role or --host, not both")
+    if args.role:
+        return f"role:{args.role}"
+    if args.host_overlay:
+        return f"host:{args.host_overlay}"
+    return "base"
+
+
+def _changes_text(changes: list[dict[str, Any]]) -> str:
+    lines = []
+    for c in changes:
+        if c["before"] is None:
+            lines.append(f"  + {c['key']}: {c['after']}")
+        elif c["after"] is None:
+            lines.append(f"  - {c['key']}: {c['before']}")
+        else:
+            lines.append(f"  ~ {c['key']}: {c['before']} -> {c['after']}")
+    return "\n".join(lines) or "  (no key changes)"
+
+
+def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        _usage(f"zkha: cannot read {args.file}: {e}")
+    name = os.path.basename(args.file)
+    part = _part(args)
+    with _store(args) as store:
+        cur = store.current()
+        seen = cur["version"] if cur else 0
+        changes = store.preview(part, text, name, args.force)
+        if not args.yes:
+            print(f"{part} of {store.path}, on version {seen}:\n{_changes_text(changes)}")
+            if not sys.stdin.isatty():
+                _usage("zkha: not a terminal: give --yes to push without asking")
+            if input("push? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("not pushed")
+                return 1
+        doc = store.push(part, text, args.note, name, allow_secrets=args.force, expected=seen)
+    out.emit(
+        {"version": doc["version"], "changed": doc["changed"], "changes": changes},
+        f"pushed {part} as version {doc['version']}\n{_changes_text(changes)}",
+    )
+    return 0
+
+
+def cmd_config_pull(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        version, text = store.pull(args.role, args.host_overlay)
+    target = os.path.join(args.to, args.file_name)
+    os.makedirs(args.to, exist_ok=True)
+    tmp = f"{target}.zkha-tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, target)  # whole or not at all: Flink never reads half a file
+    out.emit({"version": version, "file": target}, f"wrote {target} (version {version})")
+    return 0
+
+
+def cmd_config_diff(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        cur = store.current()
+        if cur is None:
+            _usage(f"zkha: no configuration in {store.path} yet")
+        to_v = args.to_version or cur["version"]
+        from_v = args.from_version or to_v - 1
+        a, b = store.version(from_v), store.version(to_v)
+        if a is None or b is None:
+            _usage(f"zkha: version {from_v if a is None else to_v} is not kept (see history)")
+        ea = _effective(a, args.role, args.host_overlay)
+        eb = _effective(b, args.role, args.host_overlay)
+    keys = sorted(set(ea) | set(eb))
+    changes = [
+        {"key": k, "before": ea.get(k), "after": eb.get(k)} for k in keys if ea.get(k) != eb.get(k)
+    ]
+    out.emit(
+        {"from": from_v, "to": to_v, "changes": changes},
+        f"version {from_v} -> {to_v}:\n{_changes_text(changes)}",
+    )
+    return 0
+
+
+def _effective(doc: dict[str, Any], role: str | None, host: str | None) -> dict[str, str]:
+    fmt = "flink-conf.yaml" if doc["format"] == "flink-conf-yaml" else "config.yaml"
+    eff = dict(_zkha.ConfigStore.parse_text(doc["base"], fmt))
+    if role and role in doc["roles"]:
+        eff.update(_zkha.ConfigStore.parse_text(doc["roles"][role], "config.yaml"))
+    if host and host in doc["hosts"]:
+        eff.update(_zkha.ConfigStore.parse_text(doc["hosts"][host], "config.yaml"))
+    return eff
+
+
+def cmd_config_history(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        hist = store.history()
+
+    def when(ms: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+    lines = [
+        f"{h['version']:>5}  {when(h['time_ms'])}  {h['author']}  {h['changed']}"
+        + (f": {h['note']}" if h["note"] else "")
+        for h in hist
+    ]
+    out.emit({"history": hist}, "\n".join(lines) or "no configuration pushed yet")
+    return 0
+
+
+def cmd_config_rollback(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        cur = store.current()
+        seen = cur["version"] if cur else 0
+        doc = store.rollback(
+            args.version, args.note or f"rollback to {args.version}", expected=seen
+        )
+    out.emit(
+        {"version": doc["version"], "changed": doc["changed"]},
+        f"version {args.version} is current again as version {doc['version']}",
+    )
+    return 0
+
+
+def cmd_config_status(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        cur = store.current()
+        procs = store.status()
+    lines = [f"current version {cur['version'] if cur else '-'}"]
+    for p in procs:
+        state = "STALE" if p["stale"] else "current"
+        lines.append(f"  {p['role']:<12} {p['host']}:{p['pid']}  version {p['version']}  {state}")
+        if p["stale"] and not p["known"]:
+            lines.append("    (its version is no longer kept: restart it)")
+        for c in p["differs"]:
+            lines.append(f"    {c['key']}: {c['before']} -> {c['after']}")
+    out.emit({"current": cur["version"] if cur else None, "processes": procs}, "\n".join(lines))
+    return 1 if any(p["stale"] for p in procs) else 0
+
+
+def cmd_config_watch(args: argparse.Namespace, out: _Out) -> int:
+    with _store(args) as store:
+        watch = store.client.watch_data(f"{store.path}/current")
+        last = -1
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        while deadline is None or time.monotonic() < deadline:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                data = watch.next_value(left)
+            except ZkhaError:
+                break  # no change within the timeout
+            cur = None if data is None else json.loads(data)
+            if cur is not None and cur["version"] != last:
+                last = cur["version"]
+                out.emit(
+                    {k: cur[k] for k in ("version", "author", "time_ms", "note", "changed")},
+                    f"version {cur['version']} by {cur['author']}: {cur['changed']}"
+                    + (f": {cur['note']}" if cur["note"] else ""),
+                )
+        watch.close()
     return 0
 
 
@@ -568,6 +748,55 @@ def parser() -> argparse.ArgumentParser:
     )
     sd.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     sd.set_defaults(func=cmd_flink_step_down)
+    cfg = flink.add_parser(
+        "config", help="the cluster's central configuration in ZooKeeper (versioned)"
+    ).add_subparsers(dest="config_command", required=True)
+
+    def config_common(sp: argparse.ArgumentParser, overlay: bool = False) -> None:
+        common(sp)
+        sp.add_argument(
+            "--store", help="with --hosts: the store path (<path.root>/zkha-config/<id>)"
+        )
+        if overlay:
+            sp.add_argument("--role", choices=["jobmanager", "taskmanager"], help="role overlay")
+            sp.add_argument("--host", dest="host_overlay", metavar="HOST", help="host overlay")
+
+    cpush = cfg.add_parser(
+        "push", help="store FILE (config.yaml or flink-conf.yaml) as a new version"
+    )
+    cpush.add_argument("file")
+    cpush.add_argument("--note", required=True, help="the change note kept with the version")
+    cpush.add_argument(
+        "--yes", action="store_true", help="push without showing the diff and asking"
+    )
+    cpush.add_argument("--force", action="store_true", help="store secret-looking values in clear")
+    config_common(cpush, overlay=True)
+    cpush.set_defaults(func=cmd_config_push)
+    cpull = cfg.add_parser("pull", help="write the effective config.yaml for a role and host")
+    cpull.add_argument("--to", required=True, metavar="DIR", help="Flink's conf directory")
+    cpull.add_argument("--file-name", default="config.yaml", help="default config.yaml")
+    config_common(cpull, overlay=True)
+    cpull.set_defaults(func=cmd_config_pull)
+    cdiff = cfg.add_parser("diff", help="effective key changes between two versions")
+    cdiff.add_argument("--from", dest="from_version", type=int, help="default: the one before --to")
+    cdiff.add_argument("--to", dest="to_version", type=int, help="default: the current version")
+    config_common(cdiff, overlay=True)
+    cdiff.set_defaults(func=cmd_config_diff)
+    chist = cfg.add_parser("history", help="the kept versions")
+    config_common(chist)
+    chist.set_defaults(func=cmd_config_history)
+    croll = cfg.add_parser("rollback", help="make a kept version current again")
+    croll.add_argument("version", type=int)
+    croll.add_argument("--note", help="the change note (default: rollback to VERSION)")
+    config_common(croll)
+    croll.set_defaults(func=cmd_config_rollback)
+    cstat = cfg.add_parser("status", help="processes running an older version (exit 1 if any)")
+    config_common(cstat)
+    cstat.set_defaults(func=cmd_config_status)
+    cwatch = cfg.add_parser("watch", help="print each new version")
+    cwatch.add_argument("--timeout", type=float, default=None, help="stop after seconds")
+    config_common(cwatch)
+    cwatch.set_defaults(func=cmd_config_watch)
 
     lk = sub.add_parser("lock", help="run CMD holding the lock at PATH")
     lk.add_argument("path")

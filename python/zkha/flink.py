@@ -151,6 +151,120 @@ class Cluster:
         return report
 
 
+def _author() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class ConfigStore:
+    """A Flink cluster's central configuration in ZooKeeper: one versioned document (the base
+    ``config.yaml`` or ``flink-conf.yaml``, ``role:jobmanager`` / ``role:taskmanager`` and
+    ``host:<name>`` overlays), written compare-and-set, the last versions kept
+    (docs/central-config.md). Parts are named ``"base"``, ``"role:<role>"``, ``"host:<host>"``.
+    Bad input raises :class:`zkha.ConfigError` (or ``TooLargeError``) before anything is
+    written; a lost race :class:`zkha.BadVersionError` naming the version that won."""
+
+    def __init__(self, client: Client, path: str, keep: int = 20) -> None:
+        self.client = client
+        self.path = path
+        self._store = _zkha.ConfigStore(client._c, path, keep)
+        self._owned = False
+
+    @classmethod
+    def from_flink_config(cls, path: str, **security: Any) -> ConfigStore:
+        """The store of the cluster a Flink configuration names
+        (``<path.root>/zkha-config/<cluster-id>``), connected with its ZooKeeper settings (as
+        :meth:`Cluster.from_flink_config`); the client is closed with the store."""
+        store = cls(
+            Client.from_flink_config(path, **security),
+            _zkha.ConfigStore.path_of_flink_config(str(path)),
+        )
+        store._owned = True
+        return store
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+    def __enter__(self) -> ConfigStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def current(self) -> dict[str, Any] | None:
+        """The current document (``version``, ``author``, ``time_ms``, ``note``, ``changed``,
+        ``format``, ``base``, ``roles``, ``hosts``), or None before the first push."""
+        doc = self._store.current_json()
+        return None if doc is None else dict(json.loads(doc))
+
+    def version(self, version: int) -> dict[str, Any] | None:
+        """The document of a kept ``version``."""
+        doc = self._store.version_json(version)
+        return None if doc is None else dict(json.loads(doc))
+
+    def history(self) -> list[dict[str, Any]]:
+        """The kept versions, newest first (``version``, ``author``, ``time_ms``, ``note``,
+        ``changed``)."""
+        return list(json.loads(self._store.history_json()))
+
+    def preview(
+        self, part: str, text: str, file_name: str = "config.yaml", allow_secrets: bool = False
+    ) -> list[dict[str, Any]]:
+        """Checks ``text`` as ``part`` and returns the keys it would change (``key``,
+        ``before``, ``after``); writes nothing."""
+        return list(json.loads(self._store.preview_json(part, text, file_name, allow_secrets)))
+
+    def push(
+        self,
+        part: str,
+        text: str,
+        note: str,
+        file_name: str = "config.yaml",
+        author: str | None = None,
+        allow_secrets: bool = False,
+        expected: int | None = None,
+    ) -> dict[str, Any]:
+        """Stores ``text`` as ``part``, a new version (only if the current version is
+        ``expected``, when given); returns the new document."""
+        doc = self._store.push_json(
+            part, text, file_name, author or _author(), note, allow_secrets, expected
+        )
+        return dict(json.loads(doc))
+
+    def rollback(
+        self, version: int, note: str, author: str | None = None, expected: int | None = None
+    ) -> dict[str, Any]:
+        """Makes a kept ``version`` current again, byte for byte, as a new version."""
+        return dict(
+            json.loads(self._store.rollback_json(version, author or _author(), note, expected))
+        )
+
+    def remove_overlay(
+        self, part: str, note: str, author: str | None = None, expected: int | None = None
+    ) -> dict[str, Any]:
+        """Removes a role or host overlay (a new version)."""
+        doc = self._store.remove_overlay_json(part, author or _author(), note, expected)
+        return dict(json.loads(doc))
+
+    def pull(self, role: str | None = None, host: str | None = None) -> tuple[int, str]:
+        """(version, ``config.yaml`` text): the effective configuration of ``role`` on
+        ``host``, references (``${env:NAME}``, ``${file:/path}``) resolved on this host."""
+        version, text = self._store.pull(role, host)
+        return int(version), str(text)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Processes started from a pulled configuration: ``role``, ``host``, ``pid``,
+        ``version``, ``stale`` and the keys that ``differs`` from the current version."""
+        return list(json.loads(self._store.status_json()))
+
+
 class AsyncCluster:
     """:class:`Cluster` on a :mod:`zkha.aio` client: the same methods, awaitable."""
 
