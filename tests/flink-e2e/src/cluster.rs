@@ -573,6 +573,12 @@ impl Cluster {
         self.jms[jm].log()
     }
 
+    /// The configuration directory of JobManager `jm` (its `config.yaml`; a restart reads it
+    /// again).
+    pub fn jm_config_dir(&self, jm: usize) -> PathBuf {
+        self.jms[jm].dir.clone()
+    }
+
     /// The log file of TaskManager `tm`.
     pub fn tm_log(&self, tm: usize) -> PathBuf {
         self.tms[tm].log()
