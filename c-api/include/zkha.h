@@ -608,6 +608,91 @@ enum zkha_status zkha_delete(const struct zkha_client *client,
                              struct zkha_error **err);
 
 /**
+ * The store path (`<path.root>/zkha-config/<cluster-id>`) of the cluster the Flink
+ * configuration file (or conf directory) `flink_config` names, as text in `*out_path` (free
+ * with zkha_bytes_free; not NUL-terminated).
+ */
+enum zkha_status zkha_flink_config_store_path(const char *flink_config,
+                                              struct zkha_bytes *out_path,
+                                              struct zkha_error **err);
+
+/**
+ * The current document as JSON in `*out_json` (`null` before the first push): `{version,
+ * author, time_ms, note, changed, format, base, roles, hosts}`.
+ */
+enum zkha_status zkha_flink_config_current(const struct zkha_client *client,
+                                           const char *store_path,
+                                           struct zkha_bytes *out_json,
+                                           struct zkha_error **err);
+
+/**
+ * The kept versions as JSON in `*out_json`, newest first: `[{version, author, time_ms, note,
+ * changed}]`.
+ */
+enum zkha_status zkha_flink_config_history(const struct zkha_client *client,
+                                           const char *store_path,
+                                           struct zkha_bytes *out_json,
+                                           struct zkha_error **err);
+
+/**
+ * Stores `len` bytes of configuration text at `text` as `part` (`base`, `role:<role>`,
+ * `host:<host>`) of the document, a new version: checked first (ZKHA_STATUS_CONFIG naming the
+ * key or the file, ZKHA_STATUS_TOO_LARGE with the size and the limit; nothing written), then
+ * written compare-and-set on the version read, or on `expected_version` (>= 0);
+ * ZKHA_STATUS_BAD_VERSION, naming the version that won, if another push came first.
+ * `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. `*out_json` (may
+ * be NULL) receives the new document.
+ */
+enum zkha_status zkha_flink_config_push(const struct zkha_client *client,
+                                        const char *store_path,
+                                        const char *part,
+                                        const uint8_t *text_data,
+                                        size_t len,
+                                        const char *file_name,
+                                        const char *author,
+                                        const char *note,
+                                        bool allow_secrets,
+                                        int64_t expected_version,
+                                        struct zkha_bytes *out_json,
+                                        struct zkha_error **err);
+
+/**
+ * Makes the kept `version` current again, byte for byte, as a new version (compare-and-set
+ * as `zkha_flink_config_push`); `*out_json` (may be NULL) receives the new document.
+ */
+enum zkha_status zkha_flink_config_rollback(const struct zkha_client *client,
+                                            const char *store_path,
+                                            uint64_t version,
+                                            const char *author,
+                                            const char *note,
+                                            int64_t expected_version,
+                                            struct zkha_bytes *out_json,
+                                            struct zkha_error **err);
+
+/**
+ * The effective configuration of `role` on `host` (either may be NULL: no overlay),
+ * references resolved on this host (ZKHA_STATUS_CONFIG naming an unset variable and its
+ * key), as the `config.yaml` text Flink reads in `*out_text` (free with zkha_bytes_free; not
+ * NUL-terminated); `*out_version` (may be NULL) receives its version.
+ */
+enum zkha_status zkha_flink_config_pull(const struct zkha_client *client,
+                                        const char *store_path,
+                                        const char *role,
+                                        const char *host,
+                                        struct zkha_bytes *out_text,
+                                        uint64_t *out_version,
+                                        struct zkha_error **err);
+
+/**
+ * The processes started from a pulled configuration as JSON in `*out_json`: `[{role, host,
+ * pid, version, started_ms, stale, differs: [{key, before, after}], known}]`.
+ */
+enum zkha_status zkha_flink_config_status(const struct zkha_client *client,
+                                          const char *store_path,
+                                          struct zkha_bytes *out_json,
+                                          struct zkha_error **err);
+
+/**
  * Watches the subtree at `root`; returns once its first complete read is in, waiting up to
  * `timeout_ms` for it (0: only if it is in at once; ZKHA_WAIT_FOREVER: without limit), else
  * ZKHA_STATUS_TIMEOUT and no watch. `zkha_config_watch_next` then gives every change after

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod callbacks;
 mod client;
+mod config_store;
 mod config_watches;
 mod doctor;
 mod election;

@@ -784,6 +784,56 @@ static void test_flink_config(void) {
   printf("ok flink_config\n");
 }
 
+/* Central configuration: a push, a conflicting push refused naming the winner, bad input
+ * refused, a pull with a role overlay, history, a rollback byte for byte. */
+static void test_flink_config_store(void) {
+  zkha_client *c = connect_or_die(4000);
+  char store[128];
+  unique(store, sizeof store, "c-zkha-config");
+  const char *base = "# base\ntaskmanager.numberOfTaskSlots: 2\n";
+  zkha_bytes json = {0};
+  OK(zkha_flink_config_push(c, store, "base", (const uint8_t *)base, strlen(base), "config.yaml", "c-test",
+                            "first", false, -1, &json, &e_));
+  char text[4096] = {0};
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strstr(text, "\"version\":1") != NULL, "%s", text);
+  const char *tm = "taskmanager.numberOfTaskSlots: 8\n";
+  OK(zkha_flink_config_push(c, store, "role:taskmanager", (const uint8_t *)tm, strlen(tm), "config.yaml",
+                            "c-test", "tm slots", false, 1, NULL, &e_));
+  zkha_error *err = NULL;
+  CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)base, strlen(base), "config.yaml", "c-test",
+                               "stale", false, 1, NULL, &err) == ZKHA_STATUS_BAD_VERSION,
+        "a push on version 1 after version 2");
+  CHECK(strstr(zkha_error_message(err), "version 2 by c-test") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  err = NULL;
+  const char *bad = "a: [unclosed\n";
+  CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)bad, strlen(bad), "config.yaml", "c-test", "bad",
+                               false, -1, NULL, &err) == ZKHA_STATUS_CONFIG,
+        "malformed YAML");
+  zkha_error_free(err);
+  zkha_bytes pulled = {0};
+  uint64_t version = 0;
+  OK(zkha_flink_config_pull(c, store, "taskmanager", NULL, &pulled, &version, &e_));
+  memset(text, 0, sizeof text);
+  memcpy(text, pulled.data, pulled.len < sizeof text - 1 ? pulled.len : sizeof text - 1);
+  zkha_bytes_free(pulled);
+  CHECK(version == 2, "pulled version %llu", (unsigned long long)version);
+  CHECK(strstr(text, "taskmanager.numberOfTaskSlots: '8'") != NULL, "%s", text);
+  OK(zkha_flink_config_rollback(c, store, 1, "c-test", "back", -1, &json, &e_));
+  memset(text, 0, sizeof text);
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strstr(text, "\"version\":3") != NULL && strstr(text, "\"base\":\"# base\\ntaskmanager.numberOfTaskSlots: 2\\n\"") != NULL,
+        "%s", text);
+  OK(zkha_flink_config_history(c, store, &json, &e_));
+  CHECK(json.len > 0 && json.data[0] == '[', "history");
+  zkha_bytes_free(json);
+  zkha_client_free(c);
+  printf("ok flink_config_store\n");
+}
+
 /* Metrics as Prometheus reads them: a client serving them over HTTP, the labels given, the
  * grant counted; bad options refused naming them. */
 static void test_metrics(void) {
@@ -889,6 +939,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, "stale")) test_stale_fenced_holder(argv[0]);
   if (!only || !strcmp(only, "languages")) test_lock_across_languages();
   if (!only || !strcmp(only, "flink_config")) test_flink_config();
+  if (!only || !strcmp(only, "flink_config_store")) test_flink_config_store();
   if (!only || !strcmp(only, "metrics")) test_metrics();
   if (!only || !strcmp(only, "doctor")) test_doctor();
   printf("%d failed\n", failures);

@@ -1,0 +1,192 @@
+//! Central configuration of Flink clusters (`zkha_flink_config_*`): core's
+//! `flink::config_store`, documents and reports as JSON text, the pulled file as text.
+
+use std::ffi::c_char;
+
+use zkha::flink::config_store::{self, ConfigStore, Format, Part, PushOptions};
+use zkha::flink::FlinkConfig;
+
+use super::*;
+
+/// The store at `store_path` through `client`.
+unsafe fn store(client: *const zkha_client, store_path: *const c_char) -> R<ConfigStore> {
+    let c = unsafe { obj(client, "client") }?.client.clone();
+    let path = unsafe { text(store_path, "store_path") }?;
+    Ok(ConfigStore::new(c, path, config_store::DEFAULT_KEEP))
+}
+
+/// Writes `json` (UTF-8 text) to `*out_json` if it is not NULL.
+unsafe fn json_out(out_json: *mut zkha_bytes, json: String) -> R<()> {
+    if out_json.is_null() {
+        return Ok(());
+    }
+    unsafe { out(out_json, "out_json", bytes_out(json.into_bytes())) }
+}
+
+/// Push options from the C arguments (`expected_version` < 0: none).
+unsafe fn push_options(
+    author: *const c_char,
+    note: *const c_char,
+    allow_secrets: bool,
+    expected_version: i64,
+) -> R<PushOptions> {
+    let author = unsafe { text(author, "author") }?;
+    let note = unsafe { text(note, "note") }?;
+    let mut o = PushOptions::new(author, note);
+    o.allow_secrets = allow_secrets;
+    o.expected_version = u64::try_from(expected_version).ok();
+    Ok(o)
+}
+
+/// The store path (`<path.root>/zkha-config/<cluster-id>`) of the cluster the Flink
+/// configuration file (or conf directory) `flink_config` names, as text in `*out_path` (free
+/// with zkha_bytes_free; not NUL-terminated).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_store_path(
+    flink_config: *const c_char,
+    out_path: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let file = unsafe { text(flink_config, "flink_config") }?;
+        let path = config_store::store_path(&FlinkConfig::load(file)?)?;
+        unsafe { out(out_path, "out_path", bytes_out(path.into_bytes())) }
+    })
+}
+
+/// The current document as JSON in `*out_json` (`null` before the first push): `{version,
+/// author, time_ms, note, changed, format, base, roles, hosts}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_current(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let doc = block(async move { s.current().await })?;
+        unsafe { json_out(out_json, config_store::to_json(&doc)) }
+    })
+}
+
+/// The kept versions as JSON in `*out_json`, newest first: `[{version, author, time_ms, note,
+/// changed}]`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_history(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let h = block(async move { s.history().await })?;
+        unsafe { json_out(out_json, config_store::to_json(&h)) }
+    })
+}
+
+/// Stores `len` bytes of configuration text at `text` as `part` (`base`, `role:<role>`,
+/// `host:<host>`) of the document, a new version: checked first (ZKHA_STATUS_CONFIG naming the
+/// key or the file, ZKHA_STATUS_TOO_LARGE with the size and the limit; nothing written), then
+/// written compare-and-set on the version read, or on `expected_version` (>= 0);
+/// ZKHA_STATUS_BAD_VERSION, naming the version that won, if another push came first.
+/// `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. `*out_json` (may
+/// be NULL) receives the new document.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn zkha_flink_config_push(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    part: *const c_char,
+    text_data: *const u8,
+    len: usize,
+    file_name: *const c_char,
+    author: *const c_char,
+    note: *const c_char,
+    allow_secrets: bool,
+    expected_version: i64,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let part = Part::parse(unsafe { text(part, "part") }?)?;
+        let body = unsafe { bytes_in(text_data, len, "text") }?;
+        let body = std::str::from_utf8(body)
+            .map_err(|_| {
+                zkha::Error::new(
+                    zkha::ErrorKind::InvalidArgument,
+                    "text: the configuration text is not UTF-8",
+                )
+            })?
+            .to_string();
+        let format = Format::of_file(unsafe { text(file_name, "file_name") }?);
+        let options = unsafe { push_options(author, note, allow_secrets, expected_version) }?;
+        let doc = block(async move { s.push(&part, &body, format, &options).await })?;
+        unsafe { json_out(out_json, config_store::to_json(&doc)) }
+    })
+}
+
+/// Makes the kept `version` current again, byte for byte, as a new version (compare-and-set
+/// as `zkha_flink_config_push`); `*out_json` (may be NULL) receives the new document.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_rollback(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    version: u64,
+    author: *const c_char,
+    note: *const c_char,
+    expected_version: i64,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let options = unsafe { push_options(author, note, false, expected_version) }?;
+        let doc = block(async move { s.rollback(version, &options).await })?;
+        unsafe { json_out(out_json, config_store::to_json(&doc)) }
+    })
+}
+
+/// The effective configuration of `role` on `host` (either may be NULL: no overlay),
+/// references resolved on this host (ZKHA_STATUS_CONFIG naming an unset variable and its
+/// key), as the `config.yaml` text Flink reads in `*out_text` (free with zkha_bytes_free; not
+/// NUL-terminated); `*out_version` (may be NULL) receives its version.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_pull(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    role: *const c_char,
+    host: *const c_char,
+    out_text: *mut zkha_bytes,
+    out_version: *mut u64,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let role = unsafe { opt_text(role, "role") }?.map(str::to_string);
+        let host = unsafe { opt_text(host, "host") }?.map(str::to_string);
+        let (doc, text) = block(async move { s.pull(role.as_deref(), host.as_deref()).await })?;
+        if !out_version.is_null() {
+            unsafe { out(out_version, "out_version", doc.version) }?;
+        }
+        unsafe { out(out_text, "out_text", bytes_out(text.into_bytes())) }
+    })
+}
+
+/// The processes started from a pulled configuration as JSON in `*out_json`: `[{role, host,
+/// pid, version, started_ms, stale, differs: [{key, before, after}], known}]`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_status(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let st = block(async move { s.status().await })?;
+        unsafe { json_out(out_json, config_store::to_json(&st)) }
+    })
+}
