@@ -23,6 +23,25 @@ unsafe fn json_out(out_json: *mut zkha_bytes, json: String) -> R<()> {
     unsafe { out(out_json, "out_json", bytes_out(json.into_bytes())) }
 }
 
+/// Runs `f` on the store at `store_path` and writes the JSON text it returns to `*out_json`
+/// (if not NULL).
+unsafe fn json_call<F>(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+    f: impl FnOnce(ConfigStore) -> F,
+) -> zkha_status
+where
+    F: std::future::Future<Output = zkha::Result<String>> + Send + 'static,
+{
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let json = block(f(s))?;
+        unsafe { json_out(out_json, json) }
+    })
+}
+
 /// Push options from the C arguments (`expected_version` < 0: none).
 unsafe fn push_options(
     author: *const c_char,
@@ -63,11 +82,11 @@ pub unsafe extern "C" fn zkha_flink_config_current(
     out_json: *mut zkha_bytes,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
-    guard(err, || {
-        let s = unsafe { store(client, store_path) }?;
-        let doc = block(async move { s.current().await })?;
-        unsafe { json_out(out_json, config_store::to_json(&doc)) }
-    })
+    unsafe {
+        json_call(client, store_path, out_json, err, |s| async move {
+            Ok(config_store::to_json(&s.current().await?))
+        })
+    }
 }
 
 /// The kept versions as JSON in `*out_json`, newest first: `[{version, author, time_ms, note,
@@ -79,11 +98,11 @@ pub unsafe extern "C" fn zkha_flink_config_history(
     out_json: *mut zkha_bytes,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
-    guard(err, || {
-        let s = unsafe { store(client, store_path) }?;
-        let h = block(async move { s.history().await })?;
-        unsafe { json_out(out_json, config_store::to_json(&h)) }
-    })
+    unsafe {
+        json_call(client, store_path, out_json, err, |s| async move {
+            Ok(config_store::to_json(&s.history().await?))
+        })
+    }
 }
 
 /// Stores `len` bytes of configuration text at `text` as `part` (`base`, `role:<role>`,
@@ -184,9 +203,9 @@ pub unsafe extern "C" fn zkha_flink_config_status(
     out_json: *mut zkha_bytes,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
-    guard(err, || {
-        let s = unsafe { store(client, store_path) }?;
-        let st = block(async move { s.status().await })?;
-        unsafe { json_out(out_json, config_store::to_json(&st)) }
-    })
+    unsafe {
+        json_call(client, store_path, out_json, err, |s| async move {
+            Ok(config_store::to_json(&s.status().await?))
+        })
+    }
 }
