@@ -264,6 +264,12 @@ py_methods! {
             zkha::flink::config_store::store_path(&c).map_err(|e| to_py_err(py, e))
         }
 
+        /// (keys Flink `flink_version` does not define, the version of the list used).
+        #[staticmethod]
+        fn unknown_keys(py: Python<'_>, text: &str, file_name: &str, flink_version: &str) -> PyResult<(Vec<String>, String)> {
+            zkha::flink::config_store::unknown_keys(text, format_of(file_name), flink_version).map_err(|e| to_py_err(py, e))
+        }
+
         /// Keys and values of a configuration text (YAML, or legacy for `flink-conf.yaml`).
         #[staticmethod]
         fn parse_text(py: Python<'_>, text: &str, file_name: &str) -> PyResult<std::collections::BTreeMap<String, String>> {

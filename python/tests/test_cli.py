@@ -317,6 +317,12 @@ def test_flink_config_cli(hosts: str, path: str, tmp_path: Path) -> None:
         assert current is not None and current["base"] == first, "byte for byte"
     r = config("status")
     assert r.returncode == 0 and "current version 3" in r.stdout, r.stdout
+    # A key Flink does not know: a warning, and pushed all the same (plugin keys are open).
+    conf.write_text(first + "taskmanager.numberOfTaskSlot: 3\n")
+    r = config("push", str(conf), "--note", "typo", "--yes", "--json", "--flink-version", "1.20")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["unknown_keys"] == ["taskmanager.numberOfTaskSlot"]
+    assert "taskmanager.numberOfTaskSlot is not a Flink 1.20 key" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -224,6 +224,13 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
         cur = store.current()
         seen = cur["version"] if cur else 0
         changes = store.preview(part, text, name, args.force)
+        unknown, listed = _zkha.ConfigStore.unknown_keys(text, name, args.flink_version)
+        warnings = [
+            f"warning: {k} is not a Flink {listed} key (fine for a connector's or plugin's own key)"
+            for k in unknown
+        ]
+        for w in warnings:
+            print(w, file=sys.stderr)
         if not args.yes:
             print(f"{part} of {store.path}, on version {seen}:\n{_changes_text(changes)}")
             if not sys.stdin.isatty():
@@ -233,7 +240,12 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
                 return 1
         doc = store.push(part, text, args.note, name, allow_secrets=args.force, expected=seen)
     out.emit(
-        {"version": doc["version"], "changed": doc["changed"], "changes": changes},
+        {
+            "version": doc["version"],
+            "changed": doc["changed"],
+            "changes": changes,
+            "unknown_keys": unknown,
+        },
         f"pushed {part} as version {doc['version']}\n{_changes_text(changes)}",
     )
     return 0
@@ -770,6 +782,11 @@ def parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="push without showing the diff and asking"
     )
     cpush.add_argument("--force", action="store_true", help="store secret-looking values in clear")
+    cpush.add_argument(
+        "--flink-version",
+        default="2.3",
+        help="warn about keys this Flink version does not know (default 2.3; 1.20 to 2.3)",
+    )
     config_common(cpush, overlay=True)
     cpush.set_defaults(func=cmd_config_push)
     cpull = cfg.add_parser("pull", help="write the effective config.yaml for a role and host")

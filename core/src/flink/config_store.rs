@@ -343,6 +343,21 @@ pub fn check(
     Ok(keys)
 }
 
+/// The keys of a configuration text that Flink `flink_version` does not define (a warning:
+/// connector and plugin keys are open-ended), and the version of the key list used
+/// ([`super::known_keys`]).
+pub fn unknown_keys(
+    text: &str,
+    format: Format,
+    flink_version: &str,
+) -> Result<(Vec<String>, String)> {
+    let keys = parse(text, format, format.file_name())?;
+    Ok(super::known_keys::unknown(
+        keys.keys().map(String::as_str),
+        flink_version,
+    ))
+}
+
 /// Replaces every reference in `config` with what it names on this host: `${env:NAME}` the
 /// environment variable, `${file:/path}` the file's content (a final newline dropped). An
 /// unset variable or an unreadable file fails naming the key and the variable or file.

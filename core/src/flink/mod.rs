@@ -4,6 +4,7 @@
 pub mod config;
 pub mod config_store;
 pub mod connection_info;
+pub mod known_keys;
 pub mod layout;
 mod security;
 pub mod state_handle;
