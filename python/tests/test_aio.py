@@ -75,6 +75,23 @@ async def test_step_down_hands_over_and_tells_the_old_leader(hosts: str, path: s
         await a.close()
 
 
+async def test_config_store_push_pull_and_conflict(hosts: str, path: str) -> None:
+    import zkha.flink
+
+    async with zkha.aio.connect(hosts, session_timeout=6) as c:
+        store = zkha.flink.AsyncConfigStore(c, f"{path}/zkha-config/aio")
+        assert await store.current() is None
+        doc = await store.push("base", "rest.port: 8081\n", "first", expected=0)
+        assert doc["version"] == 1
+        with pytest.raises(zkha.BadVersionError, match="version 1 by"):
+            await store.push("base", "rest.port: 8082\n", "stale", expected=0)
+        version, text = await store.pull("jobmanager")
+        assert version == 1 and "rest.port: '8081'" in text
+        assert [h["version"] for h in await store.history()] == [1]
+        assert (await store.rollback(1, "again"))["version"] == 2
+        assert await store.status() == []
+
+
 async def test_lock_cancel_and_concurrency(hosts: str, path: str) -> None:
     async with (
         zkha.aio.connect(hosts, session_timeout=6) as c1,

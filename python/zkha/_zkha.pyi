@@ -441,12 +441,24 @@ class ConfigStore:
     def parse_text(text: str, file_name: str) -> dict[str, str]: ...
     @staticmethod
     def unknown_keys(text: str, file_name: str, flink_version: str) -> tuple[list[str], str]: ...
+    @overload
     def current_json(self, aio: None = None) -> str | None: ...
+    @overload
+    def current_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str | None]: ...
+    @overload
     def version_json(self, version: int, aio: None = None) -> str | None: ...
+    @overload
+    def version_json(
+        self, version: int, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[str | None]: ...
+    @overload
     def history_json(self, aio: None = None) -> str: ...
+    @overload
+    def history_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str]: ...
     def preview_json(
         self, part: str, text: str, file_name: str, allow_secrets: bool = False, aio: None = None
     ) -> str: ...
+    @overload
     def push_json(
         self,
         part: str,
@@ -458,16 +470,46 @@ class ConfigStore:
         expected: int | None = None,
         aio: None = None,
     ) -> str: ...
+    @overload
+    def push_json(
+        self,
+        part: str,
+        text: str,
+        file_name: str,
+        author: str,
+        note: str,
+        allow_secrets: bool,
+        expected: int | None,
+        aio: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[str]: ...
+    @overload
     def rollback_json(
         self, version: int, author: str, note: str, expected: int | None = None, aio: None = None
     ) -> str: ...
+    @overload
+    def rollback_json(
+        self,
+        version: int,
+        author: str,
+        note: str,
+        expected: int | None,
+        aio: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[str]: ...
     def remove_overlay_json(
         self, part: str, author: str, note: str, expected: int | None = None, aio: None = None
     ) -> str: ...
+    @overload
     def pull(
         self, role: str | None = None, host: str | None = None, aio: None = None
     ) -> tuple[int, str]: ...
+    @overload
+    def pull(
+        self, role: str | None, host: str | None, aio: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[tuple[int, str]]: ...
+    @overload
     def status_json(self, aio: None = None) -> str: ...
+    @overload
+    def status_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str]: ...
 
 @final
 class FlinkLayout:

@@ -265,6 +265,59 @@ class ConfigStore:
         return list(json.loads(self._store.status_json()))
 
 
+class AsyncConfigStore:
+    """:class:`ConfigStore` on a :mod:`zkha.aio` client: the same methods, awaitable."""
+
+    def __init__(self, client: Any, path: str, keep: int = 20) -> None:
+        self.client = client
+        self.path = path
+        self._store = _zkha.ConfigStore(client._c, path, keep)
+
+    @staticmethod
+    def path_of_flink_config(path: str) -> str:
+        """The store path of the cluster a Flink configuration file names."""
+        return _zkha.ConfigStore.path_of_flink_config(str(path))
+
+    async def current(self) -> dict[str, Any] | None:
+        doc = await self._store.current_json(_loop())
+        return None if doc is None else dict(json.loads(doc))
+
+    async def version(self, version: int) -> dict[str, Any] | None:
+        doc = await self._store.version_json(version, _loop())
+        return None if doc is None else dict(json.loads(doc))
+
+    async def history(self) -> list[dict[str, Any]]:
+        return list(json.loads(await self._store.history_json(_loop())))
+
+    async def push(
+        self,
+        part: str,
+        text: str,
+        note: str,
+        file_name: str = "config.yaml",
+        author: str | None = None,
+        allow_secrets: bool = False,
+        expected: int | None = None,
+    ) -> dict[str, Any]:
+        doc = await self._store.push_json(
+            part, text, file_name, author or _author(), note, allow_secrets, expected, _loop()
+        )
+        return dict(json.loads(doc))
+
+    async def rollback(
+        self, version: int, note: str, author: str | None = None, expected: int | None = None
+    ) -> dict[str, Any]:
+        doc = await self._store.rollback_json(version, author or _author(), note, expected, _loop())
+        return dict(json.loads(doc))
+
+    async def pull(self, role: str | None = None, host: str | None = None) -> tuple[int, str]:
+        version, text = await self._store.pull(role, host, _loop())
+        return int(version), str(text)
+
+    async def status(self) -> list[dict[str, Any]]:
+        return list(json.loads(await self._store.status_json(_loop())))
+
+
 class AsyncCluster:
     """:class:`Cluster` on a :mod:`zkha.aio` client: the same methods, awaitable."""
 
