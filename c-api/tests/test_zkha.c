@@ -820,7 +820,7 @@ static void test_flink_config_store(void) {
   memcpy(text, pulled.data, pulled.len < sizeof text - 1 ? pulled.len : sizeof text - 1);
   zkha_bytes_free(pulled);
   CHECK(version == 2, "pulled version %llu", (unsigned long long)version);
-  CHECK(strstr(text, "taskmanager.numberOfTaskSlots: '8'") != NULL, "%s", text);
+  CHECK(strstr(text, "\"taskmanager.numberOfTaskSlots\": \"8\"") != NULL, "%s", text);
   OK(zkha_flink_config_rollback(c, store, 1, "c-test", "back", -1, &json, &e_));
   memset(text, 0, sizeof text);
   memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);

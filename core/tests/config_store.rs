@@ -230,7 +230,24 @@ async fn bad_input_is_refused_before_anything_is_written() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
-    assert!(e.to_string().contains("exceeds the limit of"), "{e}");
+    assert!(
+        e.to_string().contains("too large") && e.to_string().contains("limit of 1047552 bytes"),
+        "{e}"
+    );
+    // Under the limit but written twice in one request (current and versions/<n>): refused
+    // too, before ZooKeeper would drop the connection.
+    let half = format!("{BASE}big.value: {}\n", "x".repeat(600_000));
+    let e = s
+        .push(
+            &Part::Base,
+            &half,
+            Format::ConfigYaml,
+            &opts("written twice"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert!(e.to_string().contains("writes it twice"), "{e}");
     // Nothing was written: still version 1.
     assert_eq!(s.current().await.unwrap().unwrap().version, 1);
     assert_eq!(s.history().await.unwrap().len(), 1);

@@ -241,10 +241,16 @@ py_methods! {
             } async {
                 Ok(to_json(&st.remove_overlay(&part, &options).await?))
             }
-            /// (version, config.yaml text) for `role` on `host`, references resolved here.
-            fn pull(role: Option<String> = None, host: Option<String> = None) async {
-                let (d, text) = st.pull(role.as_deref(), host.as_deref()).await?;
+            /// (version, file text) for `role` on `host`, references resolved here;
+            /// `file_name` `flink-conf.yaml` for the legacy format.
+            fn pull(role: Option<String> = None, host: Option<String> = None, file_name: Option<String> = None) async {
+                let format = format_of(file_name.as_deref().unwrap_or("config.yaml"));
+                let (d, text) = st.pull_as(role.as_deref(), host.as_deref(), format).await?;
                 Ok((d.version, text))
+            }
+            /// The effective key changes of `role` on `host` from version `from` (0: none) to `to`.
+            fn diff_json(from: u64, to: u64, role: Option<String> = None, host: Option<String> = None) async {
+                Ok(to_json(&st.diff_versions(from, to, role.as_deref(), host.as_deref()).await?))
             }
             fn status_json() async { Ok(to_json(&st.status().await?)) }
         }

@@ -86,7 +86,7 @@ async def test_config_store_push_pull_and_conflict(hosts: str, path: str) -> Non
         with pytest.raises(zkha.BadVersionError, match="version 1 by"):
             await store.push("base", "rest.port: 8082\n", "stale", expected=0)
         version, text = await store.pull("jobmanager")
-        assert version == 1 and "rest.port: '8081'" in text
+        assert version == 1 and '"rest.port": "8081"' in text
         assert [h["version"] for h in await store.history()] == [1]
         assert (await store.rollback(1, "again"))["version"] == 2
         assert await store.status() == []

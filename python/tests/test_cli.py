@@ -303,14 +303,17 @@ def test_flink_config_cli(hosts: str, path: str, tmp_path: Path) -> None:
     r = config("pull", "--role", "taskmanager", "--to", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
     pulled = (out / "config.yaml").read_text()
-    assert "taskmanager.numberOfTaskSlots: '4'" in pulled
-    assert "high-availability.zkha.config.version: '2'" in pulled
-    assert "high-availability.zkha.config.role: 'taskmanager'" in pulled
+    assert '"taskmanager.numberOfTaskSlots": "4"' in pulled
+    assert '"high-availability.zkha.config.version": "2"' in pulled
+    assert '"high-availability.zkha.config.role": "taskmanager"' in pulled
+    assert (out / "config.yaml").stat().st_mode & 0o077 == 0, "owner-only: secrets inside"
     r = config("history", "--json")
     assert [h["version"] for h in json.loads(r.stdout)["history"]] == [2, 1]
     r = config("diff", "--json")
     assert json.loads(r.stdout)["changes"][0]["after"] == "4"
-    r = config("rollback", "1", "--json")
+    r = config("rollback", "1")
+    assert r.returncode == 2 and "--yes" in r.stdout + r.stderr, "asks, no terminal"
+    r = config("rollback", "1", "--yes", "--json")
     assert json.loads(r.stdout)["version"] == 3
     with zkha.Client(hosts, session_timeout=6) as c:
         current = zkha.flink.ConfigStore(c, store).current()

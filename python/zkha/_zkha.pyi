@@ -500,12 +500,28 @@ class ConfigStore:
     ) -> str: ...
     @overload
     def pull(
-        self, role: str | None = None, host: str | None = None, aio: None = None
+        self,
+        role: str | None = None,
+        host: str | None = None,
+        file_name: str | None = None,
+        aio: None = None,
     ) -> tuple[int, str]: ...
     @overload
     def pull(
-        self, role: str | None, host: str | None, aio: asyncio.AbstractEventLoop
+        self,
+        role: str | None,
+        host: str | None,
+        file_name: str | None,
+        aio: asyncio.AbstractEventLoop,
     ) -> asyncio.Future[tuple[int, str]]: ...
+    def diff_json(
+        self,
+        from_: int,
+        to: int,
+        role: str | None = None,
+        host: str | None = None,
+        aio: None = None,
+    ) -> str: ...
     @overload
     def status_json(self, aio: None = None) -> str: ...
     @overload

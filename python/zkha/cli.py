@@ -19,7 +19,9 @@ reads all of it from a Flink configuration as Flink's built-in HA does, the flag
 the file's.
 
 Exit status: CMD's status for ``lock``/``elect``; 3 when leadership or the lock was lost
-while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum.
+while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum
+or ``flink config status`` a stale process; 4 when a ``flink config`` push or rollback lost
+to another one (look at the new version, then push again).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import _zkha
-from ._errors import ZkhaError
+from ._errors import BadVersionError, ZkhaError
+from ._errors import TimeoutError as ZTimeoutError
 from ._security import SaslDigestMd5, SaslKerberos, Tls
 from ._sync import Client, Election
 from .flink import Cluster, ConfigStore
@@ -212,6 +215,17 @@ def _changes_text(changes: list[dict[str, Any]]) -> str:
     return "\n".join(lines) or "  (no key changes)"
 
 
+CONFLICT = 4
+
+
+def _confirm(question: str, details: str) -> bool:
+    """Shows ``details`` and asks; a usage error without a terminal (give --yes)."""
+    if not sys.stdin.isatty():
+        _usage("zkha: not a terminal to ask on: give --yes")
+    print(details)
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
     try:
         with open(args.file, encoding="utf-8") as f:
@@ -225,20 +239,22 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
         seen = cur["version"] if cur else 0
         changes = store.preview(part, text, name, args.force)
         unknown, listed = _zkha.ConfigStore.unknown_keys(text, name, args.flink_version)
-        warnings = [
-            f"warning: {k} is not a Flink {listed} key (fine for a connector's or plugin's own key)"
-            for k in unknown
-        ]
-        for w in warnings:
-            print(w, file=sys.stderr)
-        if not args.yes:
-            print(f"{part} of {store.path}, on version {seen}:\n{_changes_text(changes)}")
-            if not sys.stdin.isatty():
-                _usage("zkha: not a terminal: give --yes to push without asking")
-            if input("push? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("not pushed")
-                return 1
-        doc = store.push(part, text, args.note, name, allow_secrets=args.force, expected=seen)
+        for k in unknown:
+            print(
+                f"warning: {k} is not a Flink {listed} key (fine for a connector's or plugin's"
+                " own key)",
+                file=sys.stderr,
+            )
+        if not args.yes and not _confirm(
+            "push?", f"{part} of {store.path}, on version {seen}:\n{_changes_text(changes)}"
+        ):
+            print("not pushed")
+            return 1
+        try:
+            doc = store.push(part, text, args.note, name, allow_secrets=args.force, expected=seen)
+        except BadVersionError as e:
+            out.emit({"error": "BadVersionError", "message": str(e)}, f"zkha: {e}")
+            return CONFLICT
     out.emit(
         {
             "version": doc["version"],
@@ -253,13 +269,15 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
 
 def cmd_config_pull(args: argparse.Namespace, out: _Out) -> int:
     with _store(args) as store:
-        version, text = store.pull(args.role, args.host_overlay)
+        version, text = store.pull(args.role, args.host_overlay, args.file_name)
     target = os.path.join(args.to, args.file_name)
     os.makedirs(args.to, exist_ok=True)
     tmp = f"{target}.zkha-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    # Resolved secrets inside: readable by the owner only; whole or not at all.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(tmp, target)  # whole or not at all: Flink never reads half a file
+    os.replace(tmp, target)
     out.emit({"version": version, "file": target}, f"wrote {target} (version {version})")
     return 0
 
@@ -270,31 +288,13 @@ def cmd_config_diff(args: argparse.Namespace, out: _Out) -> int:
         if cur is None:
             _usage(f"zkha: no configuration in {store.path} yet")
         to_v = args.to_version or cur["version"]
-        from_v = args.from_version or to_v - 1
-        a, b = store.version(from_v), store.version(to_v)
-        if a is None or b is None:
-            _usage(f"zkha: version {from_v if a is None else to_v} is not kept (see history)")
-        ea = _effective(a, args.role, args.host_overlay)
-        eb = _effective(b, args.role, args.host_overlay)
-    keys = sorted(set(ea) | set(eb))
-    changes = [
-        {"key": k, "before": ea.get(k), "after": eb.get(k)} for k in keys if ea.get(k) != eb.get(k)
-    ]
+        from_v = args.from_version if args.from_version is not None else to_v - 1
+        changes = store.diff(from_v, to_v, args.role, args.host_overlay)
     out.emit(
         {"from": from_v, "to": to_v, "changes": changes},
         f"version {from_v} -> {to_v}:\n{_changes_text(changes)}",
     )
     return 0
-
-
-def _effective(doc: dict[str, Any], role: str | None, host: str | None) -> dict[str, str]:
-    fmt = "flink-conf.yaml" if doc["format"] == "flink-conf-yaml" else "config.yaml"
-    eff = dict(_zkha.ConfigStore.parse_text(doc["base"], fmt))
-    if role and role in doc["roles"]:
-        eff.update(_zkha.ConfigStore.parse_text(doc["roles"][role], "config.yaml"))
-    if host and host in doc["hosts"]:
-        eff.update(_zkha.ConfigStore.parse_text(doc["hosts"][host], "config.yaml"))
-    return eff
 
 
 def cmd_config_history(args: argparse.Namespace, out: _Out) -> int:
@@ -317,11 +317,22 @@ def cmd_config_rollback(args: argparse.Namespace, out: _Out) -> int:
     with _store(args) as store:
         cur = store.current()
         seen = cur["version"] if cur else 0
-        doc = store.rollback(
-            args.version, args.note or f"rollback to {args.version}", expected=seen
-        )
+        changes = store.diff(seen, args.version)
+        if not args.yes and not _confirm(
+            f"make version {args.version} current again?",
+            f"{store.path}: version {seen} -> {args.version} (base):\n{_changes_text(changes)}",
+        ):
+            print("not rolled back")
+            return 1
+        try:
+            doc = store.rollback(
+                args.version, args.note or f"rollback to {args.version}", expected=seen
+            )
+        except BadVersionError as e:
+            out.emit({"error": "BadVersionError", "message": str(e)}, f"zkha: {e}")
+            return CONFLICT
     out.emit(
-        {"version": doc["version"], "changed": doc["changed"]},
+        {"version": doc["version"], "changed": doc["changed"], "changes": changes},
         f"version {args.version} is current again as version {doc['version']}",
     )
     return 0
@@ -352,7 +363,7 @@ def cmd_config_watch(args: argparse.Namespace, out: _Out) -> int:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 data = watch.next_value(left)
-            except ZkhaError:
+            except ZTimeoutError:
                 break  # no change within the timeout
             cur = None if data is None else json.loads(data)
             if cur is not None and cur["version"] != last:
@@ -805,6 +816,7 @@ def parser() -> argparse.ArgumentParser:
     croll = cfg.add_parser("rollback", help="make a kept version current again")
     croll.add_argument("version", type=int)
     croll.add_argument("--note", help="the change note (default: rollback to VERSION)")
+    croll.add_argument("--yes", action="store_true", help="roll back without asking")
     config_common(croll)
     croll.set_defaults(func=cmd_config_rollback)
     cstat = cfg.add_parser("status", help="processes running an older version (exit 1 if any)")

@@ -253,11 +253,21 @@ class ConfigStore:
         doc = self._store.remove_overlay_json(part, author or _author(), note, expected)
         return dict(json.loads(doc))
 
-    def pull(self, role: str | None = None, host: str | None = None) -> tuple[int, str]:
-        """(version, ``config.yaml`` text): the effective configuration of ``role`` on
-        ``host``, references (``${env:NAME}``, ``${file:/path}``) resolved on this host."""
-        version, text = self._store.pull(role, host)
+    def pull(
+        self, role: str | None = None, host: str | None = None, file_name: str = "config.yaml"
+    ) -> tuple[int, str]:
+        """(version, file text): the effective configuration of ``role`` on ``host``,
+        references (``${env:NAME}``, ``${file:/path}``) resolved on this host, as
+        ``config.yaml`` (or the legacy ``flink-conf.yaml``)."""
+        version, text = self._store.pull(role, host, file_name)
         return int(version), str(text)
+
+    def diff(
+        self, from_version: int, to_version: int, role: str | None = None, host: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The effective key changes of ``role`` on ``host`` between two kept versions
+        (``from_version`` 0: from nothing); secrets in clear masked."""
+        return list(json.loads(self._store.diff_json(from_version, to_version, role, host)))
 
     def status(self) -> list[dict[str, Any]]:
         """Processes started from a pulled configuration: ``role``, ``host``, ``pid``,
@@ -311,7 +321,7 @@ class AsyncConfigStore:
         return dict(json.loads(doc))
 
     async def pull(self, role: str | None = None, host: str | None = None) -> tuple[int, str]:
-        version, text = await self._store.pull(role, host, _loop())
+        version, text = await self._store.pull(role, host, None, _loop())
         return int(version), str(text)
 
     async def status(self) -> list[dict[str, Any]]:

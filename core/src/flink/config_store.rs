@@ -9,7 +9,7 @@
 //!
 //! - `current`: the current document (JSON), whose znode version is the compare-and-set;
 //! - `versions/<%010d>`: the document of each kept version (the current one included);
-//! - `running/<role>@<host>:<pid>`: ephemeral, the version each JobManager and TaskManager
+//! - `running/<role>@<host>:<pid>-<session>`: ephemeral, the version each JobManager and TaskManager
 //!   started with ([`ConfigStore::publish_running`], for drift).
 //!
 //! Secrets are stored as references, `${env:NAME}` or `${file:/path}`, which [`resolve`]
@@ -217,7 +217,8 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-/// The keys whose values differ between `a` and `b`, sorted.
+/// The keys whose values differ between `a` and `b`, sorted (values of secrets in clear
+/// masked: reports must not show them).
 pub fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<KeyChange> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
@@ -226,8 +227,8 @@ pub fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<K
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| KeyChange {
             key: k.clone(),
-            before: a.get(k).cloned(),
-            after: b.get(k).cloned(),
+            before: a.get(k).map(|v| shown(k, v)),
+            after: b.get(k).map(|v| shown(k, v)),
         })
         .collect()
 }
@@ -271,12 +272,78 @@ pub fn parse(text: &str, format: Format, what: &str) -> Result<BTreeMap<String, 
         .collect())
 }
 
-/// True if `value` is wholly a reference (`${env:NAME}` or `${file:/path}`).
+/// True if `value` is wholly a reference: `${env:NAME}` (NAME a shell variable name) or
+/// `${file:/absolute/path}`.
 fn is_reference(value: &str) -> bool {
     let v = value.trim();
-    (v.starts_with("${env:") || v.starts_with("${file:"))
-        && v.ends_with('}')
-        && v.matches("${").count() == 1
+    let Some(inner) = v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) else {
+        return false;
+    };
+    if inner.contains(['{', '}']) {
+        return false;
+    }
+    if let Some(name) = inner.strip_prefix("env:") {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    } else if let Some(file) = inner.strip_prefix("file:") {
+        file.starts_with('/') && !file.contains(char::is_whitespace)
+    } else {
+        false
+    }
+}
+
+/// Keys (or prefixes ending in `.`) whose names carry a secret marker but hold no secret.
+const NOT_SECRET: &[&str] = &[
+    "kubernetes.secrets",
+    "kubernetes.env.secretKeyRef",
+    "table.secret-store.kind",
+    "security.delegation.tokens.",
+];
+
+/// Keys (or prefixes ending in `.`) that hold secrets although no marker says so.
+const SECRET_KEYS: &[&str] = &[
+    "high-availability.zookeeper.client.authorization",
+    "fs.azure.account.key.",
+];
+
+fn key_in(key: &str, list: &[&str]) -> bool {
+    list.iter().any(|k| {
+        if k.ends_with('.') {
+            key.starts_with(k)
+        } else {
+            key == *k || key.starts_with(&format!("{k}."))
+        }
+    })
+}
+
+/// True if `key`'s value would be a secret: its name carries one of `markers` (and is not a
+/// known non-secret), or it is a known secret key. Booleans and numbers are never secrets.
+pub fn looks_secret(key: &str, value: &str, markers: &[String]) -> bool {
+    let v = value.trim();
+    if v.is_empty() || v == "true" || v == "false" || v.parse::<f64>().is_ok() {
+        return false;
+    }
+    if key_in(key, SECRET_KEYS) {
+        return true;
+    }
+    let lower = key.to_ascii_lowercase();
+    !key_in(key, NOT_SECRET)
+        && markers
+            .iter()
+            .any(|m| lower.contains(&m.to_ascii_lowercase()))
+}
+
+/// A value as reports show it: a secret's value in clear is masked.
+fn shown(key: &str, value: &str) -> String {
+    let markers: Vec<String> = SECRET_MARKERS.iter().map(|s| s.to_string()).collect();
+    if !is_reference(value) && looks_secret(key, value, &markers) {
+        format!("(secret, {} characters)", value.chars().count())
+    } else {
+        value.to_string()
+    }
 }
 
 /// Checks a part's text before it is stored: it parses; the values of the keys zkha knows
@@ -289,49 +356,14 @@ pub fn check(
     options: &PushOptions,
 ) -> Result<BTreeMap<String, String>> {
     let keys = parse(text, format, what)?;
-    // The keys zkha reads, checked as zkha reads them at start-up (values that are references
-    // are checked once resolved, where they are pulled).
-    let known: Vec<(String, String)> = keys
-        .iter()
-        .filter(|(k, v)| {
-            (k.starts_with("high-availability.zookeeper.")
-                || k.starts_with("high-availability.zkha.")
-                || k.as_str() == "high-availability.cluster-id")
-                && !is_reference(v)
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if !known.is_empty() {
-        let mut probe = known;
-        if !keys.contains_key("high-availability.zookeeper.quorum") {
-            probe.push((
-                "high-availability.zookeeper.quorum".into(),
-                "localhost:2181".into(),
-            ));
-        }
-        let c = FlinkConfig::from_pairs(probe).with_source(what);
-        c.check_keys()?;
-        match c.client_options() {
-            Ok(_) => {}
-            // Files the keys name (key stores, keytabs) are read on the hosts that use them.
-            Err(e) if e.kind() == ErrorKind::Io => {}
-            Err(e) => return Err(e),
-        }
-    }
     for (k, v) in &keys {
         if v.contains("${") && !is_reference(v) {
             return Err(Error::config(format!(
-                "{what}: {k}: {v:?} is not a reference: write ${{env:NAME}} or ${{file:/path}} alone as the value"
+                "{what}: {k}: the value is not a reference: write ${{env:NAME}} (a variable name) \
+                 or ${{file:/absolute/path}} alone as the value"
             )));
         }
-        let lower = k.to_ascii_lowercase();
-        if !options.allow_secrets
-            && !is_reference(v)
-            && !v.trim().is_empty()
-            && options
-                .secret_markers
-                .iter()
-                .any(|m| lower.contains(&m.to_ascii_lowercase()))
+        if !options.allow_secrets && !is_reference(v) && looks_secret(k, v, &options.secret_markers)
         {
             return Err(Error::config(format!(
                 "{what}: {k} looks secret and its value is in clear: store a reference \
@@ -341,6 +373,59 @@ pub fn check(
         }
     }
     Ok(keys)
+}
+
+/// Checks what every process would read: the effective configuration of the base alone, of
+/// each role, of each host (with and without each role), as zkha reads it at start-up — the
+/// values of the keys it knows, its own unknown keys. Values that are references are checked
+/// where they are pulled; files the keys name are read on the hosts that use them; the
+/// identity an ACL needs comes from the host too.
+fn check_effective(doc: &ConfigDocument) -> Result<()> {
+    let mut combos: Vec<(Option<&str>, Option<&str>)> = vec![(None, None)];
+    combos.extend(doc.roles.keys().map(|r| (Some(r.as_str()), None)));
+    for h in doc.hosts.keys() {
+        combos.push((None, Some(h.as_str())));
+        combos.extend(
+            doc.roles
+                .keys()
+                .map(|r| (Some(r.as_str()), Some(h.as_str()))),
+        );
+    }
+    for (role, host) in combos {
+        let what = match (role, host) {
+            (None, None) => "the base".to_string(),
+            (Some(r), None) => format!("the effective configuration of role {r}"),
+            (None, Some(h)) => format!("the effective configuration of host {h}"),
+            (Some(r), Some(h)) => format!("the effective configuration of role {r} on host {h}"),
+        };
+        let eff = doc.effective(role, host)?;
+        let mut probe: BTreeMap<String, String> =
+            eff.into_iter().filter(|(_, v)| !is_reference(v)).collect();
+        probe
+            .entry("high-availability.zookeeper.quorum".into())
+            .or_insert_with(|| "localhost:2181".into());
+        let c = FlinkConfig::from_pairs(probe.clone()).with_source(&what);
+        c.check_keys()?;
+        let r = match c.client_options() {
+            Err(e)
+                if e.kind() == ErrorKind::Config
+                    && e.to_string().contains("authenticated identity") =>
+            {
+                // The identity is the host's (its JAAS file, its keytab): check the rest.
+                probe.remove("high-availability.zookeeper.client.acl");
+                FlinkConfig::from_pairs(probe)
+                    .with_source(&what)
+                    .client_options()
+            }
+            r => r,
+        };
+        match r {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Io => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The keys of a configuration text that Flink `flink_version` does not define (a warning:
@@ -390,17 +475,39 @@ pub fn resolve(config: &BTreeMap<String, String>) -> Result<BTreeMap<String, Str
     Ok(out)
 }
 
-/// `config` as a Flink `config.yaml` (one `key: 'value'` line per key, sorted; a comment
-/// naming the version first): what Flink 2.x reads, and 1.20 as `flink-conf.yaml` too.
+/// `config` as a Flink `config.yaml`: one `"key": "value"` line per key, sorted, both as
+/// YAML double-quoted strings (JSON escapes: newlines, quotes and `#` survive; Flink 1.19+ and
+/// 2.x read `config.yaml` as standard YAML); `header` as comments first.
 pub fn render(config: &BTreeMap<String, String>, header: &str) -> String {
     let mut out = String::new();
     for line in header.lines() {
         out.push_str(&format!("# {line}\n"));
     }
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     for (k, v) in config {
-        out.push_str(&format!("{k}: '{}'\n", v.replace('\'', "''")));
+        out.push_str(&format!("{}: {}\n", q(k), q(v)));
     }
     out
+}
+
+/// `config` as a legacy `flink-conf.yaml` (`key: value` lines, read by Flink as they are):
+/// refused for a value that format cannot hold (a newline, a `#`, which starts a comment, or
+/// spaces at either end), naming the key.
+pub fn render_legacy(config: &BTreeMap<String, String>, header: &str) -> Result<String> {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str(&format!("# {line}\n"));
+    }
+    for (k, v) in config {
+        if v.contains(['\n', '#']) || v.trim() != v || k.contains([':', '#', ' ']) {
+            return Err(Error::config(format!(
+                "{k}: its value cannot be written to flink-conf.yaml (a newline, a '#' or \
+                 spaces at an end); pull config.yaml instead (Flink 1.19 and later read it)"
+            )));
+        }
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    Ok(out)
 }
 
 /// The key a pulled configuration carries its version in (the plugin publishes it).
@@ -536,8 +643,62 @@ impl ConfigStore {
         Ok(out)
     }
 
-    /// Checks `text` as `part` of the document (see [`check`]) and returns how the effective
-    /// base configuration would change (nothing is written).
+    /// The document `text` as `part` would make, after the current one (read with its znode
+    /// version), every check passed ([`check`], and the effective configurations).
+    async fn next_doc(
+        &self,
+        part: &Part,
+        text: &str,
+        format: Format,
+        options: &PushOptions,
+    ) -> Result<(Option<(ConfigDocument, i32)>, ConfigDocument)> {
+        part.validate()?;
+        if *part != Part::Base && format == Format::FlinkConfYaml {
+            return Err(Error::invalid(format!(
+                "{}: overlays are YAML: push the overlay as a config.yaml-style file",
+                part.name()
+            )));
+        }
+        check(text, format, &part.name(), options)?;
+        let current = self.read_current().await?;
+        let mut doc = match &current {
+            Some((d, _)) => d.clone(),
+            None if *part != Part::Base => {
+                return Err(Error::invalid(format!(
+                    "{}: push the base configuration first (an overlay needs a base)",
+                    self.base
+                )))
+            }
+            None => ConfigDocument {
+                version: 0,
+                author: String::new(),
+                time_ms: 0,
+                note: String::new(),
+                changed: String::new(),
+                format,
+                base: String::new(),
+                roles: BTreeMap::new(),
+                hosts: BTreeMap::new(),
+            },
+        };
+        match part {
+            Part::Base => {
+                doc.base = text.to_string();
+                doc.format = format;
+            }
+            Part::Role(r) => {
+                doc.roles.insert(r.clone(), text.to_string());
+            }
+            Part::Host(h) => {
+                doc.hosts.insert(h.clone(), text.to_string());
+            }
+        }
+        check_effective(&doc)?;
+        Ok((current, doc))
+    }
+
+    /// Checks `text` as `part` of the document and returns how that part's keys would change
+    /// (nothing is written; values of secrets in clear masked).
     pub async fn preview(
         &self,
         part: &Part,
@@ -545,24 +706,43 @@ impl ConfigStore {
         format: Format,
         options: &PushOptions,
     ) -> Result<Vec<KeyChange>> {
-        part.validate()?;
-        let new = check(text, format, &part.name(), options)?;
-        let old = match self.current().await? {
-            Some(d) => match d.part(part) {
-                Some(t) => parse(
-                    t,
-                    if *part == Part::Base {
-                        d.format
-                    } else {
-                        Format::ConfigYaml
-                    },
-                    &part.name(),
-                )?,
-                None => BTreeMap::new(),
-            },
+        let (current, next) = self.next_doc(part, text, format, options).await?;
+        let part_keys = |d: &ConfigDocument| -> Result<BTreeMap<String, String>> {
+            match d.part(part) {
+                Some(t) if *part == Part::Base => parse(t, d.format, &part.name()),
+                Some(t) => parse(t, Format::ConfigYaml, &part.name()),
+                None => Ok(BTreeMap::new()),
+            }
+        };
+        let old = match &current {
+            Some((d, _)) => part_keys(d)?,
             None => BTreeMap::new(),
         };
-        Ok(diff(&old, &new))
+        Ok(diff(&old, &part_keys(&next)?))
+    }
+
+    /// How the effective configuration of `role` on `host` changed from version `from` (0:
+    /// nothing) to version `to` (both kept); values of secrets in clear masked.
+    pub async fn diff_versions(
+        &self,
+        from: u64,
+        to: u64,
+        role: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Vec<KeyChange>> {
+        let of = |v: u64| async move {
+            if v == 0 {
+                return Ok(BTreeMap::new());
+            }
+            match self.version(v).await? {
+                Some(d) => d.effective(role, host),
+                None => Err(Error::new(
+                    ErrorKind::NoNode,
+                    format!("{}: version {v} is not kept (see the history)", self.base),
+                )),
+            }
+        };
+        Ok(diff(&of(from).await?, &of(to).await?))
     }
 
     /// Stores `text` as `part` of the document, as a new version: checked first (nothing is
@@ -576,41 +756,7 @@ impl ConfigStore {
         format: Format,
         options: &PushOptions,
     ) -> Result<ConfigDocument> {
-        part.validate()?;
-        check(text, format, &part.name(), options)?;
-        let current = self.read_current().await?;
-        let mut doc = match &current {
-            Some((d, _)) => d.clone(),
-            None => ConfigDocument {
-                version: 0,
-                author: String::new(),
-                time_ms: 0,
-                note: String::new(),
-                changed: String::new(),
-                format,
-                base: String::new(),
-                roles: BTreeMap::new(),
-                hosts: BTreeMap::new(),
-            },
-        };
-        if current.is_none() && *part != Part::Base {
-            return Err(Error::invalid(format!(
-                "{}: push the base configuration first (an overlay needs a base)",
-                self.base
-            )));
-        }
-        match part {
-            Part::Base => {
-                doc.base = text.to_string();
-                doc.format = format;
-            }
-            Part::Role(r) => {
-                doc.roles.insert(r.clone(), text.to_string());
-            }
-            Part::Host(h) => {
-                doc.hosts.insert(h.clone(), text.to_string());
-            }
-        }
+        let (current, doc) = self.next_doc(part, text, format, options).await?;
         self.write(current, doc, part.name(), options).await
     }
 
@@ -683,8 +829,22 @@ impl ConfigStore {
         let bytes = serde_json::to_vec(&doc)
             .map_err(|e| Error::invalid(format!("cannot encode the document: {e}")))?;
         let cur = self.at("current");
-        let full = self.client.resolve(&cur)?;
-        self.client.inner().check_payload(&full, bytes.len())?;
+        // A push writes the document twice in one request (current and versions/<n>).
+        let limit = self.client.options().max_payload;
+        if 2 * bytes.len() + 4096 > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "{}: the document of {} bytes is too large: a push writes it twice in one \
+                     request (current and versions/<n>), so it must stay under {} bytes, half the \
+                     limit of {limit} bytes (jute.maxbuffer; high-availability.zkha.max-payload); \
+                     nothing was written",
+                    self.base,
+                    bytes.len(),
+                    (limit.saturating_sub(4096)) / 2
+                ),
+            ));
+        }
         if self.client.exists(&self.at("versions")).await?.is_none() {
             self.client.put(&self.at("versions"), b"").await?;
         }
@@ -713,16 +873,17 @@ impl ConfigStore {
             data: bytes,
             mode: NodeMode::Persistent,
         });
-        if doc.version > self.keep as u64 {
-            let old = doc.version - self.keep as u64;
-            if self
-                .client
-                .exists(&self.at(&format!("versions/{old:010}")))
-                .await?
-                .is_some()
-            {
+        // Every kept version that falls out of the window (also after a smaller keep).
+        let oldest_kept = (doc.version + 1).saturating_sub(self.keep as u64);
+        for name in self
+            .client
+            .get_children(&self.at("versions"))
+            .await?
+            .unwrap_or_default()
+        {
+            if name.parse::<u64>().is_ok_and(|v| v < oldest_kept) {
                 ops.push(Op::Delete {
-                    path: self.at(&format!("versions/{old:010}")),
+                    path: self.at(&format!("versions/{name}")),
                     version: None,
                 });
             }
@@ -774,7 +935,14 @@ impl ConfigStore {
         if self.client.exists(&dir).await?.is_none() {
             self.client.put(&dir, b"").await?;
         }
-        let name = format!("{}@{}:{}", running.role, running.host, running.pid);
+        // The session makes it unique (pid 1 in every container).
+        let name = format!(
+            "{}@{}:{}-{:x}",
+            running.role,
+            running.host,
+            running.pid,
+            self.client.session_id()
+        );
         let bytes = serde_json::to_vec(running)
             .map_err(|e| Error::invalid(format!("cannot encode {name}: {e}")))?;
         let p = path::join(&dir, &name);
@@ -840,6 +1008,17 @@ impl ConfigStore {
         role: Option<&str>,
         host: Option<&str>,
     ) -> Result<(ConfigDocument, String)> {
+        self.pull_as(role, host, Format::ConfigYaml).await
+    }
+
+    /// [`ConfigStore::pull`] in `format`: `config.yaml`, or the legacy `flink-conf.yaml`
+    /// ([`render_legacy`]: a value it cannot hold fails naming the key).
+    pub async fn pull_as(
+        &self,
+        role: Option<&str>,
+        host: Option<&str>,
+        format: Format,
+    ) -> Result<(ConfigDocument, String)> {
         if let Some(r) = role {
             Part::Role(r.to_string()).validate()?;
         }
@@ -865,7 +1044,10 @@ impl ConfigStore {
             role.unwrap_or("-"),
             host.unwrap_or("-")
         );
-        let text = render(&eff, &header);
+        let text = match format {
+            Format::ConfigYaml => render(&eff, &header),
+            Format::FlinkConfYaml => render_legacy(&eff, &header)?,
+        };
         Ok((doc, text))
     }
 }
@@ -942,4 +1124,68 @@ async fn version_fence(client: &Client, node: &str, version: i32) -> Result<Fenc
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_values_read_back_as_they_were() {
+        let mut c = BTreeMap::new();
+        c.insert(
+            "env.java.opts.all".to_string(),
+            "-Da='b' -Dc=\"d\" # not a comment".to_string(),
+        );
+        c.insert(
+            "security.ssl.pem".to_string(),
+            "line one\nline two".to_string(),
+        );
+        c.insert("weird: key".to_string(), " spaced ".to_string());
+        c.insert("list".to_string(), "a;b".to_string());
+        let text = render(&c, "header\nlines");
+        let back = FlinkConfig::parse_yaml(&text, "rendered").unwrap();
+        let back: BTreeMap<String, String> = back
+            .entries()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(back, c, "{text}");
+        let e = render_legacy(&c, "h").unwrap_err();
+        assert!(e.to_string().contains("config.yaml instead"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_told_by_name_and_value() {
+        let m: Vec<String> = SECRET_MARKERS.iter().map(|s| s.to_string()).collect();
+        assert!(looks_secret("s3.secret-key", "abc", &m));
+        assert!(looks_secret(
+            "fs.azure.account.key.acct.blob.core.windows.net",
+            "abc",
+            &m
+        ));
+        assert!(looks_secret(
+            "high-availability.zookeeper.client.authorization",
+            "digest:u:pw",
+            &m
+        ));
+        assert!(!looks_secret(
+            "security.delegation.tokens.enabled",
+            "false",
+            &m
+        ));
+        assert!(!looks_secret("kubernetes.secrets", "s1:/mnt/s1", &m));
+        assert!(!looks_secret("rest.port", "8081", &m));
+        assert_eq!(shown("s3.secret-key", "abcd"), "(secret, 4 characters)");
+        assert_eq!(shown("s3.secret-key", "${env:S3}"), "${env:S3}");
+        assert!(is_reference("${env:S3_KEY}") && is_reference("${file:/run/s}"));
+        for bad in [
+            "${env:}",
+            "${env:A B}",
+            "${env:A}}",
+            "${file:relative}",
+            "pre${env:A}",
+        ] {
+            assert!(!is_reference(bad), "{bad}");
+        }
+    }
 }
