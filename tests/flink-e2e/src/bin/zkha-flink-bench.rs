@@ -391,18 +391,23 @@ fn bench_version(
             .map(|(_, _, r)| r.clone())
             .unwrap_or_default()
     };
+    // The comparison lines' configuration: both variants' (the per-variant lines name theirs).
+    let config = format!(
+        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
+        artifacts.describe(),
+        session.as_millis(),
+        zk.options().describe(zk.len())
+    );
     emit_planned_vs_builtin(
         artifacts,
-        zk,
-        session,
+        &config,
         &runs_of("zkha", Fault::Term),
         &runs_of("zkha", Fault::StepDown),
         &runs_of("flink-builtin-zookeeper", Fault::Term),
     );
     emit_release_early(
         artifacts,
-        zk,
-        session,
+        &config,
         &runs_of("zkha", Fault::Term),
         &runs_of("zkha-release-early", Fault::Term),
     );
@@ -428,8 +433,7 @@ fn running_p50(runs: &[Failover]) -> f64 {
 /// (target: no slower) and step-down (target: grant under 50 ms at the median).
 fn emit_planned_vs_builtin(
     artifacts: &Artifacts,
-    zk: &Ensemble,
-    session: Duration,
+    config: &str,
     zkha_term: &[Failover],
     step_down: &[Failover],
     builtin_term: &[Failover],
@@ -438,12 +442,6 @@ fn emit_planned_vs_builtin(
         return; // a variant or fault left out (ZKHA_BENCH_FLINK_VARIANTS, _FAULTS)
     }
     let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
-    let config = format!(
-        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
-        artifacts.describe(),
-        session.as_millis(),
-        zk.options().describe(zk.len())
-    );
     let builtin_grant = grant_p50(builtin_term);
     let builtin_running = running_p50(builtin_term);
     let line = json!({
@@ -493,20 +491,13 @@ fn max_overlap(runs: &[Failover]) -> Option<i64> {
 /// running again, old task attempts running beside new ones, and clean shutdowns.
 fn emit_release_early(
     artifacts: &Artifacts,
-    zk: &Ensemble,
-    session: Duration,
+    config: &str,
     after_components: &[Failover],
     early: &[Failover],
 ) {
     if after_components.is_empty() || early.is_empty() {
         return;
     }
-    let config = format!(
-        "{} jobmanagers=2 taskmanagers=1 session_timeout={}ms checkpoint_interval=500ms zk: {}",
-        artifacts.describe(),
-        session.as_millis(),
-        zk.options().describe(zk.len())
-    );
     // Exit 143, no fatal error and no ERROR line in the old leader's log.
     let clean = |runs: &[Failover]| {
         runs.iter()
