@@ -472,38 +472,34 @@ fn grant(sh: &Shared, s: &Arc<Session>, node: &str, stat: &zk::Stat) {
     Metrics::inc(&sh.inner.metrics.grants);
     tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id,
         token = held.leadership.fencing_token, "leadership granted");
-    let mut replaced = false;
     sh.events.publish_with(|| {
         let event = ElectionEvent::Granted(held.leadership.clone());
-        replaced = sh
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(held)
-            .is_some();
+        let mut slot = sh.held.lock().unwrap_or_else(|p| p.into_inner());
+        // The gauge moves before the grant is visible: whoever sees it leading and then
+        // scrapes finds it counted.
+        if slot.is_none() {
+            sh.inner.metrics.leading.fetch_add(1, Ordering::Relaxed);
+        }
+        *slot = Some(held);
         Some(event)
     });
-    if !replaced {
-        sh.inner.metrics.leading.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Clears the grant (if any) and tells subscribers.
 fn revoke(sh: &Shared, reason: RevokeReason) {
     let mut was_held = false;
     sh.events.publish_with(|| {
-        was_held = sh
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .is_some();
+        let mut slot = sh.held.lock().unwrap_or_else(|p| p.into_inner());
+        was_held = slot.take().is_some();
+        // Counted before the revocation is visible (as in `grant`).
+        if was_held {
+            sh.inner.metrics.revoked(reason);
+            sh.inner.metrics.leading.fetch_sub(1, Ordering::Relaxed);
+        }
         was_held.then_some(ElectionEvent::Revoked { reason })
     });
     if was_held {
         sh.anchor_held(false);
-        sh.inner.metrics.revoked(reason);
-        sh.inner.metrics.leading.fetch_sub(1, Ordering::Relaxed);
         tracing::info!(target: "zkha::election", latch = %sh.latch, id = %sh.options.participant_id, ?reason, "leadership revoked");
     }
 }
