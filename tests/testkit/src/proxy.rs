@@ -11,6 +11,9 @@
 //!   them, and delivered in order after [`FaultProxy::heal`], so a stream is never corrupted.
 //! - [`FaultProxy::delay`] delays every byte by a fixed time in both directions.
 //! - [`FaultProxy::refuse`] closes new connections at once (a listener that is gone).
+//! - [`FaultProxy::blackhole_before`] blackholes the proxy just before the next matching
+//!   ZooKeeper request would reach the server: it is held (with everything after it) until
+//!   [`FaultProxy::heal`], so a test can act between a client's read and its write.
 //! - [`FaultProxy::cut_before_reply`] lets the next matching ZooKeeper request through and
 //!   cuts the connection just before its reply: the server did the work, the client never
 //!   hears of it (the "outcome unknown" of a connection loss, made exact).
@@ -45,14 +48,15 @@ pub enum Fault {
     Closed,
 }
 
-/// A one-shot rule of [`FaultProxy::cut_before_reply`].
+/// A one-shot rule on the next matching request ([`FaultProxy::cut_before_reply`],
+/// [`FaultProxy::blackhole_before`]).
 #[derive(Debug, Clone)]
-struct ReplyCut {
+struct RequestRule {
     kind: ZkRequest,
     path_prefix: String,
 }
 
-impl ReplyCut {
+impl RequestRule {
     fn matches(&self, r: &SeenRequest) -> bool {
         r.kind == Some(self.kind)
             && r.path
@@ -63,11 +67,13 @@ impl ReplyCut {
 
 struct Shared {
     fault: Mutex<Fault>,
-    /// Armed [`ReplyCut`]s, in the order they were armed; `true` while the first has
+    /// Armed [`RequestRule`]s, in the order they were armed; `true` while the first has
     /// matched a request and waits for its reply (the next does not match meanwhile).
-    reply_cuts: Mutex<(VecDeque<ReplyCut>, bool)>,
+    reply_cuts: Mutex<(VecDeque<RequestRule>, bool)>,
     /// How many replies were withheld by a cut.
     replies_cut: AtomicU64,
+    /// Armed rules of [`FaultProxy::blackhole_before`], in the order they were armed.
+    holds: Mutex<VecDeque<RequestRule>>,
     changed: Condvar,
     conns: Mutex<Vec<(u64, TcpStream, TcpStream)>>,
     next_conn: AtomicU64,
@@ -120,6 +126,7 @@ impl FaultProxy {
             fault: Mutex::new(Fault::None),
             reply_cuts: Mutex::new((VecDeque::new(), false)),
             replies_cut: AtomicU64::new(0),
+            holds: Mutex::new(VecDeque::new()),
             changed: Condvar::new(),
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicU64::new(0),
@@ -217,7 +224,23 @@ impl FaultProxy {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .0
-            .push_back(ReplyCut {
+            .push_back(RequestRule {
+                kind,
+                path_prefix: path_prefix.to_string(),
+            });
+    }
+
+    /// Arms a one-shot hold: when the next request of `kind` whose path starts with
+    /// `path_prefix` (a multi: its first operation's path) is read from a client, the proxy
+    /// turns to [`Fault::Blackhole`] before forwarding it, so the server has not seen it; it
+    /// goes through, in order, at [`FaultProxy::heal`]. [`FaultProxy::fault`] tells when the
+    /// hold has fired.
+    pub fn blackhole_before(&self, kind: ZkRequest, path_prefix: &str) {
+        self.shared
+            .holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(RequestRule {
                 kind,
                 path_prefix: path_prefix.to_string(),
             });
@@ -387,6 +410,14 @@ impl Direction {
                 for r in s.feed(&data) {
                     shared.requests[LoadClass::of_op(r.op) as usize]
                         .fetch_add(1, Ordering::Relaxed);
+                    let mut holds = shared.holds.lock().unwrap_or_else(|p| p.into_inner());
+                    if holds.front().is_some_and(|h| h.matches(&r)) {
+                        holds.pop_front();
+                        // Before the chunk is queued: its writer finds the proxy blackholed.
+                        *shared.fault.lock().unwrap_or_else(|p| p.into_inner()) = Fault::Blackhole;
+                        shared.changed.notify_all();
+                    }
+                    drop(holds);
                     let mut rules = shared.reply_cuts.lock().unwrap_or_else(|p| p.into_inner());
                     let (queue, waiting) = &mut *rules;
                     if !*waiting && queue.front().is_some_and(|c| c.matches(&r)) {
