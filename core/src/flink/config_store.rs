@@ -259,6 +259,36 @@ impl PushOptions {
             expected_version: None,
         }
     }
+
+    /// Uses `markers` instead of [`SECRET_MARKERS`] (lowercased; known secret keys such as
+    /// `high-availability.zookeeper.client.authorization` count whatever they are). A marker
+    /// that is empty or holds whitespace or a comma is refused, naming it.
+    pub fn set_secret_markers<S: AsRef<str>>(
+        &mut self,
+        markers: impl IntoIterator<Item = S>,
+    ) -> Result<()> {
+        let mut out = Vec::new();
+        for m in markers {
+            let m = m.as_ref();
+            if m.is_empty() || m.contains(|c: char| c.is_whitespace() || c == ',') {
+                return Err(Error::invalid(format!(
+                    "secret marker {m:?}: a marker is a part of a key name (such as \
+                     `password`), not empty and without spaces or commas"
+                )));
+            }
+            out.push(m.to_ascii_lowercase());
+        }
+        self.secret_markers = out;
+        Ok(())
+    }
+}
+
+/// The secret markers of a comma-separated list (`password,secret,token,credential`; spaces
+/// around a marker are ignored, empty entries skipped), as the CLI and C take them.
+pub fn parse_secret_markers(list: &str) -> Result<Vec<String>> {
+    let mut o = PushOptions::new("", "");
+    o.set_secret_markers(list.split(',').map(str::trim).filter(|m| !m.is_empty()))?;
+    Ok(o.secret_markers)
 }
 
 /// Parses a configuration text in `format` into flat keys, naming `what` in errors.
@@ -1187,5 +1217,32 @@ mod tests {
         ] {
             assert!(!is_reference(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn secret_markers_are_configurable_and_checked() {
+        assert_eq!(
+            parse_secret_markers(" Password, credential,,").unwrap(),
+            ["password", "credential"]
+        );
+        let e = parse_secret_markers("pass word").unwrap_err();
+        assert!(e.to_string().contains("\"pass word\""), "{e}");
+        let text = "my.api.credential: abc\ns3.secret-key: xyz\n";
+        let mut o = PushOptions::new("t", "n");
+        let e = check(text, Format::ConfigYaml, "f", &o).unwrap_err();
+        assert!(e.to_string().contains("s3.secret-key"), "{e}");
+        o.set_secret_markers(parse_secret_markers("credential").unwrap())
+            .unwrap();
+        let e = check(text, Format::ConfigYaml, "f", &o).unwrap_err();
+        assert!(e.to_string().contains("my.api.credential"), "{e}");
+        assert!(!e.to_string().contains("s3.secret-key"), "{e}");
+        o.set_secret_markers(Vec::<String>::new()).unwrap();
+        check(text, Format::ConfigYaml, "f", &o).expect("no markers: nothing looks secret");
+        let auth = "high-availability.zookeeper.client.authorization: digest:u:pw\n";
+        let e = check(auth, Format::ConfigYaml, "f", &o).unwrap_err();
+        assert!(
+            e.to_string().contains("authorization"),
+            "a known secret key counts always"
+        );
     }
 }
