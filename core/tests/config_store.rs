@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use zkha::flink::config_store::{ConfigStore, Format, Part, PushOptions, Running, VERSION_KEY};
 use zkha::ErrorKind;
+use zkha_testkit::{Fault, FaultProxy, ZkRequest};
 
 const T: Duration = Duration::from_secs(4);
 
@@ -23,6 +24,12 @@ high-availability.zookeeper.client.session-timeout: 60 s
 
 fn opts(note: &str) -> PushOptions {
     PushOptions::new("test", note)
+}
+
+/// The kept version numbers, newest first.
+async fn kept_versions(s: &ConfigStore) -> Vec<u64> {
+    let h = s.history().await.unwrap();
+    h.iter().map(|v| v.version).collect()
 }
 
 async fn store(keep: usize) -> (zkha::Client, ConfigStore) {
@@ -70,6 +77,78 @@ async fn two_concurrent_pushes_one_wins_the_other_names_the_version() {
     drop(c);
 }
 
+/// The compare-and-set is ZooKeeper's, not the pusher's own check: a push held by a proxy
+/// between its read of `current` and its write (the multi) loses to a push made meanwhile,
+/// though neither named an expected version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_held_between_its_read_and_its_write_loses_to_one_made_meanwhile() {
+    let (c, s) = store(20).await;
+    s.push(&Part::Base, BASE, Format::ConfigYaml, &opts("first"))
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&shared().addrs()).unwrap();
+    let slow = ConfigStore::new(
+        client(&proxy.connect_string(), T).await,
+        s.path().to_string(),
+        20,
+    );
+    proxy.blackhole_before(ZkRequest::Multi, &c.resolve(s.path()).unwrap());
+    let held = tokio::spawn(async move {
+        let text = format!("{BASE}parallelism.default: 2\n");
+        slow.push(&Part::Base, &text, Format::ConfigYaml, &opts("held"))
+            .await
+    });
+    eventually(
+        Duration::from_secs(5),
+        "the held push sent its write",
+        || proxy.fault() == Fault::Blackhole,
+    )
+    .await;
+    let text = format!("{BASE}parallelism.default: 3\n");
+    let won = s
+        .push(&Part::Base, &text, Format::ConfigYaml, &opts("meanwhile"))
+        .await
+        .unwrap();
+    assert_eq!(won.version, 2);
+    proxy.heal();
+    let lost = held.await.unwrap().unwrap_err();
+    assert_eq!(lost.kind(), ErrorKind::BadVersion, "{lost}");
+    let msg = lost.to_string();
+    assert!(
+        msg.contains("since version 1") && msg.contains("version 2 by test (base: meanwhile)"),
+        "{msg}"
+    );
+    assert_eq!(s.current().await.unwrap().unwrap(), won);
+    assert_eq!(
+        s.history().await.unwrap().len(),
+        2,
+        "the loser wrote nothing"
+    );
+}
+
+/// `current` deleted by hand while versions remain: the next push follows the newest kept
+/// version instead of colliding with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_after_current_was_deleted_follows_the_kept_versions() {
+    let (c, s) = store(20).await;
+    for note in ["one", "two"] {
+        s.push(&Part::Base, BASE, Format::ConfigYaml, &opts(note))
+            .await
+            .unwrap();
+    }
+    c.delete(&format!("{}/current", s.path()), None)
+        .await
+        .unwrap();
+    assert!(s.current().await.unwrap().is_none());
+    let doc = s
+        .push(&Part::Base, BASE, Format::ConfigYaml, &opts("three"))
+        .await
+        .expect("a push into a store without current");
+    assert_eq!(doc.version, 3);
+    assert_eq!(s.current().await.unwrap().unwrap(), doc);
+    assert_eq!(kept_versions(&s).await, [3, 2, 1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_a_version_byte_for_byte_and_history_keeps_the_last_n() {
     let (_c, s) = store(3).await;
@@ -105,14 +184,7 @@ async fn rollback_restores_a_version_byte_for_byte_and_history_keeps_the_last_n(
     assert_eq!(back.roles, two.roles);
     assert_eq!(back.hosts, two.hosts);
     // keep 3: versions 2, 3, 4 are kept, 1 is gone.
-    let kept: Vec<u64> = s
-        .history()
-        .await
-        .unwrap()
-        .iter()
-        .map(|v| v.version)
-        .collect();
-    assert_eq!(kept, [4, 3, 2]);
+    assert_eq!(kept_versions(&s).await, [4, 3, 2]);
     assert!(s.version(1).await.unwrap().is_none());
     let e = s.rollback(1, &opts("too old")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoNode);
@@ -265,6 +337,82 @@ async fn bad_input_is_refused_before_anything_is_written() {
         .unwrap();
     assert_eq!(doc.version, 2);
     drop(c);
+}
+
+/// A process started from a pulled configuration publishes its version again after its
+/// session expired (a real server-side expiry behind a blackholing proxy), so the status
+/// does not lose it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_publishes_its_version_again_after_its_session_expired() {
+    let root = unique("flink-root");
+    let flink = zkha::flink::FlinkConfig::from_pairs([
+        ("high-availability.zookeeper.path.root", root.as_str()),
+        ("high-availability.cluster-id", "/republish"),
+        (VERSION_KEY, "1"),
+        ("high-availability.zkha.config.role", "jobmanager"),
+        ("high-availability.zkha.config.host", "jm-1"),
+    ]);
+    let admin = client(&shared().connect_string(), T).await;
+    let s = ConfigStore::of_cluster(admin.clone(), &flink).unwrap();
+    assert_eq!(s.path(), format!("{root}/zkha-config/republish"));
+    s.push(&Part::Base, BASE, Format::ConfigYaml, &opts("one"))
+        .await
+        .unwrap();
+    let t = Duration::from_secs(2);
+    let proxy = FaultProxy::start(&shared().addrs()).unwrap();
+    let jm = client(&proxy.connect_string(), t).await;
+    let running = zkha::flink::config_store::publish_started(&jm, &flink)
+        .await
+        .unwrap()
+        .expect("a pulled configuration publishes");
+    let listed = s.status().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].running, running);
+    let first = jm.session_id();
+
+    proxy.blackhole();
+    let mut gone = false;
+    let deadline = std::time::Instant::now() + t * 5;
+    while !gone {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session never expired"
+        );
+        gone = s.status().await.unwrap().is_empty();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.heal();
+    let deadline = std::time::Instant::now() + t * 5;
+    loop {
+        let listed = s.status().await.unwrap();
+        if listed.len() == 1 && jm.session_id() != first {
+            assert_eq!(
+                listed[0].running, running,
+                "the same process, published again"
+            );
+            assert!(!listed[0].stale);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not published again in a new session: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let names = admin
+        .get_children(&format!("{}/running", s.path()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        names[0].ends_with(&format!("-{:x}", jm.session_id())),
+        "{names:?}"
+    );
+    // Closed: gone, and not published again.
+    jm.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.status().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

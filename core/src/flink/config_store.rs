@@ -845,7 +845,23 @@ impl ConfigStore {
         changed: String,
         options: &PushOptions,
     ) -> Result<ConfigDocument> {
-        let read = current.as_ref().map_or(0, |(d, _)| d.version);
+        if self.client.exists(&self.at("versions")).await?.is_none() {
+            self.client.put(&self.at("versions"), b"").await?;
+        }
+        let kept: Vec<(u64, String)> = self
+            .client
+            .get_children(&self.at("versions"))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|n| Some((n.parse().ok()?, n)))
+            .collect();
+        // Without `current` (never pushed, or deleted by hand while versions remain) the next
+        // version follows the newest kept one, so its create cannot collide with a kept node.
+        let read = current.as_ref().map_or_else(
+            || kept.iter().map(|k| k.0).max().unwrap_or(0),
+            |(d, _)| d.version,
+        );
         if let Some(want) = options.expected_version {
             if want != read {
                 return Err(self.conflict(want, current.as_ref().map(|(d, _)| d)));
@@ -875,9 +891,6 @@ impl ConfigStore {
                 ),
             ));
         }
-        if self.client.exists(&self.at("versions")).await?.is_none() {
-            self.client.put(&self.at("versions"), b"").await?;
-        }
         let mut ops = Vec::new();
         let fence_node = match &current {
             Some((_, zversion)) => {
@@ -905,18 +918,11 @@ impl ConfigStore {
         });
         // Every kept version that falls out of the window (also after a smaller keep).
         let oldest_kept = (doc.version + 1).saturating_sub(self.keep as u64);
-        for name in self
-            .client
-            .get_children(&self.at("versions"))
-            .await?
-            .unwrap_or_default()
-        {
-            if name.parse::<u64>().is_ok_and(|v| v < oldest_kept) {
-                ops.push(Op::Delete {
-                    path: self.at(&format!("versions/{name}")),
-                    version: None,
-                });
-            }
+        for (_, name) in kept.into_iter().filter(|k| k.0 < oldest_kept) {
+            ops.push(Op::Delete {
+                path: self.at(&format!("versions/{name}")),
+                version: None,
+            });
         }
         let fence = version_fence(&self.client, &fence_node.0, fence_node.1).await?;
         match fence.multi(ops).await {
@@ -1098,8 +1104,9 @@ fn host_name() -> String {
 
 /// For a process started from a pulled configuration (it carries [`VERSION_KEY`]): publishes
 /// the version it runs with, its role ([`ROLE_KEY`], else `any`) and host ([`HOST_KEY`], else
-/// this host's name), for [`ConfigStore::status`]. Returns what was published (None: not a
-/// pulled configuration, nothing published).
+/// this host's name), for [`ConfigStore::status`], and publishes it again in each new session
+/// of `client` (after an expiry) until the client closes. Returns what was published (None:
+/// not a pulled configuration, nothing published).
 pub async fn publish_started(client: &Client, config: &FlinkConfig) -> Result<Option<Running>> {
     let Some(v) = config.get(VERSION_KEY) else {
         return Ok(None);
@@ -1120,10 +1127,62 @@ pub async fn publish_started(client: &Client, config: &FlinkConfig) -> Result<Op
         version,
         started_ms: now_ms(),
     };
-    ConfigStore::of_cluster(client.clone(), config)?
-        .publish_running(&running)
-        .await?;
+    let store = ConfigStore::of_cluster(client.clone(), config)?;
+    store.publish_running(&running).await?;
+    keep_published(client, store.base, running.clone());
     Ok(Some(running))
+}
+
+/// How long a failed republish waits before it tries again.
+const REPUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Publishes `running` again under `base` in each new session of `client` (an expiry takes
+/// the node away with the session it was made in), until the client closes.
+fn keep_published(client: &Client, base: String, running: Running) {
+    let weak = client.downgrade();
+    let mut sessions = client.inner().session_watch();
+    let mut closing = client.inner().closing_watch();
+    let mut published = client.session_id();
+    runtime::spawn(async move {
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        loop {
+            if *closing.borrow() {
+                return;
+            }
+            let session = sessions.borrow_and_update().as_ref().map(|s| s.id);
+            let due = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+            if let (Some(id), true) = (session.filter(|id| *id != published), due) {
+                let Some(client) = weak.upgrade() else { return };
+                match ConfigStore::new(client, base.clone(), 1)
+                    .publish_running(&running)
+                    .await
+                {
+                    Ok(()) => {
+                        published = id;
+                        retry_at = None;
+                        tracing::info!(target: "zkha::config", store = %base,
+                            version = running.version, session = format_args!("{id:#x}"),
+                            "published the configuration version again in a new session");
+                    }
+                    Err(e) => {
+                        retry_at = Some(tokio::time::Instant::now() + REPUBLISH_RETRY);
+                        tracing::warn!(target: "zkha::config", store = %base, error = %e,
+                            "could not publish the configuration version in the new session; \
+                             trying again");
+                    }
+                }
+                continue;
+            }
+            let wait = retry_at.map_or(REPUBLISH_RETRY, |t| {
+                t.saturating_duration_since(tokio::time::Instant::now())
+            });
+            tokio::select! {
+                r = closing.changed() => if r.is_err() { return },
+                r = sessions.changed() => if r.is_err() { return },
+                () = tokio::time::sleep(wait), if retry_at.is_some() => {}
+            }
+        }
+    });
 }
 
 /// `<path.root>/zkha-config/<cluster-id>` of a Flink configuration.

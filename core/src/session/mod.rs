@@ -217,6 +217,18 @@ impl Drop for Handle {
     }
 }
 
+/// A client handle that does not keep the client open: for background tasks that act for
+/// the client's users only while they still hold it.
+#[derive(Clone)]
+pub(crate) struct WeakClient(std::sync::Weak<Handle>);
+
+impl WeakClient {
+    /// The client, unless its users have all let it go.
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|handle| Client { handle })
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -357,6 +369,11 @@ impl Client {
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.handle.inner
+    }
+
+    /// A [`WeakClient`] of this client.
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.handle))
     }
 
     /// The options in force.
