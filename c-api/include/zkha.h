@@ -640,8 +640,10 @@ enum zkha_status zkha_flink_config_history(const struct zkha_client *client,
  * key or the file, ZKHA_STATUS_TOO_LARGE with the size and the limit; nothing written), then
  * written compare-and-set on the version read, or on `expected_version` (>= 0);
  * ZKHA_STATUS_BAD_VERSION, naming the version that won, if another push came first.
- * `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. `*out_json` (may
- * be NULL) receives the new document.
+ * `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. A value in clear
+ * of a key whose name holds a secret marker is refused unless `allow_secrets`:
+ * `secret_markers` is a comma-separated list (`password,secret,token,credential`), NULL for
+ * the defaults (`password,secret,token`). `*out_json` (may be NULL) receives the new document.
  */
 enum zkha_status zkha_flink_config_push(const struct zkha_client *client,
                                         const char *store_path,
@@ -653,6 +655,7 @@ enum zkha_status zkha_flink_config_push(const struct zkha_client *client,
                                         const char *note,
                                         bool allow_secrets,
                                         int64_t expected_version,
+                                        const char *secret_markers,
                                         struct zkha_bytes *out_json,
                                         struct zkha_error **err);
 

@@ -42,18 +42,23 @@ where
     })
 }
 
-/// Push options from the C arguments (`expected_version` < 0: none).
+/// Push options from the C arguments (`expected_version` < 0: none; `secret_markers`
+/// NULL: the defaults).
 unsafe fn push_options(
     author: *const c_char,
     note: *const c_char,
     allow_secrets: bool,
     expected_version: i64,
+    secret_markers: *const c_char,
 ) -> R<PushOptions> {
     let author = unsafe { text(author, "author") }?;
     let note = unsafe { text(note, "note") }?;
     let mut o = PushOptions::new(author, note);
     o.allow_secrets = allow_secrets;
     o.expected_version = u64::try_from(expected_version).ok();
+    if let Some(list) = unsafe { opt_text(secret_markers, "secret_markers") }? {
+        o.secret_markers = config_store::parse_secret_markers(list)?;
+    }
     Ok(o)
 }
 
@@ -110,8 +115,10 @@ pub unsafe extern "C" fn zkha_flink_config_history(
 /// key or the file, ZKHA_STATUS_TOO_LARGE with the size and the limit; nothing written), then
 /// written compare-and-set on the version read, or on `expected_version` (>= 0);
 /// ZKHA_STATUS_BAD_VERSION, naming the version that won, if another push came first.
-/// `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. `*out_json` (may
-/// be NULL) receives the new document.
+/// `file_name` (`config.yaml` or `flink-conf.yaml`) gives the base's format. A value in clear
+/// of a key whose name holds a secret marker is refused unless `allow_secrets`:
+/// `secret_markers` is a comma-separated list (`password,secret,token,credential`), NULL for
+/// the defaults (`password,secret,token`). `*out_json` (may be NULL) receives the new document.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn zkha_flink_config_push(
@@ -125,6 +132,7 @@ pub unsafe extern "C" fn zkha_flink_config_push(
     note: *const c_char,
     allow_secrets: bool,
     expected_version: i64,
+    secret_markers: *const c_char,
     out_json: *mut zkha_bytes,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
@@ -141,7 +149,15 @@ pub unsafe extern "C" fn zkha_flink_config_push(
             })?
             .to_string();
         let format = Format::of_file(unsafe { text(file_name, "file_name") }?);
-        let options = unsafe { push_options(author, note, allow_secrets, expected_version) }?;
+        let options = unsafe {
+            push_options(
+                author,
+                note,
+                allow_secrets,
+                expected_version,
+                secret_markers,
+            )
+        }?;
         let doc = block(async move { s.push(&part, &body, format, &options).await })?;
         unsafe { json_out(out_json, config_store::to_json(&doc)) }
     })
@@ -162,7 +178,8 @@ pub unsafe extern "C" fn zkha_flink_config_rollback(
 ) -> zkha_status {
     guard(err, || {
         let s = unsafe { store(client, store_path) }?;
-        let options = unsafe { push_options(author, note, false, expected_version) }?;
+        let options =
+            unsafe { push_options(author, note, false, expected_version, std::ptr::null()) }?;
         let doc = block(async move { s.rollback(version, &options).await })?;
         unsafe { json_out(out_json, config_store::to_json(&doc)) }
     })

@@ -793,25 +793,40 @@ static void test_flink_config_store(void) {
   const char *base = "# base\ntaskmanager.numberOfTaskSlots: 2\n";
   zkha_bytes json = {0};
   OK(zkha_flink_config_push(c, store, "base", (const uint8_t *)base, strlen(base), "config.yaml", "c-test",
-                            "first", false, -1, &json, &e_));
+                            "first", false, -1, NULL, &json, &e_));
   char text[4096] = {0};
   memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
   zkha_bytes_free(json);
   CHECK(strstr(text, "\"version\":1") != NULL, "%s", text);
   const char *tm = "taskmanager.numberOfTaskSlots: 8\n";
   OK(zkha_flink_config_push(c, store, "role:taskmanager", (const uint8_t *)tm, strlen(tm), "config.yaml",
-                            "c-test", "tm slots", false, 1, NULL, &e_));
+                            "c-test", "tm slots", false, 1, NULL, NULL, &e_));
   zkha_error *err = NULL;
   CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)base, strlen(base), "config.yaml", "c-test",
-                               "stale", false, 1, NULL, &err) == ZKHA_STATUS_BAD_VERSION,
+                               "stale", false, 1, NULL, NULL, &err) == ZKHA_STATUS_BAD_VERSION,
         "a push on version 1 after version 2");
   CHECK(strstr(zkha_error_message(err), "version 2 by c-test") != NULL, "%s", zkha_error_message(err));
   zkha_error_free(err);
   err = NULL;
   const char *bad = "a: [unclosed\n";
   CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)bad, strlen(bad), "config.yaml", "c-test", "bad",
-                               false, -1, NULL, &err) == ZKHA_STATUS_CONFIG,
+                               false, -1, NULL, NULL, &err) == ZKHA_STATUS_CONFIG,
         "malformed YAML");
+  zkha_error_free(err);
+  /* The team's own secret marker: refused in clear with it; a bad marker list names it. */
+  const char *cred = "my.service.credential: abc\n";
+  err = NULL;
+  CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)cred, strlen(cred), "config.yaml", "c-test",
+                               "cred", false, -1, "password, credential", NULL, &err) == ZKHA_STATUS_CONFIG,
+        "a value in clear of a key with a marker");
+  CHECK(strstr(zkha_error_message(err), "my.service.credential looks secret") != NULL, "%s",
+        zkha_error_message(err));
+  zkha_error_free(err);
+  err = NULL;
+  CHECK(zkha_flink_config_push(c, store, "base", (const uint8_t *)cred, strlen(cred), "config.yaml", "c-test",
+                               "cred", false, -1, "pass word", NULL, &err) == ZKHA_STATUS_INVALID_ARGUMENT,
+        "a marker with a space");
+  CHECK(strstr(zkha_error_message(err), "\"pass word\"") != NULL, "%s", zkha_error_message(err));
   zkha_error_free(err);
   zkha_bytes pulled = {0};
   uint64_t version = 0;

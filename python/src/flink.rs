@@ -175,17 +175,21 @@ impl FlinkLayout {
     }
 }
 
-/// Push options from the Python arguments.
+/// Push options from the Python arguments (`secret_markers` None: the defaults).
 fn push_options(
     author: String,
     note: String,
     allow_secrets: bool,
     expected: Option<u64>,
-) -> zkha::flink::config_store::PushOptions {
+    secret_markers: Option<Vec<String>>,
+) -> zkha::Result<zkha::flink::config_store::PushOptions> {
     let mut o = zkha::flink::config_store::PushOptions::new(author, note);
     o.allow_secrets = allow_secrets;
     o.expected_version = expected;
-    o
+    if let Some(m) = secret_markers {
+        o.set_secret_markers(m)?;
+    }
+    Ok(o)
 }
 
 /// `config.yaml` or `flink-conf.yaml`: the format of a base file of that name.
@@ -209,9 +213,16 @@ py_methods! {
             fn version_json(version: u64) async { Ok(st.version(version).await?.map(|d| to_json(&d))) }
             fn history_json() async { Ok(to_json(&st.history().await?)) }
             /// The key changes `text` as `part` would make (checked; nothing written).
-            fn preview_json(part: String, text: String, file_name: String, allow_secrets: bool = false) {
+            fn preview_json(
+                part: String,
+                text: String,
+                file_name: String,
+                allow_secrets: bool = false,
+                secret_markers: Option<Vec<String>> = None
+            ) {
                 let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
-                let options = push_options(String::new(), String::new(), allow_secrets, None);
+                let options = push_options(String::new(), String::new(), allow_secrets, None, secret_markers)
+                    .map_err(|e| to_py_err(py, e))?;
             } async {
                 Ok(to_json(&st.preview(&part, &text, format_of(&file_name), &options).await?))
             }
@@ -223,21 +234,25 @@ py_methods! {
                 author: String,
                 note: String,
                 allow_secrets: bool = false,
-                expected: Option<u64> = None
+                expected: Option<u64> = None,
+                secret_markers: Option<Vec<String>> = None
             ) {
                 let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
-                let options = push_options(author, note, allow_secrets, expected);
+                let options = push_options(author, note, allow_secrets, expected, secret_markers)
+                    .map_err(|e| to_py_err(py, e))?;
             } async {
                 Ok(to_json(&st.push(&part, &text, format_of(&file_name), &options).await?))
             }
             fn rollback_json(version: u64, author: String, note: String, expected: Option<u64> = None) {
-                let options = push_options(author, note, false, expected);
+                let options = push_options(author, note, false, expected, None)
+                    .map_err(|e| to_py_err(py, e))?;
             } async {
                 Ok(to_json(&st.rollback(version, &options).await?))
             }
             fn remove_overlay_json(part: String, author: String, note: String, expected: Option<u64> = None) {
                 let part = zkha::flink::config_store::Part::parse(&part).map_err(|e| to_py_err(py, e))?;
-                let options = push_options(author, note, false, expected);
+                let options = push_options(author, note, false, expected, None)
+                    .map_err(|e| to_py_err(py, e))?;
             } async {
                 Ok(to_json(&st.remove_overlay(&part, &options).await?))
             }
@@ -268,6 +283,18 @@ py_methods! {
         fn path_of_flink_config(py: Python<'_>, path: &str) -> PyResult<String> {
             let c = FlinkConfig::load(path).map_err(|e| to_py_err(py, e))?;
             zkha::flink::config_store::store_path(&c).map_err(|e| to_py_err(py, e))
+        }
+
+        /// The secret markers a push uses unless told others.
+        #[staticmethod]
+        fn default_secret_markers() -> Vec<&'static str> {
+            zkha::flink::config_store::SECRET_MARKERS.to_vec()
+        }
+
+        /// The markers of a comma-separated list (`password,secret,token,credential`).
+        #[staticmethod]
+        fn parse_secret_markers(py: Python<'_>, list: &str) -> PyResult<Vec<String>> {
+            zkha::flink::config_store::parse_secret_markers(list).map_err(|e| to_py_err(py, e))
         }
 
         /// (keys Flink `flink_version` does not define, the version of the list used).

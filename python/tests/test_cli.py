@@ -294,6 +294,21 @@ def test_flink_config_cli(hosts: str, path: str, tmp_path: Path) -> None:
         bad.write_text(text)
         r = config("push", str(bad), "--note", "bad", "--yes")
         assert r.returncode == 2 and why in r.stdout, (text, r.stdout + r.stderr)
+    # Secret markers of the team's own keys: refused in clear with them, not without.
+    cred = tmp_path / "cred.yaml"
+    cred.write_text(first + "my.service.credential: abc\n")
+    markers = ",".join([*zkha.flink.DEFAULT_SECRET_MARKERS, "credential"])
+    r = config("push", str(cred), "--note", "cred", "--yes", "--secret-markers", markers)
+    assert r.returncode == 2 and "my.service.credential looks secret" in r.stdout, r.stdout
+    r = config("push", str(cred), "--note", "cred", "--yes", "--secret-markers", "pass word")
+    assert r.returncode == 2 and '"pass word"' in r.stdout, r.stdout + r.stderr
+    with zkha.Client(hosts, session_timeout=6) as c:
+        s = zkha.flink.ConfigStore(c, store)
+        with pytest.raises(zkha.ConfigError, match="my.service.credential"):
+            s.push("base", cred.read_text(), "cred", secret_markers=["credential"])
+        with pytest.raises(zkha.ConfigError, match="my.service.credential"):
+            s.preview("base", cred.read_text(), secret_markers="token, credential")
+        assert s.current() is not None and s.current()["version"] == 1, "nothing written"
     conf.write_text(first.replace("Slots: 2", "Slots: 4"))
     r = config("push", str(conf), "--note", "more slots", "--yes", "--json")
     assert json.loads(r.stdout)["changes"] == [

@@ -441,6 +441,10 @@ class ConfigStore:
     def parse_text(text: str, file_name: str) -> dict[str, str]: ...
     @staticmethod
     def unknown_keys(text: str, file_name: str, flink_version: str) -> tuple[list[str], str]: ...
+    @staticmethod
+    def default_secret_markers() -> list[str]: ...
+    @staticmethod
+    def parse_secret_markers(list: str) -> list[str]: ...
     @overload
     def current_json(self, aio: None = None) -> str | None: ...
     @overload
@@ -456,7 +460,13 @@ class ConfigStore:
     @overload
     def history_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str]: ...
     def preview_json(
-        self, part: str, text: str, file_name: str, allow_secrets: bool = False, aio: None = None
+        self,
+        part: str,
+        text: str,
+        file_name: str,
+        allow_secrets: bool = False,
+        secret_markers: list[str] | None = None,
+        aio: None = None,
     ) -> str: ...
     @overload
     def push_json(
@@ -468,6 +478,7 @@ class ConfigStore:
         note: str,
         allow_secrets: bool = False,
         expected: int | None = None,
+        secret_markers: list[str] | None = None,
         aio: None = None,
     ) -> str: ...
     @overload
@@ -480,6 +491,7 @@ class ConfigStore:
         note: str,
         allow_secrets: bool,
         expected: int | None,
+        secret_markers: list[str] | None,
         aio: asyncio.AbstractEventLoop,
     ) -> asyncio.Future[str]: ...
     @overload

@@ -237,7 +237,8 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
     with _store(args) as store:
         cur = store.current()
         seen = cur["version"] if cur else 0
-        changes = store.preview(part, text, name, args.force)
+        markers = args.secret_markers
+        changes = store.preview(part, text, name, args.force, markers)
         unknown, listed = _zkha.ConfigStore.unknown_keys(text, name, args.flink_version)
         for k in unknown:
             print(
@@ -251,7 +252,15 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
             print("not pushed")
             return 1
         try:
-            doc = store.push(part, text, args.note, name, allow_secrets=args.force, expected=seen)
+            doc = store.push(
+                part,
+                text,
+                args.note,
+                name,
+                allow_secrets=args.force,
+                expected=seen,
+                secret_markers=markers,
+            )
         except BadVersionError as e:
             out.emit({"error": "BadVersionError", "message": str(e)}, f"zkha: {e}")
             return CONFLICT
@@ -793,6 +802,13 @@ def parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="push without showing the diff and asking"
     )
     cpush.add_argument("--force", action="store_true", help="store secret-looking values in clear")
+    cpush.add_argument(
+        "--secret-markers",
+        metavar="LIST",
+        help="comma-separated parts of key names whose values are secrets, instead of the"
+        f" default {','.join(_zkha.ConfigStore.default_secret_markers())}"
+        " (known secret keys count always)",
+    )
     cpush.add_argument(
         "--flink-version",
         default="2.3",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,9 +19,12 @@ from ._sync import Client
 
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_SECRET_MARKERS",
     "AsyncCluster",
+    "AsyncConfigStore",
     "Checkpoint",
     "Cluster",
+    "ConfigStore",
     "Leader",
     "decode_state_handle",
 ]
@@ -151,6 +155,19 @@ class Cluster:
         return report
 
 
+DEFAULT_SECRET_MARKERS: tuple[str, ...] = tuple(_zkha.ConfigStore.default_secret_markers())
+"""Parts of key names whose values a push refuses in clear unless told otherwise."""
+
+
+def _markers(markers: Sequence[str] | str | None) -> list[str] | None:
+    """Secret markers as core takes them: a comma-separated string or a sequence."""
+    if markers is None:
+        return None
+    if isinstance(markers, str):
+        return _zkha.ConfigStore.parse_secret_markers(markers)
+    return [str(m) for m in markers]
+
+
 def _author() -> str:
     import getpass
     import socket
@@ -215,11 +232,19 @@ class ConfigStore:
         return list(json.loads(self._store.history_json()))
 
     def preview(
-        self, part: str, text: str, file_name: str = "config.yaml", allow_secrets: bool = False
+        self,
+        part: str,
+        text: str,
+        file_name: str = "config.yaml",
+        allow_secrets: bool = False,
+        secret_markers: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Checks ``text`` as ``part`` and returns the keys it would change (``key``,
         ``before``, ``after``); writes nothing."""
-        return list(json.loads(self._store.preview_json(part, text, file_name, allow_secrets)))
+        markers = _markers(secret_markers)
+        return list(
+            json.loads(self._store.preview_json(part, text, file_name, allow_secrets, markers))
+        )
 
     def push(
         self,
@@ -230,11 +255,15 @@ class ConfigStore:
         author: str | None = None,
         allow_secrets: bool = False,
         expected: int | None = None,
+        secret_markers: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Stores ``text`` as ``part``, a new version (only if the current version is
-        ``expected``, when given); returns the new document."""
+        ``expected``, when given); returns the new document. A value in clear of a key whose
+        name holds one of ``secret_markers`` (a list or a comma-separated string; default
+        :data:`DEFAULT_SECRET_MARKERS`) is refused unless ``allow_secrets``."""
+        who, markers = author or _author(), _markers(secret_markers)
         doc = self._store.push_json(
-            part, text, file_name, author or _author(), note, allow_secrets, expected
+            part, text, file_name, who, note, allow_secrets, expected, markers
         )
         return dict(json.loads(doc))
 
@@ -308,10 +337,11 @@ class AsyncConfigStore:
         author: str | None = None,
         allow_secrets: bool = False,
         expected: int | None = None,
+        secret_markers: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        doc = await self._store.push_json(
-            part, text, file_name, author or _author(), note, allow_secrets, expected, _loop()
-        )
+        who, markers = author or _author(), _markers(secret_markers)
+        args = (part, text, file_name, who, note, allow_secrets, expected, markers)
+        doc = await self._store.push_json(*args, _loop())
         return dict(json.loads(doc))
 
     async def rollback(
