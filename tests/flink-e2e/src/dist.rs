@@ -196,7 +196,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
 
 /// Flink's `lib/` jars: `ZKHA_FLINK_LIB`, or `<cache>/flink/<version>/lib`, unpacked from the
 /// PyPI package (downloaded with pip when missing).
-fn flink_lib(version: &str, progress: Progress<'_>) -> Result<PathBuf> {
+pub fn flink_lib(version: &str, progress: Progress<'_>) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("ZKHA_FLINK_LIB").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         if !dist_jar(&dir, version).exists() {
