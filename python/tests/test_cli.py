@@ -326,15 +326,35 @@ def test_flink_config_cli(hosts: str, path: str, tmp_path: Path) -> None:
     assert [h["version"] for h in json.loads(r.stdout)["history"]] == [2, 1]
     r = config("diff", "--json")
     assert json.loads(r.stdout)["changes"][0]["after"] == "4"
+    # An overlay comes and goes as its own versions; the base's value shows again.
+    tm = tmp_path / "tm.yaml"
+    tm.write_text("taskmanager.numberOfTaskSlots: 6\n")
+    r = config("push", str(tm), "--role", "taskmanager", "--note", "tm", "--yes", "--json")
+    assert json.loads(r.stdout)["version"] == 3, r.stdout + r.stderr
+    r = config("remove", "--note", "no base")
+    assert r.returncode == 2 and "--role or --host" in r.stderr, r.stdout + r.stderr
+    r = config("remove", "--role", "taskmanager")
+    assert r.returncode == 2 and "--yes" in r.stdout + r.stderr, "asks, no terminal"
+    r = config("remove", "--role", "taskmanager", "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout) == {
+        "version": 4,
+        "changed": "removed role:taskmanager",
+        "keys": ["taskmanager.numberOfTaskSlots"],
+    }
+    r = config("remove", "--role", "taskmanager", "--yes")
+    assert r.returncode == 2 and "no overlay role:taskmanager" in r.stdout, r.stdout + r.stderr
+    r = config("pull", "--role", "taskmanager", "--to", str(out))
+    assert '"taskmanager.numberOfTaskSlots": "4"' in (out / "config.yaml").read_text()
     r = config("rollback", "1")
     assert r.returncode == 2 and "--yes" in r.stdout + r.stderr, "asks, no terminal"
     r = config("rollback", "1", "--yes", "--json")
-    assert json.loads(r.stdout)["version"] == 3
+    assert json.loads(r.stdout)["version"] == 5
     with zkha.Client(hosts, session_timeout=6) as c:
         current = zkha.flink.ConfigStore(c, store).current()
         assert current is not None and current["base"] == first, "byte for byte"
     r = config("status")
-    assert r.returncode == 0 and "current version 3" in r.stdout, r.stdout
+    assert r.returncode == 0 and "current version 5" in r.stdout, r.stdout
     # A key Flink does not know: a warning, and pushed all the same (plugin keys are open).
     conf.write_text(first + "taskmanager.numberOfTaskSlot: 3\n")
     r = config("push", str(conf), "--note", "typo", "--yes", "--json", "--flink-version", "1.20")

@@ -5,7 +5,7 @@
     zkha flink step-down --config ...                hand leadership to a standby
     zkha flink config push FILE --note N --config .. store a cluster's configuration (versioned)
     zkha flink config pull --role R --to DIR ...     write the effective config.yaml
-    zkha flink config diff|history|rollback V|watch|status
+    zkha flink config diff|history|rollback V|remove|watch|status
     zkha lock PATH --hosts H -- CMD...               run CMD holding the lock
     zkha elect PATH --hosts H -- CMD...              run CMD only while leader
     zkha health HOSTS                                ruok/srvr/mntr of every server, quorum
@@ -20,8 +20,8 @@ the file's.
 
 Exit status: CMD's status for ``lock``/``elect``; 3 when leadership or the lock was lost
 while CMD ran (CMD is stopped); 2 on usage or zkha errors; 1 when ``health`` finds no quorum
-or ``flink config status`` a stale process; 4 when a ``flink config`` push or rollback lost
-to another one (look at the new version, then push again).
+or ``flink config status`` a stale process; 4 when a compare-and-set write lost to another
+one (a ``flink config`` push, rollback or remove: look at the new version, then try again).
 """
 
 from __future__ import annotations
@@ -251,19 +251,15 @@ def cmd_config_push(args: argparse.Namespace, out: _Out) -> int:
         ):
             print("not pushed")
             return 1
-        try:
-            doc = store.push(
-                part,
-                text,
-                args.note,
-                name,
-                allow_secrets=args.force,
-                expected=seen,
-                secret_markers=markers,
-            )
-        except BadVersionError as e:
-            out.emit({"error": "BadVersionError", "message": str(e)}, f"zkha: {e}")
-            return CONFLICT
+        doc = store.push(
+            part,
+            text,
+            args.note,
+            name,
+            allow_secrets=args.force,
+            expected=seen,
+            secret_markers=markers,
+        )
     out.emit(
         {
             "version": doc["version"],
@@ -333,16 +329,35 @@ def cmd_config_rollback(args: argparse.Namespace, out: _Out) -> int:
         ):
             print("not rolled back")
             return 1
-        try:
-            doc = store.rollback(
-                args.version, args.note or f"rollback to {args.version}", expected=seen
-            )
-        except BadVersionError as e:
-            out.emit({"error": "BadVersionError", "message": str(e)}, f"zkha: {e}")
-            return CONFLICT
+        note = args.note or f"rollback to {args.version}"
+        doc = store.rollback(args.version, note, expected=seen)
     out.emit(
         {"version": doc["version"], "changed": doc["changed"], "changes": changes},
         f"version {args.version} is current again as version {doc['version']}",
+    )
+    return 0
+
+
+def cmd_config_remove(args: argparse.Namespace, out: _Out) -> int:
+    part = _part(args)
+    if part == "base":
+        _usage("zkha: give --role or --host: the overlay to remove (the base is replaced by push)")
+    kind, name = part.split(":", 1)
+    with _store(args) as store:
+        cur = store.current()
+        seen = cur["version"] if cur else 0
+        overlay = (cur or {}).get("roles" if kind == "role" else "hosts", {}).get(name)
+        keys = sorted(_zkha.ConfigStore.parse_text(overlay, "config.yaml")) if overlay else []
+        if not args.yes and not _confirm(
+            f"remove {part}?",
+            f"{store.path}: on version {seen}, {part} sets: {', '.join(keys) or '(nothing)'}",
+        ):
+            print("not removed")
+            return 1
+        doc = store.remove_overlay(part, args.note or f"remove {part}", expected=seen)
+    out.emit(
+        {"version": doc["version"], "changed": doc["changed"], "keys": keys},
+        f"removed {part} as version {doc['version']} (it set {', '.join(keys) or 'nothing'})",
     )
     return 0
 
@@ -835,6 +850,11 @@ def parser() -> argparse.ArgumentParser:
     croll.add_argument("--yes", action="store_true", help="roll back without asking")
     config_common(croll)
     croll.set_defaults(func=cmd_config_rollback)
+    crm = cfg.add_parser("remove", help="remove a role or host overlay (a new version)")
+    crm.add_argument("--note", help="the change note (default: remove role:R / host:H)")
+    crm.add_argument("--yes", action="store_true", help="remove without asking")
+    config_common(crm, overlay=True)
+    crm.set_defaults(func=cmd_config_remove)
     cstat = cfg.add_parser("status", help="processes running an older version (exit 1 if any)")
     config_common(cstat)
     cstat.set_defaults(func=cmd_config_status)
@@ -921,6 +941,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, out))
     except ZkhaError as e:
         out.emit({"error": type(e).__name__, "message": str(e)}, f"zkha: {e}")
-        return 2
+        # A compare-and-set write lost to another (config push, rollback, remove).
+        return CONFLICT if isinstance(e, BadVersionError) else 2
     except KeyboardInterrupt:
         return 130
