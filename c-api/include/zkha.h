@@ -673,6 +673,35 @@ enum zkha_status zkha_flink_config_rollback(const struct zkha_client *client,
                                             struct zkha_error **err);
 
 /**
+ * Removes the overlay `part` (`role:<role>` or `host:<host>`) as a new version
+ * (compare-and-set as `zkha_flink_config_push`; ZKHA_STATUS_NO_NODE if there is no such
+ * overlay, ZKHA_STATUS_INVALID_ARGUMENT for `base`); `*out_json` (may be NULL) receives the
+ * new document.
+ */
+enum zkha_status zkha_flink_config_remove_overlay(const struct zkha_client *client,
+                                                  const char *store_path,
+                                                  const char *part,
+                                                  const char *author,
+                                                  const char *note,
+                                                  int64_t expected_version,
+                                                  struct zkha_bytes *out_json,
+                                                  struct zkha_error **err);
+
+/**
+ * The effective key changes of `role` on `host` (either may be NULL: no overlay) from kept
+ * version `from` (0: from nothing) to `to`, as JSON in `*out_json`: `[{key, before, after}]`
+ * (`null` for a key absent on that side; secrets in clear masked).
+ */
+enum zkha_status zkha_flink_config_diff(const struct zkha_client *client,
+                                        const char *store_path,
+                                        uint64_t from,
+                                        uint64_t to,
+                                        const char *role,
+                                        const char *host,
+                                        struct zkha_bytes *out_json,
+                                        struct zkha_error **err);
+
+/**
  * The effective configuration of `role` on `host` (either may be NULL: no overlay),
  * references resolved on this host (ZKHA_STATUS_CONFIG naming an unset variable and its
  * key), as the `config.yaml` text Flink reads in `*out_text` (free with zkha_bytes_free; not

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use zkha::flink::config_store::{self, ConfigStore, Format, Part, PushOptions};
+use zkha::flink::config_store::{self, ConfigDocument, ConfigStore, Format, Part, PushOptions};
 use zkha::flink::FlinkConfig;
 
 use super::*;
@@ -176,12 +176,97 @@ pub unsafe extern "C" fn zkha_flink_config_rollback(
     out_json: *mut zkha_bytes,
     err: *mut *mut zkha_error,
 ) -> zkha_status {
+    unsafe {
+        write_call(
+            client,
+            store_path,
+            [author, note],
+            expected_version,
+            out_json,
+            err,
+            |s, o| Ok(async move { s.rollback(version, &o).await }),
+        )
+    }
+}
+
+/// A compare-and-set write (rollback, remove) with the options of the C arguments (`[author,
+/// note]`): `f` gets the store and the options and returns the write; the new document goes
+/// to `*out_json` (may be NULL).
+unsafe fn write_call<F>(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    [author, note]: [*const c_char; 2],
+    expected_version: i64,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+    f: impl FnOnce(ConfigStore, PushOptions) -> R<F>,
+) -> zkha_status
+where
+    F: std::future::Future<Output = zkha::Result<ConfigDocument>> + Send + 'static,
+{
     guard(err, || {
         let s = unsafe { store(client, store_path) }?;
         let options =
             unsafe { push_options(author, note, false, expected_version, std::ptr::null()) }?;
-        let doc = block(async move { s.rollback(version, &options).await })?;
+        let doc = block(f(s, options)?)?;
         unsafe { json_out(out_json, config_store::to_json(&doc)) }
+    })
+}
+
+/// Removes the overlay `part` (`role:<role>` or `host:<host>`) as a new version
+/// (compare-and-set as `zkha_flink_config_push`; ZKHA_STATUS_NO_NODE if there is no such
+/// overlay, ZKHA_STATUS_INVALID_ARGUMENT for `base`); `*out_json` (may be NULL) receives the
+/// new document.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_remove_overlay(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    part: *const c_char,
+    author: *const c_char,
+    note: *const c_char,
+    expected_version: i64,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    unsafe {
+        write_call(
+            client,
+            store_path,
+            [author, note],
+            expected_version,
+            out_json,
+            err,
+            |s, o| {
+                let part = Part::parse(text(part, "part")?)?;
+                Ok(async move { s.remove_overlay(&part, &o).await })
+            },
+        )
+    }
+}
+
+/// The effective key changes of `role` on `host` (either may be NULL: no overlay) from kept
+/// version `from` (0: from nothing) to `to`, as JSON in `*out_json`: `[{key, before, after}]`
+/// (`null` for a key absent on that side; secrets in clear masked).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zkha_flink_config_diff(
+    client: *const zkha_client,
+    store_path: *const c_char,
+    from: u64,
+    to: u64,
+    role: *const c_char,
+    host: *const c_char,
+    out_json: *mut zkha_bytes,
+    err: *mut *mut zkha_error,
+) -> zkha_status {
+    guard(err, || {
+        let s = unsafe { store(client, store_path) }?;
+        let role = unsafe { opt_text(role, "role") }?.map(str::to_string);
+        let host = unsafe { opt_text(host, "host") }?.map(str::to_string);
+        let changes = block(async move {
+            s.diff_versions(from, to, role.as_deref(), host.as_deref())
+                .await
+        })?;
+        unsafe { json_out(out_json, config_store::to_json(&changes)) }
     })
 }
 

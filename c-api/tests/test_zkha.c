@@ -845,6 +845,31 @@ static void test_flink_config_store(void) {
   OK(zkha_flink_config_history(c, store, &json, &e_));
   CHECK(json.len > 0 && json.data[0] == '[', "history");
   zkha_bytes_free(json);
+  /* What the rollback changed for a TaskManager: its overlay went with version 2. */
+  OK(zkha_flink_config_diff(c, store, 2, 3, "taskmanager", NULL, &json, &e_));
+  memset(text, 0, sizeof text);
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strcmp(text, "[{\"key\":\"taskmanager.numberOfTaskSlots\",\"before\":\"8\",\"after\":\"2\"}]") == 0, "%s",
+        text);
+  err = NULL;
+  CHECK(zkha_flink_config_remove_overlay(c, store, "role:taskmanager", "c-test", "rm", -1, NULL, &err) ==
+            ZKHA_STATUS_NO_NODE,
+        "no such overlay in version 3");
+  CHECK(strstr(zkha_error_message(err), "no overlay role:taskmanager") != NULL, "%s", zkha_error_message(err));
+  zkha_error_free(err);
+  err = NULL;
+  CHECK(zkha_flink_config_remove_overlay(c, store, "base", "c-test", "rm", -1, NULL, &err) ==
+            ZKHA_STATUS_INVALID_ARGUMENT,
+        "the base is not an overlay");
+  zkha_error_free(err);
+  OK(zkha_flink_config_push(c, store, "host:tm-1", (const uint8_t *)tm, strlen(tm), "config.yaml", "c-test", "tm-1",
+                            false, 3, NULL, NULL, &e_));
+  OK(zkha_flink_config_remove_overlay(c, store, "host:tm-1", "c-test", "tm-1 back", 4, &json, &e_));
+  memset(text, 0, sizeof text);
+  memcpy(text, json.data, json.len < sizeof text - 1 ? json.len : sizeof text - 1);
+  zkha_bytes_free(json);
+  CHECK(strstr(text, "\"version\":5") != NULL && strstr(text, "\"hosts\":{}") != NULL, "%s", text);
   zkha_client_free(c);
   printf("ok flink_config_store\n");
 }
