@@ -90,6 +90,20 @@ async def test_config_store_push_pull_and_conflict(hosts: str, path: str) -> Non
         assert [h["version"] for h in await store.history()] == [1]
         assert (await store.rollback(1, "again"))["version"] == 2
         assert await store.status() == []
+        tm = "taskmanager.numberOfTaskSlots: 4\n"
+        assert await store.preview("role:taskmanager", tm) == [
+            {"key": "taskmanager.numberOfTaskSlots", "before": None, "after": "4"}
+        ]
+        with pytest.raises(zkha.ConfigError, match="my.credential"):
+            await store.preview("base", "my.credential: x\n", secret_markers=["credential"])
+        assert (await store.push("role:taskmanager", tm, "tm"))["version"] == 3
+        assert await store.diff(2, 3, role="taskmanager") == [
+            {"key": "taskmanager.numberOfTaskSlots", "before": None, "after": "4"}
+        ]
+        assert (await store.remove_overlay("role:taskmanager", "tm gone"))["version"] == 4
+        version, text = await store.pull("taskmanager", file_name="flink-conf.yaml")
+        assert version == 4 and "taskmanager.numberOfTaskSlots" not in text
+        assert "rest.port: 8081" in text, "the legacy format"
 
 
 async def test_lock_cancel_and_concurrency(hosts: str, path: str) -> None:

@@ -459,6 +459,7 @@ class ConfigStore:
     def history_json(self, aio: None = None) -> str: ...
     @overload
     def history_json(self, aio: asyncio.AbstractEventLoop) -> asyncio.Future[str]: ...
+    @overload
     def preview_json(
         self,
         part: str,
@@ -468,6 +469,16 @@ class ConfigStore:
         secret_markers: list[str] | None = None,
         aio: None = None,
     ) -> str: ...
+    @overload
+    def preview_json(
+        self,
+        part: str,
+        text: str,
+        file_name: str,
+        allow_secrets: bool,
+        secret_markers: list[str] | None,
+        aio: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[str]: ...
     @overload
     def push_json(
         self,
@@ -507,9 +518,19 @@ class ConfigStore:
         expected: int | None,
         aio: asyncio.AbstractEventLoop,
     ) -> asyncio.Future[str]: ...
+    @overload
     def remove_overlay_json(
         self, part: str, author: str, note: str, expected: int | None = None, aio: None = None
     ) -> str: ...
+    @overload
+    def remove_overlay_json(
+        self,
+        part: str,
+        author: str,
+        note: str,
+        expected: int | None,
+        aio: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[str]: ...
     @overload
     def pull(
         self,
@@ -526,6 +547,7 @@ class ConfigStore:
         file_name: str | None,
         aio: asyncio.AbstractEventLoop,
     ) -> asyncio.Future[tuple[int, str]]: ...
+    @overload
     def diff_json(
         self,
         from_: int,
@@ -534,6 +556,15 @@ class ConfigStore:
         host: str | None = None,
         aio: None = None,
     ) -> str: ...
+    @overload
+    def diff_json(
+        self,
+        from_: int,
+        to: int,
+        role: str | None,
+        host: str | None,
+        aio: asyncio.AbstractEventLoop,
+    ) -> asyncio.Future[str]: ...
     @overload
     def status_json(self, aio: None = None) -> str: ...
     @overload

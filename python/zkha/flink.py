@@ -350,9 +350,38 @@ class AsyncConfigStore:
         doc = await self._store.rollback_json(version, author or _author(), note, expected, _loop())
         return dict(json.loads(doc))
 
-    async def pull(self, role: str | None = None, host: str | None = None) -> tuple[int, str]:
-        version, text = await self._store.pull(role, host, None, _loop())
+    async def preview(
+        self,
+        part: str,
+        text: str,
+        file_name: str = "config.yaml",
+        allow_secrets: bool = False,
+        secret_markers: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        markers = _markers(secret_markers)
+        changes = await self._store.preview_json(
+            part, text, file_name, allow_secrets, markers, _loop()
+        )
+        return list(json.loads(changes))
+
+    async def remove_overlay(
+        self, part: str, note: str, author: str | None = None, expected: int | None = None
+    ) -> dict[str, Any]:
+        who = author or _author()
+        doc = await self._store.remove_overlay_json(part, who, note, expected, _loop())
+        return dict(json.loads(doc))
+
+    async def pull(
+        self, role: str | None = None, host: str | None = None, file_name: str = "config.yaml"
+    ) -> tuple[int, str]:
+        version, text = await self._store.pull(role, host, file_name, _loop())
         return int(version), str(text)
+
+    async def diff(
+        self, from_version: int, to_version: int, role: str | None = None, host: str | None = None
+    ) -> list[dict[str, Any]]:
+        changes = await self._store.diff_json(from_version, to_version, role, host, _loop())
+        return list(json.loads(changes))
 
     async def status(self) -> list[dict[str, Any]]:
         return list(json.loads(await self._store.status_json(_loop())))
