@@ -140,11 +140,23 @@ async fn a_push_after_current_was_deleted_follows_the_kept_versions() {
         .await
         .unwrap();
     assert!(s.current().await.unwrap().is_none());
+    // As the CLI pushes: on the version it was shown, none (0).
+    let mut three = opts("three");
+    three.expected_version = Some(0);
     let doc = s
-        .push(&Part::Base, BASE, Format::ConfigYaml, &opts("three"))
+        .push(&Part::Base, BASE, Format::ConfigYaml, &three)
         .await
         .expect("a push into a store without current");
     assert_eq!(doc.version, 3);
+    let e = s
+        .push(&Part::Base, BASE, Format::ConfigYaml, &three)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::BadVersion,
+        "version 3 is current now: {e}"
+    );
     assert_eq!(s.current().await.unwrap().unwrap(), doc);
     assert_eq!(kept_versions(&s).await, [3, 2, 1]);
 }
@@ -409,10 +421,17 @@ async fn a_process_publishes_its_version_again_after_its_session_expired() {
         names[0].ends_with(&format!("-{:x}", jm.session_id())),
         "{names:?}"
     );
-    // Closed: gone, and not published again.
-    jm.close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(s.status().await.unwrap().is_empty());
+    // Let go by its users (not closed): the republisher does not keep the client open, so
+    // the session ends and the node goes with it.
+    drop(jm);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !s.status().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped client's node stays: something keeps the client open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,7 +262,8 @@ impl PushOptions {
 
     /// Uses `markers` instead of [`SECRET_MARKERS`] (lowercased; known secret keys such as
     /// `high-availability.zookeeper.client.authorization` count whatever they are). A marker
-    /// that is empty or holds whitespace or a comma is refused, naming it.
+    /// that is empty or holds whitespace or a comma is refused, naming it, and so is an empty
+    /// list (an unset variable must not turn the check off: `allow_secrets` does that).
     pub fn set_secret_markers<S: AsRef<str>>(
         &mut self,
         markers: impl IntoIterator<Item = S>,
@@ -277,6 +278,12 @@ impl PushOptions {
                 )));
             }
             out.push(m.to_ascii_lowercase());
+        }
+        if out.is_empty() {
+            return Err(Error::invalid(
+                "no secret markers given: name at least one (the defaults are password, secret, \
+                 token); to store a secret-looking value in clear, force the push instead",
+            ));
         }
         self.secret_markers = out;
         Ok(())
@@ -845,9 +852,6 @@ impl ConfigStore {
         changed: String,
         options: &PushOptions,
     ) -> Result<ConfigDocument> {
-        if self.client.exists(&self.at("versions")).await?.is_none() {
-            self.client.put(&self.at("versions"), b"").await?;
-        }
         let kept: Vec<(u64, String)> = self
             .client
             .get_children(&self.at("versions"))
@@ -863,7 +867,9 @@ impl ConfigStore {
             |(d, _)| d.version,
         );
         if let Some(want) = options.expected_version {
-            if want != read {
+            // Without `current` a caller saw no version (0), whatever is kept.
+            let seen = current.as_ref().map_or(0, |(d, _)| d.version);
+            if want != seen {
                 return Err(self.conflict(want, current.as_ref().map(|(d, _)| d)));
             }
         }
@@ -890,6 +896,9 @@ impl ConfigStore {
                     (limit.saturating_sub(4096)) / 2
                 ),
             ));
+        }
+        if kept.is_empty() && self.client.exists(&self.at("versions")).await?.is_none() {
+            self.client.put(&self.at("versions"), b"").await?;
         }
         let mut ops = Vec::new();
         let fence_node = match &current {
@@ -965,30 +974,46 @@ impl ConfigStore {
     }
 
     /// Publishes (ephemeral, for this session's life) that a process of `role` on `host`
-    /// runs with configuration `version`.
-    pub async fn publish_running(&self, running: &Running) -> Result<()> {
+    /// runs with configuration `version`. Returns the session the node lives in.
+    pub async fn publish_running(&self, running: &Running) -> Result<i64> {
         let dir = self.at("running");
         if self.client.exists(&dir).await?.is_none() {
             self.client.put(&dir, b"").await?;
         }
-        // The session makes it unique (pid 1 in every container).
-        let name = format!(
-            "{}@{}:{}-{:x}",
-            running.role,
-            running.host,
-            running.pid,
-            self.client.session_id()
-        );
         let bytes = serde_json::to_vec(running)
-            .map_err(|e| Error::invalid(format!("cannot encode {name}: {e}")))?;
-        let p = path::join(&dir, &name);
-        match self.client.create(&p, &bytes, NodeMode::Ephemeral).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NodeExists => {
-                self.client.set_data(&p, &bytes, None).await.map(|_| ())
+            .map_err(|e| Error::invalid(format!("cannot encode {running:?}: {e}")))?;
+        // The name carries the session that owns the node (unique: pid 1 in every container).
+        // If the session changed between naming and creating, the misnamed node is deleted and
+        // the next session's name tried.
+        for _ in 0..3 {
+            let session = self.client.session_id();
+            let name = format!(
+                "{}@{}:{}-{session:x}",
+                running.role, running.host, running.pid
+            );
+            let p = path::join(&dir, &name);
+            let owner = match self.client.create(&p, &bytes, NodeMode::Ephemeral).await {
+                Ok((_, stat)) => stat.ephemeral_owner,
+                Err(e) if e.kind() == ErrorKind::NodeExists => {
+                    self.client
+                        .set_data(&p, &bytes, None)
+                        .await?
+                        .ephemeral_owner
+                }
+                Err(e) => return Err(e),
+            };
+            if owner == session {
+                return Ok(session);
             }
-            Err(e) => Err(e),
+            let _ = self.client.delete(&p, None).await;
         }
+        Err(Error::new(
+            ErrorKind::SessionExpired,
+            format!(
+                "{}: the ZooKeeper session kept changing while the running version was published",
+                self.base
+            ),
+        ))
     }
 
     /// Every running process that published its version, with whether it is stale and which
@@ -1128,58 +1153,76 @@ pub async fn publish_started(client: &Client, config: &FlinkConfig) -> Result<Op
         started_ms: now_ms(),
     };
     let store = ConfigStore::of_cluster(client.clone(), config)?;
-    store.publish_running(&running).await?;
-    keep_published(client, store.base, running.clone());
-    Ok(Some(running))
+    match store.publish_running(&running).await {
+        Ok(session) => {
+            keep_published(client, store.base, running.clone(), session);
+            Ok(Some(running))
+        }
+        Err(e) => {
+            keep_published(client, store.base, running, 0);
+            Err(Error::new(
+                e.kind(),
+                format!("{e} (zkha keeps trying in the background)"),
+            ))
+        }
+    }
 }
 
-/// How long a failed republish waits before it tries again.
+/// The first wait after a failed publish; it doubles up to [`REPUBLISH_MAX`].
 const REPUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Publishes `running` again under `base` in each new session of `client` (an expiry takes
-/// the node away with the session it was made in), until the client closes.
-fn keep_published(client: &Client, base: String, running: Running) {
+/// The longest wait between failed publishes.
+const REPUBLISH_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Publishes `running` under `base` again in each session of `client` other than
+/// `published` (an expiry takes the node away with the session it was made in), until the
+/// client closes or its users let it go (the task holds a [`WeakClient`]). A failed publish is
+/// tried again after a backoff, at once when the session changes.
+///
+/// [`WeakClient`]: crate::session::WeakClient
+fn keep_published(client: &Client, base: String, running: Running, published: i64) {
     let weak = client.downgrade();
     let mut sessions = client.inner().session_watch();
     let mut closing = client.inner().closing_watch();
-    let mut published = client.session_id();
     runtime::spawn(async move {
-        let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut published = published;
+        let mut backoff = REPUBLISH_RETRY;
         loop {
             if *closing.borrow() {
                 return;
             }
             let session = sessions.borrow_and_update().as_ref().map(|s| s.id);
-            let due = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
-            if let (Some(id), true) = (session.filter(|id| *id != published), due) {
+            if let Some(id) = session.filter(|id| *id != published) {
                 let Some(client) = weak.upgrade() else { return };
-                match ConfigStore::new(client, base.clone(), 1)
-                    .publish_running(&running)
-                    .await
-                {
-                    Ok(()) => {
-                        published = id;
-                        retry_at = None;
+                let store = ConfigStore::new(client, base.clone(), 1);
+                match store.publish_running(&running).await {
+                    Ok(owner) => {
+                        published = owner;
+                        backoff = REPUBLISH_RETRY;
                         tracing::info!(target: "zkha::config", store = %base,
-                            version = running.version, session = format_args!("{id:#x}"),
-                            "published the configuration version again in a new session");
+                            version = running.version, session = format_args!("{owner:#x}"),
+                            "published the configuration version in a new session");
+                        continue;
                     }
                     Err(e) => {
-                        retry_at = Some(tokio::time::Instant::now() + REPUBLISH_RETRY);
                         tracing::warn!(target: "zkha::config", store = %base, error = %e,
-                            "could not publish the configuration version in the new session; \
-                             trying again");
+                            session = format_args!("{id:#x}"), retry_in = ?backoff,
+                            "could not publish the configuration version");
                     }
                 }
+                drop(store);
+                // The backoff, cut short by a new session or the client's end.
+                tokio::select! {
+                    r = closing.changed() => if r.is_err() { return },
+                    r = sessions.changed() => if r.is_err() { return },
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(REPUBLISH_MAX);
                 continue;
             }
-            let wait = retry_at.map_or(REPUBLISH_RETRY, |t| {
-                t.saturating_duration_since(tokio::time::Instant::now())
-            });
             tokio::select! {
                 r = closing.changed() => if r.is_err() { return },
                 r = sessions.changed() => if r.is_err() { return },
-                () = tokio::time::sleep(wait), if retry_at.is_some() => {}
             }
         }
     });
@@ -1295,8 +1338,10 @@ mod tests {
         let e = check(text, Format::ConfigYaml, "f", &o).unwrap_err();
         assert!(e.to_string().contains("my.api.credential"), "{e}");
         assert!(!e.to_string().contains("s3.secret-key"), "{e}");
-        o.set_secret_markers(Vec::<String>::new()).unwrap();
-        check(text, Format::ConfigYaml, "f", &o).expect("no markers: nothing looks secret");
+        for empty in ["", " , ,"] {
+            let e = parse_secret_markers(empty).unwrap_err();
+            assert!(e.to_string().contains("no secret markers"), "{e}");
+        }
         let auth = "high-availability.zookeeper.client.authorization: digest:u:pw\n";
         let e = check(auth, Format::ConfigYaml, "f", &o).unwrap_err();
         assert!(

@@ -232,9 +232,10 @@ impl FaultProxy {
 
     /// Arms a one-shot hold: when the next request of `kind` whose path starts with
     /// `path_prefix` (a multi: its first operation's path) is read from a client, the proxy
-    /// turns to [`Fault::Blackhole`] before forwarding it, so the server has not seen it; it
-    /// goes through, in order, at [`FaultProxy::heal`]. [`FaultProxy::fault`] tells when the
-    /// hold has fired.
+    /// turns to [`Fault::Blackhole`] (whatever fault was in force) before forwarding the bytes
+    /// read with it, so the server has not seen it; requests that came in the same read are
+    /// held too. All of it goes through, in order, at [`FaultProxy::heal`].
+    /// [`FaultProxy::fault`] tells when the hold has fired.
     pub fn blackhole_before(&self, kind: ZkRequest, path_prefix: &str) {
         self.shared
             .holds
