@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use zkha::doctor::{self, DoctorOptions, Report, Status};
+use zkha::flink::config_store::VERSION_KEY;
 use zkha::flink::{FlinkConfig, FlinkLayout};
 use zkha::{AclMode, Client, Credential, Pem, TlsConfig};
 use zkha_testkit::{Ensemble, Options};
@@ -180,6 +181,9 @@ async fn a_healthy_setup_passes_and_a_deleted_checkpoint_file_is_named() {
         Status::Skipped,
         "no REST endpoint leads"
     );
+    let central = check(&r, "central-config");
+    assert_eq!(central.status, Status::Ok, "{central:?}");
+    assert!(central.summary.contains("not used"), "{}", central.summary);
 
     // The REST endpoint's leader published; its dispatcher lists no job, then the job.
     let rest = FakeRest::start();
@@ -203,6 +207,10 @@ async fn a_healthy_setup_passes_and_a_deleted_checkpoint_file_is_named() {
     ));
     let r = doctor_of(config.clone(), |_| {}).await;
     assert_eq!(check(&r, "jobs").status, Status::Ok, "{}", r.to_text());
+
+    // Central configuration: a JobManager started from version 1, a push of version 2, and
+    // a doctor run with the file it was pulled into: both named as behind.
+    central_config_drift(&zk, &config).await;
 
     std::fs::remove_file(&checkpoint_file).unwrap();
     let r = doctor_of(config, |_| {}).await;
@@ -469,4 +477,83 @@ async fn a_tls_only_ensemble_is_read_through_its_admin_server() {
     let c = check(&r, "server-stats");
     assert_eq!(c.status, Status::Skipped, "{c:?}");
     assert!(c.fix.as_deref().unwrap().contains("AdminServer"), "{c:?}");
+}
+
+/// The `central-config` check: current with a process on it; a process and the configuration
+/// file behind after a push (the keys named, a warning); `current` deleted by hand.
+async fn central_config_drift(zk: &Ensemble, config: &FlinkConfig) {
+    use zkha::flink::config_store::{ConfigStore, Format, Part, PushOptions, Running};
+    let admin = client(&zk.connect_string(), T).await;
+    let store = ConfigStore::of_cluster(admin.clone(), config).unwrap();
+    let base = "taskmanager.numberOfTaskSlots: 2\n";
+    store
+        .push(
+            &Part::Base,
+            base,
+            Format::ConfigYaml,
+            &PushOptions::new("t", "one"),
+        )
+        .await
+        .unwrap();
+    let jm = client(&zk.connect_string(), T).await;
+    ConfigStore::of_cluster(jm.clone(), config)
+        .unwrap()
+        .publish_running(&Running {
+            role: "jobmanager".into(),
+            host: "jm-1".into(),
+            pid: 4711,
+            version: 1,
+            started_ms: 0,
+        })
+        .await
+        .unwrap();
+    let pulled = FlinkConfig::from_pairs(
+        config
+            .entries()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([(VERSION_KEY.to_string(), "1".to_string())]),
+    )
+    .with_source("conf/config.yaml");
+    let r = doctor_of(pulled.clone(), |_| {}).await;
+    let c = check(&r, "central-config");
+    assert_eq!(c.status, Status::Ok, "{c:?}");
+    assert_eq!(c.summary, "version 1 is current; 1 process(es) run it");
+
+    store
+        .push(
+            &Part::Base,
+            &base.replace('2', "4"),
+            Format::ConfigYaml,
+            &PushOptions::new("t", "more slots"),
+        )
+        .await
+        .unwrap();
+    let r = doctor_of(pulled.clone(), |_| {}).await;
+    assert!(r.passed(), "drift is a warning: {}", r.to_text());
+    let c = check(&r, "central-config");
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(
+        c.summary
+            .contains("conf/config.yaml is version 1, the current one is 2")
+            && c.summary.contains(
+                "jobmanager jm-1:4711 on version 1 (differs in taskmanager.numberOfTaskSlots)"
+            ),
+        "{}",
+        c.summary
+    );
+    assert!(c.fix.as_deref().unwrap().contains("restart them"), "{c:?}");
+
+    admin
+        .delete(&format!("{}/current", store.path()), None)
+        .await
+        .unwrap();
+    let r = doctor_of(pulled, |_| {}).await;
+    let c = check(&r, "central-config");
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(c.summary.contains("/current is gone"), "{}", c.summary);
+    assert_eq!(
+        c.fix.as_deref(),
+        Some("make a kept version current again: zkha flink config rollback 2")
+    );
+    jm.close().await;
 }

@@ -260,6 +260,7 @@ async fn flink_checks(o: &DoctorOptions, f: &FlinkConfig, client: &Client) -> Ve
     let jobs = view.jobs().await;
     out.push(super::jobs::check(o, &view, &jobs).await);
     out.extend(super::storage::checks(o, f, client, &view, &jobs).await);
+    out.push(super::central_config::check(f, client).await);
     out
 }
 

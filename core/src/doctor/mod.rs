@@ -6,6 +6,7 @@
 //! whitelisted, and TLS-only ensembles have no plain port; it uses what is there (`srvr`, the
 //! AdminServer's HTTP commands, the client protocol) and says what it could not check.
 
+mod central_config;
 mod checks;
 mod ensemble;
 mod jobs;
