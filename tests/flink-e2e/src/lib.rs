@@ -11,6 +11,7 @@
 //! - [`txnlog`]: ZooKeeper's own transaction log, to tell who wrote what and when.
 //! - [`Timeline`]: failover timelines measured with `Instant`s.
 
+pub mod central_config;
 pub mod cluster;
 pub mod dist;
 mod error;
