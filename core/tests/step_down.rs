@@ -99,6 +99,8 @@ async fn a_leader_asked_to_step_down_hands_over_and_queues_behind_its_successor(
         .multi(vec![set(&data, "b")])
         .await
         .unwrap();
+    // Another client's write: sync first (the tool's server may answer from older state).
+    tool.sync(&data).await.unwrap();
     assert_eq!(tool.get_data(&data).await.unwrap().unwrap().0, b"b");
 
     // a joined again, behind c: the queue is b, c, a.
@@ -145,6 +147,7 @@ async fn step_down_without_a_standby_is_refused_and_writes_nothing() {
     let msg = e.to_string();
     assert!(msg.contains("no standby") && msg.contains(&latch), "{msg}");
     let node = a.node().unwrap();
+    tool.sync(&node).await.unwrap();
     let (_, stat) = tool.get_data(&node).await.unwrap().unwrap();
     assert_eq!(stat.version, 0, "the leader's node was not written");
     // Forcing does not help: with no one to hand over to there is nothing to force.
@@ -261,6 +264,7 @@ async fn a_contender_asked_while_waiting_joins_again_at_the_end() {
     let c = elect(&cc, &latch, "c");
     eventually(Duration::from_secs(5), "c queued", || c.node().is_some()).await;
     let asked = b.node().unwrap();
+    tool.sync(&asked).await.unwrap();
     let (data, stat) = tool.get_data(&asked).await.unwrap().unwrap();
     tool.set_data(&asked, &data, Some(stat.version))
         .await
