@@ -208,8 +208,8 @@ async fn a_healthy_setup_passes_and_a_deleted_checkpoint_file_is_named() {
     let r = doctor_of(config.clone(), |_| {}).await;
     assert_eq!(check(&r, "jobs").status, Status::Ok, "{}", r.to_text());
 
-    // Central configuration: a JobManager started from version 1, a push of version 2, and
-    // a doctor run with the file it was pulled into: both named as behind.
+    // Central configuration: a JobManager started from version 1, later pushes, and a doctor
+    // run with the file it was pulled into: both named as behind where a key differs.
     central_config_drift(&zk, &config).await;
 
     std::fs::remove_file(&checkpoint_file).unwrap();
@@ -479,8 +479,9 @@ async fn a_tls_only_ensemble_is_read_through_its_admin_server() {
     assert!(c.fix.as_deref().unwrap().contains("AdminServer"), "{c:?}");
 }
 
-/// The `central-config` check: current with a process on it; a process and the configuration
-/// file behind after a push (the keys named, a warning); `current` deleted by hand.
+/// The `central-config` check: current with a process on it; still fine after another role's
+/// overlay; a process and the configuration file behind after a base push (the keys named, a
+/// warning); `current` deleted by hand (a failure: entry points that pull cannot start).
 async fn central_config_drift(zk: &Ensemble, config: &FlinkConfig) {
     use zkha::flink::config_store::{ConfigStore, Format, Part, PushOptions, Running};
     let admin = client(&zk.connect_string(), T).await;
@@ -517,7 +518,24 @@ async fn central_config_drift(zk: &Ensemble, config: &FlinkConfig) {
     let r = doctor_of(pulled.clone(), |_| {}).await;
     let c = check(&r, "central-config");
     assert_eq!(c.status, Status::Ok, "{c:?}");
-    assert_eq!(c.summary, "version 1 is current; 1 process(es) run it");
+    assert_eq!(
+        c.summary,
+        "version 1 is current; 1 process(es) published theirs, none behind in a key that applies to it"
+    );
+
+    // Another role's overlay: the JobManager is older but nothing differs for it.
+    store
+        .push(
+            &Part::Role("taskmanager".into()),
+            "taskmanager.memory.process.size: 2g\n",
+            Format::ConfigYaml,
+            &PushOptions::new("t", "tm memory"),
+        )
+        .await
+        .unwrap();
+    let r = doctor_of(pulled.clone(), |_| {}).await;
+    let c = check(&r, "central-config");
+    assert_eq!(c.status, Status::Ok, "nothing to restart for: {c:?}");
 
     store
         .push(
@@ -533,15 +551,19 @@ async fn central_config_drift(zk: &Ensemble, config: &FlinkConfig) {
     let c = check(&r, "central-config");
     assert_eq!(c.status, Status::Warn, "{c:?}");
     assert!(
-        c.summary
-            .contains("conf/config.yaml is version 1, the current one is 2")
-            && c.summary.contains(
-                "jobmanager jm-1:4711 on version 1 (differs in taskmanager.numberOfTaskSlots)"
-            ),
+        c.summary.contains(
+            "conf/config.yaml is version 1, the current one is 3 (taskmanager.numberOfTaskSlots)"
+        ) && c.summary.contains(
+            "jobmanager jm-1:4711 on version 1 (differs in taskmanager.numberOfTaskSlots)"
+        ),
         "{}",
         c.summary
     );
-    assert!(c.fix.as_deref().unwrap().contains("restart them"), "{c:?}");
+    let fix = c.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("pull it again") && fix.contains("restart them"),
+        "{fix}"
+    );
 
     admin
         .delete(&format!("{}/current", store.path()), None)
@@ -549,11 +571,16 @@ async fn central_config_drift(zk: &Ensemble, config: &FlinkConfig) {
         .unwrap();
     let r = doctor_of(pulled, |_| {}).await;
     let c = check(&r, "central-config");
-    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert_eq!(
+        c.status,
+        Status::Fail,
+        "an entry point that pulls cannot start: {c:?}"
+    );
     assert!(c.summary.contains("/current is gone"), "{}", c.summary);
     assert_eq!(
         c.fix.as_deref(),
-        Some("make a kept version current again: zkha flink config rollback 2")
+        Some("make a kept version current again: zkha flink config rollback 3")
     );
     jm.close().await;
+    admin.close().await;
 }
