@@ -200,75 +200,86 @@ fn flink_story(zk: &Ensemble, artifacts: &Artifacts) -> Res<()> {
         cluster.dir().display()
     ));
 
-    step("submitting the job: a counting source -> a keyed running sum -> a discarding sink, a checkpoint every 500 ms");
-    let job = cluster.submit_job(&JOB_ARGS)?;
-    cluster.wait_job_running(&job, Duration::from_secs(90))?;
-    say(&format!("job {job} RUNNING"));
-    let mut last = None;
-    for _ in 0..4 {
-        let id = cluster.wait_checkpoint(&job, last, Duration::from_secs(60))?;
-        say(&format!("checkpoint {id} completed"));
-        last = Some(id);
+    // Any act that fails keeps the cluster's logs (they are removed after a good run).
+    let outcome = (|| -> Res<()> {
+        step("submitting the job: a counting source -> a keyed running sum -> a discarding sink, a checkpoint every 500 ms");
+        let job = cluster.submit_job(&JOB_ARGS)?;
+        cluster.wait_job_running(&job, Duration::from_secs(90))?;
+        say(&format!("job {job} RUNNING"));
+        let mut last = None;
+        for _ in 0..4 {
+            let id = cluster.wait_checkpoint(&job, last, Duration::from_secs(60))?;
+            say(&format!("checkpoint {id} completed"));
+            last = Some(id);
+        }
+
+        step(&format!(
+            "killing the leader JobManager {} (pid {}) with SIGKILL",
+            leader.jm + 1,
+            cluster.jm_pid(leader.jm).unwrap_or(0)
+        ));
+        let f = scenario::fail_leader(&mut cluster, &job, Fault::Kill)?;
+        step("timeline");
+        print!("{}", f.timeline);
+        say(&format!(
+            "failover: JobManager {} leads {:.2} s after the kill, the job runs again after {:.2} s,",
+            f.new_leader + 1,
+            f.leader_after.as_secs_f64(),
+            f.running_after.as_secs_f64()
+        ));
+        say(&format!(
+            "          restored from checkpoint {} (the latest completed before the kill: {});",
+            f.restored.map_or("none".into(), |r| r.to_string()),
+            f.checkpoint_before
+        ));
+        say(&format!(
+            "          configured session timeout: {:.1} s (without zkha's liveness link a crashed leader is replaced only once ZooKeeper expires its session)",
+            SESSION.as_secs_f64()
+        ));
+        let next = cluster.wait_checkpoint(&job, f.restored, Duration::from_secs(60))?;
+        say(&format!(
+            "the job goes on: checkpoint {next} completed under the new leader"
+        ));
+
+        step(&format!(
+            "starting JobManager {} again: it joins as a standby",
+            f.old_leader + 1
+        ));
+        cluster.restart_jm(f.old_leader)?;
+        cluster.wait_standby(f.old_leader, Duration::from_secs(120))?;
+        cluster.wait_checkpoint(&job, Some(next), Duration::from_secs(60))?;
+        say("both JobManagers contend again");
+        step(&format!(
+            "planned hand-over before host maintenance: `zkha flink step-down` moves leadership off JobManager {} without stopping it",
+            f.new_leader + 1
+        ));
+        let s = scenario::fail_leader(&mut cluster, &job, Fault::StepDown)?;
+        step("timeline");
+        print!("{}", s.timeline);
+        say(&format!(
+            "step-down: JobManager {} leads {:.0} ms after the request (its grant), the job runs again after {:.2} s, restored from checkpoint {};",
+            s.new_leader + 1,
+            s.granted_after.unwrap_or(s.leader_after).as_secs_f64() * 1000.0,
+            s.running_after.as_secs_f64(),
+            s.restored.map_or("none".into(), |r| r.to_string())
+        ));
+        say(&format!(
+            "           JobManager {} is still running, now a standby (pid {})",
+            s.old_leader + 1,
+            cluster.jm_pid(s.old_leader).unwrap_or(0)
+        ));
+        central_config(&mut cluster, s.old_leader)?;
+        Ok(())
+    })();
+    if outcome.is_err() {
+        cluster.keep_logs();
+        say(&format!(
+            "the cluster's logs are kept in {}",
+            cluster.dir().display()
+        ));
     }
-
-    step(&format!(
-        "killing the leader JobManager {} (pid {}) with SIGKILL",
-        leader.jm + 1,
-        cluster.jm_pid(leader.jm).unwrap_or(0)
-    ));
-    let f = scenario::fail_leader(&mut cluster, &job, Fault::Kill)?;
-    step("timeline");
-    print!("{}", f.timeline);
-    say(&format!(
-        "failover: JobManager {} leads {:.2} s after the kill, the job runs again after {:.2} s,",
-        f.new_leader + 1,
-        f.leader_after.as_secs_f64(),
-        f.running_after.as_secs_f64()
-    ));
-    say(&format!(
-        "          restored from checkpoint {} (the latest completed before the kill: {});",
-        f.restored.map_or("none".into(), |r| r.to_string()),
-        f.checkpoint_before
-    ));
-    say(&format!(
-        "          configured session timeout: {:.1} s (without zkha's liveness link a crashed leader is replaced only once ZooKeeper expires its session)",
-        SESSION.as_secs_f64()
-    ));
-    let next = cluster.wait_checkpoint(&job, f.restored, Duration::from_secs(60))?;
-    say(&format!(
-        "the job goes on: checkpoint {next} completed under the new leader"
-    ));
-
-    step(&format!(
-        "starting JobManager {} again: it joins as a standby",
-        f.old_leader + 1
-    ));
-    cluster.restart_jm(f.old_leader)?;
-    cluster.wait_standby(f.old_leader, Duration::from_secs(120))?;
-    cluster.wait_checkpoint(&job, Some(next), Duration::from_secs(60))?;
-    say("both JobManagers contend again");
-    step(&format!(
-        "planned hand-over before host maintenance: `zkha flink step-down` moves leadership off JobManager {} without stopping it",
-        f.new_leader + 1
-    ));
-    let s = scenario::fail_leader(&mut cluster, &job, Fault::StepDown)?;
-    step("timeline");
-    print!("{}", s.timeline);
-    say(&format!(
-        "step-down: JobManager {} leads {:.0} ms after the request (its grant), the job runs again after {:.2} s, restored from checkpoint {};",
-        s.new_leader + 1,
-        s.granted_after.unwrap_or(s.leader_after).as_secs_f64() * 1000.0,
-        s.running_after.as_secs_f64(),
-        s.restored.map_or("none".into(), |r| r.to_string())
-    ));
-    say(&format!(
-        "           JobManager {} is still running, now a standby (pid {})",
-        s.old_leader + 1,
-        cluster.jm_pid(s.old_leader).unwrap_or(0)
-    ));
-    central_config(&mut cluster, s.old_leader)?;
     drop(cluster);
-    Ok(())
+    outcome
 }
 
 /// Central configuration: the standby JobManager `jm`'s configuration pushed into ZooKeeper,
