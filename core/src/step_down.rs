@@ -185,6 +185,8 @@ impl Client {
         self.resolve(&latch)?;
         // Watch the queue from before the request, so no change is missed.
         let children = self.watch_children(&latch)?;
+        // A long-lived client's server may lag: act on the queue as the ensemble has it.
+        self.sync(&latch).await?;
         let contenders = queue_of(self, &latch).await?;
         let Some(leader) = contenders.first().cloned() else {
             return Err(Error::new(

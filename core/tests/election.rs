@@ -514,6 +514,7 @@ async fn parents_made_by_a_rejoin_go_with_the_last_contender() {
             .is_some_and(|l| l.fencing_token > first.fencing_token)
     })
     .await;
+    admin.sync(&latch).await.unwrap();
     assert!(
         admin.get_data(&latch).await.unwrap().is_some(),
         "made again"

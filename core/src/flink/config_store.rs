@@ -1019,6 +1019,8 @@ impl ConfigStore {
     /// Every running process that published its version, with whether it is stale and which
     /// keys of its effective configuration the current version changes.
     pub async fn status(&self) -> Result<Vec<ProcessStatus>> {
+        // Processes publish through their own sessions: see them as the ensemble has them.
+        self.client.sync(&self.base).await?;
         let current = self.current().await?;
         let names = self
             .client
