@@ -17,6 +17,7 @@
 //! `secret` or `token`, or another marker given) with a value in clear is refused unless
 //! forced. Bad input is refused before anything is written, naming the key or the file.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -1028,6 +1029,8 @@ impl ConfigStore {
             .await?
             .unwrap_or_default();
         let mut out = Vec::new();
+        // Kept documents by version, each read once however many processes run it.
+        let mut kept: BTreeMap<u64, Option<ConfigDocument>> = BTreeMap::new();
         for n in names {
             let p = self.at(&format!("running/{n}"));
             let Some((bytes, _)) = self.client.get_data(&p).await? else {
@@ -1037,14 +1040,19 @@ impl ConfigStore {
                 continue;
             };
             let (stale, differs, known) = match &current {
-                Some(c) if r.version < c.version => match self.version(r.version).await? {
-                    Some(old) => {
-                        let a = old.effective(Some(&r.role), Some(&r.host))?;
-                        let b = c.effective(Some(&r.role), Some(&r.host))?;
-                        (true, diff(&a, &b), true)
+                Some(c) if r.version < c.version => {
+                    if let Entry::Vacant(e) = kept.entry(r.version) {
+                        e.insert(self.version(r.version).await?);
                     }
-                    None => (true, Vec::new(), false),
-                },
+                    match &kept[&r.version] {
+                        Some(old) => {
+                            let a = old.effective(Some(&r.role), Some(&r.host))?;
+                            let b = c.effective(Some(&r.role), Some(&r.host))?;
+                            (true, diff(&a, &b), true)
+                        }
+                        None => (true, Vec::new(), false),
+                    }
+                }
                 _ => (false, Vec::new(), true),
             };
             out.push(ProcessStatus {
