@@ -269,34 +269,37 @@ impl PushOptions {
         &mut self,
         markers: impl IntoIterator<Item = S>,
     ) -> Result<()> {
-        let mut out = Vec::new();
-        for m in markers {
-            let m = m.as_ref();
-            if m.is_empty() || m.contains(|c: char| c.is_whitespace() || c == ',') {
-                return Err(Error::invalid(format!(
-                    "secret marker {m:?}: a marker is a part of a key name (such as \
-                     `password`), not empty and without spaces or commas"
-                )));
-            }
-            out.push(m.to_ascii_lowercase());
-        }
-        if out.is_empty() {
-            return Err(Error::invalid(
-                "no secret markers given: name at least one (the defaults are password, secret, \
-                 token); to store a secret-looking value in clear, force the push instead",
-            ));
-        }
-        self.secret_markers = out;
+        self.secret_markers = checked_markers(markers)?;
         Ok(())
     }
+}
+
+/// `markers` lowercased, each checked, at least one ([`PushOptions::set_secret_markers`]).
+fn checked_markers<S: AsRef<str>>(markers: impl IntoIterator<Item = S>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for m in markers {
+        let m = m.as_ref();
+        if m.is_empty() || m.contains(|c: char| c.is_whitespace() || c == ',') {
+            return Err(Error::invalid(format!(
+                "secret marker {m:?}: a marker is a part of a key name (such as `password`), \
+                 not empty and without spaces or commas"
+            )));
+        }
+        out.push(m.to_ascii_lowercase());
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(
+            "no secret markers given: name at least one (the defaults are password, secret, \
+             token); to store a secret-looking value in clear, force the push instead",
+        ));
+    }
+    Ok(out)
 }
 
 /// The secret markers of a comma-separated list (`password,secret,token,credential`; spaces
 /// around a marker are ignored, empty entries skipped), as the CLI and C take them.
 pub fn parse_secret_markers(list: &str) -> Result<Vec<String>> {
-    let mut o = PushOptions::new("", "");
-    o.set_secret_markers(list.split(',').map(str::trim).filter(|m| !m.is_empty()))?;
-    Ok(o.secret_markers)
+    checked_markers(list.split(',').map(str::trim).filter(|m| !m.is_empty()))
 }
 
 /// Parses a configuration text in `format` into flat keys, naming `what` in errors.
@@ -359,7 +362,7 @@ fn key_in(key: &str, list: &[&str]) -> bool {
 
 /// True if `key`'s value would be a secret: its name carries one of `markers` (and is not a
 /// known non-secret), or it is a known secret key. Booleans and numbers are never secrets.
-pub fn looks_secret(key: &str, value: &str, markers: &[String]) -> bool {
+pub fn looks_secret<S: AsRef<str>>(key: &str, value: &str, markers: &[S]) -> bool {
     let v = value.trim();
     if v.is_empty() || v == "true" || v == "false" || v.parse::<f64>().is_ok() {
         return false;
@@ -371,13 +374,12 @@ pub fn looks_secret(key: &str, value: &str, markers: &[String]) -> bool {
     !key_in(key, NOT_SECRET)
         && markers
             .iter()
-            .any(|m| lower.contains(&m.to_ascii_lowercase()))
+            .any(|m| lower.contains(&m.as_ref().to_ascii_lowercase()))
 }
 
 /// A value as reports show it: a secret's value in clear is masked.
 fn shown(key: &str, value: &str) -> String {
-    let markers: Vec<String> = SECRET_MARKERS.iter().map(|s| s.to_string()).collect();
-    if !is_reference(value) && looks_secret(key, value, &markers) {
+    if !is_reference(value) && looks_secret(key, value, SECRET_MARKERS) {
         format!("(secret, {} characters)", value.chars().count())
     } else {
         value.to_string()
@@ -517,10 +519,7 @@ pub fn resolve(config: &BTreeMap<String, String>) -> Result<BTreeMap<String, Str
 /// YAML double-quoted strings (JSON escapes: newlines, quotes and `#` survive; Flink 1.19+ and
 /// 2.x read `config.yaml` as standard YAML); `header` as comments first.
 pub fn render(config: &BTreeMap<String, String>, header: &str) -> String {
-    let mut out = String::new();
-    for line in header.lines() {
-        out.push_str(&format!("# {line}\n"));
-    }
+    let mut out = comments(header);
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     for (k, v) in config {
         out.push_str(&format!("{}: {}\n", q(k), q(v)));
@@ -528,14 +527,16 @@ pub fn render(config: &BTreeMap<String, String>, header: &str) -> String {
     out
 }
 
+/// `header`'s lines as YAML comments.
+fn comments(header: &str) -> String {
+    header.lines().map(|l| format!("# {l}\n")).collect()
+}
+
 /// `config` as a legacy `flink-conf.yaml` (`key: value` lines, read by Flink as they are):
 /// refused for a value that format cannot hold (a newline, a `#`, which starts a comment, or
 /// spaces at either end), naming the key.
 pub fn render_legacy(config: &BTreeMap<String, String>, header: &str) -> Result<String> {
-    let mut out = String::new();
-    for line in header.lines() {
-        out.push_str(&format!("# {line}\n"));
-    }
+    let mut out = comments(header);
     for (k, v) in config {
         if v.contains(['\n', '#']) || v.trim() != v || k.contains([':', '#', ' ']) {
             return Err(Error::config(format!(
