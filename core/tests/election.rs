@@ -455,12 +455,26 @@ async fn deleted_latch_parent_is_recreated() {
         },
     )
     .await;
-    admin.sync(&latch).await.unwrap();
-    assert!(admin
-        .get_children(&latch)
-        .await
-        .unwrap()
-        .is_some_and(|c| c.len() == 1));
+    // a can lead for a moment on a node the deleting already removed (the watch reports it
+    // after the fact): wait until the parent is back with a's one node and a leads on it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        admin.sync(&latch).await.unwrap();
+        let children = admin.get_children(&latch).await.unwrap();
+        let settled = match (&children, a.leadership()) {
+            (Some(c), Some(l)) => c.len() == 1 && l.latch_node.ends_with(&c[0]),
+            _ => false,
+        };
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the parent is not back with a's one node: {children:?}, {:?}",
+            a.leadership()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A finished Flink application's leader deletes the cluster's root while the standby joins
